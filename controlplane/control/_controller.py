@@ -1,0 +1,131 @@
+"""The one write path to production: propose ledger entries, check them, append, publish.
+
+Operators (API, CLI) and, later, the evaluator and rollouts all come through here, so every
+rule is enforced once and every change lands in the ledger before anything reaches Envoy.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+
+from controlplane.errors import NotFound
+from controlplane.ledger import Store
+from controlplane.model import (
+    Activation,
+    ActivationChanged,
+    ActivationState,
+    Entry,
+    Instance,
+    InstanceRegistered,
+    ProposedEntry,
+    ServiceApplied,
+    ServiceSpec,
+    State,
+    check_batch,
+    fold,
+)
+
+Listener = Callable[[State], None]
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Controller:
+    def __init__(self, store: Store, *, clock: Callable[[], datetime] = _utcnow) -> None:
+        self._store = store
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._state = fold(store.read())
+        self._listeners: list[Listener] = []
+
+    @property
+    def state(self) -> State:
+        return self._state
+
+    def subscribe(self, listener: Listener) -> None:
+        """Call `listener(state)` after every append, from the appending thread."""
+        self._listeners.append(listener)
+
+    def history(self, service: str | None = None) -> list[Entry]:
+        entries = self._store.read()
+        if service is None:
+            return entries
+        if service not in self._state.services:
+            raise NotFound(f"unknown service {service!r}", field="service")
+        return [e for e in entries if _service_of(e) == service]
+
+    def submit(self, batch: Sequence[ProposedEntry]) -> list[Entry]:
+        """Check the batch against the current state and append it in one transaction."""
+        with self._lock:
+            after = check_batch(self._state, batch)
+            entries = self._store.append(batch, after_seq=self._state.seq, at=self._clock())
+            self._state = after
+        for listener in list(self._listeners):
+            listener(after)
+        return entries
+
+    # The operations operators name. Each is one ledger entry.
+
+    def apply_service(self, spec: ServiceSpec, *, actor: str, reason: str = "") -> Entry:
+        return self.submit([ProposedEntry(actor=actor, reason=reason, event=ServiceApplied(spec=spec))])[0]
+
+    def add_instance(self, instance: Instance, *, actor: str, reason: str = "") -> Entry:
+        event = InstanceRegistered(instance=instance)
+        return self.submit([ProposedEntry(actor=actor, reason=reason, event=event)])[0]
+
+    def change(
+        self,
+        instance_id: str,
+        after: Activation,
+        *,
+        actor: str,
+        reason: str = "",
+        force: bool = False,
+    ) -> Entry:
+        return self.submit([self.propose_change(instance_id, after, actor=actor, reason=reason, force=force)])[0]
+
+    def retire(self, instance_id: str, *, actor: str, reason: str = "") -> Entry:
+        return self.change(instance_id, Activation.retired(), actor=actor, reason=reason)
+
+    def propose_change(
+        self,
+        instance_id: str,
+        after: Activation,
+        *,
+        actor: str,
+        reason: str = "",
+        force: bool = False,
+    ) -> ProposedEntry:
+        current = self._state.instances.get(instance_id)
+        if current is None:
+            raise NotFound(f"unknown instance {instance_id!r}", field="id")
+        event = ActivationChanged(
+            instance_id=instance_id,
+            service=current.instance.service,
+            before=current.activation,
+            after=after,
+            forced=force,
+        )
+        return ProposedEntry(actor=actor, reason=reason, event=event)
+
+
+def _service_of(entry: Entry) -> str:
+    event = entry.event
+    if isinstance(event, ServiceApplied):
+        return event.spec.name
+    if isinstance(event, InstanceRegistered):
+        return event.instance.service
+    return event.service
+
+
+def live_share(state: State, instance_id: str) -> float:
+    """The share of its service's real traffic the instance receives, 0..1."""
+    record = state.instances[instance_id]
+    if record.state is not ActivationState.LIVE:
+        return 0.0
+    total = sum(i.activation.weight or 0 for i in state.live_of(record.instance.service))
+    return (record.activation.weight or 0) / total if total else 0.0

@@ -1,0 +1,40 @@
+"""Durations as operators write them in service files: 500ms, 2s, 5m, 1h, 30d."""
+
+import re
+from typing import Annotated
+
+from pydantic import BeforeValidator, PlainSerializer
+
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+_PATTERN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$")
+
+
+def parse_duration(text: object) -> float:
+    """Seconds from '2s', '500ms', '30d'; a bare number is seconds."""
+    if isinstance(text, bool):
+        raise ValueError("a duration such as 2s, 500ms or 30d")
+    if isinstance(text, int | float):
+        seconds = float(text)
+    elif isinstance(text, str) and (match := _PATTERN.match(text)):
+        seconds = float(match.group(1)) * _UNITS[match.group(2)]
+    else:
+        raise ValueError(f"{text!r} is not a duration such as 2s, 500ms or 30d")
+    if seconds < 0:
+        raise ValueError("a duration cannot be negative")
+    return seconds
+
+
+def format_duration(seconds: float) -> str:
+    for unit in ("d", "h", "m", "s"):
+        size = _UNITS[unit]
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    return f"{round(seconds * 1000)}ms"
+
+
+Duration = Annotated[
+    float,
+    BeforeValidator(parse_duration),
+    PlainSerializer(format_duration, return_type=str),
+]
+"""Seconds in Python, a readable duration string in YAML, JSON and the ledger."""

@@ -1,0 +1,65 @@
+"""Ledger entries: the append-only history of changes and policy edits.
+
+The ledger is the only authority. An entry is a sequence number, when, who, why, and one event.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from controlplane.model._instance import Activation, Instance
+from controlplane.model._service import Name, ServiceSpec
+
+
+class _Event(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ServiceApplied(_Event):
+    """A service's policy was created or replaced (`weir apply -f`)."""
+
+    kind: Literal["service_applied"] = "service_applied"
+    spec: ServiceSpec
+
+
+class InstanceRegistered(_Event):
+    """A new immutable instance joined its service, inactive."""
+
+    kind: Literal["instance_registered"] = "instance_registered"
+    instance: Instance
+
+
+class ActivationChanged(_Event):
+    """A change: the only write to production. One instance moved from one state to another."""
+
+    kind: Literal["activation_changed"] = "activation_changed"
+    instance_id: Name
+    service: Name
+    before: Activation
+    after: Activation
+    forced: bool = False
+
+
+Event = Annotated[
+    ServiceApplied | InstanceRegistered | ActivationChanged, Field(discriminator="kind")
+]
+
+
+class ProposedEntry(BaseModel):
+    """An event with who and why, before the store gives it a sequence number and time."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    actor: Annotated[str, Field(min_length=1, max_length=128)]
+    reason: Annotated[str, Field(max_length=1024)] = ""
+    event: Event
+
+
+class Entry(ProposedEntry):
+    """One recorded ledger entry. `seq` is gap-free from 1."""
+
+    seq: Annotated[int, Field(ge=1)]
+    at: datetime

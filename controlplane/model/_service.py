@@ -1,0 +1,138 @@
+"""A service's policy as operators write it in a service file (`weir apply -f`).
+
+Only `name` is required. Unknown fields are refused so that a typo never silently turns into a
+default.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from controlplane.model._durations import Duration
+
+DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+DOMAIN = re.compile(r"^(\*\.)?[A-Za-z0-9]([-A-Za-z0-9.]*[A-Za-z0-9])?(:\d{1,5})?$")
+
+Name = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=63,
+        pattern=DNS_LABEL.pattern,
+        description="DNS-label style: lower-case letters, digits and '-', not at either end.",
+    ),
+]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+RetryOn = Literal[
+    "5xx",
+    "gateway-error",
+    "reset",
+    "reset-before-request",
+    "connect-failure",
+    "retriable-4xx",
+    "refused-stream",
+]
+
+
+class Retries(_Frozen):
+    attempts: int = Field(ge=0, le=10)
+    on: tuple[RetryOn, ...] = ("5xx", "reset")
+    per_try_timeout: Duration | None = None
+
+
+class RouteMatch(_Frozen):
+    """One of prefix or path (default prefix "/"), plus headers that must equal a value."""
+
+    prefix: str | None = None
+    path: str | None = None
+    headers: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _one_path_rule(self) -> RouteMatch:
+        if self.prefix is not None and self.path is not None:
+            raise ValueError("give prefix or path, not both")
+        for value in (self.prefix, self.path):
+            if value is not None and not value.startswith("/"):
+                raise ValueError(f"{value!r} must start with '/'")
+        return self
+
+
+class Route(_Frozen):
+    match: RouteMatch = Field(default_factory=RouteMatch)
+    timeout: Duration | None = None
+    retries: Retries | None = None
+
+
+class Slo(_Frozen):
+    success_rate: float = Field(
+        default=99.9, gt=0, le=100, description="percent of requests that are not 5xx"
+    )
+    latency_p99_ms: float = Field(default=300, gt=0)
+    window: Duration = Field(default=30 * 86400.0, gt=0)
+
+
+class Risk(_Frozen):
+    cost_per_failed_request: float = Field(default=0.0, ge=0)
+    value_per_request: float = Field(default=0.0, ge=0)
+
+
+class Strategy(StrEnum):
+    CANARY = "canary"
+    PARTIAL = "partial"
+    BLUE_GREEN = "blue-green"
+    SHADOW = "shadow"
+
+
+class RolloutDefaults(_Frozen):
+    strategy: Strategy = Strategy.CANARY
+    steps: tuple[Annotated[float, Field(gt=0, le=100)], ...] = (1, 5, 25, 50, 100)
+    bake: Duration = 60.0
+    auto_rollback: bool = True
+
+    @field_validator("steps")
+    @classmethod
+    def _rising_to_100(cls, steps: tuple[float, ...]) -> tuple[float, ...]:
+        if not steps:
+            raise ValueError("at least one step")
+        if list(steps) != sorted(set(steps)):
+            raise ValueError("steps must rise strictly")
+        if steps[-1] != 100:
+            raise ValueError("the last step must be 100")
+        return steps
+
+
+class ServiceSpec(_Frozen):
+    """Routing policy, SLO, risk model and rollout defaults of one service."""
+
+    name: Name
+    domains: tuple[str, ...] = ()
+    routes: tuple[Route, ...] = ()
+    slo: Slo = Field(default_factory=Slo)
+    risk: Risk = Field(default_factory=Risk)
+    rollout: RolloutDefaults = Field(default_factory=RolloutDefaults)
+
+    @field_validator("domains")
+    @classmethod
+    def _valid_domains(cls, domains: tuple[str, ...]) -> tuple[str, ...]:
+        for domain in domains:
+            if not DOMAIN.match(domain):
+                raise ValueError(f"{domain!r} is not a host name")
+        if len(set(domains)) != len(domains):
+            raise ValueError("a domain is listed twice")
+        return domains
+
+    def host_domains(self) -> tuple[str, ...]:
+        """The Host/authority values routed to this service: its name first, then aliases."""
+        return (self.name, *(d for d in self.domains if d != self.name))
+
+    def effective_routes(self) -> tuple[Route, ...]:
+        return self.routes or (Route(match=RouteMatch(prefix="/")),)

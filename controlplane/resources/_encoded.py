@@ -1,0 +1,48 @@
+"""Envoy resources encoded once: the packed Any bytes and a content-hash version."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from google.protobuf import any_pb2
+from google.protobuf.message import Message
+
+TYPE_PREFIX = "type.googleapis.com/"
+CLUSTER_TYPE = TYPE_PREFIX + "envoy.config.cluster.v3.Cluster"
+LISTENER_TYPE = TYPE_PREFIX + "envoy.config.listener.v3.Listener"
+ROUTE_TYPE = TYPE_PREFIX + "envoy.config.route.v3.RouteConfiguration"
+
+# The order an ADS server answers in: clusters before the listeners and routes that use them.
+TYPE_ORDER = (CLUSTER_TYPE, LISTENER_TYPE, ROUTE_TYPE)
+
+
+def content_version(payload: bytes) -> str:
+    return hashlib.sha256(payload).hexdigest()[:16]
+
+
+@dataclass(frozen=True, slots=True)
+class Encoded:
+    """One named resource: its message, its deterministic bytes and a version of those bytes."""
+
+    name: str
+    type_url: str
+    message: Message
+    payload: bytes
+    version: str
+
+    @classmethod
+    def of(cls, name: str, message: Message) -> Encoded:
+        payload = message.SerializeToString(deterministic=True)
+        type_url = TYPE_PREFIX + message.DESCRIPTOR.full_name
+        return cls(name, type_url, message, payload, content_version(payload))
+
+    def packed(self) -> any_pb2.Any:
+        return any_pb2.Any(type_url=self.type_url, value=self.payload)
+
+
+def set_version(resources: dict[str, Encoded] | list[Encoded]) -> str:
+    """The version of a whole set: a hash over its names and versions, in name order."""
+    items = resources.values() if isinstance(resources, dict) else resources
+    text = "\n".join(f"{r.name} {r.version}" for r in sorted(items, key=lambda r: r.name))
+    return content_version(text.encode())

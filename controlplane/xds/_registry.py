@@ -1,0 +1,76 @@
+"""Which proxies are connected, what each acknowledged, and what each rejected."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+
+from controlplane.resources import CLUSTER_TYPE, LISTENER_TYPE, ROUTE_TYPE
+
+TYPE_NAMES = {CLUSTER_TYPE: "clusters", LISTENER_TYPE: "listeners", ROUTE_TYPE: "routes"}
+
+
+def type_name(type_url: str) -> str:
+    return TYPE_NAMES.get(type_url, type_url.rsplit("/", 1)[-1])
+
+
+@dataclass(frozen=True, slots=True)
+class Nack:
+    type: str
+    version: str
+    message: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ProxyStatus:
+    stream_id: int
+    node_id: str
+    node_cluster: str
+    protocol: str
+    """`sotw` or `delta`."""
+    peer: str
+    connected_at: datetime
+    acked: dict[str, str] = field(default_factory=dict)
+    """Per resource type (clusters, listeners, routes): the version the proxy last ACKed."""
+    last_nack: Nack | None = None
+    nacks: int = 0
+
+
+class ProxyRegistry:
+    """Live view of the fleet. Written only by the xDS streams, on the event loop."""
+
+    def __init__(self) -> None:
+        self._streams: dict[int, ProxyStatus] = {}
+        self._ids = itertools.count(1)
+
+    def connect(self, *, node_id: str, node_cluster: str, protocol: str, peer: str) -> int:
+        stream_id = next(self._ids)
+        self._streams[stream_id] = ProxyStatus(
+            stream_id=stream_id,
+            node_id=node_id,
+            node_cluster=node_cluster,
+            protocol=protocol,
+            peer=peer,
+            connected_at=datetime.now(UTC),
+        )
+        return stream_id
+
+    def disconnect(self, stream_id: int) -> None:
+        self._streams.pop(stream_id, None)
+
+    def acked(self, stream_id: int, type_url: str, version: str) -> None:
+        status = self._streams.get(stream_id)
+        if status is not None:
+            acked = {**status.acked, type_name(type_url): version}
+            self._streams[stream_id] = replace(status, acked=acked)
+
+    def nacked(self, stream_id: int, type_url: str, version: str, message: str) -> None:
+        status = self._streams.get(stream_id)
+        if status is not None:
+            nack = Nack(type_name(type_url), version, message, datetime.now(UTC))
+            self._streams[stream_id] = replace(status, last_nack=nack, nacks=status.nacks + 1)
+
+    def proxies(self) -> list[ProxyStatus]:
+        return sorted(self._streams.values(), key=lambda p: (p.node_id, p.stream_id))
