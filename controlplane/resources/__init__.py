@@ -14,6 +14,7 @@ from controlplane.resources._encoded import (
     ROUTE_TYPE,
     TYPE_ORDER,
     Encoded,
+    content_version,
     set_version,
 )
 
@@ -29,5 +30,6 @@ __all__ = [
     "Resources",
     "build_listener",
     "build_resources",
+    "content_version",
     "set_version",
 ]

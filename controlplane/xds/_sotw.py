@@ -1,0 +1,130 @@
+"""State-of-the-world ADS, one stream: requests in, responses out, no I/O.
+
+Per type the session keeps at most one response in flight and waits for its ACK or NACK before
+sending the next, so changes that arrive meanwhile coalesce into one response. A NACKed
+version is remembered and never sent again; only a new state sends something new.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from envoy.service.discovery.v3 import discovery_pb2
+
+from controlplane.resources import (
+    CLUSTER_TYPE,
+    LISTENER_TYPE,
+    ROUTE_TYPE,
+    TYPE_ORDER,
+    Encoded,
+    set_version,
+)
+from controlplane.xds._errors import check_type
+from controlplane.xds._view import Held, ProxyView, desired_clusters, routes_ready
+
+AckHook = Callable[[str, str], None]
+NackHook = Callable[[str, str, str], None]
+
+
+@dataclass(slots=True)
+class _Sent:
+    version: str
+    nonce: str
+    resources: dict[str, Encoded]
+
+
+@dataclass(slots=True)
+class _TypeState:
+    subscribed: bool = False
+    names: set[str] | None = None
+    """Requested names; None is a wildcard (all)."""
+    claimed: str = ""
+    """The version the proxy said it holds when it (re)subscribed; trusted if it matches ours."""
+    acked: str = ""
+    inflight: _Sent | None = None
+    rejected: str = ""
+    last_nonce: str = ""
+
+
+@dataclass
+class SotwSession:
+    on_ack: AckHook
+    on_nack: NackHook
+    types: dict[str, _TypeState] = field(default_factory=lambda: {t: _TypeState() for t in TYPE_ORDER})
+    held: Held = field(default_factory=lambda: Held(clusters={}, route_refs=None))
+    _nonces: int = 0
+    _refs: dict[str, frozenset[str]] = field(default_factory=dict)
+    """Route configuration → clusters it names, from the latest view."""
+
+    def on_request(self, request: discovery_pb2.DiscoveryRequest) -> None:
+        check_type(request.type_url)
+        state = self.types[request.type_url]
+        if request.response_nonce and request.response_nonce != state.last_nonce:
+            return  # answers a response we have since replaced: ignore, as xDS says
+        wildcard = request.type_url != ROUTE_TYPE
+        state.names = None if wildcard else set(request.resource_names)
+        if not request.response_nonce:
+            state.subscribed = True
+            state.claimed = request.version_info
+            return
+        sent, state.inflight = state.inflight, None
+        if sent is None:
+            return
+        if request.HasField("error_detail"):
+            state.rejected = sent.version
+            self.on_nack(request.type_url, sent.version, request.error_detail.message)
+            return
+        self._acked(request.type_url, state, sent)
+
+    def _acked(self, type_url: str, state: _TypeState, sent: _Sent) -> None:
+        state.acked = sent.version
+        if type_url == CLUSTER_TYPE:
+            self.held.clusters = dict(sent.resources)
+        elif type_url == ROUTE_TYPE:
+            refs: set[str] = set()
+            for name in sent.resources:
+                refs |= self._refs.get(name, frozenset())
+            self.held.route_refs = frozenset(refs)
+        self.on_ack(type_url, sent.version)
+
+    def responses(self, view: ProxyView) -> list[discovery_pb2.DiscoveryResponse]:
+        """What to send now for this view, clusters first."""
+        self._refs = dict(view.route_refs)
+        out = []
+        for type_url in TYPE_ORDER:
+            state = self.types[type_url]
+            if not state.subscribed or state.inflight is not None:
+                continue
+            desired = self._desired(type_url, state, view)
+            if desired is None:
+                continue
+            version = set_version(desired)
+            if state.claimed and state.claimed == version and not state.acked:
+                # The proxy already holds exactly this (it reconnected): take its word.
+                self._acked(type_url, state, _Sent(version, "", desired))
+            if version in (state.acked, state.rejected):
+                continue
+            self._nonces += 1
+            state.inflight = _Sent(version, str(self._nonces), desired)
+            state.last_nonce = state.inflight.nonce
+            out.append(
+                discovery_pb2.DiscoveryResponse(
+                    version_info=version,
+                    type_url=type_url,
+                    nonce=state.inflight.nonce,
+                    resources=[r.packed() for r in desired.values()],
+                )
+            )
+        return out
+
+    def _desired(self, type_url: str, state: _TypeState, view: ProxyView) -> dict[str, Encoded] | None:
+        if type_url == CLUSTER_TYPE:
+            return {n: e for n, e in sorted(desired_clusters(view, self.held).items()) if e is not None}
+        if type_url == LISTENER_TYPE:
+            return dict(view.resources[LISTENER_TYPE])
+        if not routes_ready(view, state.names, self.held):
+            return None
+        routes = view.resources[ROUTE_TYPE]
+        wanted = routes.keys() if state.names is None else state.names & routes.keys()
+        return {name: routes[name] for name in sorted(wanted)}
