@@ -48,7 +48,9 @@ class _TypeState:
 class DeltaSession:
     on_ack: AckHook
     on_nack: NackHook
-    types: dict[str, _TypeState] = field(default_factory=lambda: {t: _TypeState() for t in TYPE_ORDER})
+    types: dict[str, _TypeState] = field(
+        default_factory=lambda: {t: _TypeState() for t in TYPE_ORDER}
+    )
     held: Held = field(default_factory=lambda: Held(clusters={}, route_refs=None))
     _nonces: int = 0
     _refs: dict[str, frozenset[str]] = field(default_factory=dict)
@@ -128,7 +130,10 @@ class DeltaSession:
                 continue
             fingerprint = content_version(
                 "\n".join(
-                    [*(f"+{n} {r.version}" for n, r in sorted(upserts.items())), *(f"-{n}" for n in removed)]
+                    [
+                        *(f"+{n} {r.version}" for n, r in sorted(upserts.items())),
+                        *(f"-{n}" for n in removed),
+                    ]
                 ).encode()
             )
             if fingerprint == state.rejected:

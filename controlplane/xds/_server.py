@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol
 
 import grpc
 from envoy.service.discovery.v3 import ads_pb2_grpc, discovery_pb2
@@ -31,11 +31,11 @@ DEFAULT_LISTEN = "127.0.0.1:15001"
 LISTEN_METADATA_KEY = "weir_listen"
 MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 
-Request = TypeVar("Request", discovery_pb2.DiscoveryRequest, discovery_pb2.DeltaDiscoveryRequest)
 
+class _Session(Protocol):
+    """SotwSession or DeltaSession: the server only feeds requests and views in."""
 
-class _Session(Protocol[Request]):
-    def on_request(self, request: Request) -> None: ...
+    def on_request(self, request: Any) -> None: ...
     def responses(self, view: ProxyView) -> list[Any]: ...
 
 
@@ -46,13 +46,15 @@ class _Ads(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignore[mis
         self._listeners: dict[str, Encoded] = {}
 
     # grpc.aio recognises a streaming handler by being an async generator function itself.
-    async def StreamAggregatedResources(  # noqa: N802 - gRPC's name
-        self, requests: AsyncIterator[discovery_pb2.DiscoveryRequest], context: grpc.aio.ServicerContext
+    async def StreamAggregatedResources(
+        self,
+        requests: AsyncIterator[discovery_pb2.DiscoveryRequest],
+        context: grpc.aio.ServicerContext,
     ) -> AsyncIterator[discovery_pb2.DiscoveryResponse]:
         async for response in self._serve(requests, context, "sotw", SotwSession):
             yield response
 
-    async def DeltaAggregatedResources(  # noqa: N802 - gRPC's name
+    async def DeltaAggregatedResources(
         self,
         requests: AsyncIterator[discovery_pb2.DeltaDiscoveryRequest],
         context: grpc.aio.ServicerContext,
@@ -65,7 +67,7 @@ class _Ads(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignore[mis
         requests: AsyncIterator[Any],
         context: grpc.aio.ServicerContext,
         protocol: str,
-        make_session: Callable[..., _Session[Any]],
+        make_session: Callable[..., _Session],
     ) -> AsyncIterator[Any]:
         stream_id = 0
         try:
@@ -81,7 +83,9 @@ class _Ads(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignore[mis
                 protocol=protocol,
                 peer=context.peer(),
             )
-            log.info("%s stream %d from %s (%s)", protocol, stream_id, first.node.id, context.peer())
+            log.info(
+                "%s stream %d from %s (%s)", protocol, stream_id, first.node.id, context.peer()
+            )
             session = make_session(
                 on_ack=lambda t, v: self._registry.acked(stream_id, t, v),
                 on_nack=lambda t, v, m: self._on_nack(stream_id, first.node.id, t, v, m),
@@ -96,7 +100,7 @@ class _Ads(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignore[mis
                 self._registry.disconnect(stream_id)
 
     async def _exchange(
-        self, session: _Session[Any], requests: AsyncIterator[Any], listener: Encoded
+        self, session: _Session, requests: AsyncIterator[Any], listener: Encoded
     ) -> AsyncIterator[Any]:
         snapshot: Resources = self._cache.snapshot
         read = asyncio.ensure_future(anext(requests, None))
@@ -119,13 +123,19 @@ class _Ads(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignore[mis
             read.cancel()
             newer.cancel()
 
-    def _on_nack(self, stream_id: int, node_id: str, type_url: str, version: str, message: str) -> None:
+    def _on_nack(
+        self, stream_id: int, node_id: str, type_url: str, version: str, message: str
+    ) -> None:
         log.warning("%s rejected %s version %s: %s", node_id, type_name(type_url), version, message)
         self._registry.nacked(stream_id, type_url, version, message)
 
     def _listener_for(self, node: Any) -> Encoded:
         fields = node.metadata.fields
-        address = fields[LISTEN_METADATA_KEY].string_value if LISTEN_METADATA_KEY in fields else DEFAULT_LISTEN
+        address = (
+            fields[LISTEN_METADATA_KEY].string_value
+            if LISTEN_METADATA_KEY in fields
+            else DEFAULT_LISTEN
+        )
         try:
             host, port = split_address(address)
         except ValueError as exc:
@@ -156,7 +166,9 @@ class XdsServer:
                 ("grpc.keepalive_permit_without_calls", 1),
             ]
         )
-        ads_pb2_grpc.add_AggregatedDiscoveryServiceServicer_to_server(_Ads(cache, self.registry), server)
+        ads_pb2_grpc.add_AggregatedDiscoveryServiceServicer_to_server(
+            _Ads(cache, self.registry), server
+        )
         port: int = server.add_insecure_port(address)
         if port == 0:
             raise OSError(f"cannot listen for xDS on {address}")

@@ -51,7 +51,9 @@ class _TypeState:
 class SotwSession:
     on_ack: AckHook
     on_nack: NackHook
-    types: dict[str, _TypeState] = field(default_factory=lambda: {t: _TypeState() for t in TYPE_ORDER})
+    types: dict[str, _TypeState] = field(
+        default_factory=lambda: {t: _TypeState() for t in TYPE_ORDER}
+    )
     held: Held = field(default_factory=lambda: Held(clusters={}, route_refs=None))
     _nonces: int = 0
     _refs: dict[str, frozenset[str]] = field(default_factory=dict)
@@ -118,9 +120,13 @@ class SotwSession:
             )
         return out
 
-    def _desired(self, type_url: str, state: _TypeState, view: ProxyView) -> dict[str, Encoded] | None:
+    def _desired(
+        self, type_url: str, state: _TypeState, view: ProxyView
+    ) -> dict[str, Encoded] | None:
         if type_url == CLUSTER_TYPE:
-            return {n: e for n, e in sorted(desired_clusters(view, self.held).items()) if e is not None}
+            return {
+                n: e for n, e in sorted(desired_clusters(view, self.held).items()) if e is not None
+            }
         if type_url == LISTENER_TYPE:
             return dict(view.resources[LISTENER_TYPE])
         if not routes_ready(view, state.names, self.held):

@@ -72,7 +72,12 @@ class Hooks:
 
 
 def sotw_request(
-    type_url: str, *, nonce: str = "", version: str = "", names: tuple[str, ...] = (), error: str = ""
+    type_url: str,
+    *,
+    nonce: str = "",
+    version: str = "",
+    names: tuple[str, ...] = (),
+    error: str = "",
 ) -> discovery_pb2.DiscoveryRequest:
     request = discovery_pb2.DiscoveryRequest(
         type_url=type_url, response_nonce=nonce, version_info=version, resource_names=list(names)

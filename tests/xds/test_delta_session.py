@@ -9,8 +9,6 @@ from controlplane.resources import CLUSTER_TYPE, LISTENER_TYPE, ROUTE_TYPE
 from controlplane.xds._delta import DeltaSession
 from tests.xds._fixtures import Hooks, add, controller, routed_clusters, view
 
-Response = discovery_pb2.DeltaDiscoveryResponse
-
 
 def session() -> tuple[DeltaSession, Hooks]:
     hooks = Hooks()
@@ -38,7 +36,7 @@ def request(
     return r
 
 
-def ack(s: DeltaSession, response: Response) -> None:
+def ack(s: DeltaSession, response: discovery_pb2.DeltaDiscoveryResponse) -> None:
     s.on_request(request(response.type_url, nonce=response.nonce))
 
 
@@ -48,9 +46,9 @@ def subscribe_all(s: DeltaSession) -> None:
     s.on_request(request(ROUTE_TYPE, subscribe=("weir",)))
 
 
-def sync(s: DeltaSession, c: object) -> list[Response]:
+def sync(s: DeltaSession, c: object) -> list[discovery_pb2.DeltaDiscoveryResponse]:
     """Answer every response with an ACK until the session has nothing more to send."""
-    sent: list[Response] = []
+    sent: list[discovery_pb2.DeltaDiscoveryResponse] = []
     while batch := s.responses(view(c)):  # type: ignore[arg-type]
         for response in batch:
             ack(s, response)
@@ -87,7 +85,9 @@ def test_retiring_removes_the_cluster_after_the_route_stops_naming_it() -> None:
     c.change("b", Activation.inactive(), actor="test")
     c.retire("b", actor="test")
     [routes] = s.responses(view(c))
-    assert routes.type_url == ROUTE_TYPE and routed_clusters(routes.resources[0].resource) == {"web--a"}
+    assert routes.type_url == ROUTE_TYPE and routed_clusters(routes.resources[0].resource) == {
+        "web--a"
+    }
     ack(s, routes)
     [clusters] = s.responses(view(c))
     assert list(clusters.removed_resources) == ["web--b"]

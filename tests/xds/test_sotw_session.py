@@ -25,9 +25,13 @@ def session() -> tuple[SotwSession, Hooks]:
     return SotwSession(on_ack=hooks.ack, on_nack=hooks.nack), hooks
 
 
-def ack(s: SotwSession, response: discovery_pb2.DiscoveryResponse, names: tuple[str, ...] = ()) -> None:
+def ack(
+    s: SotwSession, response: discovery_pb2.DiscoveryResponse, names: tuple[str, ...] = ()
+) -> None:
     s.on_request(
-        sotw_request(response.type_url, nonce=response.nonce, version=response.version_info, names=names)
+        sotw_request(
+            response.type_url, nonce=response.nonce, version=response.version_info, names=names
+        )
     )
 
 
@@ -163,7 +167,7 @@ def test_a_reconnecting_proxy_that_holds_the_current_version_gets_nothing() -> N
 
 def test_an_unknown_type_ends_the_stream() -> None:
     s, _ = session()
-    with pytest.raises(ProtocolError, match="envoy.config.endpoint"):
+    with pytest.raises(ProtocolError, match=r"envoy\.config\.endpoint"):
         s.on_request(
             sotw_request("type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment")
         )
