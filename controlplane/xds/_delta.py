@@ -27,6 +27,8 @@ from controlplane.xds._view import Held, ProxyView, desired_clusters, routes_rea
 @dataclass(slots=True)
 class _Sent:
     nonce: str
+    system_version: str
+    """The snapshot this response came from: what the registry reports as ACKed or NACKed."""
     fingerprint: str
     upserts: dict[str, Encoded]
     removed: list[str]
@@ -42,6 +44,9 @@ class _TypeState:
     inflight: _Sent | None = None
     rejected: str = ""
     last_nonce: str = ""
+    answered: bool = False
+    """Whether the subscription got its first response. Envoy waits for one, even an empty
+    one, before it moves on with its initialisation."""
 
 
 @dataclass
@@ -92,7 +97,7 @@ class DeltaSession:
         type_url = request.type_url
         if request.HasField("error_detail"):
             state.rejected = sent.fingerprint
-            self.on_nack(type_url, sent.fingerprint, request.error_detail.message)
+            self.on_nack(type_url, sent.system_version, request.error_detail.message)
             return
         for name, resource in sent.upserts.items():
             state.holds[name] = resource.version
@@ -107,7 +112,7 @@ class DeltaSession:
             for name in state.holds:
                 refs |= self._refs.get(name, frozenset())
             self.held.route_refs = frozenset(refs)
-        self.on_ack(type_url, sent.fingerprint)
+        self.on_ack(type_url, sent.system_version)
 
     def responses(self, view: ProxyView) -> list[discovery_pb2.DeltaDiscoveryResponse]:
         self._refs = dict(view.route_refs)
@@ -126,7 +131,7 @@ class DeltaSession:
                 if resource is not None and state.holds.get(name) != resource.version
             }
             removed = sorted(name for name in state.holds if name not in desired)
-            if not upserts and not removed:
+            if not upserts and not removed and state.answered:
                 continue
             fingerprint = content_version(
                 "\n".join(
@@ -139,7 +144,8 @@ class DeltaSession:
             if fingerprint == state.rejected:
                 continue
             self._nonces += 1
-            state.inflight = _Sent(str(self._nonces), fingerprint, upserts, removed)
+            state.answered = True
+            state.inflight = _Sent(str(self._nonces), view.version, fingerprint, upserts, removed)
             state.last_nonce = state.inflight.nonce
             out.append(
                 discovery_pb2.DeltaDiscoveryResponse(

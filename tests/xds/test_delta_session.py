@@ -105,7 +105,18 @@ def test_a_reconnect_with_current_versions_resends_nothing() -> None:
     again.on_request(request(CLUSTER_TYPE, initial=holds[CLUSTER_TYPE]))
     again.on_request(request(LISTENER_TYPE, initial=holds[LISTENER_TYPE]))
     again.on_request(request(ROUTE_TYPE, subscribe=("weir",), initial=holds[ROUTE_TYPE]))
-    assert again.responses(view(c)) == []
+    answers = again.responses(view(c))
+    # Each subscription gets its one answer, and it carries nothing: the proxy has it all.
+    assert [(len(r.resources), len(r.removed_resources)) for r in answers] == [(0, 0)] * 3
+
+
+def test_an_empty_snapshot_still_answers_the_first_request() -> None:
+    s, _ = session()
+    s.on_request(request(CLUSTER_TYPE))
+    [answer] = s.responses(view(controller()))
+    assert answer.type_url == CLUSTER_TYPE and list(answer.resources) == []
+    ack(s, answer)
+    assert s.responses(view(controller())) == []
 
 
 def test_after_a_reconnect_clusters_it_holds_are_kept_until_routes_are_known() -> None:
