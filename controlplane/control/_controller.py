@@ -71,7 +71,9 @@ class Controller:
     # The operations operators name. Each is one ledger entry.
 
     def apply_service(self, spec: ServiceSpec, *, actor: str, reason: str = "") -> Entry:
-        return self.submit([ProposedEntry(actor=actor, reason=reason, event=ServiceApplied(spec=spec))])[0]
+        return self.submit(
+            [ProposedEntry(actor=actor, reason=reason, event=ServiceApplied(spec=spec))]
+        )[0]
 
     def add_instance(self, instance: Instance, *, actor: str, reason: str = "") -> Entry:
         event = InstanceRegistered(instance=instance)
@@ -86,7 +88,9 @@ class Controller:
         reason: str = "",
         force: bool = False,
     ) -> Entry:
-        return self.submit([self.propose_change(instance_id, after, actor=actor, reason=reason, force=force)])[0]
+        return self.submit(
+            [self.propose_change(instance_id, after, actor=actor, reason=reason, force=force)]
+        )[0]
 
     def retire(self, instance_id: str, *, actor: str, reason: str = "") -> Entry:
         return self.change(instance_id, Activation.retired(), actor=actor, reason=reason)

@@ -72,7 +72,9 @@ class SqliteStore:
             try:
                 self._db.execute("BEGIN IMMEDIATE")
                 try:
-                    (last,) = self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM ledger").fetchone()
+                    (last,) = self._db.execute(
+                        "SELECT COALESCE(MAX(seq), 0) FROM ledger"
+                    ).fetchone()
                     if last != after_seq:
                         raise StaleSequence(
                             f"the ledger is at {last}, not {after_seq}: re-read and retry"
@@ -107,7 +109,9 @@ class SqliteStore:
                 for seq, at, actor, reason, body in rows
             ]
         except ValidationError as exc:
-            raise StoreError(f"the ledger at {self.path} holds an entry weir cannot read: {exc}") from exc
+            raise StoreError(
+                f"the ledger at {self.path} holds an entry weir cannot read: {exc}"
+            ) from exc
 
     def close(self) -> None:
         with self._lock:

@@ -55,7 +55,9 @@ class Instance(BaseModel):
 
     id: Name
     service: Name
-    version: Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][-A-Za-z0-9_.+]*$")]
+    version: Annotated[
+        str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][-A-Za-z0-9_.+]*$")
+    ]
     address: str
     labels: dict[str, Annotated[str, Field(max_length=256)]] = Field(default_factory=dict)
 

@@ -61,7 +61,9 @@ def apply_event(state: State, event: Event, seq: int) -> State:
             return replace(state, instances=MappingProxyType(instances), seq=seq)
         case ActivationChanged(instance_id=instance_id, after=after):
             instances = dict(state.instances)
-            instances[instance_id] = replace(instances[instance_id], activation=after, since_seq=seq)
+            instances[instance_id] = replace(
+                instances[instance_id], activation=after, since_seq=seq
+            )
             return replace(state, instances=MappingProxyType(instances), seq=seq)
     raise TypeError(f"unknown event {event!r}")
 

@@ -112,9 +112,7 @@ def _cluster(record: InstanceState) -> cluster_pb2.Cluster:
         )
     )
     # STATIC needs an IP literal; a host name is resolved by Envoy (one address, one instance).
-    discovery = (
-        cluster_pb2.Cluster.STATIC if is_ip(host) else cluster_pb2.Cluster.STRICT_DNS
-    )
+    discovery = cluster_pb2.Cluster.STATIC if is_ip(host) else cluster_pb2.Cluster.STRICT_DNS
     return cluster_pb2.Cluster(
         name=instance.cluster_name,
         type=discovery,
@@ -129,7 +127,9 @@ def _cluster(record: InstanceState) -> cluster_pb2.Cluster:
 def _virtual_host(
     spec: ServiceSpec, instances: list[InstanceState]
 ) -> tuple[route_components_pb2.VirtualHost, set[str]]:
-    live = [i for i in instances if i.state is ActivationState.LIVE and (i.activation.weight or 0) > 0]
+    live = [
+        i for i in instances if i.state is ActivationState.LIVE and (i.activation.weight or 0) > 0
+    ]
     shadow = [
         i
         for i in instances
