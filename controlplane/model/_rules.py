@@ -40,8 +40,15 @@ def check_batch(state: State, batch: Sequence[ProposedEntry]) -> State:
 
 def _check_event(state: State, event: object) -> None:
     match event:
-        case ServiceApplied():
-            return
+        case ServiceApplied(spec=spec):
+            claimed = set(spec.host_domains())
+            for other in state.services.values():
+                if other.name != spec.name and (shared := claimed & set(other.host_domains())):
+                    raise Conflict(
+                        f"domain {sorted(shared)[0]!r} already routes to service {other.name!r}; "
+                        "a Host value can lead to one service only",
+                        field="domains",
+                    )
         case InstanceRegistered(instance=instance):
             if instance.service not in state.services:
                 raise NotFound(

@@ -43,10 +43,14 @@ RetryOn = Literal[
 ]
 
 
+MAX_TIMEOUT_S = 86400.0
+"""Route timeouts beyond a day are a typo, and Envoy rejects durations past protobuf's range."""
+
+
 class Retries(_Frozen):
     attempts: int = Field(ge=0, le=10)
     on: tuple[RetryOn, ...] = ("5xx", "reset")
-    per_try_timeout: Duration | None = None
+    per_try_timeout: Annotated[Duration, Field(gt=0, le=MAX_TIMEOUT_S)] | None = None
 
 
 class RouteMatch(_Frozen):
@@ -68,7 +72,7 @@ class RouteMatch(_Frozen):
 
 class Route(_Frozen):
     match: RouteMatch = Field(default_factory=RouteMatch)
-    timeout: Duration | None = None
+    timeout: Annotated[Duration, Field(ge=0, le=MAX_TIMEOUT_S)] | None = None
     retries: Retries | None = None
 
 
