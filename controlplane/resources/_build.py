@@ -116,6 +116,8 @@ def _cluster(record: InstanceState) -> cluster_pb2.Cluster:
     return cluster_pb2.Cluster(
         name=instance.cluster_name,
         type=discovery,
+        # Instances usually listen on IPv4; Envoy's default would try an AAAA record first.
+        dns_lookup_family=cluster_pb2.Cluster.V4_PREFERRED,
         connect_timeout=_duration(CONNECT_TIMEOUT_S),
         load_assignment=endpoint_pb2.ClusterLoadAssignment(
             cluster_name=instance.cluster_name,
