@@ -1,5 +1,6 @@
 """Durations as operators write them in service files: 500ms, 2s, 5m, 1h, 30d."""
 
+import math
 import re
 from typing import Annotated
 
@@ -15,21 +16,27 @@ def parse_duration(text: object) -> float:
         raise ValueError("a duration such as 2s, 500ms or 30d")
     if isinstance(text, int | float):
         seconds = float(text)
-    elif isinstance(text, str) and (match := _PATTERN.match(text)):
+    elif isinstance(text, str) and (match := _PATTERN.fullmatch(text)):
         seconds = float(match.group(1)) * _UNITS[match.group(2)]
     else:
         raise ValueError(f"{text!r} is not a duration such as 2s, 500ms or 30d")
+    if not math.isfinite(seconds):
+        raise ValueError(f"{text!r} is not a finite duration")
     if seconds < 0:
         raise ValueError("a duration cannot be negative")
     return seconds
 
 
 def format_duration(seconds: float) -> str:
+    """The shortest text that parses back to exactly `seconds` (the ledger must round-trip)."""
     for unit in ("d", "h", "m", "s"):
         size = _UNITS[unit]
         if seconds >= size and seconds % size == 0:
             return f"{int(seconds // size)}{unit}"
-    return f"{round(seconds * 1000)}ms"
+    millis = f"{seconds * 1000:g}ms"
+    if parse_duration(millis) == seconds:
+        return millis
+    return f"{seconds!r}s"
 
 
 Duration = Annotated[

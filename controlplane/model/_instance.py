@@ -13,7 +13,7 @@ from typing import Annotated, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from controlplane.model._service import DNS_LABEL, Name
+from controlplane.model._service import DNS_LABEL, Name, ServiceName
 
 _HOSTNAME = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9.]*[A-Za-z0-9])?$")
 _LABEL_KEY = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_./]*[A-Za-z0-9])?$")
@@ -35,7 +35,7 @@ def split_address(address: str) -> tuple[str, int]:
         return host, port
     if ":" in host:
         raise ValueError(f"{address!r}: an IPv6 host must be in brackets, as [::1]:80")
-    if not _HOSTNAME.match(host):
+    if not _HOSTNAME.fullmatch(host):
         raise ValueError(f"{host!r} in {address!r} is not a host name or IP address")
     return host, port
 
@@ -51,10 +51,10 @@ def is_ip(host: str) -> bool:
 class Instance(BaseModel):
     """One immutable deployment of one artefact version."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     id: Name
-    service: Name
+    service: ServiceName
     version: Annotated[
         str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][-A-Za-z0-9_.+]*$")
     ]
@@ -71,7 +71,7 @@ class Instance(BaseModel):
     @classmethod
     def _label_keys(cls, labels: dict[str, str]) -> dict[str, str]:
         for key in labels:
-            if not _LABEL_KEY.match(key) or len(key) > 63:
+            if not _LABEL_KEY.fullmatch(key) or len(key) > 63:
                 raise ValueError(f"label key {key!r} is not a valid key")
         return labels
 
@@ -82,7 +82,7 @@ class Instance(BaseModel):
 
 def cluster_name(service: str, instance_id: str) -> str:
     """The Envoy cluster of one instance. Both parts are DNS labels, so no '.' reaches a stat."""
-    assert DNS_LABEL.match(service) and DNS_LABEL.match(instance_id)
+    assert DNS_LABEL.fullmatch(service) and DNS_LABEL.fullmatch(instance_id)
     return f"{service}--{instance_id}"
 
 
@@ -101,7 +101,7 @@ class Activation(BaseModel):
     Envoy, no traffic. retired: terminal, removed from Envoy.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     state: ActivationState
     weight: Annotated[int, Field(ge=0, le=MAX_WEIGHT)] | None = None

@@ -11,11 +11,11 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from controlplane.model._instance import Activation, Instance
-from controlplane.model._service import Name, ServiceSpec
+from controlplane.model._service import Name, ServiceName, ServiceSpec
 
 
 class _Event(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
 
 class ServiceApplied(_Event):
@@ -37,7 +37,7 @@ class ActivationChanged(_Event):
 
     kind: Literal["activation_changed"] = "activation_changed"
     instance_id: Name
-    service: Name
+    service: ServiceName
     before: Activation
     after: Activation
     forced: bool = False
@@ -51,7 +51,7 @@ Event = Annotated[
 class ProposedEntry(BaseModel):
     """An event with who and why, before the store gives it a sequence number and time."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     actor: Annotated[str, Field(min_length=1, max_length=128)]
     reason: Annotated[str, Field(max_length=1024)] = ""

@@ -67,6 +67,12 @@ def _check_event(state: State, event: object) -> None:
             current = state.instances.get(instance_id)
             if current is None:
                 raise NotFound(f"unknown instance {instance_id!r}", field="id")
+            if event.service != current.instance.service:
+                raise Conflict(
+                    f"instance {instance_id!r} belongs to service "
+                    f"{current.instance.service!r}, not {event.service!r}",
+                    field="service",
+                )
             if current.activation != before:
                 raise Conflict(
                     f"instance {instance_id!r} is {current.activation.describe()}, not "

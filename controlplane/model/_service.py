@@ -28,8 +28,17 @@ Name = Annotated[
 ]
 
 
+ServiceName = Annotated[
+    Name,
+    Field(
+        pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$",
+        description="DNS-label style without '--': cluster names join service and id with '--'.",
+    ),
+]
+
+
 class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
 
 RetryOn = Literal[
@@ -53,12 +62,18 @@ class Retries(_Frozen):
     per_try_timeout: Annotated[Duration, Field(gt=0, le=MAX_TIMEOUT_S)] | None = None
 
 
+HeaderName = Annotated[
+    str, Field(min_length=1, max_length=256, pattern=r"^:?[A-Za-z0-9!#$%&'*+.^_`|~-]+$")
+]
+"""An HTTP header name (RFC 9110 token; pseudo-headers such as :authority allowed)."""
+
+
 class RouteMatch(_Frozen):
     """One of prefix or path (default prefix "/"), plus headers that must equal a value."""
 
     prefix: str | None = None
     path: str | None = None
-    headers: dict[str, str] = Field(default_factory=dict)
+    headers: dict[HeaderName, str] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _one_path_rule(self) -> RouteMatch:
@@ -117,7 +132,7 @@ class RolloutDefaults(_Frozen):
 class ServiceSpec(_Frozen):
     """Routing policy, SLO, risk model and rollout defaults of one service."""
 
-    name: Name
+    name: ServiceName
     domains: tuple[str, ...] = ()
     routes: tuple[Route, ...] = ()
     slo: Slo = Field(default_factory=Slo)
@@ -128,14 +143,17 @@ class ServiceSpec(_Frozen):
     @classmethod
     def _valid_domains(cls, domains: tuple[str, ...]) -> tuple[str, ...]:
         for domain in domains:
-            if not DOMAIN.match(domain):
+            if not DOMAIN.fullmatch(domain):
                 raise ValueError(f"{domain!r} is not a host name")
-        if len(set(domains)) != len(domains):
+        # Envoy compares domains without regard to case, and refuses duplicates.
+        lowered = [d.lower() for d in domains]
+        if len(set(lowered)) != len(lowered):
             raise ValueError("a domain is listed twice")
-        return domains
+        return tuple(lowered)
 
     def host_domains(self) -> tuple[str, ...]:
-        """The Host/authority values routed to this service: its name first, then aliases."""
+        """The Host/authority values routed to this service: its name first, then aliases
+        (lower case, as Envoy compares them)."""
         return (self.name, *(d for d in self.domains if d != self.name))
 
     def effective_routes(self) -> tuple[Route, ...]:

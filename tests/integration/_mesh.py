@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+
 from tests.conftest import StartEnvoy, StartUpstream
 from tests.integration._weir import WeirServer
 from tests.support import EnvoyProcess, Upstream, eventually, free_port, http_get

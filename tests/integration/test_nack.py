@@ -6,6 +6,7 @@ from __future__ import annotations
 import socket
 import subprocess
 import time
+from typing import Any
 
 from tests.conftest import StartEnvoy, StartUpstream
 from tests.integration._mesh import SERVICE, connect_envoy, register, serves
@@ -36,7 +37,7 @@ def test_a_rejected_listener_is_recorded_not_resent_and_isolated(
         )
 
         # Then weir records the NACK with Envoy's message, and `weir proxies` shows it
-        def nacked() -> dict[str, object]:
+        def nacked() -> dict[str, Any]:
             [proxy] = [p for p in weir.proxies() if p["node_id"] == "proxy-bad"]
             assert proxy["last_nack"], proxy
             return proxy

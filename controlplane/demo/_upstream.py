@@ -1,0 +1,171 @@
+"""A tiny upstream: one HTTP/1.1 server per instance, answering with its instance id.
+
+Envoy marks a mirrored request by appending "-shadow" to its Host/authority ("web" becomes
+"web-shadow", "web:80" becomes "web-shadow:80"), and discards the response. The upstream counts
+primary and mirrored requests apart, so a test sees where real and mirrored traffic went.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Self
+
+HOST = "127.0.0.1"
+
+SHADOW_SUFFIX = "-shadow"
+_PORT = re.compile(r":\d+$")
+
+
+def is_shadow_host(host: str) -> bool:
+    """Whether a Host header is one Envoy rewrote for a mirrored request."""
+    return _PORT.sub("", host).endswith(SHADOW_SUFFIX)
+
+
+@dataclass(frozen=True, slots=True)
+class Counts:
+    primary: int
+    mirrored: int
+
+    @property
+    def total(self) -> int:
+        return self.primary + self.mirrored
+
+
+class Upstream:
+    """An HTTP server on 127.0.0.1:<free port> whose body is always `instance_id`.
+
+    It answers `status`, except for an `error_rate` fraction of requests (drawn from an RNG
+    seeded with `seed`, so a run is repeatable) that get `error_status`. `delay` seconds are
+    slept before each answer. Use as a context manager, or start() and stop().
+    """
+
+    def __init__(
+        self,
+        instance_id: str,
+        *,
+        status: int = 200,
+        error_rate: float = 0.0,
+        error_status: int = 503,
+        delay: float = 0.0,
+        seed: int = 0,
+    ) -> None:
+        if not 0.0 <= error_rate <= 1.0:
+            raise ValueError(f"error_rate {error_rate} is not between 0 and 1")
+        self.instance_id = instance_id
+        self.status = status
+        self.error_rate = error_rate
+        self.error_status = error_status
+        self.delay = delay
+        self._rng = random.Random(seed)
+        self._lock = threading.Lock()
+        self._primary = 0
+        self._mirrored = 0
+        self._hosts: Counter[str] = Counter()
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        if self._server is None:
+            raise RuntimeError(f"upstream {self.instance_id} is not started")
+        return self._server.server_address[1]
+
+    @property
+    def address(self) -> str:
+        """host:port, as an instance's address is written."""
+        return f"{HOST}:{self.port}"
+
+    def start(self) -> Self:
+        if self._server is not None:
+            return self
+        server = ThreadingHTTPServer((HOST, 0), _handler_for(self))
+        server.daemon_threads = True
+        self._server = server
+        self._thread = threading.Thread(
+            target=server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name=f"upstream-{self.instance_id}",
+            daemon=True,
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        server, thread = self._server, self._thread
+        self._server = self._thread = None
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+        if thread is not None:
+            thread.join(timeout=5)
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def counts(self) -> Counts:
+        with self._lock:
+            return Counts(primary=self._primary, mirrored=self._mirrored)
+
+    def hosts(self) -> Counter[str]:
+        """How many requests arrived with each Host header."""
+        with self._lock:
+            return Counter(self._hosts)
+
+    def reset(self) -> None:
+        with self._lock:
+            self._primary = self._mirrored = 0
+            self._hosts.clear()
+
+    def _record(self, host: str) -> int:
+        """Count one request; the status to answer it with."""
+        with self._lock:
+            if is_shadow_host(host):
+                self._mirrored += 1
+            else:
+                self._primary += 1
+            self._hosts[host] += 1
+            failed = self.error_rate > 0 and self._rng.random() < self.error_rate
+        return self.error_status if failed else self.status
+
+
+def _handler_for(upstream: Upstream) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keep-alive, as Envoy's connection pools expect
+        disable_nagle_algorithm = True  # headers and body leave at once, not 40 ms apart
+
+        def _answer(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            if length:
+                self.rfile.read(length)
+            status = upstream._record(self.headers.get("Host", ""))
+            if upstream.delay:
+                time.sleep(upstream.delay)
+            body = upstream.instance_id.encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "text/plain")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(body)
+
+        do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = _answer
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass  # quiet: thousands of requests per test
+
+    return Handler

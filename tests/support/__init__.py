@@ -1,0 +1,38 @@
+"""Test support for integration tests that run the real data plane.
+
+    free_port()         a TCP port on 127.0.0.1 that nothing listens on right now
+    eventually(check)   retry a check until it passes or a deadline passes
+    Upstream            an HTTP/1.1 server answering with its instance id, counting primary and
+                        mirrored (shadow) requests apart
+    EnvoyProcess        the real `envoy` binary with a given bootstrap, its admin API and its log
+    envoy_validate      Envoy's verdict on a bootstrap, without starting it
+    http_get, send_requests
+                        a client for the Envoy listener, tallying statuses and bodies
+    static_cluster, http_listener
+                        bootstrap pieces, as dicts
+
+Everything binds 127.0.0.1 only, and every wait is bounded.
+"""
+
+from tests.support._bootstrap import http_listener, static_cluster
+from tests.support._client import Replies, Reply, http_get, send_requests
+from tests.support._envoy import EnvoyError, EnvoyProcess, envoy_validate
+from tests.support._net import eventually, free_port
+from tests.support._upstream import Counts, Upstream, is_shadow_host
+
+__all__ = [
+    "Counts",
+    "EnvoyError",
+    "EnvoyProcess",
+    "Replies",
+    "Reply",
+    "Upstream",
+    "envoy_validate",
+    "eventually",
+    "free_port",
+    "http_get",
+    "http_listener",
+    "is_shadow_host",
+    "send_requests",
+    "static_cluster",
+]

@@ -1,0 +1,48 @@
+"""Ports and bounded waiting."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+T = TypeVar("T")
+
+HOST = "127.0.0.1"
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now (the OS picks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((HOST, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def eventually(
+    check: Callable[[], T],
+    *,
+    timeout: float = 10.0,
+    interval: float = 0.02,
+    retry_on: type[BaseException] | tuple[type[BaseException], ...] = AssertionError,
+) -> T:
+    """The value of `check()` once it stops raising (or returns a true value).
+
+    `check` either asserts and returns anything, or returns a value that is truthy when done;
+    exceptions of the `retry_on` types mean "not yet". After `timeout` seconds the last such
+    exception is raised again, so pytest shows why.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            value = check()
+        except retry_on:
+            if time.monotonic() >= deadline:
+                raise
+        else:
+            if value is None or value:
+                return value
+            if time.monotonic() >= deadline:
+                raise AssertionError(f"still {value!r} after {timeout:g}s")
+        time.sleep(interval)

@@ -1,0 +1,133 @@
+"""The controller: the one write path. Rules first, then the ledger, then the listeners."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
+
+from controlplane.control import Controller, live_share
+from controlplane.errors import Conflict, NotFound
+from controlplane.ledger import SqliteStore, StaleSequence
+from controlplane.model import (
+    Activation,
+    ActivationChanged,
+    Instance,
+    InstanceRegistered,
+    ServiceApplied,
+    ServiceSpec,
+    State,
+)
+
+NOON = datetime(2030, 6, 1, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def store() -> Iterator[SqliteStore]:
+    store = SqliteStore(":memory:")
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def controller(store: SqliteStore) -> Controller:
+    """Services web and api; web has blue live at 100, api has solo live at 1."""
+    c = Controller(store, clock=lambda: NOON)
+    for name in ("web", "api"):
+        c.apply_service(ServiceSpec(name=name), actor="ops")
+    for port, (instance_id, service) in enumerate([("blue", "web"), ("solo", "api")], 9000):
+        add(c, instance_id, service, port)
+    c.change("blue", Activation.live(100), actor="ops")
+    c.change("solo", Activation.live(1), actor="ops")
+    return c
+
+
+def add(c: Controller, instance_id: str, service: str = "web", port: int = 9100) -> None:
+    address = f"127.0.0.1:{port}"
+    c.add_instance(
+        Instance(id=instance_id, service=service, version="v1", address=address), actor="ops"
+    )
+
+
+def test_listeners_hear_every_append_with_the_new_state(controller: Controller) -> None:
+    heard: list[State] = []
+    controller.subscribe(heard.append)
+    add(controller, "green")
+    entry = controller.change("green", Activation.shadow(5), actor="ops", reason="verify")
+    assert [s.seq for s in heard] == [entry.seq - 1, entry.seq]
+    assert heard[-1] is controller.state
+    assert heard[-1].instances["green"].activation == Activation.shadow(5)
+
+
+def test_entries_carry_who_why_and_when(controller: Controller, store: SqliteStore) -> None:
+    add(controller, "green")
+    entry = controller.change("green", Activation.live(5), actor="alice", reason="canary 5%")
+    assert (entry.actor, entry.reason, entry.at) == ("alice", "canary 5%", NOON)
+    assert store.read()[-1] == entry
+
+
+def test_a_refused_change_writes_nothing_and_tells_no_one(
+    controller: Controller, store: SqliteStore
+) -> None:
+    heard: list[State] = []
+    controller.subscribe(heard.append)
+    state, ledger = controller.state, store.read()
+    with pytest.raises(Conflict, match="last live instance"):
+        controller.change("blue", Activation.inactive(), actor="ops")
+    assert (controller.state, store.read(), heard) == (state, ledger, [])
+
+
+def test_forcing_takes_the_last_live_instance_out(controller: Controller) -> None:
+    entry = controller.change("blue", Activation.inactive(), actor="ops", force=True)
+    assert isinstance(entry.event, ActivationChanged) and entry.event.forced
+    assert controller.state.live_of("web") == []
+
+
+def test_retiring_a_live_instance_is_refused(controller: Controller) -> None:
+    with pytest.raises(Conflict, match="deactivate it first"):
+        controller.retire("blue", actor="ops")
+
+
+def test_a_change_to_an_unknown_instance_is_not_found(controller: Controller) -> None:
+    with pytest.raises(NotFound, match="'ghost'"):
+        controller.change("ghost", Activation.live(1), actor="ops")
+
+
+def test_history_filters_by_service(controller: Controller) -> None:
+    add(controller, "green")
+    web = controller.history("web")
+    assert [type(e.event) for e in web] == [
+        ServiceApplied,
+        InstanceRegistered,
+        ActivationChanged,
+        InstanceRegistered,
+    ]
+    assert {e.seq for e in web} | {e.seq for e in controller.history("api")} == {
+        e.seq for e in controller.history()
+    }
+    assert all("solo" not in e.model_dump_json() for e in web)
+
+
+def test_history_of_an_unknown_service_is_not_found(controller: Controller) -> None:
+    with pytest.raises(NotFound, match="'nope'") as caught:
+        controller.history("nope")
+    assert caught.value.field == "service"
+
+
+def test_a_controller_behind_its_store_is_refused_not_forked(store: SqliteStore) -> None:
+    # Two controllers on one ledger: the one that read first cannot write over the other.
+    first, second = Controller(store), Controller(store)
+    first.apply_service(ServiceSpec(name="web"), actor="ops")
+    with pytest.raises(StaleSequence):
+        second.apply_service(ServiceSpec(name="api"), actor="ops")
+    assert [e.seq for e in store.read()] == [1]
+
+
+def test_live_share_is_weight_over_the_live_total(controller: Controller) -> None:
+    add(controller, "green")
+    controller.change("green", Activation.live(300), actor="ops")
+    state = controller.state
+    assert (live_share(state, "blue"), live_share(state, "green")) == (0.25, 0.75)
+    controller.change("green", Activation.shadow(50), actor="ops")
+    assert live_share(controller.state, "green") == 0.0
