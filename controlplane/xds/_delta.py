@@ -13,7 +13,6 @@ from envoy.service.discovery.v3 import discovery_pb2
 
 from controlplane.resources import (
     CLUSTER_TYPE,
-    LISTENER_TYPE,
     ROUTE_TYPE,
     TYPE_ORDER,
     Encoded,
@@ -21,7 +20,7 @@ from controlplane.resources import (
 )
 from controlplane.xds._errors import check_type
 from controlplane.xds._sotw import AckHook, NackHook
-from controlplane.xds._view import Held, ProxyView, desired_clusters, routes_ready
+from controlplane.xds._view import Held, ProxyView, desired
 
 
 @dataclass(slots=True)
@@ -122,15 +121,15 @@ class DeltaSession:
             state = self.types[type_url]
             if not state.subscribed or state.inflight is not None:
                 continue
-            desired = self._desired(type_url, state, view)
-            if desired is None:
+            wanted = desired(type_url, view, self.held, state.names)
+            if wanted is None:
                 continue
             upserts = {
                 name: resource
-                for name, resource in desired.items()
+                for name, resource in wanted.items()
                 if resource is not None and state.holds.get(name) != resource.version
             }
-            removed = sorted(name for name in state.holds if name not in desired)
+            removed = sorted(name for name in state.holds if name not in wanted)
             if not upserts and not removed and state.answered:
                 continue
             fingerprint = content_version(
@@ -172,16 +171,3 @@ class DeltaSession:
             for name in holds:
                 refs |= view.route_refs.get(name, frozenset())
             self.held.route_refs = frozenset(refs)
-
-    def _desired(
-        self, type_url: str, state: _TypeState, view: ProxyView
-    ) -> dict[str, Encoded | None] | None:
-        if type_url == CLUSTER_TYPE:
-            return desired_clusters(view, self.held)
-        if type_url == LISTENER_TYPE:
-            return dict(view.resources[LISTENER_TYPE])
-        if not routes_ready(view, state.names, self.held):
-            return None
-        routes = view.resources[ROUTE_TYPE]
-        wanted = routes.keys() if state.names is None else state.names & routes.keys()
-        return {name: routes[name] for name in sorted(wanted)}

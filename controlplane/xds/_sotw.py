@@ -14,14 +14,13 @@ from envoy.service.discovery.v3 import discovery_pb2
 
 from controlplane.resources import (
     CLUSTER_TYPE,
-    LISTENER_TYPE,
     ROUTE_TYPE,
     TYPE_ORDER,
     Encoded,
     set_version,
 )
 from controlplane.xds._errors import check_type
-from controlplane.xds._view import Held, ProxyView, desired_clusters, routes_ready
+from controlplane.xds._view import Held, ProxyView, desired
 
 AckHook = Callable[[str, str], None]
 NackHook = Callable[[str, str, str], None]
@@ -98,39 +97,26 @@ class SotwSession:
             state = self.types[type_url]
             if not state.subscribed or state.inflight is not None:
                 continue
-            desired = self._desired(type_url, state, view)
-            if desired is None:
+            wanted = desired(type_url, view, self.held, state.names)
+            if wanted is None:
                 continue
-            version = set_version(desired)
+            # SotW sends whole resources: a cluster known only by name cannot be part of it.
+            resources = {n: e for n, e in sorted(wanted.items()) if e is not None}
+            version = set_version(resources)
             if state.claimed and state.claimed == version and not state.acked:
                 # The proxy already holds exactly this (it reconnected): take its word.
-                self._acked(type_url, state, _Sent(version, "", desired))
+                self._acked(type_url, state, _Sent(version, "", resources))
             if version in (state.acked, state.rejected):
                 continue
             self._nonces += 1
-            state.inflight = _Sent(version, str(self._nonces), desired)
+            state.inflight = _Sent(version, str(self._nonces), resources)
             state.last_nonce = state.inflight.nonce
             out.append(
                 discovery_pb2.DiscoveryResponse(
                     version_info=version,
                     type_url=type_url,
                     nonce=state.inflight.nonce,
-                    resources=[r.packed() for r in desired.values()],
+                    resources=[r.packed() for r in resources.values()],
                 )
             )
         return out
-
-    def _desired(
-        self, type_url: str, state: _TypeState, view: ProxyView
-    ) -> dict[str, Encoded] | None:
-        if type_url == CLUSTER_TYPE:
-            return {
-                n: e for n, e in sorted(desired_clusters(view, self.held).items()) if e is not None
-            }
-        if type_url == LISTENER_TYPE:
-            return dict(view.resources[LISTENER_TYPE])
-        if not routes_ready(view, state.names, self.held):
-            return None
-        routes = view.resources[ROUTE_TYPE]
-        wanted = routes.keys() if state.names is None else state.names & routes.keys()
-        return {name: routes[name] for name in sorted(wanted)}

@@ -68,6 +68,25 @@ def desired_clusters(view: ProxyView, held: Held) -> dict[str, Encoded | None]:
     return desired
 
 
+def desired(
+    type_url: str, view: ProxyView, held: Held, names: set[str] | None
+) -> dict[str, Encoded | None] | None:
+    """What the proxy should hold of one type now, or None while routes must wait.
+
+    `names` are the subscribed route configurations (None: all); clusters and listeners are
+    wildcard subscriptions.
+    """
+    if type_url == CLUSTER_TYPE:
+        return desired_clusters(view, held)
+    if type_url == LISTENER_TYPE:
+        return dict(view.resources[LISTENER_TYPE])
+    if not routes_ready(view, names, held):
+        return None
+    routes = view.resources[ROUTE_TYPE]
+    wanted = routes.keys() if names is None else names & routes.keys()
+    return {name: routes[name] for name in sorted(wanted)}
+
+
 def routes_ready(view: ProxyView, names: set[str] | None, held: Held) -> bool:
     """Whether every cluster the wanted route configurations name is held by the proxy."""
     wanted = view.route_refs.keys() if names is None else names & view.route_refs.keys()
