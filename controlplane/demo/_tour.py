@@ -7,14 +7,11 @@ and what the data plane then does. Everything it starts, it stops.
 
 from __future__ import annotations
 
-import socket
-import subprocess
-import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable
+from contextlib import ExitStack
 from pathlib import Path
 
 import click
@@ -23,6 +20,7 @@ import httpx
 from controlplane.bootstrap import render_bootstrap
 from controlplane.demo._envoy import EnvoyProcess
 from controlplane.demo._upstream import Upstream
+from controlplane.demo._weir_process import WeirProcess, free_port
 
 SERVICE = "checkout"
 SAMPLE = 400
@@ -39,47 +37,6 @@ risk:
 """
 
 Say = Callable[[str], None]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-@contextmanager
-def _weir_serve(workdir: Path) -> Iterator[tuple[str, str]]:
-    """`weir serve` as its own process on free ports; yields (API URL, xDS address) once the
-    API answers."""
-    api = f"127.0.0.1:{_free_port()}"
-    xds = f"127.0.0.1:{_free_port()}"
-    weir = str(Path(sys.executable).parent / "weir")
-    log = (workdir / "weir-serve.log").open("wb")
-    command = [weir, "serve", "--store", str(workdir / "weir.db"), "--xds", xds, "--api", api]
-    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + READY_TIMEOUT_S
-        with httpx.Client(trust_env=False) as http:
-            while True:
-                if process.poll() is not None:
-                    raise click.ClickException("weir serve stopped: see " + log.name)
-                try:
-                    if http.get(f"http://{api}/healthz").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    if time.monotonic() > deadline:
-                        raise click.ClickException("weir serve did not answer") from None
-                time.sleep(0.05)
-        yield f"http://{api}", xds
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
 
 
 class _Tour:
@@ -122,14 +79,15 @@ def run_tour(say: Say = click.echo) -> None:
     with ExitStack() as stack:
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="weir-demo-")))
         say(click.style("weir demo", bold=True) + f" — working in {workdir}\n")
-        api_url, xds = stack.enter_context(_weir_serve(workdir))
-        say(f"controller: `weir serve` — API {api_url}, xDS {xds}, ledger {workdir / 'weir.db'}")
+        weir = stack.enter_context(WeirProcess(workdir))
+        api_url, xds = weir.api_url, weir.xds
+        say(f"controller: `weir serve` — API {api_url}, xDS {xds}, ledger {weir.store}")
         v1 = stack.enter_context(Upstream("checkout-v1"))
         v2 = stack.enter_context(Upstream("checkout-v2"))
         say(f"instances:  two upstream servers, v1 at {v1.address} and v2 at {v2.address}")
-        listen = f"127.0.0.1:{_free_port()}"
+        listen = f"127.0.0.1:{free_port()}"
         bootstrap = render_bootstrap(
-            "demo-front", "front", xds=xds, listen=listen, admin=f"127.0.0.1:{_free_port()}"
+            "demo-front", "front", xds=xds, listen=listen, admin=f"127.0.0.1:{free_port()}"
         )
         stack.enter_context(EnvoyProcess(bootstrap, workdir, name="envoy"))
         say(f"data plane: a real Envoy, configured only over ADS, listening on {listen}\n")

@@ -5,73 +5,25 @@ Tests drive weir through its HTTP API (what the CLI does) and read what Envoy th
 
 from __future__ import annotations
 
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 import httpx
 
 from controlplane.bootstrap import render_bootstrap
+from controlplane.demo._weir_process import WeirProcess, weir_command
 from tests.support import free_port
 
-WEIR = str(Path(sys.executable).parent / "weir")
-READY_TIMEOUT_S = 20.0
+WEIR = weir_command()
 
 
-class WeirServer:
-    """`weir serve` on free 127.0.0.1 ports over a store file that outlives the process."""
+class WeirServer(WeirProcess):
+    """`weir serve` with a client for its API, as the CLI uses it."""
 
     def __init__(self, workdir: Path, *, store: Path | None = None) -> None:
-        self.workdir = workdir
-        self.store = store or workdir / "weir.db"
-        self.xds = f"127.0.0.1:{free_port()}"
-        self.api_url = f"http://127.0.0.1:{free_port()}"
-        self.log_path = workdir / "weir-serve.log"
-        self._process: subprocess.Popen[bytes] | None = None
+        super().__init__(workdir, store=store)
         self.api = httpx.Client(base_url=self.api_url, timeout=10.0, trust_env=False)
-
-    def start(self) -> Self:
-        command = [WEIR, "serve", "--store", str(self.store), "--xds", self.xds]
-        command += ["--api", self.api_url.removeprefix("http://")]
-        with self.log_path.open("ab") as log:
-            self._process = subprocess.Popen(
-                command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
-            )
-        deadline = time.monotonic() + READY_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if self._process.poll() is not None:
-                raise RuntimeError(f"weir serve exited: {self.log_path.read_text()}")
-            try:
-                if self.api.get("/healthz").status_code == 200:
-                    return self
-            except httpx.TransportError:
-                pass
-            time.sleep(0.05)
-        raise RuntimeError(f"weir serve not ready after {READY_TIMEOUT_S}s")
-
-    def kill9(self) -> None:
-        """SIGKILL: no shutdown code runs, as in a crash or power loss of the process."""
-        if self._process is not None:
-            self._process.send_signal(signal.SIGKILL)
-            self._process.wait(timeout=10)
-            self._process = None
-
-    def stop(self) -> None:
-        if self._process is not None:
-            self._process.send_signal(signal.SIGTERM)
-            try:
-                self._process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait(timeout=10)
-            self._process = None
-
-    def __enter__(self) -> Self:
-        return self.start()
 
     def __exit__(
         self,
@@ -79,7 +31,7 @@ class WeirServer:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self.stop()
+        super().__exit__(exc_type, exc, tb)
         self.api.close()
 
     # The API, as the CLI uses it. Each call fails the test on an unexpected status.

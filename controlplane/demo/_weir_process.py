@@ -1,0 +1,97 @@
+"""`weir serve` as a child process on free loopback ports, as the demo, tests and benchmarks
+run it: the way operators do, so nothing is measured or shown that they would not see."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+import httpx
+
+READY_TIMEOUT_S = 20.0
+STOP_TIMEOUT_S = 10.0
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now (the OS picks it)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def weir_command() -> str:
+    """The `weir` script of this Python's environment, activated or not."""
+    return str(Path(sys.executable).parent / "weir")
+
+
+class WeirProcess:
+    """`weir serve` over a store file that outlives the process (so it can be restarted)."""
+
+    def __init__(self, workdir: Path, *, store: Path | None = None) -> None:
+        self.workdir = workdir
+        self.store = store or workdir / "weir.db"
+        self.xds = f"127.0.0.1:{free_port()}"
+        self.api_url = f"http://127.0.0.1:{free_port()}"
+        self.log_path = workdir / "weir-serve.log"
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
+
+    def start(self) -> Self:
+        command = [weir_command(), "serve", "--store", str(self.store), "--xds", self.xds]
+        command += ["--api", self.api_url.removeprefix("http://")]
+        with self.log_path.open("ab") as log:
+            self._process = subprocess.Popen(
+                command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+            )
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        with httpx.Client(base_url=self.api_url, timeout=2.0, trust_env=False) as http:
+            while time.monotonic() < deadline:
+                if self._process.poll() is not None:
+                    raise RuntimeError(f"weir serve exited:\n{self.log_path.read_text()}")
+                try:
+                    if http.get("/healthz").status_code == 200:
+                        return self
+                except httpx.TransportError:
+                    pass
+                time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"weir serve was not ready after {READY_TIMEOUT_S:g}s")
+
+    def kill9(self) -> None:
+        """SIGKILL: no shutdown code runs, as in a crash of the process."""
+        self._end(signal.SIGKILL)
+
+    def stop(self) -> None:
+        self._end(signal.SIGTERM)
+
+    def _end(self, signum: signal.Signals) -> None:
+        process, self._process = self._process, None
+        if process is None:
+            return
+        process.send_signal(signum)
+        try:
+            process.wait(timeout=STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=STOP_TIMEOUT_S)
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
