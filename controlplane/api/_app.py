@@ -1,0 +1,39 @@
+"""The FastAPI app, built by a function: no configuration or state at import time."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+import controlplane
+from controlplane.api._errors import install_error_handlers
+from controlplane.api._fleet import fleet_router
+from controlplane.api._instances import instances_router
+from controlplane.api._metrics import metrics_route
+from controlplane.api._schemas import Health
+from controlplane.api._services import services_router
+from controlplane.control import Controller
+from controlplane.xds import ProxyRegistry
+
+
+def create_app(controller: Controller, registry: ProxyRegistry) -> FastAPI:
+    """The operator API over one controller and the proxy registry of its xDS server.
+
+    Mutating endpoints are plain `def`: FastAPI runs them in its threadpool, and the
+    controller is synchronous and thread-safe.
+    """
+    app = FastAPI(
+        title="weir",
+        version=controlplane.__version__,
+        description="Operator API of weir, a service-mesh traffic controller for Envoy.",
+    )
+    install_error_handlers(app)
+    app.include_router(services_router(controller))
+    app.include_router(instances_router(controller))
+    app.include_router(fleet_router(controller, registry))
+    app.router.routes.append(metrics_route(controller, registry))
+
+    @app.get("/healthz", tags=["health"], summary="The API answers and the ledger is loaded")
+    def healthz() -> Health:
+        return Health(ledger_seq=controller.state.seq)
+
+    return app

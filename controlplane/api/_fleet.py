@@ -1,0 +1,36 @@
+"""/v1/history and /v1/proxies: what changed, and what the Envoy fleet made of it."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from controlplane.api._errors import refusals
+from controlplane.api._schemas import ProxyView
+from controlplane.control import Controller
+from controlplane.model import Entry
+from controlplane.xds import ProxyRegistry
+
+
+def fleet_router(controller: Controller, registry: ProxyRegistry) -> APIRouter:
+    router = APIRouter(prefix="/v1", responses=refusals(422))
+
+    @router.get(
+        "/history",
+        tags=["history"],
+        responses=refusals(404),
+        summary="Ledger entries in order: every change, who made it and why",
+    )
+    def history(
+        service: Annotated[str | None, Query(description="only this service's")] = None,
+    ) -> list[Entry]:
+        return controller.history(service)
+
+    # async on purpose: the registry is written by the xDS streams on the event loop, so it
+    # is read there too, never from the threadpool that runs the plain-def endpoints.
+    @router.get("/proxies", tags=["proxies"], summary="Connected Envoys and what each ACKed")
+    async def proxies() -> list[ProxyView]:
+        return [ProxyView.model_validate(status) for status in registry.proxies()]
+
+    return router

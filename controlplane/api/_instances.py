@@ -1,0 +1,82 @@
+"""/v1/instances: register immutable instances and move their activation."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from controlplane.api._actor import Actor
+from controlplane.api._errors import refusals
+from controlplane.api._schemas import ActivationRequest, InstanceView, RetireRequest
+from controlplane.control import Controller, live_share
+from controlplane.errors import NotFound
+from controlplane.model import Activation, Entry, Instance, State
+
+_REFUSALS = refusals(404, 409)
+
+
+def _view(state: State, instance_id: str) -> InstanceView:
+    record = state.instances.get(instance_id)
+    if record is None:
+        raise NotFound(f"unknown instance {instance_id!r}", field="id")
+    return InstanceView.of(record, live_share(state, instance_id))
+
+
+def instances_router(controller: Controller) -> APIRouter:
+    router = APIRouter(prefix="/v1/instances", tags=["instances"], responses=refusals(422))
+
+    @router.post(
+        "",
+        status_code=201,
+        responses=_REFUSALS,
+        summary="Register a new instance; it starts inactive",
+    )
+    def add_instance(instance: Instance, actor: Actor) -> InstanceView:
+        controller.add_instance(instance, actor=actor)
+        return _view(controller.state, instance.id)
+
+    @router.get("", responses=refusals(404), summary="Instances, by service")
+    def list_instances(
+        service: Annotated[str | None, Query(description="only this service's")] = None,
+    ) -> list[InstanceView]:
+        state = controller.state  # one snapshot, so shares add up
+        if service is not None and service not in state.services:
+            raise NotFound(f"unknown service {service!r}", field="service")
+        return [
+            _view(state, record.instance.id)
+            for record in state.instances.values()
+            if service is None or record.instance.service == service
+        ]
+
+    @router.get("/{instance_id}", responses=refusals(404), summary="One instance")
+    def get_instance(instance_id: str) -> InstanceView:
+        return _view(controller.state, instance_id)
+
+    @router.post(
+        "/{instance_id}/activation",
+        responses=_REFUSALS,
+        summary="Change an instance's activation: one ledger entry",
+    )
+    def change_activation(instance_id: str, request: ActivationRequest, actor: Actor) -> Entry:
+        current = controller.state.instances.get(instance_id)
+        if current is None:
+            raise NotFound(f"unknown instance {instance_id!r}", field="id")
+        return controller.change(
+            instance_id,
+            request.activation(current.activation),
+            actor=actor,
+            reason=request.reason,
+            force=request.force,
+        )
+
+    @router.post(
+        "/{instance_id}/retire",
+        responses=_REFUSALS,
+        summary="Retire an instance for good; it leaves Envoy",
+    )
+    def retire(instance_id: str, actor: Actor, request: RetireRequest | None = None) -> Entry:
+        reason = request.reason if request is not None else ""
+        return controller.change(instance_id, Activation.retired(), actor=actor, reason=reason)
+
+    return router

@@ -1,0 +1,108 @@
+"""The CLI's client of the weir HTTP API.
+
+`transport` is the one seam for tests: an httpx transport (MockTransport, or one bound to an
+ASGI app) stands in for the network. Errors become CliError with the exit status the CLI
+promises, so no httpx exception ever reaches an operator as a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from controlplane import defaults
+from controlplane.cli._errors import REFUSED, UNREACHABLE, USAGE, CliError
+
+DEFAULT_SERVER = f"http://{defaults.API}"
+TIMEOUT_S = 10.0
+
+
+def segment(value: str) -> str:
+    """One path segment, escaped, so an odd id cannot walk to another endpoint."""
+    return quote(value, safe="")
+
+
+class ApiClient:
+    def __init__(
+        self,
+        server: str,
+        *,
+        token: str | None = None,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        # `weir --server 10.0.0.5:8080` means http; nobody types a scheme for a local server.
+        self.server = (server if "://" in server else f"http://{server}").rstrip("/")
+        self._token = token
+        self._transport = transport
+
+    @classmethod
+    def from_environment(
+        cls, server: str, transport: httpx.BaseTransport | None = None
+    ) -> ApiClient:
+        return cls(server, token=os.environ.get("WEIR_TOKEN") or None, transport=transport)
+
+    def get(self, path: str, params: dict[str, str] | None = None) -> Any:
+        return self._request("GET", path, params=params)
+
+    def post(self, path: str, body: object = None) -> Any:
+        return self._request("POST", path, body=body)
+
+    def put(self, path: str, body: object) -> Any:
+        return self._request("PUT", path, body=body)
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, str] | None = None,
+        body: object = None,
+    ) -> Any:
+        headers = {"Accept": "application/json"}
+        if self._token:
+            headers["Authorization"] = f"Bearer {self._token}"
+        content = None
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+            # default=str: YAML may hand over values JSON has no type for.
+            content = json.dumps(body, default=str).encode()
+        try:
+            with httpx.Client(transport=self._transport, timeout=TIMEOUT_S) as http:
+                response = http.request(
+                    method, self.server + path, params=params, content=content, headers=headers
+                )
+        except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
+            raise CliError(
+                f"--server {self.server!r} is not an http:// or https:// URL ({exc})", USAGE
+            ) from exc
+        except httpx.TimeoutException as exc:
+            raise CliError(
+                f"the weir server at {self.server} did not answer within {TIMEOUT_S:g}s",
+                UNREACHABLE,
+            ) from exc
+        except httpx.TransportError as exc:
+            raise CliError(
+                f"cannot reach the weir server at {self.server} ({exc or type(exc).__name__}); "
+                "is `weir serve` running there? Set --server or WEIR_SERVER to point elsewhere",
+                UNREACHABLE,
+            ) from exc
+        return _answer(response)
+
+
+def _answer(response: httpx.Response) -> Any:
+    try:
+        data = response.json()
+    except ValueError:
+        data = None
+    if response.is_success:
+        if data is None:
+            raise CliError(f"the server answered {response.status_code} without JSON")
+        return data
+    if isinstance(data, dict) and isinstance(data.get("error"), str):
+        raise CliError(data["error"], REFUSED)
+    text = response.text.strip()[:200] or response.reason_phrase
+    raise CliError(f"the server answered {response.status_code}: {text}", REFUSED)

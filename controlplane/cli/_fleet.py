@@ -1,0 +1,94 @@
+"""`weir history` and `weir proxies`: what changed, and what the Envoys made of it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+from pydantic import TypeAdapter
+
+from controlplane.cli._options import api_client, json_option, server_option
+from controlplane.cli._output import emit_json, short_version, table, when
+from controlplane.model import ActivationChanged, Entry, InstanceRegistered, ServiceApplied
+
+_ENTRIES: TypeAdapter[list[Entry]] = TypeAdapter(list[Entry])
+_RESOURCE_TYPES = ("clusters", "listeners", "routes")
+
+
+@click.command()
+@click.argument("service", required=False)
+@server_option
+@json_option
+def history(service: str | None, server: str | None, as_json: bool) -> None:
+    """Every change (of SERVICE) in ledger order: who made it, what moved, and why."""
+    params = {"service": service} if service else None
+    data = api_client(server).get("/v1/history", params)
+    if as_json:
+        emit_json(data)
+        return
+    entries = _ENTRIES.validate_python(data)
+    if not entries:
+        click.echo("the ledger is empty")
+        return
+    headers = ["SEQ", "TIME", "ACTOR", "SERVICE", "INSTANCE", "CHANGE", "REASON"]
+    click.echo(table(headers, [_history_row(entry) for entry in entries]))
+
+
+def _history_row(entry: Entry) -> list[str]:
+    event = entry.event
+    if isinstance(event, ServiceApplied):
+        service, instance, change = event.spec.name, "-", "service applied"
+    elif isinstance(event, InstanceRegistered):
+        item = event.instance
+        service, instance = item.service, item.id
+        change = f"registered {item.version} at {item.address}"
+    else:
+        assert isinstance(event, ActivationChanged)
+        service, instance = event.service, event.instance_id
+        change = f"{event.before.describe()} → {event.after.describe()}"
+        if event.forced:
+            change += " (forced)"
+    return [str(entry.seq), when(entry.at), entry.actor, service, instance, change, entry.reason]
+
+
+@click.command()
+@server_option
+@json_option
+def proxies(server: str | None, as_json: bool) -> None:
+    """Connected Envoys: the version of each resource type each acknowledged or rejected."""
+    data: list[dict[str, Any]] = api_client(server).get("/v1/proxies")
+    if as_json:
+        emit_json(data)
+        return
+    if not data:
+        click.echo("no proxies connected")
+        return
+    headers = [
+        "NODE",
+        "CLUSTER",
+        "PROTOCOL",
+        "PEER",
+        "CONNECTED",
+        *(t.upper() for t in _RESOURCE_TYPES),
+        "NACKS",
+    ]
+    rows = [
+        [
+            proxy["node_id"],
+            proxy["node_cluster"],
+            proxy["protocol"],
+            proxy["peer"],
+            when(proxy["connected_at"]),
+            *(short_version(proxy["acked"].get(t)) for t in _RESOURCE_TYPES),
+            str(proxy["nacks"]),
+        ]
+        for proxy in data
+    ]
+    click.echo(table(headers, rows))
+    # Envoy's rejection messages are long; they read better on lines of their own.
+    for proxy in data:
+        if nack := proxy.get("last_nack"):
+            click.echo(
+                f"\n{proxy['node_id']} rejected {nack['type']} version "
+                f"{short_version(nack['version'])} at {when(nack['at'])}: {nack['message']}"
+            )

@@ -1,0 +1,174 @@
+"""`weir instance …`: register immutable instances and change their activation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from controlplane.cli._client import segment
+from controlplane.cli._options import api_client, json_option, server_option
+from controlplane.cli._output import emit_json, table
+from controlplane.model import Activation
+
+
+@click.group()
+def instance() -> None:
+    """Register instances and move them between inactive, shadow, live and retired."""
+
+
+def _labels(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict[str, str]:
+    labels: dict[str, str] = {}
+    for value in values:
+        key, sep, text = value.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"{value!r} is not KEY=VALUE", ctx, param)
+        labels[key] = text
+    return labels
+
+
+@instance.command("add")
+@click.argument("service")
+@click.option("--id", "instance_id", required=True, help="DNS-label style, unique for good.")
+@click.option("--version", required=True, help="The artefact version this instance runs.")
+@click.option("--address", required=True, metavar="HOST:PORT", help="Where it listens.")
+@click.option(
+    "--label", "labels", multiple=True, metavar="K=V", callback=_labels, help="Repeatable."
+)
+@server_option
+@json_option
+def add(
+    service: str,
+    instance_id: str,
+    version: str,
+    address: str,
+    labels: dict[str, str],
+    server: str | None,
+    as_json: bool,
+) -> None:
+    """Register a new immutable instance of SERVICE. It starts inactive: warm, no traffic."""
+    body = {
+        "id": instance_id,
+        "service": service,
+        "version": version,
+        "address": address,
+        "labels": labels,
+    }
+    view = api_client(server).post("/v1/instances", body)
+    if as_json:
+        emit_json(view)
+    else:
+        click.echo(
+            f"registered {instance_id}: {service} {version} at {address}, inactive "
+            f"(ledger entry {view['since_seq']})"
+        )
+
+
+@instance.command("activate")
+@click.argument("instance_id", metavar="ID")
+@click.option("--live", is_flag=True, help="Real traffic, in proportion to --weight.")
+@click.option(
+    "--weight",
+    type=int,
+    help="With --live: its share is weight / sum of live weights. Default: kept if live, else 1.",
+)
+@click.option("--shadow", is_flag=True, help="A mirrored copy of live traffic; answers dropped.")
+@click.option(
+    "--mirror-percent",
+    type=float,
+    help="With --shadow: percent of live traffic mirrored. Default: kept if shadow, else 100.",
+)
+@click.option("--inactive", is_flag=True, help="No traffic; stays warm in Envoy.")
+@click.option("--force", is_flag=True, help="Allow taking the last live instance out of traffic.")
+@click.option("--reason", default="", help="Why, for the ledger.")
+@server_option
+@json_option
+def activate(
+    instance_id: str,
+    live: bool,
+    weight: int | None,
+    shadow: bool,
+    mirror_percent: float | None,
+    inactive: bool,
+    force: bool,
+    reason: str,
+    server: str | None,
+    as_json: bool,
+) -> None:
+    """Change the activation of instance ID: one change, recorded in the ledger."""
+    chosen = [
+        name for name, on in (("live", live), ("shadow", shadow), ("inactive", inactive)) if on
+    ]
+    if len(chosen) != 1:
+        raise click.UsageError("choose exactly one of --live, --shadow or --inactive")
+    if weight is not None and not live:
+        raise click.UsageError("--weight goes with --live")
+    if mirror_percent is not None and not shadow:
+        raise click.UsageError("--mirror-percent goes with --shadow")
+    body: dict[str, Any] = {"state": chosen[0], "force": force, "reason": reason}
+    if weight is not None:
+        body["weight"] = weight
+    if mirror_percent is not None:
+        body["mirror_percent"] = mirror_percent
+    entry = api_client(server).post(f"/v1/instances/{segment(instance_id)}/activation", body)
+    _report_change(entry, as_json)
+
+
+@instance.command("retire")
+@click.argument("instance_id", metavar="ID")
+@click.option("--reason", default="", help="Why, for the ledger.")
+@server_option
+@json_option
+def retire(instance_id: str, reason: str, server: str | None, as_json: bool) -> None:
+    """Retire instance ID for good: it leaves Envoy. Deactivate a live instance first."""
+    entry = api_client(server).post(
+        f"/v1/instances/{segment(instance_id)}/retire", {"reason": reason}
+    )
+    _report_change(entry, as_json)
+
+
+def _report_change(entry: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        emit_json(entry)
+        return
+    event = entry["event"]
+    before = Activation.model_validate(event["before"]).describe()
+    after = Activation.model_validate(event["after"]).describe()
+    forced = ", forced" if event.get("forced") else ""
+    click.echo(f"{event['instance_id']}: {before} → {after} (ledger entry {entry['seq']}{forced})")
+
+
+@instance.command("list")
+@click.argument("service", required=False)
+@server_option
+@json_option
+def list_instances(service: str | None, server: str | None, as_json: bool) -> None:
+    """Every instance (of SERVICE), its activation and its share of live traffic."""
+    params = {"service": service} if service else None
+    views = api_client(server).get("/v1/instances", params)
+    if as_json:
+        emit_json(views)
+        return
+    if not views:
+        click.echo(f"no instances of {service}" if service else "no instances")
+        return
+    rows = []
+    for view in views:
+        item = view["instance"]
+        activation = Activation.model_validate(view["activation"])
+        share = f"{view['live_share']:.1%}" if activation.state == "live" else "-"
+        labels = ",".join(f"{k}={v}" for k, v in sorted(item["labels"].items())) or "-"
+        rows.append(
+            [
+                item["id"],
+                item["service"],
+                item["version"],
+                item["address"],
+                activation.describe(),
+                share,
+                f"#{view['since_seq']}",
+                labels,
+            ]
+        )
+    headers = ["ID", "SERVICE", "VERSION", "ADDRESS", "ACTIVATION", "SHARE", "SINCE", "LABELS"]
+    click.echo(table(headers, rows))

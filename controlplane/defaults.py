@@ -1,0 +1,11 @@
+"""The defaults a newcomer gets (DESIGN.md): one place, cheap to import."""
+
+STORE = "weir.db"
+"""SQLite in the working directory."""
+XDS = "127.0.0.1:18000"
+"""ADS (and later the metrics sink) over gRPC."""
+API = "127.0.0.1:8080"
+"""HTTP API and /metrics."""
+SIDECAR_LISTEN = "127.0.0.1:15001"
+"""A sidecar's HTTP listener, which the xDS server builds."""
+ENVOY_ADMIN = "127.0.0.1:9901"

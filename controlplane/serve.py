@@ -1,0 +1,144 @@
+"""`weir serve`: the ledger, the xDS server and the HTTP API in one process and one event loop.
+
+The API's plain-def endpoints run in a threadpool and append through the controller; the
+xDS server hears of each append through the controller's subscription and pushes from the loop.
+Both servers share the loop, which is also the only place the proxy registry is touched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import socket
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import uvicorn
+
+from controlplane import defaults
+from controlplane.api import create_app
+from controlplane.control import Controller
+from controlplane.ledger import Store
+from controlplane.model import split_address
+from controlplane.xds import ProxyRegistry, XdsServer
+
+GRACE_S = 1
+
+
+def join_address(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+@dataclass(frozen=True, slots=True)
+class Listening:
+    """Where a running control plane answers, with the ports it actually bound."""
+
+    xds: str
+    api: str
+
+    @property
+    def api_url(self) -> str:
+        return f"http://{self.api}"
+
+
+class _ApiServer(uvicorn.Server):
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        # The control plane stops both servers on a signal; uvicorn must not re-raise it.
+        yield
+
+
+def split_listen_address(address: str) -> tuple[str, int]:
+    """host:port to listen on, where port 0 asks the system for a free port."""
+    host, _, port = address.rpartition(":")
+    if port == "0":
+        return split_address(f"{host}:1")[0], 0
+    return split_address(address)
+
+
+def _bind(address: str) -> socket.socket:
+    host, port = split_listen_address(address)
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        return socket.create_server((host, port), family=family)
+    except OSError as exc:
+        raise OSError(f"cannot listen for the HTTP API on {address}: {exc.strerror}") from exc
+
+
+class ControlPlane:
+    """A controller on a store, served over xDS and HTTP. Start and stop it inside a loop."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.controller = Controller(store)
+        self.registry = ProxyRegistry()
+        self._xds = XdsServer(self.controller, registry=self.registry)
+        self._api: _ApiServer | None = None
+        self._api_task: asyncio.Task[None] | None = None
+
+    async def start(self, *, xds: str = defaults.XDS, api: str = defaults.API) -> Listening:
+        """Listen on both addresses (port 0 picks a free one); returns once both accept."""
+        api_socket = _bind(api)  # first: cheap, and fails before anything else has started
+        try:
+            xds_port = await self._xds.start(xds)
+        except (OSError, RuntimeError) as exc:  # grpc reports a busy port as RuntimeError
+            api_socket.close()
+            raise OSError(f"cannot listen for xDS on {xds}: {exc}") from exc
+        except BaseException:
+            api_socket.close()
+            raise
+        config = uvicorn.Config(
+            create_app(self.controller, self.registry),
+            lifespan="off",
+            log_level="warning",
+            access_log=False,
+            timeout_graceful_shutdown=GRACE_S,
+        )
+        self._api = _ApiServer(config)
+        self._api_task = asyncio.create_task(self._api.serve(sockets=[api_socket]))
+        while not self._api.started:
+            if self._api_task.done():
+                await self._api_task  # raises what stopped it
+                raise OSError(f"the HTTP API on {api} stopped while starting")
+            await asyncio.sleep(0.01)
+        api_host, api_port = api_socket.getsockname()[:2]
+        return Listening(
+            xds=join_address(split_listen_address(xds)[0], xds_port),
+            api=join_address(api_host, api_port),
+        )
+
+    async def stop(self, grace: float = GRACE_S) -> None:
+        if self._api is not None and self._api_task is not None:
+            self._api.should_exit = True
+            await self._api_task
+            self._api = self._api_task = None
+        await self._xds.stop(grace)
+        self.store.close()
+
+
+async def serve(
+    store: Store,
+    *,
+    xds: str = defaults.XDS,
+    api: str = defaults.API,
+    on_ready: Callable[[Listening], None] = lambda listening: None,
+) -> None:
+    """Run until SIGINT or SIGTERM, then stop both servers and close the store."""
+    plane = ControlPlane(store)
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stopping.set)
+    try:
+        try:
+            listening = await plane.start(xds=xds, api=api)
+        except BaseException:
+            await plane.stop(0)
+            raise
+        on_ready(listening)
+        await stopping.wait()
+        await plane.stop()
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)

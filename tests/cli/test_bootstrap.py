@@ -1,0 +1,145 @@
+"""`weir bootstrap` and envoy/*.yaml: complete bootstraps the real Envoy accepts."""
+
+from __future__ import annotations
+
+import shlex
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from controlplane.bootstrap import LISTEN_METADATA_KEY, render_bootstrap
+from controlplane.envoy_binary import find_envoy
+from controlplane.errors import InvalidInput
+from controlplane.xds._server import LISTEN_METADATA_KEY as XDS_LISTEN_METADATA_KEY
+from tests.cli._run import invoke
+
+ENVOY_DIR = Path(__file__).resolve().parents[2] / "envoy"
+
+
+def envoy_validate(path: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [find_envoy(), "--mode", "validate", "-c", str(path), "-l", "warning"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.mark.parametrize("delta", [False, True], ids=["sotw", "delta"])
+@pytest.mark.parametrize("xds", ["127.0.0.1:18000", "weir.internal:18000", "[::1]:18000"])
+def test_envoy_accepts_the_bootstrap(tmp_path: Path, delta: bool, xds: str) -> None:
+    args = ["bootstrap", "--node-id", "web-1", "--cluster", "web", "--xds", xds]
+    result = invoke(*args, *(["--delta"] if delta else []))
+    assert result.exit_code == 0, result.output
+    path = tmp_path / "bootstrap.yaml"
+    path.write_text(result.stdout)
+
+    validated = envoy_validate(path)
+
+    assert validated.returncode == 0, validated.stdout + validated.stderr
+    assert "OK" in validated.stdout
+
+
+def test_the_bootstrap_says_what_the_controller_needs() -> None:
+    bootstrap = render_bootstrap(
+        "front-1", "front", xds="weir:18000", listen="0.0.0.0:10000", delta=True
+    )
+
+    assert bootstrap["node"] == {
+        "id": "front-1",
+        "cluster": "front",
+        "metadata": {"weir_listen": "0.0.0.0:10000"},
+    }
+    ads = bootstrap["dynamic_resources"]["ads_config"]
+    assert ads["api_type"] == "DELTA_GRPC"
+    assert ads["transport_api_version"] == "V3"
+    assert ads["set_node_on_first_message_only"] is True
+    assert ads["grpc_services"] == [{"envoy_grpc": {"cluster_name": "weir_xds"}}]
+    for source in ("cds_config", "lds_config"):
+        assert bootstrap["dynamic_resources"][source] == {"ads": {}, "resource_api_version": "V3"}
+    (cluster,) = bootstrap["static_resources"]["clusters"]
+    assert cluster["type"] == "STRICT_DNS"  # a host name, not an IP
+    assert cluster["connect_timeout"] == "1s"
+    endpoint = cluster["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]
+    assert endpoint["address"]["socket_address"] == {"address": "weir", "port_value": 18000}
+    options = cluster["typed_extension_protocol_options"]
+    http = options["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"]
+    assert "http2_protocol_options" in http["explicit_http_config"]
+    assert "tcp_keepalive" in cluster["upstream_connection_options"]
+    assert bootstrap["admin"]["address"]["socket_address"] == {
+        "address": "127.0.0.1",
+        "port_value": 9901,
+    }
+
+
+def test_an_ip_controller_is_a_static_cluster() -> None:
+    bootstrap = render_bootstrap("a", "b", xds="10.0.0.7:18000")
+
+    assert bootstrap["static_resources"]["clusters"][0]["type"] == "STATIC"
+    assert bootstrap["dynamic_resources"]["ads_config"]["api_type"] == "GRPC"
+
+
+def test_the_xds_server_reads_the_metadata_key_the_bootstrap_writes() -> None:
+    assert LISTEN_METADATA_KEY == XDS_LISTEN_METADATA_KEY
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "words"),
+    [
+        ("--xds", "weir", "'weir' is not host:port"),
+        ("--listen", "127.0.0.1:99999", "port 99999 in '127.0.0.1:99999' is not between"),
+        ("--admin", "::1:9901", "an IPv6 host must be in brackets"),
+    ],
+)
+def test_a_bad_address_is_a_usage_error_naming_the_flag(flag: str, value: str, words: str) -> None:
+    result = invoke("bootstrap", "--node-id", "a", "--cluster", "b", flag, value)
+
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"weir: Invalid value for '{flag}'")
+    assert words in result.stderr
+
+
+def test_render_bootstrap_refuses_bad_input_by_field() -> None:
+    with pytest.raises(InvalidInput, match="--xds: 'weir' is not host:port") as refused:
+        render_bootstrap("a", "b", xds="weir")
+    assert refused.value.field == "xds"
+    with pytest.raises(InvalidInput, match="--node-id must be a non-empty name"):
+        render_bootstrap("a b", "c", xds="127.0.0.1:18000")
+
+
+@pytest.mark.parametrize("name", ["sidecar.yaml", "front-proxy.yaml"])
+def test_the_shipped_bootstraps_are_what_their_command_prints(name: str) -> None:
+    path = ENVOY_DIR / name
+    text = path.read_text()
+    command = text.splitlines()[0].removeprefix("# Envoy bootstrap made by `").removesuffix("`")
+
+    result = invoke(*shlex.split(command)[1:])
+
+    assert result.exit_code == 0, result.output
+    assert result.stdout == text, f"regenerate envoy/{name} with: {command}"
+
+
+@pytest.mark.parametrize(
+    ("name", "node", "listen", "admin"),
+    [
+        ("sidecar.yaml", "sidecar", "127.0.0.1:15001", 9901),
+        ("front-proxy.yaml", "front", "0.0.0.0:10000", 9902),
+    ],
+)
+def test_the_shipped_bootstraps_point_at_the_default_controller(
+    name: str, node: str, listen: str, admin: int
+) -> None:
+    path = ENVOY_DIR / name
+    bootstrap: dict[str, Any] = yaml.safe_load(path.read_text())
+
+    assert bootstrap["node"]["cluster"] == node
+    assert bootstrap["node"]["metadata"]["weir_listen"] == listen
+    assert bootstrap["admin"]["address"]["socket_address"]["port_value"] == admin
+    cluster = bootstrap["static_resources"]["clusters"][0]
+    endpoint = cluster["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]
+    assert endpoint["address"]["socket_address"] == {"address": "127.0.0.1", "port_value": 18000}
+    validated = envoy_validate(path)
+    assert validated.returncode == 0, validated.stdout + validated.stderr
