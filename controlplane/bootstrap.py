@@ -13,11 +13,11 @@ from typing import Any
 import yaml
 
 from controlplane import defaults
+from controlplane.defaults import LISTEN_METADATA_KEY
 from controlplane.errors import InvalidInput
 from controlplane.model import is_ip, split_address
 
 XDS_CLUSTER = "weir_xds"
-LISTEN_METADATA_KEY = "weir_listen"  # read by controlplane.xds when it builds the listener
 MAX_DOWNSTREAM_CONNECTIONS = 50_000
 
 _HTTP_PROTOCOL_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"

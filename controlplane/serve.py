@@ -82,9 +82,6 @@ class ControlPlane:
         api_socket = _bind(api)  # first: cheap, and fails before anything else has started
         try:
             xds_port = await self._xds.start(xds)
-        except (OSError, RuntimeError) as exc:  # grpc reports a busy port as RuntimeError
-            api_socket.close()
-            raise OSError(f"cannot listen for xDS on {xds}: {exc}") from exc
         except BaseException:
             api_socket.close()
             raise

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException
 
 from controlplane.errors import WeirError
-from controlplane.model._service import DNS_LABEL
+from controlplane.model import DNS_LABEL, SERVICE_NAME
 
 log = logging.getLogger(__name__)
 
@@ -54,12 +54,16 @@ def describe_errors(errors: Iterable[Mapping[str, Any]]) -> tuple[str, str | Non
 
 def _message(error: Mapping[str, Any]) -> str:
     ctx = error.get("ctx") or {}
-    if error.get("type") == "string_pattern_mismatch" and ctx.get("pattern") == DNS_LABEL.pattern:
+    if error.get("type") == "string_pattern_mismatch":
         # The regex alone tells an operator little; say what an id or name may hold.
-        return (
+        style = (
             f"{error.get('input')!r} is not DNS-label style: lower-case letters, digits and "
             "'-', starting and ending with a letter or digit"
         )
+        if ctx.get("pattern") == DNS_LABEL.pattern:
+            return style
+        if ctx.get("pattern") == SERVICE_NAME.pattern:
+            return style + ", and no '--' (it joins service and instance in cluster names)"
     message = str(error.get("msg", "invalid"))
     for prefix in _PREFIXES:
         message = message.removeprefix(prefix)

@@ -20,6 +20,8 @@ from controlplane.model._ledger import (
 )
 from controlplane.model._rules import check_batch
 from controlplane.model._service import (
+    DNS_LABEL,
+    SERVICE_NAME,
     Retries,
     Risk,
     RolloutDefaults,
@@ -32,7 +34,9 @@ from controlplane.model._service import (
 from controlplane.model._state import InstanceState, State, apply_event, fold
 
 __all__ = [
+    "DNS_LABEL",
     "MAX_WEIGHT",
+    "SERVICE_NAME",
     "Activation",
     "ActivationChanged",
     "ActivationState",

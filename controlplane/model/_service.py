@@ -28,10 +28,12 @@ Name = Annotated[
 ]
 
 
+SERVICE_NAME = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
+
 ServiceName = Annotated[
     Name,
     Field(
-        pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$",
+        pattern=SERVICE_NAME.pattern,
         description="DNS-label style without '--': cluster names join service and id with '--'.",
     ),
 ]

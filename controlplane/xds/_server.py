@@ -16,6 +16,7 @@ import grpc
 from envoy.service.discovery.v3 import ads_pb2_grpc, discovery_pb2
 
 from controlplane.control import Controller
+from controlplane.defaults import LISTEN_METADATA_KEY, SIDECAR_LISTEN
 from controlplane.model import split_address
 from controlplane.resources import Encoded, Resources, build_listener
 from controlplane.xds._cache import SnapshotCache
@@ -27,8 +28,6 @@ from controlplane.xds._view import ProxyView
 
 log = logging.getLogger(__name__)
 
-DEFAULT_LISTEN = "127.0.0.1:15001"
-LISTEN_METADATA_KEY = "weir_listen"
 MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 
 
@@ -97,6 +96,7 @@ class _Ads(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignore[mis
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         finally:
             if stream_id:
+                log.info("%s stream %d closed", protocol, stream_id)
                 self._registry.disconnect(stream_id)
 
     async def _exchange(
@@ -134,7 +134,7 @@ class _Ads(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignore[mis
         address = (
             fields[LISTEN_METADATA_KEY].string_value
             if LISTEN_METADATA_KEY in fields
-            else DEFAULT_LISTEN
+            else SIDECAR_LISTEN
         )
         try:
             host, port = split_address(address)
@@ -169,10 +169,11 @@ class XdsServer:
         ads_pb2_grpc.add_AggregatedDiscoveryServiceServicer_to_server(
             _Ads(cache, self.registry), server
         )
-        port: int = server.add_insecure_port(address)
-        if port == 0:
-            raise OSError(f"cannot listen for xDS on {address}")
-        await server.start()
+        try:
+            port: int = server.add_insecure_port(address)
+            await server.start()
+        except RuntimeError as exc:  # grpcio's word for a port it cannot bind
+            raise OSError(f"cannot listen for xDS on {address}: {exc}") from exc
         self._server = server
         return port
 

@@ -10,10 +10,9 @@ from typing import Any
 import pytest
 import yaml
 
-from controlplane.bootstrap import LISTEN_METADATA_KEY, render_bootstrap
+from controlplane.bootstrap import render_bootstrap
 from controlplane.envoy_binary import find_envoy
 from controlplane.errors import InvalidInput
-from controlplane.xds._server import LISTEN_METADATA_KEY as XDS_LISTEN_METADATA_KEY
 from tests.cli._run import invoke
 
 ENVOY_DIR = Path(__file__).resolve().parents[2] / "envoy"
@@ -80,10 +79,6 @@ def test_an_ip_controller_is_a_static_cluster() -> None:
 
     assert bootstrap["static_resources"]["clusters"][0]["type"] == "STATIC"
     assert bootstrap["dynamic_resources"]["ads_config"]["api_type"] == "GRPC"
-
-
-def test_the_xds_server_reads_the_metadata_key_the_bootstrap_writes() -> None:
-    assert LISTEN_METADATA_KEY == XDS_LISTEN_METADATA_KEY
 
 
 @pytest.mark.parametrize(
