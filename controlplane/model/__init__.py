@@ -17,6 +17,7 @@ from controlplane.model._ledger import (
     InstanceRegistered,
     ProposedEntry,
     ServiceApplied,
+    VerdictRecorded,
 )
 from controlplane.model._rules import check_batch
 from controlplane.model._service import (
@@ -32,6 +33,7 @@ from controlplane.model._service import (
     Strategy,
 )
 from controlplane.model._state import InstanceState, State, apply_event, fold
+from controlplane.model._verdict import ArmEvidence, Outcome, Verdict
 
 __all__ = [
     "DNS_LABEL",
@@ -40,12 +42,14 @@ __all__ = [
     "Activation",
     "ActivationChanged",
     "ActivationState",
+    "ArmEvidence",
     "Duration",
     "Entry",
     "Event",
     "Instance",
     "InstanceRegistered",
     "InstanceState",
+    "Outcome",
     "ProposedEntry",
     "Retries",
     "Risk",
@@ -57,6 +61,8 @@ __all__ = [
     "Slo",
     "State",
     "Strategy",
+    "Verdict",
+    "VerdictRecorded",
     "apply_event",
     "check_batch",
     "cluster_name",

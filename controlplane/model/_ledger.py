@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from controlplane.model._instance import Activation, Instance
 from controlplane.model._service import Name, ServiceName, ServiceSpec
+from controlplane.model._verdict import Verdict
 
 
 class _Event(BaseModel):
@@ -43,8 +44,19 @@ class ActivationChanged(_Event):
     forced: bool = False
 
 
+class VerdictRecorded(_Event):
+    """The evaluator's judgement of an earlier change (entry `change_seq`), with its evidence."""
+
+    kind: Literal["verdict_recorded"] = "verdict_recorded"
+    change_seq: Annotated[int, Field(ge=1)]
+    instance_id: Name
+    service: ServiceName
+    verdict: Verdict
+
+
 Event = Annotated[
-    ServiceApplied | InstanceRegistered | ActivationChanged, Field(discriminator="kind")
+    ServiceApplied | InstanceRegistered | ActivationChanged | VerdictRecorded,
+    Field(discriminator="kind"),
 ]
 
 

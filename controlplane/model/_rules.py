@@ -16,6 +16,7 @@ from controlplane.model._ledger import (
     InstanceRegistered,
     ProposedEntry,
     ServiceApplied,
+    VerdictRecorded,
 )
 from controlplane.model._state import State, apply_event
 
@@ -88,6 +89,12 @@ def _check_event(state: State, event: object) -> None:
                     f"(weir instance activate {instance_id} --inactive), so that taking its "
                     "traffic away is a change of its own",
                 )
+        case VerdictRecorded(change_seq=change_seq, instance_id=instance_id, service=service):
+            current = state.instances.get(instance_id)
+            if current is None or current.instance.service != service:
+                raise NotFound(f"unknown instance {instance_id!r} of service {service!r}")
+            if change_seq > state.seq:
+                raise NotFound(f"no ledger entry {change_seq} to judge yet", field="change_seq")
         case _:
             raise TypeError(f"unknown event {event!r}")
 

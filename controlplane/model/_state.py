@@ -13,8 +13,10 @@ from controlplane.model._ledger import (
     Event,
     InstanceRegistered,
     ServiceApplied,
+    VerdictRecorded,
 )
 from controlplane.model._service import ServiceSpec
+from controlplane.model._verdict import Verdict
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +39,8 @@ def _frozen_dict() -> Mapping[str, object]:
 class State:
     services: Mapping[str, ServiceSpec] = field(default_factory=_frozen_dict)  # type: ignore[arg-type]
     instances: Mapping[str, InstanceState] = field(default_factory=_frozen_dict)  # type: ignore[arg-type]
+    verdicts: Mapping[int, Verdict] = field(default_factory=_frozen_dict)  # type: ignore[arg-type]
+    """Change entry seq → the latest verdict recorded on it."""
     seq: int = 0
     """The last ledger entry folded in."""
 
@@ -65,6 +69,10 @@ def apply_event(state: State, event: Event, seq: int) -> State:
                 instances[instance_id], activation=after, since_seq=seq
             )
             return replace(state, instances=MappingProxyType(instances), seq=seq)
+        case VerdictRecorded(change_seq=change_seq, verdict=verdict):
+            verdicts = dict(state.verdicts)
+            verdicts[change_seq] = verdict
+            return replace(state, verdicts=MappingProxyType(verdicts), seq=seq)
     raise TypeError(f"unknown event {event!r}")
 
 
