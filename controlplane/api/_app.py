@@ -6,16 +6,20 @@ from fastapi import FastAPI
 
 import controlplane
 from controlplane.api._errors import install_error_handlers
+from controlplane.api._evaluation import evaluation_router
 from controlplane.api._fleet import fleet_router
 from controlplane.api._instances import instances_router
 from controlplane.api._metrics import metrics_route
 from controlplane.api._schemas import Health
 from controlplane.api._services import services_router
 from controlplane.control import Controller
+from controlplane.evaluator import Evaluator
 from controlplane.xds import ProxyRegistry
 
 
-def create_app(controller: Controller, registry: ProxyRegistry) -> FastAPI:
+def create_app(
+    controller: Controller, registry: ProxyRegistry, evaluator: Evaluator | None = None
+) -> FastAPI:
     """The operator API over one controller and the proxy registry of its xDS server.
 
     Mutating endpoints are plain `def`: FastAPI runs them in its threadpool, and the
@@ -30,6 +34,7 @@ def create_app(controller: Controller, registry: ProxyRegistry) -> FastAPI:
     app.include_router(services_router(controller))
     app.include_router(instances_router(controller))
     app.include_router(fleet_router(controller, registry))
+    app.include_router(evaluation_router(controller, evaluator))
     app.router.routes.append(metrics_route(controller, registry))
 
     @app.get("/healthz", tags=["health"], summary="The API answers and the ledger is loaded")

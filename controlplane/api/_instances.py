@@ -68,6 +68,7 @@ def instances_router(controller: Controller) -> APIRouter:
             actor=actor,
             reason=request.reason,
             force=request.force,
+            budget_override=request.override_budget,
         )
 
     @router.post(

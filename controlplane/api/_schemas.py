@@ -42,6 +42,10 @@ class ActivationRequest(_Request):
     force: bool = Field(
         default=False, description="allow taking the last live instance out of traffic"
     )
+    override_budget: bool = Field(
+        default=False,
+        description="send new live traffic although the error budget is exhausted (recorded)",
+    )
     reason: Reason = ""
 
     @field_validator("weight")

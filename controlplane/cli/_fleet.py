@@ -9,7 +9,13 @@ from pydantic import TypeAdapter
 
 from controlplane.cli._options import api_client, json_option, server_option
 from controlplane.cli._output import emit_json, short_version, table, when
-from controlplane.model import ActivationChanged, Entry, InstanceRegistered, ServiceApplied
+from controlplane.model import (
+    ActivationChanged,
+    Entry,
+    InstanceRegistered,
+    ServiceApplied,
+    VerdictRecorded,
+)
 
 _ENTRIES: TypeAdapter[list[Entry]] = TypeAdapter(list[Entry])
 _RESOURCE_TYPES = ("clusters", "listeners", "routes")
@@ -32,6 +38,26 @@ def history(service: str | None, server: str | None, as_json: bool) -> None:
         return
     headers = ["SEQ", "TIME", "ACTOR", "SERVICE", "INSTANCE", "CHANGE", "REASON"]
     click.echo(table(headers, [_history_row(entry) for entry in entries]))
+    for line in _cost_totals(entries):
+        click.echo(line)
+
+
+def _cost_totals(entries: list[Entry]) -> list[str]:
+    """What judged changes cost each service: extra failures times the cost of one failure."""
+    totals: dict[str, tuple[float, float, int]] = {}
+    for entry in entries:
+        if isinstance(entry.event, VerdictRecorded):
+            verdict = entry.event.verdict
+            cost, extra, judged = totals.get(entry.event.service, (0.0, 0.0, 0))
+            totals[entry.event.service] = (
+                cost + verdict.cost,
+                extra + verdict.extra_failures,
+                judged + 1,
+            )
+    return [
+        f"{service}: {judged} changes judged, {extra:.0f} extra failed requests, cost {cost:.2f}"
+        for service, (cost, extra, judged) in sorted(totals.items())
+    ]
 
 
 def _history_row(entry: Entry) -> list[str]:
@@ -42,12 +68,20 @@ def _history_row(entry: Entry) -> list[str]:
         item = event.instance
         service, instance = item.service, item.id
         change = f"registered {item.version} at {item.address}"
+    elif isinstance(event, VerdictRecorded):
+        verdict = event.verdict
+        service, instance = event.service, event.instance_id
+        change = f"verdict {verdict.outcome.value} on #{event.change_seq}"
+        if verdict.cost:
+            change += f", cost {verdict.cost:.2f}"
     else:
         assert isinstance(event, ActivationChanged)
         service, instance = event.service, event.instance_id
         change = f"{event.before.describe()} → {event.after.describe()}"
         if event.forced:
             change += " (forced)"
+        if event.budget_override:
+            change += " (error budget overridden)"
     return [str(entry.seq), when(entry.at), entry.actor, service, instance, change, entry.reason]
 
 

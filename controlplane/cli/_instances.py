@@ -80,6 +80,11 @@ def add(
 )
 @click.option("--inactive", is_flag=True, help="No traffic; stays warm in Envoy.")
 @click.option("--force", is_flag=True, help="Allow taking the last live instance out of traffic.")
+@click.option(
+    "--override-budget",
+    is_flag=True,
+    help="Send new live traffic although the error budget is exhausted (recorded).",
+)
 @click.option("--reason", default="", help="Why, for the ledger.")
 @server_option
 @json_option
@@ -91,6 +96,7 @@ def activate(
     mirror_percent: float | None,
     inactive: bool,
     force: bool,
+    override_budget: bool,
     reason: str,
     server: str | None,
     as_json: bool,
@@ -106,6 +112,8 @@ def activate(
     if mirror_percent is not None and not shadow:
         raise click.UsageError("--mirror-percent goes with --shadow")
     body: dict[str, Any] = {"state": chosen[0], "force": force, "reason": reason}
+    if override_budget:
+        body["override_budget"] = True
     if weight is not None:
         body["weight"] = weight
     if mirror_percent is not None:
@@ -135,6 +143,8 @@ def _report_change(entry: dict[str, Any], as_json: bool) -> None:
     before = Activation.model_validate(event["before"]).describe()
     after = Activation.model_validate(event["after"]).describe()
     forced = ", forced" if event.get("forced") else ""
+    if event.get("budget_override"):
+        forced += ", error budget overridden"
     click.echo(f"{event['instance_id']}: {before} → {after} (ledger entry {entry['seq']}{forced})")
 
 

@@ -11,6 +11,7 @@ import click
 
 from controlplane.cli._apply import apply
 from controlplane.cli._bootstrap import bootstrap
+from controlplane.cli._budget import budget
 from controlplane.cli._demo import demo
 from controlplane.cli._errors import REFUSED, USAGE, CliError
 from controlplane.cli._fleet import history, proxies
@@ -80,6 +81,7 @@ cli.add_command(history)
 cli.add_command(proxies)
 cli.add_command(bootstrap)
 cli.add_command(demo)
+cli.add_command(budget)
 
 
 def main() -> None:

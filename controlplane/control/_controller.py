@@ -10,7 +10,7 @@ import threading
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
-from controlplane.errors import NotFound
+from controlplane.errors import Conflict, NotFound
 from controlplane.ledger import Store
 from controlplane.model import (
     Activation,
@@ -28,6 +28,8 @@ from controlplane.model import (
 )
 
 Listener = Callable[[State], None]
+BudgetGate = Callable[[str], str | None]
+"""Why a service must not take new live traffic now (its error budget is spent), or None."""
 
 
 def _utcnow() -> datetime:
@@ -41,6 +43,11 @@ class Controller:
         self._lock = threading.Lock()
         self._state = fold(store.read())
         self._listeners: list[Listener] = []
+        self._budget_gate: BudgetGate = lambda service: None
+
+    def gate_on_budget(self, gate: BudgetGate) -> None:
+        """Refuse new live activations while `gate` gives a reason (the evaluator's budget)."""
+        self._budget_gate = gate
 
     @property
     def state(self) -> State:
@@ -60,6 +67,7 @@ class Controller:
 
     def submit(self, batch: Sequence[ProposedEntry]) -> list[Entry]:
         """Check the batch against the current state and append it in one transaction."""
+        self._check_budget(batch)
         with self._lock:
             after = check_batch(self._state, batch)
             entries = self._store.append(batch, after_seq=self._state.seq, at=self._clock())
@@ -67,6 +75,19 @@ class Controller:
         for listener in list(self._listeners):
             listener(after)
         return entries
+
+    def _check_budget(self, batch: Sequence[ProposedEntry]) -> None:
+        """New live traffic waits while the budget is spent; taking traffic away never does."""
+        for proposed in batch:
+            event = proposed.event
+            if (
+                isinstance(event, ActivationChanged)
+                and event.after.state is ActivationState.LIVE
+                and event.before.state is not ActivationState.LIVE
+                and not event.budget_override
+                and (refusal := self._budget_gate(event.service))
+            ):
+                raise Conflict(refusal, field="budget_override")
 
     # The operations operators name. Each is one ledger entry.
 
@@ -87,10 +108,13 @@ class Controller:
         actor: str,
         reason: str = "",
         force: bool = False,
+        budget_override: bool = False,
     ) -> Entry:
-        return self.submit(
-            [self.propose_change(instance_id, after, actor=actor, reason=reason, force=force)]
-        )[0]
+        proposed = self.propose_change(
+            instance_id, after, actor=actor, reason=reason, force=force,
+            budget_override=budget_override,
+        )  # fmt: skip
+        return self.submit([proposed])[0]
 
     def retire(self, instance_id: str, *, actor: str, reason: str = "") -> Entry:
         return self.change(instance_id, Activation.retired(), actor=actor, reason=reason)
@@ -103,6 +127,7 @@ class Controller:
         actor: str,
         reason: str = "",
         force: bool = False,
+        budget_override: bool = False,
     ) -> ProposedEntry:
         current = self._state.instances.get(instance_id)
         if current is None:
@@ -113,6 +138,7 @@ class Controller:
             before=current.activation,
             after=after,
             forced=force,
+            budget_override=budget_override,
         )
         return ProposedEntry(actor=actor, reason=reason, event=event)
 

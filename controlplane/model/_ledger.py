@@ -42,6 +42,9 @@ class ActivationChanged(_Event):
     before: Activation
     after: Activation
     forced: bool = False
+    """The operator took the last live instance out of traffic on purpose."""
+    budget_override: bool = False
+    """The operator sent new live traffic although the error budget was exhausted."""
 
 
 class VerdictRecorded(_Event):

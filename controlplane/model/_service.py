@@ -95,7 +95,7 @@ class Route(_Frozen):
 
 class Slo(_Frozen):
     success_rate: float = Field(
-        default=99.9, gt=0, le=100, description="percent of requests that are not 5xx"
+        default=99.9, gt=0, lt=100, description="percent of requests that are not 5xx"
     )
     latency_p99_ms: float = Field(default=300, gt=0)
     window: Duration = Field(default=30 * 86400.0, gt=0)

@@ -77,7 +77,7 @@ REFUSALS = {
     ),
     "slo-over-100": Refusal(
         "PUT", APPLY, {"name": "web", "slo": {"success_rate": 140}}, 422, "slo.success_rate",
-        "success_rate: Input should be less than or equal to 100",
+        "success_rate: Input should be less than 100",
     ),
     "unknown-service-field": Refusal(
         "PUT", APPLY, {"name": "web", "colour": "red"}, 422, "colour",

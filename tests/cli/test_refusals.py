@@ -101,7 +101,7 @@ def test_refused_input_exits_1_and_leaves_the_ledger_alone(
 SERVICE_FILES = {
     "slo-over-100": (
         "name: web\nslo:\n  success_rate: 140\n",
-        "slo.success_rate: Input should be less than or equal to 100",
+        "slo.success_rate: Input should be less than 100",
     ),
     "unknown-field": ("name: web\ncolour: red\n", "colour: Extra inputs are not permitted"),
     "unknown-nested-field": (

@@ -1,0 +1,19 @@
+"""The evaluator: each change judged from Envoy's stats, harmful ones rolled back."""
+
+from controlplane.evaluator._budget import BURN_ALERTS, Budget, BurnRate, budget_of
+from controlplane.evaluator._loop import ACTOR, Evaluation, Evaluator, Judge, StatsSource
+from controlplane.evaluator._series import CounterSeries, Increase
+
+__all__ = [
+    "ACTOR",
+    "BURN_ALERTS",
+    "Budget",
+    "BurnRate",
+    "CounterSeries",
+    "Evaluation",
+    "Evaluator",
+    "Increase",
+    "Judge",
+    "StatsSource",
+    "budget_of",
+]

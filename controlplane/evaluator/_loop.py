@@ -1,0 +1,273 @@
+"""The evaluator: every second, read the stats, judge each change still open, act on verdicts.
+
+Fetching (a StatsSource), judging (a pure function of the counts) and acting (through the
+controller, like any operator, as actor `evaluator`) are three separate steps. A change is
+open from the first scrape after it until its verdict is pass or fail, until the instance
+changes again, or until `max_watch_s` passes; its final verdict is appended to the ledger.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from controlplane.control import Controller
+from controlplane.errors import WeirError
+from controlplane.evaluator._budget import Budget, budget_of
+from controlplane.evaluator._series import CounterSeries
+from controlplane.model import (
+    Activation,
+    ActivationState,
+    ArmEvidence,
+    Outcome,
+    ProposedEntry,
+    Slo,
+    State,
+    Verdict,
+    VerdictRecorded,
+)
+from controlplane.stats import ClusterCounts, Scrape, SourceUnavailable
+
+log = logging.getLogger(__name__)
+
+ACTOR = "evaluator"
+DEFAULT_INTERVAL_S = 1.0
+DEFAULT_MAX_WATCH_S = 3600.0
+JUDGED_STATES = (ActivationState.LIVE, ActivationState.SHADOW)
+
+
+class StatsSource(Protocol):
+    async def scrape(self) -> Scrape: ...
+
+
+class Judge(Protocol):
+    def __call__(
+        self,
+        candidate: ClusterCounts,
+        baseline: ClusterCounts | None,
+        *,
+        slo: Slo,
+        elapsed_s: float,
+    ) -> Verdict: ...
+
+
+ExtraFailures = Callable[[ClusterCounts, ClusterCounts | None], float]
+
+
+@dataclass(slots=True)
+class Evaluation:
+    """One open change: what it is judged against, and the latest verdict on it."""
+
+    change_seq: int
+    instance_id: str
+    service: str
+    opened_at: float
+    start: Mapping[str, ClusterCounts] | None = None
+    """Cumulative counts at the first scrape after the change: the zero of its evidence."""
+    verdict: Verdict | None = None
+    rolled_back: bool = field(default=False)
+
+
+class Evaluator:
+    def __init__(
+        self,
+        controller: Controller,
+        source: StatsSource,
+        *,
+        judge: Judge,
+        extra_failures: ExtraFailures,
+        interval_s: float = DEFAULT_INTERVAL_S,
+        max_watch_s: float = DEFAULT_MAX_WATCH_S,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._controller = controller
+        self._source = source
+        self._judge = judge
+        self._extra_failures = extra_failures
+        self._interval_s = interval_s
+        self._max_watch_s = max_watch_s
+        self._clock = clock
+        self._open: dict[int, Evaluation] = {}
+        self._series: dict[str, CounterSeries] = {}
+        self.source_error: str | None = None
+
+    # What the API shows.
+
+    def evaluations(self) -> list[Evaluation]:
+        return sorted(self._open.values(), key=lambda e: e.change_seq)
+
+    def budget(self, service: str) -> Budget:
+        spec = self._controller.state.services[service]
+        return budget_of(service, spec.slo, self._series.setdefault(service, CounterSeries()))
+
+    def budget_refusal(self, service: str) -> str | None:
+        """Why new live traffic must wait for this service, or None. The controller's gate."""
+        if service not in self._controller.state.services:
+            return None
+        budget = self.budget(service)
+        if not budget.exhausted:
+            return None
+        return (
+            f"the error budget of service {service!r} is exhausted ({budget.errors:.0f} failed "
+            f"of {budget.requests:.0f} requests against an SLO of {budget.success_rate:g}%): "
+            "new live activations are frozen; deactivations and rollbacks still work, and "
+            "--override-budget proceeds anyway (recorded)"
+        )
+
+    # The loop.
+
+    async def run(self) -> None:
+        while True:
+            started = time.monotonic()
+            try:
+                await self.step()
+            except Exception:  # one bad tick must not end evaluation for good
+                log.exception("evaluator step failed")
+            await asyncio.sleep(max(0.0, self._interval_s - (time.monotonic() - started)))
+
+    async def step(self) -> None:
+        state = self._controller.state
+        now = self._clock()
+        superseded = self._open_changes(state, now)
+        try:
+            scrape = await self._source.scrape()
+            if scrape.reporting == 0:
+                raise SourceUnavailable("no proxy has reported stats")
+        except SourceUnavailable as exc:
+            self.source_error = str(exc)
+            self._all_inconclusive(now, f"stats unavailable: {exc}")
+            await self._record(superseded)
+            return
+        self.source_error = None
+        self._track_budgets(state, scrape)
+        decided = [e for e in self._open.values() if self._judge_one(state, e, scrape, now)]
+        for evaluation in decided:
+            del self._open[evaluation.change_seq]
+        await self._record(superseded + decided)
+
+    def _open_changes(self, state: State, now: float) -> list[Evaluation]:
+        """Open an evaluation for each judged change not yet open or decided; close (and
+        return) those whose instance has since changed again."""
+        current = {
+            record.since_seq: record
+            for record in state.instances.values()
+            if record.state in JUDGED_STATES
+        }
+        superseded = [e for seq, e in self._open.items() if seq not in current]
+        for evaluation in superseded:
+            del self._open[evaluation.change_seq]
+        for seq, record in current.items():
+            if seq not in self._open and seq not in state.verdicts:
+                self._open[seq] = Evaluation(
+                    seq, record.instance.id, record.instance.service, opened_at=now
+                )
+        return [e for e in superseded if e.verdict is not None]
+
+    def _track_budgets(self, state: State, scrape: Scrape) -> None:
+        for service in state.services:
+            total = ClusterCounts()
+            for record in state.instances_of(service):
+                if record.state is ActivationState.LIVE:
+                    total = total + scrape.clusters.get(
+                        record.instance.cluster_name, ClusterCounts()
+                    )
+            self._series.setdefault(service, CounterSeries()).add(
+                scrape.at, total.requests, total.errors
+            )
+
+    def _judge_one(self, state: State, evaluation: Evaluation, scrape: Scrape, now: float) -> bool:
+        """Judge one open change; True when its verdict is final."""
+        if evaluation.start is None:
+            evaluation.start = dict(scrape.clusters)
+            return False
+        record = state.instances[evaluation.instance_id]
+        since = _since(scrape.clusters, evaluation.start)
+        candidate = since.get(record.instance.cluster_name, ClusterCounts())
+        others = [
+            since.get(other.instance.cluster_name, ClusterCounts())
+            for other in state.live_of(evaluation.service)
+            if other.instance.id != evaluation.instance_id
+        ]
+        baseline = sum(others, ClusterCounts()) if others else None
+        spec = state.services[evaluation.service]
+        verdict = self._judge(
+            candidate, baseline, slo=spec.slo, elapsed_s=now - evaluation.opened_at
+        )
+        extra = self._extra_failures(candidate, baseline)
+        evaluation.verdict = verdict.model_copy(
+            update={"extra_failures": extra, "cost": extra * spec.risk.cost_per_failed_request}
+        )
+        if evaluation.verdict.outcome is not Outcome.INCONCLUSIVE:
+            return True
+        return now - evaluation.opened_at >= self._max_watch_s
+
+    def _all_inconclusive(self, now: float, reason: str) -> None:
+        for evaluation in self._open.values():
+            counts = (
+                evaluation.verdict.candidate
+                if evaluation.verdict
+                else ArmEvidence(requests=0, errors=0)
+            )
+            evaluation.verdict = Verdict(
+                outcome=Outcome.INCONCLUSIVE,
+                reason=reason,
+                candidate=counts,
+                elapsed_s=max(0.0, now - evaluation.opened_at),
+            )
+
+    async def _record(self, finished: list[Evaluation]) -> None:
+        for evaluation in finished:
+            assert evaluation.verdict is not None
+            verdict = evaluation.verdict
+            entry = ProposedEntry(
+                actor=ACTOR,
+                reason=verdict.reason,
+                event=VerdictRecorded(
+                    change_seq=evaluation.change_seq,
+                    instance_id=evaluation.instance_id,
+                    service=evaluation.service,
+                    verdict=verdict,
+                ),
+            )
+            try:
+                await asyncio.to_thread(self._controller.submit, [entry])
+            except WeirError as exc:
+                log.warning("verdict on change %d not recorded: %s", evaluation.change_seq, exc)
+                continue
+            if verdict.outcome is Outcome.FAIL:
+                await self._roll_back(evaluation, verdict)
+
+    async def _roll_back(self, evaluation: Evaluation, verdict: Verdict) -> None:
+        spec = self._controller.state.services[evaluation.service]
+        if not spec.rollout.auto_rollback:
+            log.warning(
+                "change %d failed; auto_rollback is off for %s",
+                evaluation.change_seq,
+                evaluation.service,
+            )
+            return
+        record = self._controller.state.instances[evaluation.instance_id]
+        if record.since_seq != evaluation.change_seq:
+            return  # the instance moved on meanwhile: nothing of this change left to undo
+        reason = f"rollback: change {evaluation.change_seq} failed its verdict: {verdict.reason}"
+        try:
+            await asyncio.to_thread(
+                self._controller.change,
+                evaluation.instance_id,
+                Activation.inactive(),
+                actor=ACTOR,
+                reason=reason,
+            )
+            evaluation.rolled_back = True
+        except WeirError as exc:
+            log.error("could not roll back %s: %s", evaluation.instance_id, exc)
+
+
+def _since(
+    now: Mapping[str, ClusterCounts], start: Mapping[str, ClusterCounts]
+) -> dict[str, ClusterCounts]:
+    return {name: counts - start.get(name, ClusterCounts()) for name, counts in now.items()}
