@@ -3,7 +3,13 @@
 A bootstrap holds only what Envoy needs before it can reach the controller: its node identity,
 ADS as the source of clusters and listeners, the one static cluster leading to weir, and the
 admin port. Everything else arrives over xDS. `node.metadata.weir_listen` tells the xDS server
-where to build this proxy's HTTP listener.
+where to build this proxy's HTTP listener; `node.metadata.weir_admin` tells the pull stats
+source where this proxy's admin answers.
+
+Stats: a 1 s flush to weir's metrics_service sink over the same `weir_xds` cluster, and a stats
+matcher that keeps only the evidence the evaluator reads (each instance cluster's
+`upstream_rq_<class>xx` and `upstream_rq_time`) and the proxy's own xDS health, so a flush, an
+admin scrape and a Prometheus scrape all stay small.
 """
 
 from __future__ import annotations
@@ -19,6 +25,23 @@ from controlplane.model import is_ip, split_address
 
 XDS_CLUSTER = "weir_xds"
 MAX_DOWNSTREAM_CONNECTIONS = 50_000
+ADMIN_METADATA_KEY = "weir_admin"
+"""Node metadata naming the proxy's admin host:port (the pull stats source reads it)."""
+
+STATS_FLUSH_INTERVAL = "1s"
+EVIDENCE_STATS = r"^cluster\.[^.]+--[^.]+\.upstream_rq_([1-5]xx|time)$"
+"""Envoy stat names of the evaluator's evidence: instance clusters (`<service>--<id>`) only."""
+XDS_HEALTH_STATS = (
+    "control_plane.connected_state",
+    *(
+        f"{xds}.update_{outcome}"
+        for xds in ("listener_manager.lds", "cluster_manager.cds")
+        for outcome in ("attempt", "success", "rejected", "failure")
+    ),
+)
+"""Also kept: whether the proxy is connected to weir, and what it accepted or rejected."""
+
+_METRICS_SERVICE = "envoy.config.metrics.v3.MetricsServiceConfig"
 
 _HTTP_PROTOCOL_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
 _DOWNSTREAM_CONNECTIONS = (
@@ -67,6 +90,26 @@ def _xds_cluster(host: str, port: int) -> dict[str, Any]:
     return cluster
 
 
+def _stats_config() -> dict[str, Any]:
+    patterns: list[dict[str, Any]] = [{"safe_regex": {"regex": EVIDENCE_STATS}}]
+    patterns += [{"exact": name} for name in XDS_HEALTH_STATS]
+    return {"stats_matcher": {"inclusion_list": {"patterns": patterns}}}
+
+
+def _metrics_sink() -> dict[str, Any]:
+    return {
+        "name": "envoy.stat_sinks.metrics_service",
+        "typed_config": {
+            "@type": f"type.googleapis.com/{_METRICS_SERVICE}",
+            "transport_api_version": "V3",
+            "grpc_service": {"envoy_grpc": {"cluster_name": XDS_CLUSTER}},
+            "report_counters_as_deltas": True,
+            "emit_tags_as_labels": True,
+            "histogram_emit_mode": "HISTOGRAM",
+        },
+    }
+
+
 def render_bootstrap(
     node_id: str,
     cluster: str,
@@ -87,7 +130,7 @@ def render_bootstrap(
         "node": {
             "id": node_id,
             "cluster": cluster,
-            "metadata": {LISTEN_METADATA_KEY: listen},
+            "metadata": {LISTEN_METADATA_KEY: listen, ADMIN_METADATA_KEY: admin},
         },
         "dynamic_resources": {
             "ads_config": {
@@ -101,6 +144,9 @@ def render_bootstrap(
         },
         "static_resources": {"clusters": [_xds_cluster(xds_host, xds_port)]},
         "admin": {"address": _socket_address(admin_host, admin_port)},
+        "stats_config": _stats_config(),
+        "stats_flush_interval": STATS_FLUSH_INTERVAL,
+        "stats_sinks": [_metrics_sink()],
         # Without a limit Envoy warns at start and accepts connections until it runs out of fds.
         "overload_manager": {
             "resource_monitors": [

@@ -1,5 +1,25 @@
-"""Stats sources: Envoy's metrics sink (push), Envoy admin (pull), Prometheus (PromQL)."""
+"""Stats sources: Envoy's metrics sink (push), Envoy admin (pull), Prometheus (PromQL).
 
+Each yields the same Scrape (cumulative counts per instance cluster, summed over the fleet)
+behind the one-method StatsSource interface; `open_source(kind, ...)` picks one per deployment.
+"""
+
+from controlplane.stats._promql import PrometheusSource
+from controlplane.stats._pull import AdminSource
+from controlplane.stats._push import PushSource
+from controlplane.stats._source import SOURCE_KINDS, StatsSource, UnknownSource, open_source
 from controlplane.stats._types import LATENCY_BOUNDS_MS, ClusterCounts, Scrape, SourceUnavailable
 
-__all__ = ["LATENCY_BOUNDS_MS", "ClusterCounts", "Scrape", "SourceUnavailable"]
+__all__ = [
+    "LATENCY_BOUNDS_MS",
+    "SOURCE_KINDS",
+    "AdminSource",
+    "ClusterCounts",
+    "PrometheusSource",
+    "PushSource",
+    "Scrape",
+    "SourceUnavailable",
+    "StatsSource",
+    "UnknownSource",
+    "open_source",
+]

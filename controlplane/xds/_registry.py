@@ -32,6 +32,8 @@ class ProxyStatus:
     """`sotw` or `delta`."""
     peer: str
     connected_at: datetime
+    admin: str | None = None
+    """host:port of the proxy's admin, from node.metadata.weir_admin (None if not given)."""
     acked: dict[str, str] = field(default_factory=dict)
     """Per resource type (clusters, listeners, routes): the version the proxy last ACKed."""
     last_nack: Nack | None = None
@@ -45,7 +47,15 @@ class ProxyRegistry:
         self._streams: dict[int, ProxyStatus] = {}
         self._ids = itertools.count(1)
 
-    def connect(self, *, node_id: str, node_cluster: str, protocol: str, peer: str) -> int:
+    def connect(
+        self,
+        *,
+        node_id: str,
+        node_cluster: str,
+        protocol: str,
+        peer: str,
+        admin: str | None = None,
+    ) -> int:
         stream_id = next(self._ids)
         self._streams[stream_id] = ProxyStatus(
             stream_id=stream_id,
@@ -54,6 +64,7 @@ class ProxyRegistry:
             protocol=protocol,
             peer=peer,
             connected_at=datetime.now(UTC),
+            admin=admin,
         )
         return stream_id
 

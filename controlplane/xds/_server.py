@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any, Protocol
 
 import grpc
 from envoy.service.discovery.v3 import ads_pb2_grpc, discovery_pb2
 
+from controlplane.bootstrap import ADMIN_METADATA_KEY
 from controlplane.control import Controller
 from controlplane.defaults import LISTEN_METADATA_KEY, SIDECAR_LISTEN
 from controlplane.model import split_address
@@ -81,6 +82,7 @@ class _Ads(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignore[mis
                 node_cluster=first.node.cluster,
                 protocol=protocol,
                 peer=context.peer(),
+                admin=_admin_of(first.node),
             )
             log.info(
                 "%s stream %d from %s (%s)", protocol, stream_id, first.node.id, context.peer()
@@ -145,12 +147,39 @@ class _Ads(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignore[mis
         return self._listeners[address]
 
 
-class XdsServer:
-    """ADS over gRPC for the Envoy fleet, serving the controller's state."""
+def _admin_of(node: Any) -> str | None:
+    """The admin host:port the proxy names in node.metadata.weir_admin, if it does."""
+    fields = node.metadata.fields
+    if ADMIN_METADATA_KEY not in fields:
+        return None
+    address: str = fields[ADMIN_METADATA_KEY].string_value
+    try:
+        split_address(address)
+    except ValueError:
+        log.warning(
+            "%s: node.metadata.%s %r is not host:port", node.id, ADMIN_METADATA_KEY, address
+        )
+        return None
+    return address
 
-    def __init__(self, controller: Controller, *, registry: ProxyRegistry | None = None) -> None:
+
+class XdsServer:
+    """ADS over gRPC for the Envoy fleet, serving the controller's state.
+
+    `services` are more gRPC handlers (grpc.GenericRpcHandler) served on the same port, such
+    as the metrics sink Envoy streams its stats to.
+    """
+
+    def __init__(
+        self,
+        controller: Controller,
+        *,
+        registry: ProxyRegistry | None = None,
+        services: Sequence[Any] = (),
+    ) -> None:
         self.controller = controller
         self.registry = registry or ProxyRegistry()
+        self._services = tuple(services)
         self._server: grpc.aio.Server | None = None
 
     async def start(self, address: str) -> int:
@@ -169,6 +198,8 @@ class XdsServer:
         ads_pb2_grpc.add_AggregatedDiscoveryServiceServicer_to_server(
             _Ads(cache, self.registry), server
         )
+        if self._services:
+            server.add_generic_rpc_handlers(self._services)
         try:
             port: int = server.add_insecure_port(address)
             await server.start()

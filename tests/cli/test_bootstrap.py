@@ -50,7 +50,7 @@ def test_the_bootstrap_says_what_the_controller_needs() -> None:
     assert bootstrap["node"] == {
         "id": "front-1",
         "cluster": "front",
-        "metadata": {"weir_listen": "0.0.0.0:10000"},
+        "metadata": {"weir_listen": "0.0.0.0:10000", "weir_admin": "127.0.0.1:9901"},
     }
     ads = bootstrap["dynamic_resources"]["ads_config"]
     assert ads["api_type"] == "DELTA_GRPC"

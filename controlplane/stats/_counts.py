@@ -1,0 +1,196 @@
+"""From Envoy's samples to ClusterCounts, and from readings to monotonic totals.
+
+Every source reads the same two stats per instance cluster, in one of Envoy's spellings:
+`upstream_rq_xx` by response code class and the `upstream_rq_time` histogram (cumulative
+buckets). `Reading` gathers one read's samples and turns them into ClusterCounts. `Totals`
+keeps the counts each source reports monotonic, whether a reading is a delta (the sink), a
+proxy's counters since it started (admin), or a fleet-wide sum (Prometheus).
+"""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+import math
+from collections import defaultdict
+from collections.abc import Hashable, Iterable, Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+
+from controlplane.stats._types import LATENCY_BOUNDS_MS, ClusterCounts
+
+INSTANCE_CLUSTER_MARK = "--"
+"""Instance clusters are named `<service>--<instance-id>`; no other cluster has `--`."""
+
+
+def is_instance_cluster(name: str) -> bool:
+    return INSTANCE_CLUSTER_MARK in name
+
+
+def code_class(value: str) -> int | None:
+    """1-5 from Envoy's response code class tag ("5", or "5xx" in stat names); None if not."""
+    digit = value.removesuffix("xx")
+    return int(digit) if len(digit) == 1 and digit in "12345" else None
+
+
+_SLOTS = len(LATENCY_BOUNDS_MS) + 1
+
+
+def latency_slots(buckets: Iterable[tuple[float, float]], count: float | None) -> tuple[int, ...]:
+    """Per-slot counts aligned with LATENCY_BOUNDS_MS from cumulative (upper bound, count)
+    buckets, plus `count` (all samples, when the buckets stop short of +Inf).
+
+    Envoy's default bounds map one to one. A bucket with another bound counts in the first slot
+    whose bound is at least as high (latency rounded up, never down).
+    """
+    given = list(buckets)
+    if tuple(bound for bound, _ in given) == LATENCY_BOUNDS_MS:  # Envoy's own, in order
+        totals = [round(cumulative) for _, cumulative in given]
+        slots = [totals[0], *(max(0, b - a) for a, b in itertools.pairwise(totals)), 0]
+        below = max(totals)
+    else:
+        slots = [0] * _SLOTS
+        below = 0
+        for bound, cumulative in sorted(given):
+            total = round(cumulative)
+            slot = _SLOTS - 1 if math.isinf(bound) else bisect.bisect_left(LATENCY_BOUNDS_MS, bound)
+            slots[slot] += max(0, total - below)
+            below = max(below, total)
+    if count is not None:
+        slots[-1] += max(0, round(count) - below)
+    return tuple(slots)
+
+
+@dataclass(slots=True)
+class _ClusterSamples:
+    classes: dict[int, float] = field(default_factory=dict)
+    buckets: dict[float, float] = field(default_factory=dict)
+    count: float | None = None
+    latency: tuple[int, ...] | None = None
+    """Slots of whole histograms given at once (`Reading.histogram`)."""
+
+    def slots(self) -> tuple[int, ...]:
+        loose = (
+            latency_slots(self.buckets.items(), self.count) if self.buckets or self.count else None
+        )
+        if self.latency is None:
+            return loose if loose is not None else (0,) * _SLOTS
+        if loose is None:
+            return self.latency
+        return tuple(a + b for a, b in zip(self.latency, loose, strict=True))
+
+
+class Reading:
+    """One read's samples for instance clusters; other clusters are ignored."""
+
+    def __init__(self) -> None:
+        self._clusters: defaultdict[str, _ClusterSamples] = defaultdict(_ClusterSamples)
+
+    def response_class(self, cluster: str, klass: str, value: float) -> None:
+        """`value` requests completed with response class `klass` ("2", "5", "5xx")."""
+        number = code_class(klass)
+        if number is not None and is_instance_cluster(cluster):
+            samples = self._clusters[cluster]
+            samples.classes[number] = samples.classes.get(number, 0.0) + value
+
+    def histogram(
+        self, cluster: str, buckets: Iterable[tuple[float, float]], count: float | None
+    ) -> None:
+        """One whole histogram: its cumulative (upper bound, count) buckets and sample count."""
+        if is_instance_cluster(cluster):
+            samples = self._clusters[cluster]
+            slots = latency_slots(buckets, count)
+            if samples.latency is not None:
+                slots = tuple(a + b for a, b in zip(samples.latency, slots, strict=True))
+            samples.latency = slots
+
+    def bucket(self, cluster: str, upper_bound: float, cumulative: float) -> None:
+        """One bucket of a histogram given sample by sample (text exposition, PromQL)."""
+        if is_instance_cluster(cluster):
+            buckets = self._clusters[cluster].buckets
+            buckets[upper_bound] = buckets.get(upper_bound, 0.0) + cumulative
+
+    def histogram_count(self, cluster: str, count: float) -> None:
+        if is_instance_cluster(cluster):
+            samples = self._clusters[cluster]
+            samples.count = (samples.count or 0.0) + count
+
+    def counts(self) -> dict[str, ClusterCounts]:
+        return {
+            cluster: ClusterCounts(
+                requests=round(sum(samples.classes.values())),
+                errors=round(samples.classes.get(5, 0.0)),
+                latency=samples.slots(),
+            )
+            for cluster, samples in sorted(self._clusters.items())
+        }
+
+
+def covers(newer: ClusterCounts, older: ClusterCounts) -> bool:
+    """Whether every count in `newer` is at least the one in `older` (no counter went back)."""
+    return (
+        newer.requests >= older.requests
+        and newer.errors >= older.errors
+        and all(a >= b for a, b in zip(newer.latency, older.latency, strict=True))
+    )
+
+
+class OnDecrease(Enum):
+    """What a cumulative reading that went back means."""
+
+    RESTARTED = "restarted"
+    """One proxy's counters since it started: it restarted, so the whole reading is new."""
+    REBASE = "rebase"
+    """A sum over proxies: one of them restarted or left; count nothing new this time."""
+
+
+class Totals:
+    """Monotonic counts per cluster, summed over reporters (a proxy, or a whole fleet).
+
+    `add` takes deltas; `advance` takes cumulative readings and turns them into deltas. A
+    reporter that is `forget`-ten keeps its counts in the sums (so they never go back), but
+    its per-reporter memory is released.
+    """
+
+    def __init__(self) -> None:
+        self._totals: dict[Hashable, dict[str, ClusterCounts]] = {}
+        self._last: dict[Hashable, dict[str, ClusterCounts]] = {}
+        self._forgotten: dict[str, ClusterCounts] = {}
+
+    def add(self, reporter: Hashable, deltas: Mapping[str, ClusterCounts]) -> None:
+        totals = self._totals.setdefault(reporter, {})
+        for cluster, delta in deltas.items():
+            totals[cluster] = totals[cluster] + delta if cluster in totals else delta
+
+    def advance(
+        self, reporter: Hashable, reading: Mapping[str, ClusterCounts], on_decrease: OnDecrease
+    ) -> None:
+        """Add what `reporter`'s cumulative `reading` gained since its last one. A cluster
+        missing from `reading` keeps its last value (Envoy's `usedonly` hides unused stats)."""
+        last = self._last.setdefault(reporter, {})
+        deltas = {}
+        for cluster, now in reading.items():
+            before = last.get(cluster)
+            if before is None or covers(now, before):
+                deltas[cluster] = now - before if before is not None else now
+            elif on_decrease is OnDecrease.RESTARTED:
+                deltas[cluster] = now
+            last[cluster] = now
+        self.add(reporter, deltas)
+
+    def forget(self, reporter: Hashable) -> None:
+        self._last.pop(reporter, None)
+        for cluster, counts in self._totals.pop(reporter, {}).items():
+            kept = self._forgotten.get(cluster)
+            self._forgotten[cluster] = kept + counts if kept is not None else counts
+
+    def reporters(self) -> set[Hashable]:
+        return set(self._totals) | set(self._last)
+
+    def clusters(self) -> dict[str, ClusterCounts]:
+        """Every cluster's counts, summed over every reporter, forgotten ones included."""
+        sums = dict(self._forgotten)
+        for totals in self._totals.values():
+            for cluster, counts in totals.items():
+                sums[cluster] = sums[cluster] + counts if cluster in sums else counts
+        return dict(sorted(sums.items()))

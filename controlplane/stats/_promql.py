@@ -1,0 +1,131 @@
+"""PromQL: per-cluster sums from a Prometheus server that scrapes the proxies' admin.
+
+Prometheus scrapes each proxy's `/stats/prometheus` (the stats matcher of `weir bootstrap`
+keeps those small); weir asks its HTTP API (`/api/v1/query`) for fleet-wide sums per instance
+cluster, all three queries at one evaluation time:
+
+    sum by (envoy_cluster_name, envoy_response_code_class) (envoy_cluster_upstream_rq_xx{...})
+    sum by (envoy_cluster_name, le) (envoy_cluster_upstream_rq_time_bucket{...})
+    count(count by (job, instance) (envoy_cluster_upstream_rq_xx{...}))     # reporting proxies
+
+A sum falls back when a proxy restarts or leaves; that step adds nothing rather than a
+negative count, so a restart costs at most one scrape of evidence.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+
+from controlplane.stats._counts import INSTANCE_CLUSTER_MARK, OnDecrease, Reading, Totals
+from controlplane.stats._types import Scrape, SourceUnavailable
+
+QUERY_PATH = "/api/v1/query"
+TIMEOUT_S = 5.0
+
+
+def queries(selector: str = "") -> tuple[str, str, str]:
+    """The requests, latency and reporting queries; `selector` adds label matchers
+    (e.g. `job="envoy"`) for a Prometheus that scrapes more than this mesh."""
+    matchers = f'envoy_cluster_name=~".+{INSTANCE_CLUSTER_MARK}.+"'
+    if selector.strip():
+        matchers += f",{selector.strip()}"
+    requests = f"envoy_cluster_upstream_rq_xx{{{matchers}}}"
+    buckets = f"envoy_cluster_upstream_rq_time_bucket{{{matchers}}}"
+    return (
+        f"sum by (envoy_cluster_name, envoy_response_code_class) ({requests})",
+        f"sum by (envoy_cluster_name, le) ({buckets})",
+        f"count(count by (job, instance) ({requests}))",
+    )
+
+
+def read_vectors(requests: list[Any], latency: list[Any]) -> Reading:
+    """The evidence in the `result` lists of the requests and latency queries."""
+    reading = Reading()
+    for series in requests:
+        labels, value = series["metric"], float(series["value"][1])
+        reading.response_class(
+            labels.get("envoy_cluster_name", ""), labels.get("envoy_response_code_class", ""), value
+        )
+    for series in latency:
+        labels, value = series["metric"], float(series["value"][1])
+        reading.bucket(labels.get("envoy_cluster_name", ""), float(labels["le"]), value)
+    return reading
+
+
+class PrometheusSource:
+    """A StatsSource over a Prometheus server's HTTP API, through the caller's HTTP client."""
+
+    def __init__(
+        self,
+        url: str,
+        http: httpx.AsyncClient,
+        *,
+        selector: str = "",
+        timeout_s: float = TIMEOUT_S,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.url = url.rstrip("/")
+        self._http = http
+        self._queries = queries(selector)
+        self._timeout_s = timeout_s
+        self._clock = clock
+        self._totals = Totals()
+        self._lock = asyncio.Lock()
+
+    async def scrape(self) -> Scrape:
+        async with self._lock:
+            at = self._clock()
+            try:
+                async with asyncio.timeout(self._timeout_s):
+                    requests, latency, proxies = await asyncio.gather(
+                        *(self._query(query, at) for query in self._queries)
+                    )
+            except TimeoutError as exc:
+                raise SourceUnavailable(
+                    f"Prometheus at {self.url} did not answer within {self._timeout_s:g}s"
+                ) from exc
+            try:
+                reading = read_vectors(requests, latency)
+                reporting = int(float(proxies[0]["value"][1])) if proxies else 0
+            except (KeyError, IndexError, TypeError, ValueError) as exc:
+                raise SourceUnavailable(
+                    f"Prometheus at {self.url} gave an unexpected answer: {exc!r}"
+                ) from exc
+            if not reporting:
+                raise SourceUnavailable(
+                    f"Prometheus at {self.url} has no envoy_cluster_upstream_rq_xx series for "
+                    "instance clusters (does it scrape the proxies' /stats/prometheus?)"
+                )
+            self._totals.advance("prometheus", reading.counts(), OnDecrease.REBASE)
+            return Scrape(at=at, clusters=self._totals.clusters(), reporting=reporting)
+
+    async def _query(self, query: str, at: float) -> list[Any]:
+        """The `result` vector of one instant query at time `at`."""
+        try:
+            response = await self._http.get(
+                self.url + QUERY_PATH, params={"query": query, "time": f"{at:.3f}"}
+            )
+            body = response.json()
+        except httpx.HTTPError as exc:
+            raise SourceUnavailable(f"Prometheus at {self.url}: {exc}") from exc
+        except ValueError as exc:
+            raise SourceUnavailable(
+                f"Prometheus at {self.url} answered {response.status_code} without JSON"
+            ) from exc
+        if not isinstance(body, dict) or body.get("status") != "success":
+            error = body.get("error", body) if isinstance(body, dict) else body
+            raise SourceUnavailable(
+                f"Prometheus at {self.url} refused {query!r} ({response.status_code}): {error}"
+            )
+        data = body.get("data")
+        if not isinstance(data, dict) or data.get("resultType") != "vector":
+            raise SourceUnavailable(f"Prometheus at {self.url} gave no vector for {query!r}")
+        result = data.get("result")
+        if not isinstance(result, list):
+            raise SourceUnavailable(f"Prometheus at {self.url} gave no vector for {query!r}")
+        return result

@@ -1,0 +1,161 @@
+"""Given a control plane in this process, a real Envoy bootstrapped by `weir bootstrap`'s
+renderer, and real upstreams behind two services:
+
+    web  ─ web--ok      live, always 200
+         └ web--mirror  shadow, 100% of web's traffic mirrored to it (responses discarded)
+    api  ─ api--flaky   live, 500 for about 30% of requests (seeded)
+    warm ─ warm--w      live; only used to wait for Envoy to be configured
+
+The control plane runs on the test's event loop (so the tests can read its push sink and
+registry); everything that blocks (starting Envoy, sending traffic) runs in a thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+
+from controlplane.bootstrap import render_bootstrap
+from controlplane.ledger import SqliteStore
+from controlplane.serve import ControlPlane
+from controlplane.stats import ClusterCounts, Scrape
+from tests.conftest import StartEnvoy
+from tests.support import EnvoyProcess, Upstream, eventually, free_port, http_get, send_requests
+
+T = TypeVar("T")
+
+
+@dataclass
+class StatsMesh:
+    plane: ControlPlane
+    bootstrap: dict[str, Any]
+    envoy: EnvoyProcess
+    listener: str
+    upstreams: dict[str, Upstream]
+    sent: Counter[tuple[str, int]] = field(default_factory=Counter)
+    """Every counted request sent through Envoy, by (service, status)."""
+
+    @property
+    def admin(self) -> str:
+        return str(self.bootstrap["node"]["metadata"]["weir_admin"])
+
+    async def send(self, web: int, api: int) -> None:
+        """`web` requests to web and `api` to api, one after another; tally their statuses."""
+        for service, n in (("web", web), ("api", api)):
+            replies = await asyncio.to_thread(send_requests, self.listener, n, service)
+            for status, count in replies.statuses().items():
+                self.sent[(service, status)] += count
+
+    def expected(self) -> dict[str, tuple[int, int]]:
+        """(requests, 5xx) per instance cluster, from what the client saw."""
+        web = sum(n for (service, _), n in self.sent.items() if service == "web")
+        api = sum(n for (service, _), n in self.sent.items() if service == "api")
+        api_5xx = sum(n for (service, s), n in self.sent.items() if service == "api" and s >= 500)
+        return {"api--flaky": (api, api_5xx), "web--mirror": (web, 0), "web--ok": (web, 0)}
+
+
+def observed(clusters: Mapping[str, ClusterCounts]) -> dict[str, tuple[int, int]]:
+    """(requests, 5xx) per cluster, leaving out the warm-up service."""
+    return {
+        name: (counts.requests, counts.errors)
+        for name, counts in clusters.items()
+        if not name.startswith("warm--")
+    }
+
+
+async def until(
+    read: Callable[[], Awaitable[T]], done: Callable[[T], bool], *, timeout: float
+) -> T:
+    """Read until `done(value)`; after `timeout` seconds fail with the last value or error."""
+    deadline = time.monotonic() + timeout
+    last: object = None
+    while time.monotonic() < deadline:
+        try:
+            value = await read()
+        except Exception as exc:  # a source not ready yet says so by raising
+            last = exc
+        else:
+            if done(value):
+                return value
+            last = value
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"not done after {timeout:g}s; last: {last!r}")
+
+
+def latency_matches_requests(scrape: Scrape) -> bool:
+    """Every request of every cluster is also in its latency histogram."""
+    return all(sum(c.latency) == c.requests for c in scrape.clusters.values())
+
+
+def matches(expected: Mapping[str, tuple[int, int]]) -> Callable[[Scrape], bool]:
+    """Whether a scrape holds exactly the expected (requests, 5xx), each request timed."""
+    return lambda scrape: observed(scrape.clusters) == expected and latency_matches_requests(scrape)
+
+
+async def _configure(api: httpx.AsyncClient, upstreams: Mapping[str, Upstream]) -> None:
+    async def call(method: str, path: str, body: Any) -> None:
+        response = await api.request(method, path, json=body)
+        assert response.status_code in (200, 201), f"{method} {path}: {response.text}"
+
+    for service in ("web", "api", "warm"):
+        await call("PUT", f"/v1/services/{service}", {"name": service})
+    for cluster, upstream in upstreams.items():
+        service, instance_id = cluster.split("--")
+        instance = {"id": instance_id, "service": service, "version": "v1"}
+        await call("POST", "/v1/instances", instance | {"address": upstream.address})
+    live = {"state": "live", "weight": 100}
+    for instance_id in ("ok", "flaky", "w"):
+        await call("POST", f"/v1/instances/{instance_id}/activation", live)
+    shadow = {"state": "shadow", "mirror_percent": 100}
+    await call("POST", "/v1/instances/mirror/activation", shadow)
+
+
+@asynccontextmanager
+async def stats_mesh(tmp_path: Path, start_envoy: StartEnvoy) -> AsyncIterator[StatsMesh]:
+    async with AsyncExitStack() as stack:
+        plane = ControlPlane(SqliteStore(tmp_path / "weir.db"))
+        listening = await plane.start(xds="127.0.0.1:0", api="127.0.0.1:0")
+        stack.push_async_callback(plane.stop, 0)
+        upstreams = {
+            "web--ok": Upstream("ok"),
+            "web--mirror": Upstream("mirror"),
+            "api--flaky": Upstream("flaky", error_rate=0.3, error_status=500, seed=7),
+            "warm--w": Upstream("w"),
+        }
+        for upstream in upstreams.values():
+            stack.enter_context(upstream)
+        api = await stack.enter_async_context(
+            httpx.AsyncClient(base_url=listening.api_url, timeout=10.0, trust_env=False)
+        )
+        await _configure(api, upstreams)
+        listen = f"127.0.0.1:{free_port()}"
+        bootstrap = render_bootstrap(
+            "stats-proxy", "test", xds=listening.xds, listen=listen,
+            admin=f"127.0.0.1:{free_port()}",
+        )  # fmt: skip
+        envoy = await asyncio.to_thread(start_envoy, bootstrap)
+        url = f"http://{listen}/"
+        await asyncio.to_thread(_serves, url)
+        mesh = StatsMesh(plane, bootstrap, envoy, url, upstreams)
+        # Envoy leaves before the control plane stops, as in an orderly shutdown.
+        stack.push_async_callback(asyncio.to_thread, lambda: mesh.envoy.stop())
+        yield mesh
+
+
+def _serves(url: str) -> None:
+    def check() -> None:
+        try:
+            reply = http_get(url, "warm", timeout=1.0)
+        except httpx.HTTPError as exc:  # not listening yet
+            raise AssertionError(str(exc)) from exc
+        assert reply.status == 200, reply
+
+    eventually(check, timeout=20)
