@@ -10,17 +10,25 @@ from controlplane.api._evaluation import evaluation_router
 from controlplane.api._fleet import fleet_router
 from controlplane.api._instances import instances_router
 from controlplane.api._metrics import metrics_route
+from controlplane.api._rollouts import rollouts_router
 from controlplane.api._schemas import Health
 from controlplane.api._services import services_router
 from controlplane.control import Controller
 from controlplane.evaluator import Evaluator
+from controlplane.rollout import RolloutDriver
 from controlplane.xds import ProxyRegistry
 
 
 def create_app(
-    controller: Controller, registry: ProxyRegistry, evaluator: Evaluator | None = None
+    controller: Controller,
+    registry: ProxyRegistry,
+    evaluator: Evaluator | None = None,
+    rollouts: RolloutDriver | None = None,
 ) -> FastAPI:
     """The operator API over one controller and the proxy registry of its xDS server.
+
+    `evaluator` and `rollouts` (the rollout driver), when this server runs them, add what
+    they see to the status endpoints; the API works without them.
 
     Mutating endpoints are plain `def`: FastAPI runs them in its threadpool, and the
     controller is synchronous and thread-safe.
@@ -35,6 +43,7 @@ def create_app(
     app.include_router(instances_router(controller))
     app.include_router(fleet_router(controller, registry))
     app.include_router(evaluation_router(controller, evaluator))
+    app.include_router(rollouts_router(controller, evaluator, rollouts))
     app.router.routes.append(metrics_route(controller, registry))
 
     @app.get("/healthz", tags=["health"], summary="The API answers and the ledger is loaded")

@@ -74,14 +74,17 @@ def _history_row(entry: Entry) -> list[str]:
         change = f"verdict {verdict.outcome.value} on #{event.change_seq}"
         if verdict.cost:
             change += f", cost {verdict.cost:.2f}"
-    else:
-        assert isinstance(event, ActivationChanged)
+    elif isinstance(event, ActivationChanged):
         service, instance = event.service, event.instance_id
         change = f"{event.before.describe()} → {event.after.describe()}"
         if event.forced:
             change += " (forced)"
         if event.budget_override:
             change += " (error budget overridden)"
+        if event.rollout_id:
+            change += f" [rollout {event.rollout_id}]"
+    else:
+        service, instance, change = event.service, "-", event.describe()
     return [str(entry.seq), when(entry.at), entry.actor, service, instance, change, entry.reason]
 
 

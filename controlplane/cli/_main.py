@@ -17,6 +17,7 @@ from controlplane.cli._errors import REFUSED, USAGE, CliError
 from controlplane.cli._fleet import history, proxies
 from controlplane.cli._instances import instance
 from controlplane.cli._options import root_server_option
+from controlplane.cli._rollouts import rollout
 from controlplane.cli._serve import serve
 from controlplane.errors import WeirError
 
@@ -82,6 +83,7 @@ cli.add_command(proxies)
 cli.add_command(bootstrap)
 cli.add_command(demo)
 cli.add_command(budget)
+cli.add_command(rollout)
 
 
 def main() -> None:

@@ -20,6 +20,8 @@ from controlplane.model import (
     Instance,
     InstanceRegistered,
     ProposedEntry,
+    RolloutFinished,
+    RolloutOutcome,
     ServiceApplied,
     ServiceSpec,
     State,
@@ -49,6 +51,11 @@ class Controller:
         """Refuse new live activations while `gate` gives a reason (the evaluator's budget)."""
         self._budget_gate = gate
 
+    def budget_refusal(self, service: str) -> str | None:
+        """Why `service` must not take new live traffic now, or None (the budget gate's answer).
+        A rollout asks before it starts rather than stalling at its first step."""
+        return self._budget_gate(service)
+
     @property
     def state(self) -> State:
         return self._state
@@ -77,7 +84,14 @@ class Controller:
         return entries
 
     def _check_budget(self, batch: Sequence[ProposedEntry]) -> None:
-        """New live traffic waits while the budget is spent; taking traffic away never does."""
+        """New live traffic waits while the budget is spent; taking traffic away never does,
+        nor does a rollout's rollback putting back the traffic it had taken away."""
+        rolling_back = {
+            proposed.event.rollout_id
+            for proposed in batch
+            if isinstance(proposed.event, RolloutFinished)
+            and proposed.event.outcome is not RolloutOutcome.COMPLETED
+        }
         for proposed in batch:
             event = proposed.event
             if (
@@ -85,6 +99,7 @@ class Controller:
                 and event.after.state is ActivationState.LIVE
                 and event.before.state is not ActivationState.LIVE
                 and not event.budget_override
+                and event.rollout_id not in rolling_back
                 and (refusal := self._budget_gate(event.service))
             ):
                 raise Conflict(refusal, field="budget_override")

@@ -11,6 +11,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from controlplane.model._instance import Activation, Instance
+from controlplane.model._rollout import Plan, Prior, RolloutId, RolloutOutcome
 from controlplane.model._service import Name, ServiceName, ServiceSpec
 from controlplane.model._verdict import Verdict
 
@@ -45,6 +46,8 @@ class ActivationChanged(_Event):
     """The operator took the last live instance out of traffic on purpose."""
     budget_override: bool = False
     """The operator sent new live traffic although the error budget was exhausted."""
+    rollout_id: RolloutId | None = None
+    """The rollout that made this change, if one did (a step of it, or its rollback)."""
 
 
 class VerdictRecorded(_Event):
@@ -57,8 +60,107 @@ class VerdictRecorded(_Event):
     verdict: Verdict
 
 
+class RolloutStarted(_Event):
+    """A rollout of `version` began, with its plan and the activations it found.
+
+    `prior` holds the activation of every instance the plan may touch (the candidates and the
+    replaced), as it was before the rollout: what a rollback returns each of them to.
+    """
+
+    kind: Literal["rollout_started"] = "rollout_started"
+    rollout_id: RolloutId
+    service: ServiceName
+    version: Annotated[str, Field(min_length=1, max_length=128)]
+    plan: Plan
+    candidates: tuple[Name, ...] = Field(min_length=1)
+    replaced: tuple[Name, ...] = ()
+    prior: tuple[Prior, ...]
+
+    def describe(self) -> str:
+        return f"rollout {self.rollout_id} started: {self.plan.strategy} to {self.version}"
+
+
+class RolloutStepped(_Event):
+    """The rollout took step `stage` of its plan. Its changes follow in the same batch, so a
+    step and its changes are recorded together or not at all."""
+
+    kind: Literal["rollout_stepped"] = "rollout_stepped"
+    rollout_id: RolloutId
+    service: ServiceName
+    stage: Annotated[int, Field(ge=0)]
+    label: Annotated[str, Field(max_length=256)]
+    at: datetime
+    """When the step was taken: its bake is counted from here."""
+
+    def describe(self) -> str:
+        return f"rollout {self.rollout_id} step {self.stage + 1}: {self.label}"
+
+
+class RolloutPaused(_Event):
+    """The rollout holds where it is until resumed (a failing verdict still rolls it back)."""
+
+    kind: Literal["rollout_paused"] = "rollout_paused"
+    rollout_id: RolloutId
+    service: ServiceName
+
+    def describe(self) -> str:
+        return f"rollout {self.rollout_id} paused"
+
+
+class RolloutResumed(_Event):
+    kind: Literal["rollout_resumed"] = "rollout_resumed"
+    rollout_id: RolloutId
+    service: ServiceName
+
+    def describe(self) -> str:
+        return f"rollout {self.rollout_id} resumed"
+
+
+class RolloutPromoted(_Event):
+    """Someone (the entry's actor) skipped the rest of step `stage`'s bake and verdict gate."""
+
+    kind: Literal["rollout_promoted"] = "rollout_promoted"
+    rollout_id: RolloutId
+    service: ServiceName
+    stage: Annotated[int, Field(ge=0)]
+
+    def describe(self) -> str:
+        return f"rollout {self.rollout_id} step {self.stage + 1} promoted"
+
+
+class RolloutFinished(_Event):
+    """The rollout ended: completed, rolled back after a failing verdict, or aborted. A rollback's
+    changes precede this entry in the same batch."""
+
+    kind: Literal["rollout_finished"] = "rollout_finished"
+    rollout_id: RolloutId
+    service: ServiceName
+    outcome: RolloutOutcome
+
+    def describe(self) -> str:
+        return f"rollout {self.rollout_id} {self.outcome.value.replace('_', ' ')}"
+
+
+RolloutEvent = (
+    RolloutStarted
+    | RolloutStepped
+    | RolloutPaused
+    | RolloutResumed
+    | RolloutPromoted
+    | RolloutFinished
+)
+
 Event = Annotated[
-    ServiceApplied | InstanceRegistered | ActivationChanged | VerdictRecorded,
+    ServiceApplied
+    | InstanceRegistered
+    | ActivationChanged
+    | VerdictRecorded
+    | RolloutStarted
+    | RolloutStepped
+    | RolloutPaused
+    | RolloutResumed
+    | RolloutPromoted
+    | RolloutFinished,
     Field(discriminator="kind"),
 ]
 

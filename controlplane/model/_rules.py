@@ -15,9 +15,16 @@ from controlplane.model._ledger import (
     ActivationChanged,
     InstanceRegistered,
     ProposedEntry,
+    RolloutFinished,
+    RolloutPaused,
+    RolloutPromoted,
+    RolloutResumed,
+    RolloutStarted,
+    RolloutStepped,
     ServiceApplied,
     VerdictRecorded,
 )
+from controlplane.model._rollout import RolloutState
 from controlplane.model._state import State, apply_event
 
 
@@ -26,9 +33,17 @@ def check_batch(state: State, batch: Sequence[ProposedEntry]) -> State:
     current = state
     touched: set[str] = set()
     forced: set[str] = set()
+    deciding: set[str] = set()  # rollouts whose step or finish this batch appends
     for proposed in batch:
         event = proposed.event
         _check_event(current, event)
+        if isinstance(event, RolloutStepped | RolloutFinished):
+            deciding.add(event.rollout_id)
+        if isinstance(event, ActivationChanged) and event.rollout_id not in (None, *deciding):
+            raise Conflict(
+                f"a change of rollout {event.rollout_id} must be appended with the step (or "
+                "the finish) that makes it, in one batch"
+            )
         if isinstance(event, ActivationChanged):
             touched.add(event.service)
             if event.forced:
@@ -89,14 +104,118 @@ def _check_event(state: State, event: object) -> None:
                     f"(weir instance activate {instance_id} --inactive), so that taking its "
                     "traffic away is a change of its own",
                 )
+            if event.rollout_id is not None:
+                _check_rollout_change(state, event)
         case VerdictRecorded(change_seq=change_seq, instance_id=instance_id, service=service):
             current = state.instances.get(instance_id)
             if current is None or current.instance.service != service:
                 raise NotFound(f"unknown instance {instance_id!r} of service {service!r}")
             if change_seq > state.seq:
                 raise NotFound(f"no ledger entry {change_seq} to judge yet", field="change_seq")
+        case RolloutStarted():
+            _check_rollout_start(state, event)
+        case RolloutStepped(stage=stage):
+            rollout = _active(state, event.rollout_id, event.service)
+            if rollout.current is not None and stage <= rollout.current.stage:
+                raise Conflict(
+                    f"rollout {rollout.id} is already at step {rollout.current.stage + 1}; "
+                    f"step {stage + 1} is behind it"
+                )
+        case RolloutPaused():
+            if _active(state, event.rollout_id, event.service).paused:
+                raise Conflict(f"rollout {event.rollout_id} is already paused")
+        case RolloutResumed():
+            if not _active(state, event.rollout_id, event.service).paused:
+                raise Conflict(f"rollout {event.rollout_id} is not paused")
+        case RolloutPromoted(stage=stage):
+            rollout = _active(state, event.rollout_id, event.service)
+            step = rollout.current
+            if step is None:
+                raise Conflict(f"rollout {rollout.id} has not taken its first step yet")
+            if step.stage != stage:
+                raise Conflict(
+                    f"rollout {rollout.id} is at step {step.stage + 1}, not {stage + 1}: the "
+                    "state moved on, retry"
+                )
+            if step.promoted:
+                raise Conflict(f"step {stage + 1} of rollout {rollout.id} is already promoted")
+        case RolloutFinished():
+            _active(state, event.rollout_id, event.service)
         case _:
             raise TypeError(f"unknown event {event!r}")
+
+
+def _rollout(state: State, rollout_id: str, service: str) -> RolloutState:
+    rollout = state.rollouts.get(rollout_id)
+    if rollout is None or rollout.service != service:
+        raise NotFound(f"no rollout {rollout_id} of service {service!r}", field="rollout_id")
+    return rollout
+
+
+def _active(state: State, rollout_id: str, service: str) -> RolloutState:
+    rollout = _rollout(state, rollout_id, service)
+    if not rollout.active:
+        assert rollout.outcome is not None
+        raise Conflict(
+            f"rollout {rollout_id} has finished ({rollout.outcome.value.replace('_', ' ')})"
+        )
+    return rollout
+
+
+def _check_rollout_start(state: State, event: RolloutStarted) -> None:
+    service = event.service
+    if service not in state.services:
+        raise NotFound(f"unknown service {service!r}", field="service")
+    if (running := state.active_rollout(service)) is not None:
+        raise Conflict(
+            f"service {service!r} already has {running.describe()} in progress; one rollout "
+            f"per service at a time: let it finish, or `weir rollout abort {service}`",
+            field="service",
+        )
+    if event.rollout_id in state.rollouts or not event.rollout_id.startswith(f"{service}/"):
+        raise Conflict(f"rollout id {event.rollout_id!r} is taken or names another service")
+    for role, ids in (("candidate", event.candidates), ("replaced", event.replaced)):
+        for instance_id in ids:
+            record = state.instances.get(instance_id)
+            if record is None or record.instance.service != service:
+                raise NotFound(f"no instance {instance_id!r} of service {service!r}", field="id")
+            if record.state is ActivationState.RETIRED:
+                raise Conflict(f"instance {instance_id!r} is retired")
+            if (record.instance.version == event.version) != (role == "candidate"):
+                raise Conflict(
+                    f"instance {instance_id!r} runs {record.instance.version!r}: it cannot be "
+                    f"a {role} instance of a rollout to {event.version!r}"
+                )
+    prior = {p.instance_id: p.activation for p in event.prior}
+    if set(prior) != {*event.candidates, *event.replaced} or len(prior) != len(event.prior):
+        raise Conflict("a rollout records the prior activation of each instance it may touch")
+    for instance_id, activation in prior.items():
+        current = state.instances[instance_id].activation
+        if current != activation:
+            raise Conflict(
+                f"instance {instance_id!r} is {current.describe()}, not "
+                f"{activation.describe()}: the state moved on, retry"
+            )
+
+
+def _check_rollout_change(state: State, event: ActivationChanged) -> None:
+    """A rollout changes instances only in the batch of one of its steps, or in the batch that
+    finishes it (retirements, or a rollback's restorations), right after that entry."""
+    assert event.rollout_id is not None
+    rollout = _rollout(state, event.rollout_id, event.service)
+    seq = state.seq + 1
+    if rollout.active:
+        current = rollout.current
+        follows = current is not None and seq == current.seq + len(current.changes) + 1
+    else:
+        assert rollout.finished_seq is not None
+        closing = [s for s in rollout.change_seqs if s > rollout.finished_seq]
+        follows = seq == rollout.finished_seq + len(closing) + 1
+    if not follows:
+        raise Conflict(
+            f"a change of rollout {rollout.id} must be appended with the step (or the finish) "
+            "that makes it"
+        )
 
 
 def _check_live_weight(before: State, after: State, service: str, *, forced: bool) -> None:

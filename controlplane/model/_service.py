@@ -10,7 +10,7 @@ import re
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from controlplane.model._durations import Duration
 
@@ -113,22 +113,62 @@ class Strategy(StrEnum):
     SHADOW = "shadow"
 
 
+def check_steps(steps: tuple[float, ...]) -> tuple[float, ...]:
+    """Canary steps: percentages of live traffic that rise strictly to 100."""
+    if not steps:
+        raise ValueError("at least one step")
+    if list(steps) != sorted(set(steps)):
+        raise ValueError("steps must rise strictly")
+    if steps[-1] != 100:
+        raise ValueError("the last step must be 100")
+    return steps
+
+
+Steps = Annotated[tuple[Annotated[float, Field(gt=0, le=100)], ...], AfterValidator(check_steps)]
+"""Percentages of the service's live traffic, rising strictly to 100."""
+
+MirrorPercent = Annotated[float, Field(gt=0, le=100)]
+
+DEFAULT_GRACE_S = 300.0
+
+
 class RolloutDefaults(_Frozen):
     strategy: Strategy = Strategy.CANARY
-    steps: tuple[Annotated[float, Field(gt=0, le=100)], ...] = (1, 5, 25, 50, 100)
+    steps: Steps = (1, 5, 25, 50, 100)
     bake: Duration = 60.0
     auto_rollback: bool = True
+    grace: Duration = Field(
+        default=DEFAULT_GRACE_S,
+        description="how long replaced instances stay inactive, for instant rollback, before "
+        "they are retired",
+    )
+    mirror_percent: MirrorPercent = Field(
+        default=10.0,
+        description="shadow (and blue-green verified in shadow): percent of live traffic "
+        "mirrored to the new version",
+    )
+    verify_in_shadow: bool = Field(
+        default=False, description="blue-green: judge green in shadow before the switch"
+    )
 
-    @field_validator("steps")
+
+PIN_HEADER = "x-weir-version"
+
+
+class Pinning(_Frozen):
+    """A/B pinning, for testers: a request whose `header` names a version goes to that version's
+    instances whatever the weights: its live ones by weight, else its warm (shadow or inactive)
+    ones equally. Off unless the service file has a `pinning` section (`pinning: {}` turns it on
+    with the default header)."""
+
+    header: HeaderName = PIN_HEADER
+
+    @field_validator("header")
     @classmethod
-    def _rising_to_100(cls, steps: tuple[float, ...]) -> tuple[float, ...]:
-        if not steps:
-            raise ValueError("at least one step")
-        if list(steps) != sorted(set(steps)):
-            raise ValueError("steps must rise strictly")
-        if steps[-1] != 100:
-            raise ValueError("the last step must be 100")
-        return steps
+    def _lower_case(cls, header: str) -> str:
+        if header.startswith(":"):
+            raise ValueError("a pseudo-header cannot carry a version")
+        return header.lower()  # Envoy compares header names in lower case
 
 
 class ServiceSpec(_Frozen):
@@ -140,6 +180,7 @@ class ServiceSpec(_Frozen):
     slo: Slo = Field(default_factory=Slo)
     risk: Risk = Field(default_factory=Risk)
     rollout: RolloutDefaults = Field(default_factory=RolloutDefaults)
+    pinning: Pinning | None = None
 
     @field_validator("domains")
     @classmethod

@@ -12,9 +12,16 @@ from controlplane.model._ledger import (
     Entry,
     Event,
     InstanceRegistered,
+    RolloutFinished,
+    RolloutPaused,
+    RolloutPromoted,
+    RolloutResumed,
+    RolloutStarted,
+    RolloutStepped,
     ServiceApplied,
     VerdictRecorded,
 )
+from controlplane.model._rollout import RolloutState, StageChange, StageRecord
 from controlplane.model._service import ServiceSpec
 from controlplane.model._verdict import Verdict
 
@@ -41,6 +48,8 @@ class State:
     instances: Mapping[str, InstanceState] = field(default_factory=_frozen_dict)  # type: ignore[arg-type]
     verdicts: Mapping[int, Verdict] = field(default_factory=_frozen_dict)  # type: ignore[arg-type]
     """Change entry seq → the latest verdict recorded on it."""
+    rollouts: Mapping[str, RolloutState] = field(default_factory=_frozen_dict)  # type: ignore[arg-type]
+    """Rollout id → what it has done so far; finished rollouts stay, with their outcome."""
     seq: int = 0
     """The last ledger entry folded in."""
 
@@ -50,6 +59,17 @@ class State:
 
     def live_of(self, service: str) -> list[InstanceState]:
         return [i for i in self.instances_of(service) if i.state is ActivationState.LIVE]
+
+    def active_rollout(self, service: str) -> RolloutState | None:
+        """The service's rollout in progress (at most one), if any."""
+        for rollout in self.rollouts.values():
+            if rollout.service == service and rollout.active:
+                return rollout
+        return None
+
+    def rollouts_of(self, service: str) -> list[RolloutState]:
+        """A service's rollouts, oldest first."""
+        return [r for r in self.rollouts.values() if r.service == service]
 
 
 def apply_event(state: State, event: Event, seq: int) -> State:
@@ -63,17 +83,70 @@ def apply_event(state: State, event: Event, seq: int) -> State:
             instances = dict(state.instances)
             instances[instance.id] = InstanceState(instance, Activation.inactive(), seq)
             return replace(state, instances=MappingProxyType(instances), seq=seq)
-        case ActivationChanged(instance_id=instance_id, after=after):
+        case ActivationChanged(instance_id=instance_id, after=after, rollout_id=rollout_id):
             instances = dict(state.instances)
             instances[instance_id] = replace(
                 instances[instance_id], activation=after, since_seq=seq
             )
-            return replace(state, instances=MappingProxyType(instances), seq=seq)
+            state = replace(state, instances=MappingProxyType(instances), seq=seq)
+            if rollout_id is None:
+                return state
+            return _with_rollout(state, _rollout_change(state.rollouts[rollout_id], event, seq))
         case VerdictRecorded(change_seq=change_seq, verdict=verdict):
             verdicts = dict(state.verdicts)
             verdicts[change_seq] = verdict
             return replace(state, verdicts=MappingProxyType(verdicts), seq=seq)
+        case RolloutStarted():
+            started = RolloutState(
+                id=event.rollout_id,
+                service=event.service,
+                version=event.version,
+                plan=event.plan,
+                candidates=event.candidates,
+                replaced=event.replaced,
+                started_seq=seq,
+                prior=MappingProxyType({p.instance_id: p.activation for p in event.prior}),
+            )
+            return _with_rollout(replace(state, seq=seq), started)
+        case RolloutStepped(rollout_id=rollout_id):
+            rollout = state.rollouts[rollout_id]
+            stage = StageRecord(stage=event.stage, label=event.label, at=event.at, seq=seq)
+            return _with_rollout(
+                replace(state, seq=seq), replace(rollout, stages=(*rollout.stages, stage))
+            )
+        case RolloutPaused(rollout_id=rollout_id) | RolloutResumed(rollout_id=rollout_id):
+            paused = isinstance(event, RolloutPaused)
+            rollout = replace(state.rollouts[rollout_id], paused=paused)
+            return _with_rollout(replace(state, seq=seq), rollout)
+        case RolloutPromoted(rollout_id=rollout_id):
+            rollout = state.rollouts[rollout_id]
+            *done, current = rollout.stages
+            stages = (*done, replace(current, promoted=True))
+            return _with_rollout(replace(state, seq=seq), replace(rollout, stages=stages))
+        case RolloutFinished(rollout_id=rollout_id, outcome=outcome):
+            rollout = replace(state.rollouts[rollout_id], outcome=outcome, finished_seq=seq)
+            return _with_rollout(replace(state, seq=seq), rollout)
     raise TypeError(f"unknown event {event!r}")
+
+
+def _with_rollout(state: State, rollout: RolloutState) -> State:
+    rollouts = dict(state.rollouts)
+    rollouts[rollout.id] = rollout
+    return replace(state, rollouts=MappingProxyType(rollouts))
+
+
+def _rollout_change(rollout: RolloutState, event: ActivationChanged, seq: int) -> RolloutState:
+    """A change the rollout made: one of its current step's, or, once it has finished, one of
+    its closing changes (the retirements of a completed rollout, the restorations of a rollback),
+    which follow its RolloutFinished entry in the same batch."""
+    touched = (*(i for i in rollout.touched if i != event.instance_id), event.instance_id)
+    rollout = replace(rollout, touched=touched, change_seqs=(*rollout.change_seqs, seq))
+    current = rollout.current
+    if not rollout.active or current is None:
+        return rollout
+    change = StageChange(seq=seq, instance_id=event.instance_id, after=event.after)
+    *done, _ = rollout.stages
+    return replace(rollout, stages=(*done, replace(current, changes=(*current.changes, change))))
 
 
 def fold(entries: Iterable[Entry], state: State | None = None) -> State:

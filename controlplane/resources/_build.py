@@ -140,11 +140,62 @@ def _virtual_host(
     named = {i.instance.cluster_name for i in live}
     if live:
         named |= {i.instance.cluster_name for i in shadow}
-    routes = [_route(spec, route, live, shadow) for route in spec.effective_routes()]
+    pins = _pins(spec, instances)
+    routes = []
+    for route in spec.effective_routes():
+        # Envoy takes the first route that matches: each route's pinned variants go first.
+        for header, version, targets in pins:
+            routes.append(_pinned_route(route, header, version, targets))
+            named |= {i.instance.cluster_name for i, _ in targets}
+        routes.append(_route(spec, route, live, shadow))
     vhost = route_components_pb2.VirtualHost(
         name=spec.name, domains=list(spec.host_domains()), routes=routes
     )
     return vhost, named
+
+
+Targets = list[tuple[InstanceState, int]]
+
+
+def _pins(spec: ServiceSpec, instances: list[InstanceState]) -> list[tuple[str, str, Targets]]:
+    """(header, version, weighted instances) for A/B pinning: per version, its live instances
+    by weight, else its warm ones (shadow, inactive) equally, so testers reach a green that has
+    no traffic yet."""
+    if spec.pinning is None:
+        return []
+    by_version: dict[str, list[InstanceState]] = {}
+    for record in instances:
+        if record.state is not ActivationState.RETIRED:
+            by_version.setdefault(record.instance.version, []).append(record)
+    pins = []
+    for version in sorted(by_version):
+        group = by_version[version]
+        live: Targets = [
+            (i, i.activation.weight or 0)
+            for i in group
+            if i.state is ActivationState.LIVE and (i.activation.weight or 0) > 0
+        ]
+        pins.append((spec.pinning.header, version, live or [(i, 1) for i in group]))
+    return pins
+
+
+def _match(route: Route, pin: tuple[str, str] | None = None) -> route_components_pb2.RouteMatch:
+    headers = dict(route.match.headers)
+    if pin is not None:
+        headers[pin[0]] = pin[1]
+    match = route_components_pb2.RouteMatch(
+        headers=[
+            route_components_pb2.HeaderMatcher(
+                name=name, string_match=string_pb2.StringMatcher(exact=value)
+            )
+            for name, value in sorted(headers.items())
+        ]
+    )
+    if route.match.path is not None:
+        match.path = route.match.path
+    else:
+        match.prefix = route.match.prefix or "/"
+    return match
 
 
 def _route(
@@ -153,19 +204,7 @@ def _route(
     live: list[InstanceState],
     shadow: list[InstanceState],
 ) -> route_components_pb2.Route:
-    match = route_components_pb2.RouteMatch(
-        headers=[
-            route_components_pb2.HeaderMatcher(
-                name=name, string_match=string_pb2.StringMatcher(exact=value)
-            )
-            for name, value in sorted(route.match.headers.items())
-        ]
-    )
-    if route.match.path is not None:
-        match.path = route.match.path
-    else:
-        match.prefix = route.match.prefix or "/"
-
+    match = _match(route)
     if not live:
         # Nothing live: answer plainly rather than route to nothing.
         return route_components_pb2.Route(
@@ -175,29 +214,41 @@ def _route(
                 body=base_pb2.DataSource(inline_string=f"weir: no live instance of {spec.name}\n"),
             ),
         )
+    action = _action(route, [(i, i.activation.weight or 0) for i in live])
+    action.request_mirror_policies.extend(
+        route_components_pb2.RouteAction.RequestMirrorPolicy(
+            cluster=i.instance.cluster_name,
+            runtime_fraction=base_pb2.RuntimeFractionalPercent(
+                default_value=percent_pb2.FractionalPercent(
+                    numerator=round((i.activation.mirror_percent or 0) * 10_000),
+                    denominator=percent_pb2.FractionalPercent.MILLION,
+                )
+            ),
+        )
+        for i in shadow
+    )
+    return route_components_pb2.Route(match=match, route=action)
 
+
+def _pinned_route(
+    route: Route, header: str, version: str, targets: Targets
+) -> route_components_pb2.Route:
+    """The route for requests pinned to one version: no mirror, the route's own policy."""
+    return route_components_pb2.Route(
+        match=_match(route, (header, version)), route=_action(route, targets)
+    )
+
+
+def _action(route: Route, targets: Targets) -> route_components_pb2.RouteAction:
     action = route_components_pb2.RouteAction(
         weighted_clusters=route_components_pb2.WeightedCluster(
             clusters=[
                 route_components_pb2.WeightedCluster.ClusterWeight(
-                    name=i.instance.cluster_name,
-                    weight=wrappers_pb2.UInt32Value(value=i.activation.weight or 0),
+                    name=i.instance.cluster_name, weight=wrappers_pb2.UInt32Value(value=weight)
                 )
-                for i in live
+                for i, weight in targets
             ]
-        ),
-        request_mirror_policies=[
-            route_components_pb2.RouteAction.RequestMirrorPolicy(
-                cluster=i.instance.cluster_name,
-                runtime_fraction=base_pb2.RuntimeFractionalPercent(
-                    default_value=percent_pb2.FractionalPercent(
-                        numerator=round((i.activation.mirror_percent or 0) * 10_000),
-                        denominator=percent_pb2.FractionalPercent.MILLION,
-                    )
-                ),
-            )
-            for i in shadow
-        ],
+        )
     )
     if route.timeout is not None:
         action.timeout.CopyFrom(_duration(route.timeout))
@@ -209,7 +260,7 @@ def _route(
         if route.retries.per_try_timeout is not None:
             policy.per_try_timeout.CopyFrom(_duration(route.retries.per_try_timeout))
         action.retry_policy.CopyFrom(policy)
-    return route_components_pb2.Route(match=match, route=action)
+    return action
 
 
 def build_listener(host: str, port: int) -> Encoded:
