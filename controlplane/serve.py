@@ -1,4 +1,5 @@
-"""`weir serve`: the ledger, the xDS server and the HTTP API in one process and one event loop.
+"""`weir serve`: the ledger, the xDS server, the HTTP API, the evaluator and the rollout driver
+in one process and one event loop.
 
 The API's plain-def endpoints run in a threadpool and append through the controller; the
 xDS server hears of each append through the controller's subscription and pushes from the loop.
@@ -14,13 +15,18 @@ import socket
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+import httpx
 import uvicorn
 
 from controlplane import defaults
 from controlplane.api import create_app
 from controlplane.control import Controller
+from controlplane.evaluator import Evaluator
 from controlplane.ledger import Store
 from controlplane.model import split_address
+from controlplane.rollout import RolloutDriver
+from controlplane.stats import PushSource, StatsSource, open_source
+from controlplane.verdict import extra_failures, judge
 from controlplane.xds import ProxyRegistry, XdsServer
 
 GRACE_S = 1
@@ -69,13 +75,36 @@ def _bind(address: str) -> socket.socket:
 class ControlPlane:
     """A controller on a store, served over xDS and HTTP. Start and stop it inside a loop."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(
+        self, store: Store, *, stats: str = "push", prometheus_url: str | None = None
+    ) -> None:
+        """`stats` picks the evaluator's stats source (push, pull, promql), or "off" for none."""
         self.store = store
         self.controller = Controller(store)
         self.registry = ProxyRegistry()
-        self._xds = XdsServer(self.controller, registry=self.registry)
+        self.metrics_sink = PushSource()
+        """Envoy's metrics_service sink streams here, on the xDS port: the push stats source."""
+        self._xds = XdsServer(
+            self.controller, registry=self.registry, services=[self.metrics_sink.handler()]
+        )
+        self._http = httpx.AsyncClient(timeout=2.0, trust_env=False)
+        self.evaluator: Evaluator | None = None
+        if stats != "off":
+            source: StatsSource = open_source(
+                stats,
+                sink=self.metrics_sink,
+                registry=self.registry,
+                http=self._http,
+                prometheus_url=prometheus_url,
+            )
+            self.evaluator = Evaluator(
+                self.controller, source, judge=judge, extra_failures=extra_failures
+            )
+            self.controller.gate_on_budget(self.evaluator.budget_refusal)
+        self.rollouts = RolloutDriver(self.controller)
         self._api: _ApiServer | None = None
         self._api_task: asyncio.Task[None] | None = None
+        self._loops: list[asyncio.Task[None]] = []
 
     async def start(self, *, xds: str = defaults.XDS, api: str = defaults.API) -> Listening:
         """Listen on both addresses (port 0 picks a free one); returns once both accept."""
@@ -86,7 +115,7 @@ class ControlPlane:
             api_socket.close()
             raise
         config = uvicorn.Config(
-            create_app(self.controller, self.registry),
+            create_app(self.controller, self.registry, self.evaluator, rollouts=self.rollouts),
             lifespan="off",
             log_level="warning",
             access_log=False,
@@ -99,6 +128,9 @@ class ControlPlane:
                 await self._api_task  # raises what stopped it
                 raise OSError(f"the HTTP API on {api} stopped while starting")
             await asyncio.sleep(0.01)
+        if self.evaluator is not None:
+            self._loops.append(asyncio.create_task(self.evaluator.run()))
+        self._loops.append(asyncio.create_task(self.rollouts.run()))
         api_host, api_port = api_socket.getsockname()[:2]
         return Listening(
             xds=join_address(split_listen_address(xds)[0], xds_port),
@@ -106,11 +138,16 @@ class ControlPlane:
         )
 
     async def stop(self, grace: float = GRACE_S) -> None:
+        for task in self._loops:
+            task.cancel()
+        await asyncio.gather(*self._loops, return_exceptions=True)
+        self._loops.clear()
         if self._api is not None and self._api_task is not None:
             self._api.should_exit = True
             await self._api_task
             self._api = self._api_task = None
         await self._xds.stop(grace)
+        await self._http.aclose()
         self.store.close()
 
 
@@ -119,10 +156,12 @@ async def serve(
     *,
     xds: str = defaults.XDS,
     api: str = defaults.API,
+    stats: str = "push",
+    prometheus_url: str | None = None,
     on_ready: Callable[[Listening], None] = lambda listening: None,
 ) -> None:
     """Run until SIGINT or SIGTERM, then stop both servers and close the store."""
-    plane = ControlPlane(store)
+    plane = ControlPlane(store, stats=stats, prometheus_url=prometheus_url)
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):

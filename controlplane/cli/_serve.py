@@ -35,8 +35,18 @@ from controlplane.cli._options import listen_address
     metavar="HOST:PORT",
     help="The HTTP API; port 0 picks a free one.",
 )
-def serve(store: str, xds: str, api: str) -> None:
-    """Serve the ledger, ADS for the Envoy fleet and the HTTP API, in one process."""
+@click.option(
+    "--stats",
+    type=click.Choice(["push", "pull", "promql", "off"]),
+    default="push",
+    show_default=True,
+    help="Where the evaluator reads Envoy's stats: the metrics sink Envoy pushes to the xDS "
+    "port, each proxy's admin, a Prometheus server (--prometheus), or off (no verdicts).",
+)
+@click.option("--prometheus", "prometheus_url", metavar="URL", help="With --stats promql.")
+def serve(store: str, xds: str, api: str, stats: str, prometheus_url: str | None) -> None:
+    """Serve the ledger, ADS for the Envoy fleet and the HTTP API, judge every change from
+    Envoy's stats and drive rollouts, in one process."""
     # Imported here: the server side (grpc, FastAPI, uvicorn) costs every other command time.
     import uvloop
 
@@ -56,6 +66,11 @@ def serve(store: str, xds: str, api: str) -> None:
         )
 
     try:
-        uvloop.run(run(opened, xds=xds, api=api, on_ready=ready))
+        uvloop.run(
+            run(
+                opened, xds=xds, api=api, stats=stats, prometheus_url=prometheus_url,
+                on_ready=ready,
+            )
+        )  # fmt: skip
     except OSError as exc:
         raise CliError(str(exc)) from exc

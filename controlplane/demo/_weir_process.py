@@ -34,8 +34,12 @@ def weir_command() -> str:
 class WeirProcess:
     """`weir serve` over a store file that outlives the process (so it can be restarted)."""
 
-    def __init__(self, workdir: Path, *, store: Path | None = None) -> None:
+    def __init__(
+        self, workdir: Path, *, store: Path | None = None, options: tuple[str, ...] = ()
+    ) -> None:
         self.workdir = workdir
+        self.options = options
+        """More `weir serve` options, such as the stats source."""
         self.store = store or workdir / "weir.db"
         self.xds = f"127.0.0.1:{free_port()}"
         self.api_url = f"http://127.0.0.1:{free_port()}"
@@ -48,7 +52,7 @@ class WeirProcess:
 
     def start(self) -> Self:
         command = [weir_command(), "serve", "--store", str(self.store), "--xds", self.xds]
-        command += ["--api", self.api_url.removeprefix("http://")]
+        command += ["--api", self.api_url.removeprefix("http://"), *self.options]
         with self.log_path.open("ab") as log:
             self._process = subprocess.Popen(
                 command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL

@@ -20,9 +20,10 @@ class SteadyLoad:
     Every outcome is tallied: a status code, or the name of the transport error.
     """
 
-    def __init__(self, url: str, host: str) -> None:
+    def __init__(self, url: str, host: str, *, rps: float | None = None) -> None:
         self.url = url
         self.host = host
+        self.interval = 1.0 / rps if rps else 0.0
         self.outcomes: Counter[str] = Counter()
         self.bodies: Counter[str] = Counter()
         self._stop = threading.Event()
@@ -31,9 +32,13 @@ class SteadyLoad:
     def _run(self) -> None:
         deadline = time.monotonic() + MAX_SECONDS
         with httpx.Client(timeout=5.0, trust_env=False) as client:
+            next_at = time.monotonic()
             for _ in range(MAX_REQUESTS):
                 if self._stop.is_set() or time.monotonic() > deadline:
                     return
+                if self.interval:
+                    next_at += self.interval
+                    self._stop.wait(max(0.0, next_at - time.monotonic()))
                 try:
                     response = client.get(self.url, headers={"Host": self.host})
                 except httpx.TransportError as exc:

@@ -21,8 +21,10 @@ WEIR = weir_command()
 class WeirServer(WeirProcess):
     """`weir serve` with a client for its API, as the CLI uses it."""
 
-    def __init__(self, workdir: Path, *, store: Path | None = None) -> None:
-        super().__init__(workdir, store=store)
+    def __init__(
+        self, workdir: Path, *, store: Path | None = None, options: tuple[str, ...] = ()
+    ) -> None:
+        super().__init__(workdir, store=store, options=options)
         self.api = httpx.Client(base_url=self.api_url, timeout=10.0, trust_env=False)
 
     def __exit__(
