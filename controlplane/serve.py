@@ -26,7 +26,7 @@ from controlplane.ledger import Store
 from controlplane.model import split_address
 from controlplane.rollout import RolloutDriver
 from controlplane.stats import PushSource, StatsSource, open_source
-from controlplane.verdict import extra_failures, judge
+from controlplane.verdict import extra_failures, judge, split_mismatch
 from controlplane.xds import ProxyRegistry, XdsServer
 
 GRACE_S = 1
@@ -98,7 +98,11 @@ class ControlPlane:
                 prometheus_url=prometheus_url,
             )
             self.evaluator = Evaluator(
-                self.controller, source, judge=judge, extra_failures=extra_failures
+                self.controller,
+                source,
+                judge=judge,
+                extra_failures=extra_failures,
+                split_check=split_mismatch,
             )
             self.controller.gate_on_budget(self.evaluator.budget_refusal)
         self.rollouts = RolloutDriver(self.controller)

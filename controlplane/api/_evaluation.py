@@ -41,6 +41,10 @@ class BudgetView(BaseModel):
     """New live activations are refused until the budget recovers (or an override)."""
     burn_rates: list[BurnRateView]
     stats_error: str | None
+    split_mismatch: bool | None = None
+    """Whether the proxies' observed split differs from the weights (None: not checked)."""
+    split: str | None = None
+    """The split check's finding, naming the instance furthest off its share."""
 
 
 def evaluation_router(controller: Controller, evaluator: Evaluator | None) -> APIRouter:
@@ -74,6 +78,7 @@ def evaluation_router(controller: Controller, evaluator: Evaluator | None) -> AP
             raise NotFound(f"unknown service {name!r}", field="name")
         current = running()
         b = current.budget(name)
+        split = current.splits.get(name)
         return BudgetView(
             service=b.service,
             success_rate=b.success_rate,
@@ -96,6 +101,8 @@ def evaluation_router(controller: Controller, evaluator: Evaluator | None) -> AP
                 for r in b.burn_rates
             ],
             stats_error=current.source_error,
+            split_mismatch=split.mismatch if split else None,
+            split=split.reason if split else None,
         )
 
     return router

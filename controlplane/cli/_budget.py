@@ -48,6 +48,9 @@ def budget(service: str, server: str | None, as_json: bool) -> None:
             "  FROZEN: new live activations are refused; deactivations and rollbacks work; "
             "--override-budget proceeds (recorded)"
         )
+    if data.get("split"):
+        state = "MISMATCH" if data["split_mismatch"] else "ok"
+        click.echo(f"  split: {state} — {data['split']}")
     if data.get("stats_error"):
         click.echo(f"  stats: {data['stats_error']}")
 

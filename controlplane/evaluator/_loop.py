@@ -58,6 +58,25 @@ class Judge(Protocol):
 ExtraFailures = Callable[[ClusterCounts, ClusterCounts | None], float]
 
 
+class SplitResult(Protocol):
+    @property
+    def mismatch(self) -> bool: ...
+    @property
+    def reason(self) -> str: ...
+
+
+SplitCheck = Callable[[Mapping[str, int], Mapping[str, float]], SplitResult]
+"""Observed requests per live instance, and the shares asked for → whether they differ."""
+
+
+@dataclass(slots=True)
+class _SplitWindow:
+    """Counts since the service's live weights last changed: only then is the ask fixed."""
+
+    weights: tuple[tuple[str, int], ...]
+    start: Mapping[str, ClusterCounts]
+
+
 @dataclass(slots=True)
 class Evaluation:
     """One open change: what it is judged against, and the latest verdict on it."""
@@ -80,6 +99,7 @@ class Evaluator:
         *,
         judge: Judge,
         extra_failures: ExtraFailures,
+        split_check: SplitCheck | None = None,
         interval_s: float = DEFAULT_INTERVAL_S,
         max_watch_s: float = DEFAULT_MAX_WATCH_S,
         clock: Callable[[], float] = time.time,
@@ -88,6 +108,10 @@ class Evaluator:
         self._source = source
         self._judge = judge
         self._extra_failures = extra_failures
+        self._split_check = split_check
+        self._split_windows: dict[str, _SplitWindow] = {}
+        self.splits: dict[str, SplitResult] = {}
+        """Per service with two or more live instances: does Envoy split as weir asked?"""
         self._interval_s = interval_s
         self._max_watch_s = max_watch_s
         self._clock = clock
@@ -144,6 +168,7 @@ class Evaluator:
             return
         self.source_error = None
         self._track_budgets(state, scrape)
+        self._check_splits(state, scrape)
         decided = [e for e in self._open.values() if self._judge_one(state, e, scrape, now)]
         for evaluation in decided:
             del self._open[evaluation.change_seq]
@@ -178,6 +203,33 @@ class Evaluator:
             self._series.setdefault(service, CounterSeries()).add(
                 scrape.at, total.requests, total.errors
             )
+
+    def _check_splits(self, state: State, scrape: Scrape) -> None:
+        if self._split_check is None:
+            return
+        for service in state.services:
+            live = state.live_of(service)
+            weights = tuple(sorted((i.instance.id, i.activation.weight or 0) for i in live))
+            window = self._split_windows.get(service)
+            if len(live) < 2:
+                self._split_windows.pop(service, None)
+                self.splits.pop(service, None)
+                continue
+            if window is None or window.weights != weights:
+                self._split_windows[service] = _SplitWindow(weights, dict(scrape.clusters))
+                self.splits.pop(service, None)
+                continue
+            since = _since(scrape.clusters, window.start)
+            observed = {
+                i.instance.id: since.get(i.instance.cluster_name, ClusterCounts()).requests
+                for i in live
+            }
+            result = self._split_check(observed, dict(weights))
+            if result.mismatch and not getattr(self.splits.get(service), "mismatch", False):
+                log.warning(
+                    "service %s: the proxies do not split as asked: %s", service, result.reason
+                )
+            self.splits[service] = result
 
     def _judge_one(self, state: State, evaluation: Evaluation, scrape: Scrape, now: float) -> bool:
         """Judge one open change; True when its verdict is final."""

@@ -68,6 +68,9 @@ def test_a_failing_instance_is_rolled_back_and_a_healthy_one_stays(
                 i for i in judged.call("GET", "/v1/instances") if i["instance"]["id"] == "good"
             ]
             assert good_now["activation"]["state"] == "live"
+            # and Envoy splits a and good as their weights ask (the split check agrees)
+            budget = judged.call("GET", f"/v1/services/{SERVICE}/budget")
+            assert budget["split_mismatch"] is False, budget["split"]
 
     history = judged.history()
     [bad_verdict] = [
