@@ -6,9 +6,11 @@ import click
 
 
 @click.command()
-def demo() -> None:
-    """Run the whole story on this machine: weir serve, a real Envoy, two instances, weights
-    shifted one change at a time, and the history. Stops everything it started."""
+@click.option("--keep", is_flag=True, help="Leave everything running to explore, until Ctrl-C.")
+def demo(keep: bool) -> None:
+    """Run the whole story on this machine: weir serve, a real Envoy, instances of three
+    versions under steady traffic, a canary that completes and one the evaluator rolls back,
+    then the history with verdicts and costs. Stops everything it started."""
     from controlplane.demo import run_tour
 
-    run_tour()
+    run_tour(keep=keep)

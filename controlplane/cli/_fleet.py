@@ -19,6 +19,8 @@ from controlplane.model import (
 
 _ENTRIES: TypeAdapter[list[Entry]] = TypeAdapter(list[Entry])
 _RESOURCE_TYPES = ("clusters", "listeners", "routes")
+REASON_WIDTH = 100
+"""Long reasons (a verdict's evidence) are cut in the table; --json has them whole."""
 
 
 @click.command()
@@ -85,7 +87,12 @@ def _history_row(entry: Entry) -> list[str]:
             change += f" [rollout {event.rollout_id}]"
     else:
         service, instance, change = event.service, "-", event.describe()
-    return [str(entry.seq), when(entry.at), entry.actor, service, instance, change, entry.reason]
+    reason = (
+        entry.reason
+        if len(entry.reason) <= REASON_WIDTH
+        else entry.reason[: REASON_WIDTH - 1] + "…"
+    )
+    return [str(entry.seq), when(entry.at), entry.actor, service, instance, change, reason]
 
 
 @click.command()

@@ -1,8 +1,10 @@
-"""`weir demo`: the whole story on one machine, with a real Envoy.
+"""`weir demo`: the whole story on one machine, with real Envoy and real verdicts.
 
-The tour runs what an operator would: `weir serve`, a service file, instances registered and
-activated with the CLI, and traffic through a real Envoy, so every step shows both the command
-and what the data plane then does. Everything it starts, it stops.
+It runs what an operator would: `weir serve`, a service file, immutable instances of three
+versions, a front-proxy Envoy configured only over ADS, and steady traffic through it. A canary
+of the healthy v2 runs to completion; a canary of v3, which fails some of its requests, is
+judged from Envoy's stats and rolled back by the evaluator. Every step shows the command and
+what the data plane did. Everything it starts, it stops.
 """
 
 from __future__ import annotations
@@ -13,28 +15,46 @@ from collections import Counter
 from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
+from typing import Any
 
 import click
 import httpx
 
 from controlplane.bootstrap import render_bootstrap
 from controlplane.demo._envoy import EnvoyProcess
+from controlplane.demo._load import SteadyLoad
 from controlplane.demo._upstream import Upstream
 from controlplane.demo._weir_process import WeirProcess, free_port
 
 SERVICE = "checkout"
 SAMPLE = 400
-READY_TIMEOUT_S = 20.0
+RPS = 300
+ROLLOUT_TIMEOUT_S = 75.0
+ENDED = ("completed", "rolled_back", "aborted")
 
+# A loose SLO keeps the demo short: a healthy step passes once its 5xx rate is, with 99%
+# confidence, under half the budget — a few hundred requests at 98%, thousands at 99.9%.
 SERVICE_FILE = f"""\
 name: {SERVICE}
 domains: [{SERVICE}.internal]
 slo:
-  success_rate: 99.9
-  latency_p99_ms: 300
+  success_rate: 98
+  latency_p99_ms: 500
 risk:
   cost_per_failed_request: 0.05
+rollout:
+  strategy: canary
+  steps: [20, 50, 100]
+  bake: 2s
+  grace: 5s
 """
+
+INSTANCES = (  # id, version, share of requests answered 500
+    ("checkout-v1-a", "v1", 0.0),
+    ("checkout-v1-b", "v1", 0.0),
+    ("checkout-v2-a", "v2", 0.0),
+    ("checkout-v3-a", "v3", 0.3),
+)
 
 Say = Callable[[str], None]
 
@@ -53,7 +73,7 @@ class _Tour:
         self.say(click.style("$ weir " + " ".join(args), fg="cyan", bold=True))
         cli.main(args=["--server", self.api_url, *args], prog_name="weir", standalone_mode=False)
 
-    def traffic(self, note: str) -> Counter[str]:
+    def traffic(self, note: str) -> None:
         """Send SAMPLE requests through Envoy and draw who answered them."""
         answered: Counter[str] = Counter()
         for _ in range(SAMPLE):
@@ -64,7 +84,6 @@ class _Tour:
         for name, count in sorted(answered.items()):
             bar = "█" * round(40 * count / SAMPLE)
             self.say(f"    {name:<14} {bar:<40} {100 * count / SAMPLE:5.1f}%")
-        return answered
 
     def wait_for(self, instance: str) -> None:
         deadline = time.monotonic() + 10
@@ -74,58 +93,100 @@ class _Tour:
                 return
             time.sleep(0.01)
 
+    def follow_rollout(self) -> dict[str, Any]:
+        """Print each step, share and verdict of the running rollout until it ends."""
+        shown = ""
+        deadline = time.monotonic() + ROLLOUT_TIMEOUT_S
+        while True:
+            status: dict[str, Any] = self.http.get(f"{self.api_url}/v1/rollouts/{SERVICE}").json()
+            line = _progress(status)
+            if line != shown:
+                self.say(f"  {time.strftime('%H:%M:%S')}  {line}")
+                shown = line
+            if status["state"] in ENDED or time.monotonic() > deadline:
+                return status
+            time.sleep(0.25)
 
-def run_tour(say: Say = click.echo) -> None:
+
+def _progress(status: dict[str, Any]) -> str:
+    share = status["new_version_share"]
+    bar = "#" * round(20 * share) + "." * (20 - round(20 * share))
+    label = f" ({status['step_label']})" if status["step_label"] else ""
+    step = f"step {status['step']}/{status['steps']}{label}"
+    line = f"{step} [{bar}] {share:5.1%} on {status['version']}"
+    decided = [v for v in status["verdicts"] if v["verdict"] in ("pass", "fail")]
+    if decided:
+        line += f" — verdict {decided[-1]['verdict']}"
+    if status["state"] != "running":
+        line += f" — {status['state'].replace('_', ' ')}"
+    return line
+
+
+def run_tour(*, keep: bool = False, say: Say = click.echo) -> None:
     with ExitStack() as stack:
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="weir-demo-")))
         say(click.style("weir demo", bold=True) + f" — working in {workdir}\n")
-        weir = stack.enter_context(WeirProcess(workdir))
-        api_url, xds = weir.api_url, weir.xds
-        say(f"controller: `weir serve` — API {api_url}, xDS {xds}, ledger {weir.store}")
-        v1 = stack.enter_context(Upstream("checkout-v1"))
-        v2 = stack.enter_context(Upstream("checkout-v2"))
-        say(f"instances:  two upstream servers, v1 at {v1.address} and v2 at {v2.address}")
+        weir = stack.enter_context(WeirProcess(workdir, options=("--stats", "push")))
+        say(f"controller: `weir serve` — API {weir.api_url}, xDS {weir.xds}, ledger {weir.store}")
+        upstreams = {
+            instance_id: stack.enter_context(
+                Upstream(instance_id, error_rate=error_rate, error_status=500, seed=11)
+            )
+            for instance_id, _, error_rate in INSTANCES
+        }
+        say("instances:  two of v1 and one of v2, healthy; v3 fails 30% of its requests")
         listen = f"127.0.0.1:{free_port()}"
         bootstrap = render_bootstrap(
-            "demo-front", "front", xds=xds, listen=listen, admin=f"127.0.0.1:{free_port()}"
+            "demo-front", "front", xds=weir.xds, listen=listen, admin=f"127.0.0.1:{free_port()}"
         )
         stack.enter_context(EnvoyProcess(bootstrap, workdir, name="envoy"))
-        say(f"data plane: a real Envoy, configured only over ADS, listening on {listen}\n")
-        tour = _Tour(api_url, f"http://{listen}/", say)
+        say(f"data plane: a front-proxy Envoy, configured only over ADS, listening on {listen}")
+        say(f"dashboard:  {weir.api_url}/\n")
+
+        tour = _Tour(weir.api_url, f"http://{listen}/", say)
         service_file = workdir / "checkout.yaml"
         service_file.write_text(SERVICE_FILE)
-        say("1. A service, and one immutable instance per version. Nothing gets traffic yet.")
+        say("1. A service with its SLO and the cost of a failure; one immutable instance each.")
         tour.run("apply", "-f", str(service_file))
-        tour.run("instance", "add", SERVICE, "--id", "checkout-v1", "--version", "v1",
-                 "--address", v1.address)  # fmt: skip
-        tour.run("instance", "add", SERVICE, "--id", "checkout-v2", "--version", "v2",
-                 "--address", v2.address)  # fmt: skip
+        for instance_id, version, _ in INSTANCES:
+            address = upstreams[instance_id].address
+            tour.run("instance", "add", SERVICE, "--id", instance_id, "--version", version,
+                     "--address", address)  # fmt: skip
+        say("\n2. v1 goes live on two instances; steady traffic starts through Envoy.")
+        tour.run("instance", "activate", "checkout-v1-a", "--live", "--weight", "50")
+        tour.run("instance", "activate", "checkout-v1-b", "--live", "--weight", "50")
+        tour.wait_for("checkout-v1-b")
+        tour.traffic("with v1 live")
+        load = stack.enter_context(
+            SteadyLoad(tour.listener, SERVICE, rps=RPS, max_seconds=4 * ROLLOUT_TIMEOUT_S)
+        )
+        say(f"  (and {RPS} requests a second keep flowing in the background)")
 
-        say("\n2. v1 goes live: every request reaches it.")
-        tour.run("instance", "activate", "checkout-v1", "--live", "--weight", "100")
-        tour.wait_for("checkout-v1")
-        tour.traffic("with v1 live at weight 100")
+        say("\n3. A canary of v2: each step is one measured change, judged from Envoy's stats.")
+        tour.run("rollout", "start", SERVICE, "--version", "v2")
+        tour.follow_rollout()
+        tour.traffic("after the v2 canary")
 
-        say("\n3. v2 joins at weight 10 — a canary's first step. One change, one instance.")
-        tour.run("instance", "activate", "checkout-v2", "--live", "--weight", "10",
-                 "--reason", "canary step 1")  # fmt: skip
-        tour.wait_for("checkout-v2")
-        tour.traffic("with v1 at 100 and v2 at 10")
+        say("\n4. A canary of v3, which fails 30% of its requests. The evaluator sees it and rolls")
+        say("   it back: one instance deactivated, and the rollout returns everything it touched.")
+        tour.run("rollout", "start", SERVICE, "--version", "v3")
+        tour.follow_rollout()
+        tour.traffic("after the v3 rollback")
 
-        say("\n4. Half and half.")
-        tour.run("instance", "activate", "checkout-v2", "--live", "--weight", "100",
-                 "--reason", "canary step 2")  # fmt: skip
-        time.sleep(0.2)
-        tour.traffic("with v1 and v2 both at 100")
-
-        say("\n5. v1 steps out (still warm in Envoy, for an instant rollback), then retires.")
-        tour.run("instance", "activate", "checkout-v1", "--inactive", "--reason", "v2 took over")
-        time.sleep(0.2)
-        tour.traffic("with v1 inactive")
-        tour.run("instance", "retire", "checkout-v1", "--reason", "v2 verified")
-
-        say("\n6. The ledger holds every change: who, what, why, in order.")
+        say("\n5. The ledger: every change, who made it, its verdict and what it cost.")
         tour.run("history", SERVICE)
         say("")
+        tour.run("budget", SERVICE)
+        say("")
         tour.run("proxies")
+        failed = load.outcomes.total() - load.outcomes["200"]
+        say(f"\nsteady traffic: {load.total} requests, {failed} failed (v3's answers while judged)")
+        say(f"dashboard: {weir.api_url}/")
+        if keep:
+            say("\n--keep: everything stays up; press Ctrl-C to stop it all.")
+            try:
+                while True:
+                    time.sleep(3600)
+            except KeyboardInterrupt:
+                pass
         say("\nEverything the demo started is stopping now.")

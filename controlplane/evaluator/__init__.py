@@ -2,6 +2,7 @@
 
 from controlplane.evaluator._budget import BURN_ALERTS, Budget, BurnRate, budget_of
 from controlplane.evaluator._loop import ACTOR, Evaluation, Evaluator, Judge, StatsSource
+from controlplane.evaluator._recent import RecentCounts, Sample
 from controlplane.evaluator._series import CounterSeries, Increase
 
 __all__ = [
@@ -14,6 +15,8 @@ __all__ = [
     "Evaluator",
     "Increase",
     "Judge",
+    "RecentCounts",
+    "Sample",
     "StatsSource",
     "budget_of",
 ]

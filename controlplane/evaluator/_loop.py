@@ -18,6 +18,7 @@ from typing import Protocol
 from controlplane.control import Controller
 from controlplane.errors import WeirError
 from controlplane.evaluator._budget import Budget, budget_of
+from controlplane.evaluator._recent import RecentCounts, Sample
 from controlplane.evaluator._series import CounterSeries
 from controlplane.model import (
     Activation,
@@ -103,7 +104,9 @@ class Evaluator:
         interval_s: float = DEFAULT_INTERVAL_S,
         max_watch_s: float = DEFAULT_MAX_WATCH_S,
         clock: Callable[[], float] = time.time,
+        recent: RecentCounts | None = None,
     ) -> None:
+        """`recent` keeps each instance's counts over the last minutes (for the dashboard)."""
         self._controller = controller
         self._source = source
         self._judge = judge
@@ -117,6 +120,7 @@ class Evaluator:
         self._clock = clock
         self._open: dict[int, Evaluation] = {}
         self._series: dict[str, CounterSeries] = {}
+        self.recent = recent or RecentCounts()
         self.source_error: str | None = None
 
     # What the API shows.
@@ -127,6 +131,10 @@ class Evaluator:
     def budget(self, service: str) -> Budget:
         spec = self._controller.state.services[service]
         return budget_of(service, spec.slo, self._series.setdefault(service, CounterSeries()))
+
+    def recent_counts(self, instance_id: str, *, since: float | None = None) -> list[Sample]:
+        """The instance's cumulative counts over the last minutes, oldest first."""
+        return self.recent.samples(instance_id, since=since)
 
     def budget_refusal(self, service: str) -> str | None:
         """Why new live traffic must wait for this service, or None. The controller's gate."""
@@ -168,6 +176,7 @@ class Evaluator:
             return
         self.source_error = None
         self._track_budgets(state, scrape)
+        self._track_instances(state, scrape)
         self._check_splits(state, scrape)
         decided = [e for e in self._open.values() if self._judge_one(state, e, scrape, now)]
         for evaluation in decided:
@@ -203,6 +212,18 @@ class Evaluator:
             self._series.setdefault(service, CounterSeries()).add(
                 scrape.at, total.requests, total.errors
             )
+
+    def _track_instances(self, state: State, scrape: Scrape) -> None:
+        self.recent.add(
+            scrape.at,
+            {
+                record.instance.id: scrape.clusters.get(
+                    record.instance.cluster_name, ClusterCounts()
+                )
+                for record in state.instances.values()
+                if record.state is not ActivationState.RETIRED
+            },
+        )
 
     def _check_splits(self, state: State, scrape: Scrape) -> None:
         if self._split_check is None:

@@ -1,4 +1,4 @@
-"""`weir demo` tells its story with a real Envoy and leaves nothing running."""
+"""`weir demo` tells its story with a real Envoy and real verdicts, and leaves nothing running."""
 
 from __future__ import annotations
 
@@ -25,28 +25,27 @@ def processes_mentioning(text: str) -> list[str]:
     return found
 
 
-def test_weir_demo_shifts_traffic_prints_history_and_stops_everything() -> None:
+def test_weir_demo_runs_a_canary_rolls_back_a_bad_one_and_stops_everything() -> None:
     result = subprocess.run(
         [WEIR, "demo"],
         capture_output=True,
         text=True,
-        timeout=170,
+        timeout=175,
         env=os.environ | {"NO_COLOR": "1"},
     )
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
 
-    # traffic through the real Envoy followed each change
-    shares = re.findall(r"(checkout-v[12])\s+█*\s+([\d.]+)%", out)
-    assert shares[0] == ("checkout-v1", "100.0")
-    assert shares[-1] == ("checkout-v2", "100.0")
-    v2_canary = float(dict(shares[1:3])["checkout-v2"])
-    assert 3 < v2_canary < 20, out  # weight 10 of 110: about 9%
-
-    # the history shows each change, with who made it and why
-    assert "inactive → live weight 10" in out and "canary step 1" in out
-    assert "inactive → retired" in out
-    assert "demo-front" in out  # the Envoy is listed by `weir proxies`
+    # the v2 canary completed and the v3 canary was rolled back by a fail verdict
+    assert re.search(r"100\.0% on v2 — completed", out), out
+    assert re.search(r"on v3 — rolled back", out), out
+    assert re.search(r"verdict fail on #\d+, cost \d+\.\d\d", out), out
+    # traffic through the real Envoy ends entirely on v2
+    last_sample = out.split("after the v3 rollback:")[1].split("\n\n")[0]
+    assert re.search(r"checkout-v2-a\s+█+\s+100\.0%", last_sample), last_sample
+    # the history totals the cost, and the dashboard is named
+    assert re.search(r"checkout: \d+ changes judged, \d+ extra failed requests, cost", out)
+    assert "dashboard: http://127.0.0.1:" in out
 
     # and no process it started outlives it: weir serve and Envoy both ran from its workdir
     workdir = re.search(r"working in (\S+)", out)
