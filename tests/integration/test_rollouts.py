@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import ExitStack
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -72,28 +73,45 @@ STRATEGIES: dict[str, dict[str, Any]] = {
 }
 
 
+@dataclass
+class Outcome:
+    status: dict[str, Any]
+    url: str
+    load: SteadyLoad
+    answered_after: set[str]
+    """Which instances answered 200 requests sent once the rollout had ended."""
+
+
+def roll_out(
+    weir: WeirServer, start_envoy: StartEnvoy, plan: dict[str, Any], new_error_rate: float
+) -> Outcome:
+    """Roll v2 out with `plan` under steady load, until the rollout ends."""
+    with ExitStack() as stack:
+        url = mesh(weir, start_envoy, stack, new_error_rate=new_error_rate)
+        with SteadyLoad(url, SERVICE, rps=RPS) as load:
+            body = {"service": SERVICE, "version": "v2", "bake": "1s", "grace": "0s", **plan}
+            weir.call("POST", "/v1/rollouts", body)
+            status = finished(weir)
+        answered = set(send_requests(url, 200, SERVICE).bodies())
+    return Outcome(status, url, load, answered)
+
+
+def recorded_verdicts(weir: WeirServer) -> list[dict[str, Any]]:
+    return [e["event"] for e in weir.history() if e["event"]["kind"] == "verdict_recorded"]
+
+
 @pytest.mark.parametrize("plan", STRATEGIES.values(), ids=STRATEGIES.keys())
 def test_a_healthy_version_rolls_out_to_all_traffic(
     judged: WeirServer, start_envoy: StartEnvoy, plan: dict[str, Any]
 ) -> None:
-    with ExitStack() as stack:
-        url = mesh(judged, start_envoy, stack, new_error_rate=0.0)
-        with SteadyLoad(url, SERVICE, rps=RPS) as load:
-            judged.call(
-                "POST",
-                "/v1/rollouts",
-                {"service": SERVICE, "version": "v2", "bake": "1s", "grace": "0s", **plan},
-            )
-            status = finished(judged)
-        assert status["state"] == "completed", status
-        assert set(load.outcomes) == {"200"}, load.outcomes
-        assert set(send_requests(url, 200, SERVICE).bodies()) <= {"v2-a", "v2-b"}
+    done = roll_out(judged, start_envoy, plan, new_error_rate=0.0)
 
-    # Every judged change of the rollout passed, and the history says so
-    history = judged.history()
-    verdicts = [e["event"] for e in history if e["event"]["kind"] == "verdict_recorded"]
-    rollout_changes = {e["seq"] for e in history if e["event"].get("rollout_id") == status["id"]}
-    judged_changes = [v for v in verdicts if v["change_seq"] in rollout_changes]
+    assert done.status["state"] == "completed", done.status
+    assert set(done.load.outcomes) == {"200"}, done.load.outcomes
+    assert done.answered_after <= {"v2-a", "v2-b"}
+    # every judged change of the rollout passed, and the history says so
+    ours = {e["seq"] for e in judged.history() if e["event"].get("rollout_id") == done.status["id"]}
+    judged_changes = [v for v in recorded_verdicts(judged) if v["change_seq"] in ours]
     assert judged_changes and all(v["verdict"]["outcome"] == "pass" for v in judged_changes)
 
 
@@ -101,26 +119,14 @@ def test_a_healthy_version_rolls_out_to_all_traffic(
 def test_a_failing_version_is_rolled_back_to_the_old_one(
     judged: WeirServer, start_envoy: StartEnvoy, plan: dict[str, Any]
 ) -> None:
-    with ExitStack() as stack:
-        url = mesh(judged, start_envoy, stack, new_error_rate=0.3)
-        with SteadyLoad(url, SERVICE, rps=RPS) as load:
-            judged.call(
-                "POST",
-                "/v1/rollouts",
-                {"service": SERVICE, "version": "v2", "bake": "1s", "grace": "0s", **plan},
-            )
-            status = finished(judged)
-        assert status["state"] == "rolled_back", status
-        # traffic is back on v1 alone
-        assert set(send_requests(url, 200, SERVICE).bodies()) <= {"v1-a", "v1-b"}
-        if plan["strategy"] in ("shadow", "blue-green"):
-            # verified in shadow: no caller ever saw v2's answers
-            assert not {"v2-a", "v2-b"} & set(load.bodies), load.bodies
+    done = roll_out(judged, start_envoy, plan, new_error_rate=0.3)
 
-    verdicts = [
-        e["event"]["verdict"] for e in judged.history() if e["event"]["kind"] == "verdict_recorded"
-    ]
-    assert any(v["outcome"] == "fail" for v in verdicts)
+    assert done.status["state"] == "rolled_back", done.status
+    assert done.answered_after <= {"v1-a", "v1-b"}  # traffic is back on v1 alone
+    if plan["strategy"] in ("shadow", "blue-green"):
+        # verified in shadow: no caller ever saw v2's answers
+        assert not {"v2-a", "v2-b"} & set(done.load.bodies), done.load.bodies
+    assert any(v["verdict"]["outcome"] == "fail" for v in recorded_verdicts(judged))
 
 
 def test_a_controller_killed_mid_canary_finishes_it_after_restart(
