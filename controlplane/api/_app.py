@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 import controlplane
+from controlplane.api._dashboard_data import dashboard_data_router
 from controlplane.api._errors import install_error_handlers
 from controlplane.api._evaluation import evaluation_router
 from controlplane.api._fleet import fleet_router
@@ -14,6 +15,7 @@ from controlplane.api._rollouts import rollouts_router
 from controlplane.api._schemas import Health
 from controlplane.api._services import services_router
 from controlplane.control import Controller
+from controlplane.dashboard import mount_dashboard
 from controlplane.evaluator import Evaluator
 from controlplane.rollout import RolloutDriver
 from controlplane.xds import ProxyRegistry
@@ -25,7 +27,8 @@ def create_app(
     evaluator: Evaluator | None = None,
     rollouts: RolloutDriver | None = None,
 ) -> FastAPI:
-    """The operator API over one controller and the proxy registry of its xDS server.
+    """The operator API over one controller and the proxy registry of its xDS server, and
+    the web dashboard at `/`.
 
     `evaluator` and `rollouts` (the rollout driver), when this server runs them, add what
     they see to the status endpoints; the API works without them.
@@ -44,10 +47,12 @@ def create_app(
     app.include_router(fleet_router(controller, registry))
     app.include_router(evaluation_router(controller, evaluator))
     app.include_router(rollouts_router(controller, evaluator, rollouts))
+    app.include_router(dashboard_data_router(controller, evaluator))
     app.router.routes.append(metrics_route(controller, registry))
 
     @app.get("/healthz", tags=["health"], summary="The API answers and the ledger is loaded")
     def healthz() -> Health:
         return Health(ledger_seq=controller.state.seq)
 
+    mount_dashboard(app)  # the web dashboard at /, a client of the endpoints above
     return app
