@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import signal
 import socket
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import httpx
@@ -24,6 +24,7 @@ from controlplane.control import Controller
 from controlplane.evaluator import Evaluator
 from controlplane.ledger import Store
 from controlplane.model import split_address
+from controlplane.notify import Notifier
 from controlplane.rollout import RolloutDriver
 from controlplane.stats import PushSource, StatsSource, open_source
 from controlplane.verdict import extra_failures, judge, split_mismatch
@@ -76,9 +77,16 @@ class ControlPlane:
     """A controller on a store, served over xDS and HTTP. Start and stop it inside a loop."""
 
     def __init__(
-        self, store: Store, *, stats: str = "push", prometheus_url: str | None = None
+        self,
+        store: Store,
+        *,
+        stats: str = "push",
+        prometheus_url: str | None = None,
+        webhooks: Sequence[str] = (),
     ) -> None:
-        """`stats` picks the evaluator's stats source (push, pull, promql), or "off" for none."""
+        """`stats` picks the evaluator's stats source (push, pull, promql), or "off" for none;
+        each of `webhooks` is POSTed a JSON notification of rollouts, verdicts, rollbacks and
+        the budget freeze."""
         self.store = store
         self.controller = Controller(store)
         self.registry = ProxyRegistry()
@@ -106,6 +114,10 @@ class ControlPlane:
             )
             self.controller.gate_on_budget(self.evaluator.budget_refusal)
         self.rollouts = RolloutDriver(self.controller)
+        self.notifier: Notifier | None = None
+        if webhooks:
+            budget = self.evaluator.budget if self.evaluator is not None else None
+            self.notifier = Notifier(self.controller, store.read, webhooks, budget=budget)
         self._api: _ApiServer | None = None
         self._api_task: asyncio.Task[None] | None = None
         self._loops: list[asyncio.Task[None]] = []
@@ -135,6 +147,8 @@ class ControlPlane:
         if self.evaluator is not None:
             self._loops.append(asyncio.create_task(self.evaluator.run()))
         self._loops.append(asyncio.create_task(self.rollouts.run()))
+        if self.notifier is not None:
+            self._loops.append(asyncio.create_task(self.notifier.run()))
         api_host, api_port = api_socket.getsockname()[:2]
         return Listening(
             xds=join_address(split_listen_address(xds)[0], xds_port),
@@ -142,6 +156,8 @@ class ControlPlane:
         )
 
     async def stop(self, grace: float = GRACE_S) -> None:
+        if self.notifier is not None and self._loops:
+            await self.notifier.flush(grace)  # what is queued gets its chance, within the grace
         for task in self._loops:
             task.cancel()
         await asyncio.gather(*self._loops, return_exceptions=True)
@@ -162,10 +178,11 @@ async def serve(
     api: str = defaults.API,
     stats: str = "push",
     prometheus_url: str | None = None,
+    webhooks: Sequence[str] = (),
     on_ready: Callable[[Listening], None] = lambda listening: None,
 ) -> None:
     """Run until SIGINT or SIGTERM, then stop both servers and close the store."""
-    plane = ControlPlane(store, stats=stats, prometheus_url=prometheus_url)
+    plane = ControlPlane(store, stats=stats, prometheus_url=prometheus_url, webhooks=webhooks)
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):

@@ -11,6 +11,17 @@ from controlplane.cli._errors import CliError
 from controlplane.cli._options import listen_address
 
 
+def webhook_urls(
+    ctx: click.Context, param: click.Parameter, value: tuple[str, ...]
+) -> tuple[str, ...]:
+    from controlplane.notify import check_webhook_url
+
+    try:
+        return tuple(check_webhook_url(url) for url in value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), ctx, param) from exc
+
+
 @click.command()
 @click.option(
     "--store",
@@ -44,7 +55,24 @@ from controlplane.cli._options import listen_address
     "port, each proxy's admin, a Prometheus server (--prometheus), or off (no verdicts).",
 )
 @click.option("--prometheus", "prometheus_url", metavar="URL", help="With --stats promql.")
-def serve(store: str, xds: str, api: str, stats: str, prometheus_url: str | None) -> None:
+@click.option(
+    "--webhook",
+    "webhooks",
+    multiple=True,
+    callback=webhook_urls,
+    metavar="URL",
+    help="POST a JSON notification here on rollout start, step, completion and rollback, on "
+    "each pass or fail verdict, and when the error budget freezes; retried with backoff. "
+    "Repeatable.",
+)
+def serve(
+    store: str,
+    xds: str,
+    api: str,
+    stats: str,
+    prometheus_url: str | None,
+    webhooks: tuple[str, ...],
+) -> None:
     """Serve the ledger, ADS for the Envoy fleet and the HTTP API, judge every change from
     Envoy's stats and drive rollouts, in one process."""
     # Imported here: the server side (grpc, FastAPI, uvicorn) costs every other command time.
@@ -69,7 +97,7 @@ def serve(store: str, xds: str, api: str, stats: str, prometheus_url: str | None
         uvloop.run(
             run(
                 opened, xds=xds, api=api, stats=stats, prometheus_url=prometheus_url,
-                on_ready=ready,
+                webhooks=webhooks, on_ready=ready,
             )
         )  # fmt: skip
     except OSError as exc:

@@ -48,7 +48,7 @@ class RetryPolicy:
     def backoff_s(self, attempt: int, jitter: float) -> float:
         """Seconds to wait after failed attempt number `attempt` (1-based); `jitter` in [0, 1)
         takes up to half of it off, so many weirs retrying the same receiver spread out."""
-        full = min(self.max_backoff_s, self.first_backoff_s * 2 ** (attempt - 1))
+        full = min(self.max_backoff_s, self.first_backoff_s * 2.0 ** (attempt - 1))
         return full * (1 - jitter / 2)
 
 
@@ -79,19 +79,18 @@ class DeliveryCounts:
 
 
 class WebhookSender:
-    """One receiver: `offer(notification)` from the loop; `run()` delivers until cancelled."""
+    """One receiver: `offer(notification)` from the loop; `run(http)` delivers until
+    cancelled, over the caller's client."""
 
     def __init__(
         self,
         url: str,
-        http: httpx.AsyncClient,
         *,
         policy: RetryPolicy | None = None,
         jitter: Callable[[], float] = random.random,
     ) -> None:
         self.url = check_webhook_url(url)
         self.name = display_url(url)
-        self._http = http
         self.policy = policy or RetryPolicy()
         self._jitter = jitter
         self._queue: asyncio.Queue[Notification] = asyncio.Queue(maxsize=self.policy.queue_size)
@@ -117,23 +116,23 @@ class WebhookSender:
         """Nothing queued and nothing being delivered."""
         return self._queue.empty() and not self._busy
 
-    async def run(self) -> None:
+    async def run(self, http: httpx.AsyncClient) -> None:
         while True:
             notification = await self._queue.get()
             self._busy = True
             try:
-                await self.deliver(notification)
+                await self.deliver(http, notification)
             finally:
                 self._busy = False
                 self._queue.task_done()
 
-    async def deliver(self, notification: Notification) -> bool:
+    async def deliver(self, http: httpx.AsyncClient, notification: Notification) -> bool:
         """POST one notification until it is accepted or the attempts run out."""
         content = json.dumps(notification.body, separators=(",", ":")).encode()
         policy = self.policy
         for attempt in range(1, policy.max_attempts + 1):
             self.counts.attempts += 1
-            error, retry_after = await self._attempt(notification, content, attempt)
+            error, retry_after = await self._attempt(http, notification, content, attempt)
             if error is None:
                 self.counts.delivered += 1
                 self.counts.last_error = None
@@ -156,7 +155,7 @@ class WebhookSender:
         return False
 
     async def _attempt(
-        self, notification: Notification, content: bytes, attempt: int
+        self, http: httpx.AsyncClient, notification: Notification, content: bytes, attempt: int
     ) -> tuple[str | None, float | None]:
         """(None, None) when accepted; else why, and the least wait before a retry (None when
         a retry is pointless)."""
@@ -169,7 +168,7 @@ class WebhookSender:
         }
         try:
             async with asyncio.timeout(self.policy.timeout_s):
-                response = await self._http.post(self.url, content=content, headers=headers)
+                response = await http.post(self.url, content=content, headers=headers)
         except TimeoutError:
             return f"no answer within {self.policy.timeout_s:g}s", 0.0
         except httpx.HTTPError as exc:
