@@ -13,9 +13,11 @@ from controlplane.cli._apply import apply
 from controlplane.cli._bootstrap import bootstrap
 from controlplane.cli._budget import budget
 from controlplane.cli._demo import demo
+from controlplane.cli._demo_instance import demo_instance
 from controlplane.cli._errors import REFUSED, USAGE, CliError
 from controlplane.cli._fleet import history, proxies
 from controlplane.cli._instances import instance
+from controlplane.cli._loadtest import loadtest
 from controlplane.cli._options import root_server_option
 from controlplane.cli._rollouts import rollout
 from controlplane.cli._serve import serve
@@ -82,8 +84,10 @@ cli.add_command(history)
 cli.add_command(proxies)
 cli.add_command(bootstrap)
 cli.add_command(demo)
+cli.add_command(demo_instance)
 cli.add_command(budget)
 cli.add_command(rollout)
+cli.add_command(loadtest)
 
 
 def main() -> None:

@@ -49,7 +49,9 @@ rollout:
   grace: 5s
 """
 
-INSTANCES = (  # id, version, share of requests answered 500
+ERROR_STATUS = 500
+"""What a failing instance answers."""
+INSTANCES = (  # id, version, share of requests answered ERROR_STATUS
     ("checkout-v1-a", "v1", 0.0),
     ("checkout-v1-b", "v1", 0.0),
     ("checkout-v2-a", "v2", 0.0),
@@ -130,7 +132,7 @@ def run_tour(*, keep: bool = False, say: Say = click.echo) -> None:
         say(f"controller: `weir serve` — API {weir.api_url}, xDS {weir.xds}, ledger {weir.store}")
         upstreams = {
             instance_id: stack.enter_context(
-                Upstream(instance_id, error_rate=error_rate, error_status=500, seed=11)
+                Upstream(instance_id, error_rate=error_rate, error_status=ERROR_STATUS, seed=11)
             )
             for instance_id, _, error_rate in INSTANCES
         }

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 import re
+import socket
 import threading
 import time
 from collections import Counter
@@ -39,7 +40,8 @@ class Counts:
 
 
 class Upstream:
-    """An HTTP server on 127.0.0.1:<free port> whose body is always `instance_id`.
+    """An HTTP server on `host`:`port` (default 127.0.0.1 and a free port) whose body is always
+    `instance_id`.
 
     It answers `status`, except for an `error_rate` fraction of requests (drawn from an RNG
     seeded with `seed`, so a run is repeatable) that get `error_status`. `delay` seconds are
@@ -50,6 +52,8 @@ class Upstream:
         self,
         instance_id: str,
         *,
+        host: str = HOST,
+        port: int = 0,
         status: int = 200,
         error_rate: float = 0.0,
         error_status: int = 503,
@@ -59,6 +63,8 @@ class Upstream:
         if not 0.0 <= error_rate <= 1.0:
             raise ValueError(f"error_rate {error_rate} is not between 0 and 1")
         self.instance_id = instance_id
+        self.host = host
+        self._port = port
         self.status = status
         self.error_rate = error_rate
         self.error_status = error_status
@@ -79,13 +85,15 @@ class Upstream:
 
     @property
     def address(self) -> str:
-        """host:port, as an instance's address is written."""
-        return f"{HOST}:{self.port}"
+        """host:port, as an instance's address is written ([::1]:port for IPv6)."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"
 
     def start(self) -> Self:
         if self._server is not None:
             return self
-        server = ThreadingHTTPServer((HOST, 0), _handler_for(self))
+        server_class = _HttpServer6 if ":" in self.host else ThreadingHTTPServer
+        server = server_class((self.host, self._port), _handler_for(self))
         server.daemon_threads = True
         self._server = server
         self._thread = threading.Thread(
@@ -141,6 +149,10 @@ class Upstream:
             self._hosts[host] += 1
             failed = self.error_rate > 0 and self._rng.random() < self.error_rate
         return self.error_status if failed else self.status
+
+
+class _HttpServer6(ThreadingHTTPServer):
+    address_family = socket.AF_INET6
 
 
 def _handler_for(upstream: Upstream) -> type[BaseHTTPRequestHandler]:

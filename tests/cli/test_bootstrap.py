@@ -105,7 +105,7 @@ def test_render_bootstrap_refuses_bad_input_by_field() -> None:
         render_bootstrap("a b", "c", xds="127.0.0.1:18000")
 
 
-@pytest.mark.parametrize("name", ["sidecar.yaml", "front-proxy.yaml"])
+@pytest.mark.parametrize("name", ["sidecar.yaml", "front-proxy.yaml", "compose-front-proxy.yaml"])
 def test_the_shipped_bootstraps_are_what_their_command_prints(name: str) -> None:
     path = ENVOY_DIR / name
     text = path.read_text()
@@ -118,14 +118,16 @@ def test_the_shipped_bootstraps_are_what_their_command_prints(name: str) -> None
 
 
 @pytest.mark.parametrize(
-    ("name", "node", "listen", "admin"),
+    ("name", "node", "listen", "admin", "xds"),
     [
-        ("sidecar.yaml", "sidecar", "127.0.0.1:15001", 9901),
-        ("front-proxy.yaml", "front", "0.0.0.0:10000", 9902),
+        ("sidecar.yaml", "sidecar", "127.0.0.1:15001", 9901, "127.0.0.1"),
+        ("front-proxy.yaml", "front", "0.0.0.0:10000", 9902, "127.0.0.1"),
+        # docker-compose.yml's: the controller is the `weir` service.
+        ("compose-front-proxy.yaml", "front", "0.0.0.0:10000", 9901, "weir"),
     ],
 )
-def test_the_shipped_bootstraps_point_at_the_default_controller(
-    name: str, node: str, listen: str, admin: int
+def test_the_shipped_bootstraps_point_at_their_controller(
+    name: str, node: str, listen: str, admin: int, xds: str
 ) -> None:
     path = ENVOY_DIR / name
     bootstrap: dict[str, Any] = yaml.safe_load(path.read_text())
@@ -135,6 +137,6 @@ def test_the_shipped_bootstraps_point_at_the_default_controller(
     assert bootstrap["admin"]["address"]["socket_address"]["port_value"] == admin
     cluster = bootstrap["static_resources"]["clusters"][0]
     endpoint = cluster["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]
-    assert endpoint["address"]["socket_address"] == {"address": "127.0.0.1", "port_value": 18000}
+    assert endpoint["address"]["socket_address"] == {"address": xds, "port_value": 18000}
     validated = envoy_validate(path)
     assert validated.returncode == 0, validated.stdout + validated.stderr
