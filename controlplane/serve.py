@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import httpx
 import uvicorn
+from prometheus_client import CollectorRegistry
 
 from controlplane import defaults
 from controlplane.api import create_app
@@ -92,8 +93,13 @@ class ControlPlane:
         self.registry = ProxyRegistry()
         self.metrics_sink = PushSource()
         """Envoy's metrics_service sink streams here, on the xDS port: the push stats source."""
+        self.metrics = CollectorRegistry()
+        """What /metrics on the API port serves; the xDS server counts into it."""
         self._xds = XdsServer(
-            self.controller, registry=self.registry, services=[self.metrics_sink.handler()]
+            self.controller,
+            registry=self.registry,
+            services=[self.metrics_sink.handler()],
+            metrics=self.metrics,
         )
         self._http = httpx.AsyncClient(timeout=2.0, trust_env=False)
         self.evaluator: Evaluator | None = None
@@ -131,7 +137,13 @@ class ControlPlane:
             api_socket.close()
             raise
         config = uvicorn.Config(
-            create_app(self.controller, self.registry, self.evaluator, rollouts=self.rollouts),
+            create_app(
+                self.controller,
+                self.registry,
+                self.evaluator,
+                rollouts=self.rollouts,
+                metrics=self.metrics,
+            ),
             lifespan="off",
             log_level="warning",
             access_log=False,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
+from prometheus_client import CollectorRegistry
 
 import controlplane
 from controlplane.api._dashboard_data import dashboard_data_router
@@ -26,12 +27,14 @@ def create_app(
     registry: ProxyRegistry,
     evaluator: Evaluator | None = None,
     rollouts: RolloutDriver | None = None,
+    metrics: CollectorRegistry | None = None,
 ) -> FastAPI:
     """The operator API over one controller and the proxy registry of its xDS server, and
     the web dashboard at `/`.
 
     `evaluator` and `rollouts` (the rollout driver), when this server runs them, add what
-    they see to the status endpoints; the API works without them.
+    they see to the status endpoints; the API works without them. `metrics` is the
+    prometheus registry /metrics serves (the xDS server's, in `weir serve`).
 
     Mutating endpoints are plain `def`: FastAPI runs them in its threadpool, and the
     controller is synchronous and thread-safe.
@@ -48,7 +51,7 @@ def create_app(
     app.include_router(evaluation_router(controller, evaluator))
     app.include_router(rollouts_router(controller, evaluator, rollouts))
     app.include_router(dashboard_data_router(controller, evaluator))
-    app.router.routes.append(metrics_route(controller, registry))
+    app.router.routes.append(metrics_route(controller, registry, metrics))
 
     @app.get("/healthz", tags=["health"], summary="The API answers and the ledger is loaded")
     def healthz() -> Health:

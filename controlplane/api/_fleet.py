@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -31,6 +33,22 @@ def fleet_router(controller: Controller, registry: ProxyRegistry) -> APIRouter:
     # is read there too, never from the threadpool that runs the plain-def endpoints.
     @router.get("/proxies", tags=["proxies"], summary="Connected Envoys and what each ACKed")
     async def proxies() -> list[ProxyView]:
-        return [ProxyView.model_validate(status) for status in registry.proxies()]
+        now = datetime.now(UTC)
+        current = registry.current_version
+        return [
+            ProxyView.model_validate(
+                {
+                    **{f.name: getattr(status, f.name) for f in fields(status)},
+                    "current_version": current,
+                    "in_sync": status.behind_since is None and status.synced_version == current,
+                    "behind_seconds": (
+                        None
+                        if status.behind_since is None
+                        else max((now - status.behind_since).total_seconds(), 0.0)
+                    ),
+                }
+            )
+            for status in registry.proxies()
+        ]
 
     return router

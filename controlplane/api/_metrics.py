@@ -1,4 +1,5 @@
-"""/metrics for Prometheus: ledger position, instances by state and connected proxies.
+"""/metrics for Prometheus: ledger position, instances by state, connected proxies and, in the
+registry the xDS server counts into, pushes, ACKs, NACKs, convergence and stream durations.
 
 Each app gets its own CollectorRegistry, so building several apps (tests, replicas in one
 process) never collides in prometheus_client's global registry.
@@ -64,8 +65,11 @@ class _Asgi:
         await self._app(scope, receive, send)
 
 
-def metrics_route(controller: Controller, registry: ProxyRegistry) -> Route:
-    metrics = CollectorRegistry()
+def metrics_route(
+    controller: Controller, registry: ProxyRegistry, metrics: CollectorRegistry | None = None
+) -> Route:
+    """/metrics over `metrics` (where the xDS server counts), or a registry of its own."""
+    metrics = metrics if metrics is not None else CollectorRegistry()
     for collector in (ProcessCollector, PlatformCollector, GCCollector):
         collector(registry=metrics)
     metrics.register(_WeirCollector(controller, registry))

@@ -126,6 +126,15 @@ class ProxyView(BaseModel):
     acked: dict[str, str] = Field(description="per resource type, the last version ACKed")
     last_nack: NackView | None
     nacks: int
+    synced_version: str = Field(
+        description="the last snapshot the proxy holds entirely ('' until it first caught up)"
+    )
+    current_version: str = Field(description="the snapshot weir serves now")
+    in_sync: bool = Field(description="whether the proxy holds the current snapshot")
+    behind_since: datetime | None = Field(
+        description="since when it lacks the current snapshot; null while in sync"
+    )
+    behind_seconds: float | None = Field(description="how long it has been behind, at this answer")
 
 
 class Health(BaseModel):

@@ -99,7 +99,8 @@ def _history_row(entry: Entry) -> list[str]:
 @server_option
 @json_option
 def proxies(server: str | None, as_json: bool) -> None:
-    """Connected Envoys: the version of each resource type each acknowledged or rejected."""
+    """Connected Envoys: the version of each resource type each acknowledged or rejected, and
+    whether each holds the current state (SYNC: `current`, or `behind 12.3s`)."""
     data: list[dict[str, Any]] = api_client(server).get("/v1/proxies")
     if as_json:
         emit_json(data)
@@ -114,6 +115,7 @@ def proxies(server: str | None, as_json: bool) -> None:
         "PEER",
         "CONNECTED",
         *(t.upper() for t in _RESOURCE_TYPES),
+        "SYNC",
         "NACKS",
     ]
     rows = [
@@ -124,6 +126,7 @@ def proxies(server: str | None, as_json: bool) -> None:
             proxy["peer"],
             when(proxy["connected_at"]),
             *(short_version(proxy["acked"].get(t)) for t in _RESOURCE_TYPES),
+            _sync(proxy),
             str(proxy["nacks"]),
         ]
         for proxy in data
@@ -136,3 +139,11 @@ def proxies(server: str | None, as_json: bool) -> None:
                 f"\n{proxy['node_id']} rejected {nack['type']} version "
                 f"{short_version(nack['version'])} at {when(nack['at'])}: {nack['message']}"
             )
+
+
+def _sync(proxy: dict[str, Any]) -> str:
+    """`current`, or how long the proxy has lacked the current snapshot."""
+    if proxy.get("in_sync"):
+        return "current"
+    behind = proxy.get("behind_seconds")
+    return "behind" if behind is None else f"behind {behind:.1f}s"

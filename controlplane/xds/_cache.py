@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from collections.abc import Callable
 
 from controlplane.control import Controller
 from controlplane.model import State
@@ -20,10 +22,19 @@ class SnapshotCache:
     publishes an older state over a newer one.
     """
 
-    def __init__(self, controller: Controller, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(
+        self,
+        controller: Controller,
+        loop: asyncio.AbstractEventLoop,
+        on_publish: Callable[[str], None] = lambda version: None,
+    ) -> None:
         self._loop = loop
         self._seq = controller.state.seq
+        self._on_publish = on_publish
         self.snapshot: Resources = build_resources(controller.state)
+        self.published_at = time.time()
+        """Wall-clock time the current snapshot was published: where convergence starts."""
+        on_publish(self.snapshot.version)
         self._changed = asyncio.Event()
         controller.subscribe(self._on_state)
 
@@ -40,11 +51,14 @@ class SnapshotCache:
             return
         self._seq = seq
         self.snapshot = snapshot
+        self.published_at = time.time()
+        self._on_publish(snapshot.version)
         changed, self._changed = self._changed, asyncio.Event()
         changed.set()
 
-    async def newer_than(self, seen: Resources) -> Resources:
-        """The current snapshot as soon as it is not `seen` (at once if it already differs)."""
+    async def newer_than(self, seen: Resources) -> tuple[Resources, float]:
+        """The current snapshot and its publication time as soon as it is not `seen` (at once
+        if it already differs)."""
         while self.snapshot is seen:
             await self._changed.wait()
-        return self.snapshot
+        return self.snapshot, self.published_at

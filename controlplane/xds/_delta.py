@@ -40,6 +40,8 @@ class _TypeState:
     """Explicitly subscribed names; None is a wildcard (all)."""
     holds: dict[str, str] = field(default_factory=dict)
     """Name → version the proxy holds, as far as its ACKs (or its reconnect) tell."""
+    resources: dict[str, Encoded] = field(default_factory=dict)
+    """The held resources we sent (not those only named by a reconnect)."""
     inflight: _Sent | None = None
     rejected: str = ""
     last_nonce: str = ""
@@ -100,8 +102,10 @@ class DeltaSession:
             return
         for name, resource in sent.upserts.items():
             state.holds[name] = resource.version
+            state.resources[name] = resource
         for name in sent.removed:
             state.holds.pop(name, None)
+            state.resources.pop(name, None)
         if type_url == CLUSTER_TYPE:
             self.held.clusters.update(sent.upserts)
             for name in sent.removed:
@@ -112,6 +116,14 @@ class DeltaSession:
                 refs |= self._refs.get(name, frozenset())
             self.held.route_refs = frozenset(refs)
         self.on_ack(type_url, sent.system_version)
+
+    def holdings(self) -> dict[str, dict[str, tuple[str, Encoded | None]]]:
+        """Per subscribed type, name → (version, resource if known) of what the proxy holds."""
+        return {
+            type_url: {n: (v, state.resources.get(n)) for n, v in state.holds.items()}
+            for type_url, state in self.types.items()
+            if state.subscribed
+        }
 
     def responses(self, view: ProxyView) -> list[discovery_pb2.DeltaDiscoveryResponse]:
         self._refs = dict(view.route_refs)

@@ -38,6 +38,12 @@ class ProxyStatus:
     """Per resource type (clusters, listeners, routes): the version the proxy last ACKed."""
     last_nack: Nack | None = None
     nacks: int = 0
+    synced_version: str = ""
+    """The last snapshot the proxy holds entirely (every response built from it ACKed, none
+    NACKed since); empty until it first caught up."""
+    behind_since: datetime | None = None
+    """Since when the proxy lacks the current snapshot (publication of the first snapshot it
+    has not caught up with, or its connection); None while it is in sync."""
 
 
 class ProxyRegistry:
@@ -46,6 +52,11 @@ class ProxyRegistry:
     def __init__(self) -> None:
         self._streams: dict[int, ProxyStatus] = {}
         self._ids = itertools.count(1)
+        self.current_version = ""
+        """The version of the snapshot the xDS server serves now."""
+
+    def published(self, version: str) -> None:
+        self.current_version = version
 
     def connect(
         self,
@@ -63,8 +74,9 @@ class ProxyRegistry:
             node_cluster=node_cluster,
             protocol=protocol,
             peer=peer,
-            connected_at=datetime.now(UTC),
+            connected_at=(now := datetime.now(UTC)),
             admin=admin,
+            behind_since=now,
         )
         return stream_id
 
@@ -82,6 +94,18 @@ class ProxyRegistry:
         if status is not None:
             nack = Nack(type_name(type_url), version, message, datetime.now(UTC))
             self._streams[stream_id] = replace(status, last_nack=nack, nacks=status.nacks + 1)
+
+    def synced(self, stream_id: int, version: str) -> None:
+        """The proxy now holds all of snapshot `version`."""
+        status = self._streams.get(stream_id)
+        if status is not None and (status.synced_version, status.behind_since) != (version, None):
+            self._streams[stream_id] = replace(status, synced_version=version, behind_since=None)
+
+    def behind(self, stream_id: int, since: datetime) -> None:
+        """The proxy lacks a snapshot published at `since` (kept if it was behind already)."""
+        status = self._streams.get(stream_id)
+        if status is not None and status.behind_since is None:
+            self._streams[stream_id] = replace(status, behind_since=since)
 
     def proxies(self) -> list[ProxyStatus]:
         return sorted(self._streams.values(), key=lambda p: (p.node_id, p.stream_id))

@@ -41,6 +41,7 @@ class _TypeState:
     claimed: str = ""
     """The version the proxy said it holds when it (re)subscribed; trusted if it matches ours."""
     acked: str = ""
+    acked_resources: dict[str, Encoded] = field(default_factory=dict)
     inflight: _Sent | None = None
     rejected: str = ""
     last_nonce: str = ""
@@ -80,6 +81,7 @@ class SotwSession:
 
     def _acked(self, type_url: str, state: _TypeState, sent: _Sent) -> None:
         state.acked = sent.version
+        state.acked_resources = sent.resources
         if type_url == CLUSTER_TYPE:
             self.held.clusters = dict(sent.resources)
         elif type_url == ROUTE_TYPE:
@@ -88,6 +90,14 @@ class SotwSession:
                 refs |= self._refs.get(name, frozenset())
             self.held.route_refs = frozenset(refs)
         self.on_ack(type_url, sent.version)
+
+    def holdings(self) -> dict[str, dict[str, tuple[str, Encoded | None]]]:
+        """Per subscribed type, name → (version, resource) of what the proxy ACKed."""
+        return {
+            type_url: {n: (e.version, e) for n, e in state.acked_resources.items()}
+            for type_url, state in self.types.items()
+            if state.subscribed
+        }
 
     def responses(self, view: ProxyView) -> list[discovery_pb2.DiscoveryResponse]:
         """What to send now for this view, clusters first."""

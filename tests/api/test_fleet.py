@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 import httpx
 
@@ -65,3 +65,36 @@ async def test_a_disconnected_proxy_is_gone(
     registry.disconnect(stream)
 
     assert (await api.get("/v1/proxies")).json() == []
+
+
+async def test_proxies_show_their_lag_behind_the_current_snapshot(
+    api: httpx.AsyncClient, registry: ProxyRegistry
+) -> None:
+    registry.published("v1")
+    stream = registry.connect(node_id="a", node_cluster="b", protocol="sotw", peer="p")
+    registry.synced(stream, "v1")
+    (synced,) = (await api.get("/v1/proxies")).json()
+
+    registry.published("v2")
+    registry.behind(stream, datetime.now(UTC) - timedelta(seconds=30))
+    (behind,) = (await api.get("/v1/proxies")).json()
+
+    assert synced["in_sync"] is True
+    assert synced["behind_since"] is None and synced["behind_seconds"] is None
+    assert (synced["synced_version"], synced["current_version"]) == ("v1", "v1")
+    assert behind["in_sync"] is False
+    assert (behind["synced_version"], behind["current_version"]) == ("v1", "v2")
+    assert 30 <= behind["behind_seconds"] < 60
+
+
+async def test_a_new_proxy_is_behind_until_it_first_catches_up(
+    api: httpx.AsyncClient, registry: ProxyRegistry
+) -> None:
+    registry.published("v1")
+    registry.connect(node_id="a", node_cluster="b", protocol="delta", peer="p")
+
+    (proxy,) = (await api.get("/v1/proxies")).json()
+
+    assert proxy["in_sync"] is False
+    assert proxy["synced_version"] == ""
+    assert proxy["behind_seconds"] >= 0

@@ -24,6 +24,11 @@ PROXY = {
         "at": "2025-03-01T12:00:05+00:00",
     },
     "nacks": 2,
+    "synced_version": "0123456789abcdef",
+    "current_version": "99999999abcdef00",
+    "in_sync": False,
+    "behind_since": "2025-03-01T12:00:05+00:00",
+    "behind_seconds": 42.25,
 }
 
 
@@ -89,16 +94,25 @@ def test_proxies_table_shows_acked_versions_and_envoys_rejection() -> None:
     lines = result.stdout.splitlines()
     assert lines[0].split() == [
         "NODE", "CLUSTER", "PROTOCOL", "PEER", "CONNECTED", "CLUSTERS", "LISTENERS", "ROUTES",
-        "NACKS",
+        "SYNC", "NACKS",
     ]  # fmt: skip
     assert lines[1].split() == [
         "front-1", "front", "delta", "ipv4:10.1.2.3:40000", "2025-03-01", "12:00:00Z",
-        "01234567", "fedcba98", "-", "2",
+        "01234567", "fedcba98", "-", "behind", "42.2s", "2",
     ]  # fmt: skip
     assert lines[-1] == (
         "front-1 rejected routes version deadbeef at 2025-03-01 12:00:05Z: "
         "Proto constraint validation failed"
     )
+
+
+def test_a_proxy_holding_the_current_state_is_shown_current() -> None:
+    proxy = PROXY | {"in_sync": True, "behind_since": None, "behind_seconds": None}
+    transport = httpx.MockTransport(lambda request: httpx.Response(200, json=[proxy]))
+
+    result = invoke("proxies", transport=transport)
+
+    assert result.stdout.splitlines()[1].split()[-2:] == ["current", "2"]
 
 
 def test_proxies_json_is_the_api_answer() -> None:

@@ -1,0 +1,73 @@
+"""What the server knows of one open ADS stream, beyond its protocol session: the proxy's node,
+which snapshot each in-flight response came from, and its outstanding NACKs.
+
+The xDS edge updates it as responses go out and answers come in; metrics, the proxy registry
+and CSDS read it.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from controlplane.resources import Encoded
+from controlplane.xds._view import ProxyView
+
+
+class Session(Protocol):
+    """SotwSession or DeltaSession: the server only feeds requests and views in."""
+
+    def on_request(self, request: Any) -> None: ...
+    def responses(self, view: ProxyView) -> list[Any]: ...
+    def holdings(self) -> dict[str, dict[str, tuple[str, Encoded | None]]]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Pushed:
+    snapshot: str
+    """Version of the snapshot the response was built from."""
+    published_at: float
+    """When that snapshot was published (time.time())."""
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    version: str
+    message: str
+    at: datetime
+
+
+@dataclass(slots=True)
+class Stream:
+    stream_id: int
+    node: Any
+    """The proxy's envoy.config.core.v3.Node, from the stream's first request."""
+    protocol: str
+    session: Session | None = None
+    view: ProxyView | None = None
+    """The view the latest responses were computed from."""
+    opened: float = field(default_factory=time.monotonic)
+    inflight: dict[str, Pushed] = field(default_factory=dict)
+    """type_url → the response awaiting an answer."""
+    rejected: dict[str, Rejection] = field(default_factory=dict)
+    """type_url → the last NACK, until a later response of that type is ACKed."""
+    updated: dict[str, datetime] = field(default_factory=dict)
+    """type_url → when the proxy last ACKed that type."""
+
+    def ack(self, type_url: str) -> float | None:
+        """Record an ACK; returns the convergence time, if the response came from us."""
+        self.rejected.pop(type_url, None)
+        self.updated[type_url] = datetime.now(UTC)
+        pushed = self.inflight.pop(type_url, None)
+        return None if pushed is None else time.time() - pushed.published_at
+
+    def nack(self, type_url: str, version: str, message: str) -> None:
+        self.inflight.pop(type_url, None)
+        self.rejected[type_url] = Rejection(version, message, datetime.now(UTC))
+
+    @property
+    def settled(self) -> bool:
+        """Nothing in flight and nothing rejected: the proxy holds what we would send."""
+        return not self.inflight and not self.rejected
