@@ -8,37 +8,18 @@ import click
 
 from controlplane import defaults
 from controlplane.bootstrap import bootstrap_yaml, render_bootstrap
-from controlplane.cli._options import host_port
+from controlplane.cli._options import address_option
 
 
 @click.command()
 @click.option("--node-id", required=True, help="node.id: names this proxy; unique per Envoy.")
 @click.option("--cluster", required=True, help="node.cluster: the group this proxy belongs to.")
 @click.option("--delta", is_flag=True, help="Incremental xDS (DELTA_GRPC) instead of SotW.")
-@click.option(
-    "--listen",
-    default=defaults.SIDECAR_LISTEN,
-    show_default=True,
-    callback=host_port,
-    metavar="HOST:PORT",
-    help="Where this proxy's HTTP listener accepts traffic.",
+@address_option(
+    "--listen", defaults.SIDECAR_LISTEN, "Where this proxy's HTTP listener accepts traffic."
 )
-@click.option(
-    "--admin",
-    default=defaults.ENVOY_ADMIN,
-    show_default=True,
-    callback=host_port,
-    metavar="HOST:PORT",
-    help="Envoy's admin.",
-)
-@click.option(
-    "--xds",
-    default=defaults.XDS,
-    show_default=True,
-    callback=host_port,
-    metavar="HOST:PORT",
-    help="weir's ADS address.",
-)
+@address_option("--admin", defaults.ENVOY_ADMIN, "Envoy's admin.")
+@address_option("--xds", defaults.XDS, "weir's ADS address.")
 def bootstrap(node_id: str, cluster: str, delta: bool, listen: str, admin: str, xds: str) -> None:
     """Print an Envoy bootstrap (YAML) for one proxy, pointing it at weir over ADS.
 

@@ -8,7 +8,7 @@ import click
 
 from controlplane import defaults
 from controlplane.cli._errors import REFUSED, UNREACHABLE, USAGE, CliError
-from controlplane.cli._options import api_client, host_port, server_option
+from controlplane.cli._options import address_option, api_client, server_option
 from controlplane.cli._output import emit_json, table
 from controlplane.model import parse_duration, split_address
 
@@ -47,21 +47,15 @@ def _path(ctx: click.Context, param: click.Parameter, value: str) -> str:
     metavar="DURATION",
     help="How long to send, e.g. 30s or 2m.",
 )
-@click.option(
+@address_option(
     "--through",
-    default=defaults.SIDECAR_LISTEN,
-    show_default=True,
-    callback=host_port,
-    metavar="HOST:PORT",
-    help="The Envoy listener to send through; the Host header is SERVICE.",
+    defaults.SIDECAR_LISTEN,
+    "The Envoy listener to send through; the Host header is SERVICE.",
 )
-@click.option(
+@address_option(
     "--admin",
-    default=defaults.ENVOY_ADMIN,
-    show_default=True,
-    callback=host_port,
-    metavar="HOST:PORT",
-    help="That Envoy's admin, whose per-instance cluster stats are read before and after.",
+    defaults.ENVOY_ADMIN,
+    "That Envoy's admin, whose per-instance cluster stats are read before and after.",
 )
 @click.option(
     "--path",

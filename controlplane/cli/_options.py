@@ -60,3 +60,15 @@ def listen_address(ctx: click.Context, param: click.Parameter, value: str) -> st
     host, _, port = value.rpartition(":")
     host_port(ctx, param, f"{host}:1" if port == "0" else value)
     return value
+
+
+def address_option(flag: str, default: str, help: str, *, listen: bool = False) -> Callable[[F], F]:
+    """A HOST:PORT option with a default, checked as it is parsed; `listen` allows port 0."""
+    return click.option(
+        flag,
+        default=default,
+        show_default=True,
+        callback=listen_address if listen else host_port,
+        metavar="HOST:PORT",
+        help=help,
+    )

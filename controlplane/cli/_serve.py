@@ -8,7 +8,7 @@ import click
 
 from controlplane import defaults
 from controlplane.cli._errors import CliError
-from controlplane.cli._options import listen_address
+from controlplane.cli._options import address_option
 
 
 def webhook_urls(
@@ -30,22 +30,8 @@ def webhook_urls(
     metavar="URL",
     help="The ledger: a file path, sqlite:///relative.db or sqlite:////absolute/path.db.",
 )
-@click.option(
-    "--xds",
-    default=defaults.XDS,
-    show_default=True,
-    callback=listen_address,
-    metavar="HOST:PORT",
-    help="ADS for Envoy; port 0 picks a free one.",
-)
-@click.option(
-    "--api",
-    default=defaults.API,
-    show_default=True,
-    callback=listen_address,
-    metavar="HOST:PORT",
-    help="The HTTP API; port 0 picks a free one.",
-)
+@address_option("--xds", defaults.XDS, "ADS for Envoy; port 0 picks a free one.", listen=True)
+@address_option("--api", defaults.API, "The HTTP API; port 0 picks a free one.", listen=True)
 @click.option(
     "--stats",
     type=click.Choice(["push", "pull", "promql", "off"]),
