@@ -91,6 +91,23 @@ async def test_a_proxy_claiming_another_node_is_refused_before_any_resource(
     assert xds.registry.proxies() == []  # never counted as a connected proxy
 
 
+async def test_a_delta_stream_claiming_another_node_is_refused_too(
+    server: tuple[XdsServer, str], pki: Pki
+) -> None:
+    _, address = server
+    request = discovery_pb2.DeltaDiscoveryRequest(type_url=CLUSTER_TYPE)
+    request.node.id = "web-1"
+    async with channel(address, pki.ca, pki.proxy("web-2")) as ch:
+        stub = ads_pb2_grpc.AggregatedDiscoveryServiceStub(ch)
+        call = stub.DeltaAggregatedResources(iter([request]), timeout=TIMEOUT_S)
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            async for response in call:
+                raise AssertionError(f"a resource reached an impostor: {response}")
+
+    assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert "node.id 'web-1' is not the identity" in (refused.value.details() or "")
+
+
 async def test_a_certificate_from_another_ca_cannot_connect(
     server: tuple[XdsServer, str], pki: Pki, tmp_path: Path
 ) -> None:
