@@ -4,6 +4,7 @@ model, a 4xx through the API); nothing else escapes, and whatever is accepted ro
 
 from __future__ import annotations
 
+import asyncio
 import io
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,7 +13,6 @@ from typing import Any
 import httpx
 import pytest
 import yaml
-from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, event, example, given, settings
 from pydantic import ValidationError
 
@@ -91,17 +91,23 @@ def api(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[tuple[Controller, httpx.MockTransport]]:
     """The real API app in-process, as the transport `weir apply` sends through."""
-    controller = Controller(SqliteStore(tmp_path_factory.mktemp("apply") / "weir.db"))
-    client = TestClient(create_app(controller, ProxyRegistry()))
+    store = SqliteStore(tmp_path_factory.mktemp("apply") / "weir.db")
+    controller = Controller(store)
+    app = httpx.ASGITransport(app=create_app(controller, ProxyRegistry()))
+
+    async def call(request: httpx.Request) -> httpx.Response:
+        async with httpx.AsyncClient(transport=app, base_url="http://weir") as client:
+            return await client.request(
+                request.method, request.url.path, content=request.content,
+                headers=request.headers,
+            )  # fmt: skip
 
     def forward(request: httpx.Request) -> httpx.Response:
-        response: httpx.Response = client.request(
-            request.method, request.url.path, content=request.content, headers=request.headers
-        )
-        return response
+        answer = asyncio.run(call(request))  # the CLI is synchronous; no loop runs here
+        return httpx.Response(answer.status_code, headers=answer.headers, content=answer.content)
 
-    with client:
-        yield controller, httpx.MockTransport(forward)
+    yield controller, httpx.MockTransport(forward)
+    store.close()
 
 
 @settings(
