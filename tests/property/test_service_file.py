@@ -98,7 +98,7 @@ def api(
     async def call(request: httpx.Request) -> httpx.Response:
         async with httpx.AsyncClient(transport=app, base_url="http://weir") as client:
             return await client.request(
-                request.method, request.url.path, content=request.content,
+                request.method, request.url.raw_path.decode("ascii"), content=request.content,
                 headers=request.headers,
             )  # fmt: skip
 
@@ -115,6 +115,7 @@ def api(
 )
 @given(text=YAML_TEXT)
 @example(text="\x08")  # once a two-line message: PyYAML's ReaderError spans two lines
+@example(text="name: web\nrollout: {bake: 1000.5}\n")  # once a 500: "1.0005e+06ms"
 def test_weir_apply_applies_whole_or_refuses_in_one_line(
     api: tuple[Controller, httpx.MockTransport], text: str
 ) -> None:
