@@ -22,7 +22,7 @@ def weir(tmp_path: Path, pki: Pki) -> Iterator[WeirServer]:
     cert = pki.server()
     options = (
         *("--xds-tls-cert", str(cert.cert), "--xds-tls-key", str(cert.key)),
-        *("--xds-client-ca", str(pki.ca), "--stats", "off"),
+        *("--xds-client-ca", str(pki.ca)),
     )
     with WeirServer(tmp_path, options=options) as server:
         server.service(SERVICE)
@@ -66,6 +66,8 @@ def test_an_envoy_with_its_own_certificate_is_served_over_mtls(
     assert weir_clusters(envoy) == ["web--a"]
     assert [p["node_id"] for p in weir.proxies()] == ["proxy-1"]
     assert envoy.stats()["control_plane.connected_state"] == 1
+    # and its stats reach weir's metrics sink over the same mTLS cluster
+    eventually(lambda: _assert_in_log(weir, "metrics stream from proxy-1"), timeout=10)
 
 
 def test_an_envoy_claiming_another_node_or_without_a_certificate_gets_nothing(
@@ -96,3 +98,8 @@ def test_an_envoy_claiming_another_node_or_without_a_certificate_gets_nothing(
         assert stats["cluster_manager.cds.update_success"] == 0
         assert stats["control_plane.connected_state"] == 0
     assert weir.proxies() == []
+    assert "metrics stream from proxy-3" not in weir.log_path.read_text()
+
+
+def _assert_in_log(weir: WeirServer, text: str) -> None:
+    assert text in weir.log_path.read_text()
