@@ -10,10 +10,16 @@ Stats: a 1 s flush to weir's metrics_service sink over the same `weir_xds` clust
 matcher that keeps only the evidence the evaluator reads (each instance cluster's
 `upstream_rq_<class>xx` and `upstream_rq_time`) and the proxy's own xDS health, so a flush, an
 admin scrape and a Prometheus scrape all stay small.
+
+mTLS (`--tls-cert/--tls-key/--tls-ca`, for `weir serve --xds-tls-*`): the `weir_xds` cluster
+gets a TLS transport socket that presents the proxy's client certificate, trusts only the given
+CA and checks that weir's certificate names the host it dials (or `--tls-server-name`). The
+metrics sink shares the cluster, so its stats travel over the same connection.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import yaml
@@ -43,10 +49,68 @@ XDS_HEALTH_STATS = (
 
 _METRICS_SERVICE = "envoy.config.metrics.v3.MetricsServiceConfig"
 
+_UPSTREAM_TLS = "envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext"
 _HTTP_PROTOCOL_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
 _DOWNSTREAM_CONNECTIONS = (
     "envoy.extensions.resource_monitors.downstream_connections.v3.DownstreamConnectionsConfig"
 )
+
+
+@dataclass(frozen=True, slots=True)
+class BootstrapTls:
+    """Files on the proxy's machine (paths as given: Envoy reads them when it starts)."""
+
+    cert: str
+    """The proxy's PEM client certificate; its SAN names the node id (see weir serve)."""
+    key: str
+    ca: str
+    """PEM CA certificates that sign weir's certificate."""
+    server_name: str | None = None
+    """The name weir's certificate must carry (and the SNI); default: the --xds host."""
+
+    @classmethod
+    def from_options(
+        cls, cert: str | None, key: str | None, ca: str | None, server_name: str | None = None
+    ) -> BootstrapTls | None:
+        """All three files, or None for plaintext xDS; only some of them is an error."""
+        given = {"tls-cert": cert, "tls-key": key, "tls-ca": ca}
+        missing = [f"--{flag}" for flag, value in given.items() if not value]
+        if len(missing) == len(given):
+            if server_name:
+                raise InvalidInput(
+                    "--tls-server-name needs --tls-cert, --tls-key and --tls-ca",
+                    field="tls-server-name",
+                )
+            return None
+        if missing:
+            raise InvalidInput(
+                "mTLS to weir takes --tls-cert, --tls-key and --tls-ca together; "
+                f"missing {', '.join(missing)}",
+                field=missing[0].removeprefix("--"),
+            )
+        assert cert and key and ca
+        return cls(cert, key, ca, server_name or None)
+
+
+def _transport_socket(tls: BootstrapTls, xds_host: str) -> dict[str, Any]:
+    name = tls.server_name or xds_host
+    san = {"san_type": "IP_ADDRESS" if is_ip(name) else "DNS", "matcher": {"exact": name}}
+    context: dict[str, Any] = {
+        "@type": f"type.googleapis.com/{_UPSTREAM_TLS}",
+        "common_tls_context": {
+            "tls_certificates": [
+                {"certificate_chain": {"filename": tls.cert}, "private_key": {"filename": tls.key}}
+            ],
+            "validation_context": {
+                "trusted_ca": {"filename": tls.ca},
+                "match_typed_subject_alt_names": [san],
+            },
+            "alpn_protocols": ["h2"],  # gRPC
+        },
+    }
+    if not is_ip(name):
+        context["sni"] = name  # SNI carries host names only
+    return {"name": "envoy.transport_sockets.tls", "typed_config": context}
 
 
 def _address(flag: str, value: str) -> tuple[str, int]:
@@ -60,7 +124,7 @@ def _socket_address(host: str, port: int) -> dict[str, Any]:
     return {"socket_address": {"address": host, "port_value": port}}
 
 
-def _xds_cluster(host: str, port: int) -> dict[str, Any]:
+def _xds_cluster(host: str, port: int, tls: BootstrapTls | None) -> dict[str, Any]:
     cluster: dict[str, Any] = {
         "name": XDS_CLUSTER,
         "type": "STATIC" if is_ip(host) else "STRICT_DNS",
@@ -87,6 +151,8 @@ def _xds_cluster(host: str, port: int) -> dict[str, Any]:
     cluster["upstream_connection_options"] = {
         "tcp_keepalive": {"keepalive_probes": 3, "keepalive_time": 30, "keepalive_interval": 5},
     }
+    if tls is not None:
+        cluster["transport_socket"] = _transport_socket(tls, host)
     return cluster
 
 
@@ -118,8 +184,10 @@ def render_bootstrap(
     listen: str = defaults.SIDECAR_LISTEN,
     admin: str = defaults.ENVOY_ADMIN,
     delta: bool = False,
+    tls: BootstrapTls | None = None,
 ) -> dict[str, Any]:
-    """A complete Envoy v3 bootstrap for one proxy, as plain data (YAML- and JSON-ready)."""
+    """A complete Envoy v3 bootstrap for one proxy, as plain data (YAML- and JSON-ready);
+    with `tls`, it reaches weir over mTLS."""
     for flag, value in (("node-id", node_id), ("cluster", cluster)):
         if not value.strip() or any(c.isspace() for c in value):
             raise InvalidInput(f"--{flag} must be a non-empty name without spaces", field=flag)
@@ -142,7 +210,7 @@ def render_bootstrap(
             "cds_config": {"ads": {}, "resource_api_version": "V3"},
             "lds_config": {"ads": {}, "resource_api_version": "V3"},
         },
-        "static_resources": {"clusters": [_xds_cluster(xds_host, xds_port)]},
+        "static_resources": {"clusters": [_xds_cluster(xds_host, xds_port, tls)]},
         "admin": {"address": _socket_address(admin_host, admin_port)},
         "stats_config": _stats_config(),
         "stats_flush_interval": STATS_FLUSH_INTERVAL,

@@ -15,6 +15,7 @@ import socket
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
+import grpc
 import httpx
 import uvicorn
 from prometheus_client import CollectorRegistry
@@ -84,10 +85,11 @@ class ControlPlane:
         stats: str = "push",
         prometheus_url: str | None = None,
         webhooks: Sequence[str] = (),
+        xds_credentials: grpc.ServerCredentials | None = None,
     ) -> None:
         """`stats` picks the evaluator's stats source (push, pull, promql), or "off" for none;
         each of `webhooks` is POSTed a JSON notification of rollouts, verdicts, rollbacks and
-        the budget freeze."""
+        the budget freeze; `xds_credentials` (XdsTls.credentials()) put mTLS on the xDS port."""
         self.store = store
         self.controller = Controller(store)
         self.registry = ProxyRegistry()
@@ -100,6 +102,7 @@ class ControlPlane:
             registry=self.registry,
             services=[self.metrics_sink.handler()],
             metrics=self.metrics,
+            credentials=xds_credentials,
         )
         self._http = httpx.AsyncClient(timeout=2.0, trust_env=False)
         self.evaluator: Evaluator | None = None
@@ -191,10 +194,17 @@ async def serve(
     stats: str = "push",
     prometheus_url: str | None = None,
     webhooks: Sequence[str] = (),
+    xds_credentials: grpc.ServerCredentials | None = None,
     on_ready: Callable[[Listening], None] = lambda listening: None,
 ) -> None:
     """Run until SIGINT or SIGTERM, then stop both servers and close the store."""
-    plane = ControlPlane(store, stats=stats, prometheus_url=prometheus_url, webhooks=webhooks)
+    plane = ControlPlane(
+        store,
+        stats=stats,
+        prometheus_url=prometheus_url,
+        webhooks=webhooks,
+        xds_credentials=xds_credentials,
+    )
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):

@@ -7,8 +7,9 @@ import shlex
 import click
 
 from controlplane import defaults
-from controlplane.bootstrap import bootstrap_yaml, render_bootstrap
+from controlplane.bootstrap import BootstrapTls, bootstrap_yaml, render_bootstrap
 from controlplane.cli._options import address_option
+from controlplane.errors import InvalidInput
 
 
 @click.command()
@@ -20,13 +21,43 @@ from controlplane.cli._options import address_option
 )
 @address_option("--admin", defaults.ENVOY_ADMIN, "Envoy's admin.")
 @address_option("--xds", defaults.XDS, "weir's ADS address.")
-def bootstrap(node_id: str, cluster: str, delta: bool, listen: str, admin: str, xds: str) -> None:
+@click.option(
+    "--tls-cert",
+    metavar="FILE",
+    help="mTLS to weir (serve --xds-tls-*): this proxy's PEM client certificate, whose SAN "
+    "names the node id. Takes --tls-key and --tls-ca too; paths as Envoy will see them.",
+)
+@click.option("--tls-key", metavar="FILE", help="The PEM private key of --tls-cert.")
+@click.option("--tls-ca", metavar="FILE", help="PEM CA certificates that sign weir's certificate.")
+@click.option(
+    "--tls-server-name",
+    metavar="NAME",
+    help="The name weir's certificate must carry, sent as SNI. [default: the --xds host]",
+)
+def bootstrap(
+    node_id: str,
+    cluster: str,
+    delta: bool,
+    listen: str,
+    admin: str,
+    xds: str,
+    tls_cert: str | None,
+    tls_key: str | None,
+    tls_ca: str | None,
+    tls_server_name: str | None,
+) -> None:
     """Print an Envoy bootstrap (YAML) for one proxy, pointing it at weir over ADS.
 
     Save it as a .yaml file for `envoy -c FILE`, or pass it inline:
     `envoy --config-yaml "$(weir bootstrap ...)"`.
     """
-    rendered = render_bootstrap(node_id, cluster, xds=xds, listen=listen, admin=admin, delta=delta)
+    try:
+        tls = BootstrapTls.from_options(tls_cert, tls_key, tls_ca, tls_server_name)
+    except InvalidInput as exc:
+        raise click.UsageError(exc.message) from exc
+    rendered = render_bootstrap(
+        node_id, cluster, xds=xds, listen=listen, admin=admin, delta=delta, tls=tls
+    )
     # The header repeats the flags that matter, so a checked-in file says how to remake it.
     words = ["weir", "bootstrap", "--node-id", node_id, "--cluster", cluster]
     words += ["--delta"] if delta else []
@@ -34,6 +65,10 @@ def bootstrap(node_id: str, cluster: str, delta: bool, listen: str, admin: str, 
         ("--listen", listen, defaults.SIDECAR_LISTEN),
         ("--admin", admin, defaults.ENVOY_ADMIN),
         ("--xds", xds, defaults.XDS),
+        ("--tls-cert", tls_cert, None),
+        ("--tls-key", tls_key, None),
+        ("--tls-ca", tls_ca, None),
+        ("--tls-server-name", tls_server_name, None),
     ):
-        words += [flag, value] if value != default else []
+        words += [flag, value] if value is not None and value != default else []
     click.echo(bootstrap_yaml(rendered, command=shlex.join(words)), nl=False)

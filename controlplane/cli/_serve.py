@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 import click
 
 from controlplane import defaults
 from controlplane.cli._errors import CliError
 from controlplane.cli._options import address_option
+
+if TYPE_CHECKING:
+    import grpc
 
 
 def webhook_urls(
@@ -51,6 +55,20 @@ def webhook_urls(
     "each pass or fail verdict, and when the error budget freezes; retried with backoff. "
     "Repeatable.",
 )
+@click.option(
+    "--xds-tls-cert",
+    metavar="FILE",
+    help="mTLS on the xDS port (ADS, CSDS, metrics sink): weir's PEM certificate chain. "
+    "Takes --xds-tls-key and --xds-client-ca too.",
+)
+@click.option("--xds-tls-key", metavar="FILE", help="The PEM private key of --xds-tls-cert.")
+@click.option(
+    "--xds-client-ca",
+    metavar="FILE",
+    help="PEM CA certificates that sign the proxies' client certificates. A proxy is served "
+    "only if its node.id is its certificate's identity: a SAN DNS name equal to the node id, "
+    "or a SAN URI whose last path segment is (spiffe://mesh.example/envoy/NODE_ID).",
+)
 def serve(
     store: str,
     xds: str,
@@ -58,9 +76,13 @@ def serve(
     stats: str,
     prometheus_url: str | None,
     webhooks: tuple[str, ...],
+    xds_tls_cert: str | None,
+    xds_tls_key: str | None,
+    xds_client_ca: str | None,
 ) -> None:
     """Serve the ledger, ADS for the Envoy fleet and the HTTP API, judge every change from
     Envoy's stats and drive rollouts, in one process."""
+    xds_credentials = _xds_credentials(xds_tls_cert, xds_tls_key, xds_client_ca)
     # Imported here: the server side (grpc, FastAPI, uvicorn) costs every other command time.
     import uvloop
 
@@ -83,8 +105,25 @@ def serve(
         uvloop.run(
             run(
                 opened, xds=xds, api=api, stats=stats, prometheus_url=prometheus_url,
-                webhooks=webhooks, on_ready=ready,
+                webhooks=webhooks, xds_credentials=xds_credentials, on_ready=ready,
             )
         )  # fmt: skip
     except OSError as exc:
         raise CliError(str(exc)) from exc
+
+
+def _xds_credentials(
+    cert: str | None, key: str | None, client_ca: str | None
+) -> grpc.ServerCredentials | None:
+    """grpc server credentials from the --xds-tls-* files, checked before anything starts."""
+    from controlplane.errors import InvalidInput
+    from controlplane.xds import XdsTls
+
+    try:
+        tls = XdsTls.from_options(cert, key, client_ca)
+    except InvalidInput as exc:
+        raise click.UsageError(exc.message) from exc
+    try:
+        return tls.credentials() if tls is not None else None
+    except InvalidInput as exc:
+        raise CliError(exc.message) from exc

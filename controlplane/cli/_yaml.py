@@ -38,6 +38,12 @@ def load_service_file(stream: IO[str], name: str) -> dict[str, Any]:
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "somewhere"
         problem = exc.problem or exc.context or "invalid YAML"
         raise CliError(f"{name}: {where}: {problem}") from exc
+    except yaml.reader.ReaderError as exc:  # its str() spans two lines
+        raise CliError(
+            f"{name}: character {exc.position + 1}: {exc.reason} (#x{exc.character:04x})"
+            if isinstance(exc.character, int)
+            else f"{name}: {exc.reason}"
+        ) from exc
     except yaml.YAMLError as exc:
         raise CliError(f"{name}: {exc}") from exc
     if len(documents) != 1:

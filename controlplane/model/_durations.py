@@ -2,6 +2,7 @@
 
 import math
 import re
+from decimal import Decimal
 from typing import Annotated
 
 from pydantic import BeforeValidator, PlainSerializer, WithJsonSchema
@@ -32,11 +33,14 @@ def format_duration(seconds: float) -> str:
     for unit in ("d", "h", "m", "s"):
         size = _UNITS[unit]
         if seconds >= size and seconds % size == 0:
-            return f"{int(seconds // size)}{unit}"
+            text = f"{int(seconds // size)}{unit}"
+            if parse_duration(text) == seconds:
+                return text
     millis = f"{seconds * 1000:g}ms"
-    if parse_duration(millis) == seconds:
+    if "e" not in millis and parse_duration(millis) == seconds:  # 1000.5 s is 1.0005e+06ms
         return millis
-    return f"{seconds!r}s"
+    # Plain decimal digits (the pattern takes no exponent) of the float's shortest repr.
+    return f"{Decimal(repr(seconds)):f}s"
 
 
 Duration = Annotated[

@@ -2,5 +2,6 @@
 
 from controlplane.xds._registry import Nack, ProxyRegistry, ProxyStatus
 from controlplane.xds._server import XdsServer
+from controlplane.xds._tls import XdsTls
 
-__all__ = ["Nack", "ProxyRegistry", "ProxyStatus", "XdsServer"]
+__all__ = ["Nack", "ProxyRegistry", "ProxyStatus", "XdsServer", "XdsTls"]

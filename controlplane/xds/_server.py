@@ -28,10 +28,12 @@ from controlplane.xds._cache import SnapshotCache
 from controlplane.xds._csds import Csds
 from controlplane.xds._delta import DeltaSession
 from controlplane.xds._errors import ProtocolError
+from controlplane.xds._identity import require_identity
 from controlplane.xds._metrics import XdsMetrics
 from controlplane.xds._registry import ProxyRegistry, type_name
 from controlplane.xds._sotw import SotwSession
 from controlplane.xds._stream import Pushed, Session, Stream
+from controlplane.xds._tls import add_port
 from controlplane.xds._view import ProxyView
 
 log = logging.getLogger(__name__)
@@ -79,6 +81,7 @@ class _Ads(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignore[mis
                 return
             if not first.HasField("node") or not first.node.id:
                 raise ProtocolError("the first request of a stream must carry node.id")
+            await require_identity(context, first.node.id)  # mTLS: the cert must name the node
             listener = self._listener_for(first.node)
             stream_id = self._registry.connect(
                 node_id=first.node.id,
@@ -202,8 +205,11 @@ class XdsServer:
         registry: ProxyRegistry | None = None,
         services: Sequence[Any] = (),
         metrics: CollectorRegistry | None = None,
+        credentials: grpc.ServerCredentials | None = None,
     ) -> None:
         self.controller = controller
+        self._credentials = credentials
+        """TLS for the port (XdsTls.credentials()), else plaintext."""
         self.registry = registry or ProxyRegistry()
         self.metrics = XdsMetrics(metrics if metrics is not None else CollectorRegistry())
         """Counted into `metrics` (a registry of its own if none is given)."""
@@ -233,7 +239,7 @@ class XdsServer:
         if self._services:
             server.add_generic_rpc_handlers(self._services)
         try:
-            port: int = server.add_insecure_port(address)
+            port = add_port(server, address, self._credentials)
             await server.start()
         except RuntimeError as exc:  # grpcio's word for a port it cannot bind
             raise OSError(f"cannot listen for xDS on {address}: {exc}") from exc
