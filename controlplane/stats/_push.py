@@ -29,6 +29,7 @@ import grpc
 from controlplane.stats._counts import Reading, Totals
 from controlplane.stats._proto import metrics_service_pb2, prometheus_metrics_pb2
 from controlplane.stats._types import Scrape, SourceUnavailable
+from controlplane.xds import require_identity
 
 log = logging.getLogger(__name__)
 
@@ -144,6 +145,8 @@ class PushSource:
             async for message in messages:
                 if message.HasField("identifier") and message.identifier.node.id:
                     if not node_id:
+                        # Over mTLS a proxy reports only as the node its certificate names.
+                        await require_identity(context, message.identifier.node.id)
                         log.info("metrics stream from %s", message.identifier.node.id)
                     node_id = message.identifier.node.id
                 if not node_id:
