@@ -1,6 +1,7 @@
 """The ADS server: state-of-the-world and incremental xDS to the Envoy fleet."""
 
+from controlplane.xds._limits import XdsLimits
 from controlplane.xds._registry import Nack, ProxyRegistry, ProxyStatus
 from controlplane.xds._server import XdsServer
 
-__all__ = ["Nack", "ProxyRegistry", "ProxyStatus", "XdsServer"]
+__all__ = ["Nack", "ProxyRegistry", "ProxyStatus", "XdsLimits", "XdsServer"]

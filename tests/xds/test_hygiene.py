@@ -1,0 +1,172 @@
+"""Connection hygiene of the xDS port, over real gRPC on loopback: a bad or greedy client
+ends only its own stream, and everybody else keeps being served."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+import grpc
+import pytest
+from envoy.service.discovery.v3 import discovery_pb2
+
+from controlplane.control import Controller
+from controlplane.resources import CLUSTER_TYPE
+from controlplane.xds import XdsLimits
+from tests.xds._client import AdsClient
+from tests.xds._fixtures import add, cluster_names, controller
+from tests.xds._server import serving
+
+ADS = "/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources"
+SECRET_TYPE = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret"
+
+
+@pytest.fixture
+def plane() -> Controller:
+    return controller(("a", 1))
+
+
+async def subscribed(client: AdsClient) -> list[str]:
+    """Subscribe to clusters, ACK the answer; the cluster names it held."""
+    client.send(discovery_pb2.DiscoveryRequest(type_url=CLUSTER_TYPE))
+    response = await client.receive()
+    client.ack(response)
+    return cluster_names(list(response.resources))
+
+
+async def still_served(plane: Controller, new: str, *clients: AdsClient) -> None:
+    """A change to the ledger still reaches every one of `clients`."""
+    add(plane, new)
+    for client in clients:
+        response = await client.receive()
+        assert response.type_url == CLUSTER_TYPE
+        assert f"web--{new}" in cluster_names(list(response.resources))
+        client.ack(response)
+
+
+async def until(check: Callable[[], bool]) -> None:
+    for _ in range(300):
+        if check():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("condition never held")
+
+
+async def refused(client: AdsClient) -> grpc.aio.AioRpcError:
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        await client.receive()
+    return raised.value
+
+
+async def test_a_5_mib_request_ends_its_stream_and_not_its_neighbour_on_the_channel(
+    plane: Controller,
+) -> None:
+    async with (
+        serving(plane) as (xds, address),
+        grpc.aio.insecure_channel(address) as channel,
+        AdsClient(address, "greedy", channel=channel) as greedy,
+        AdsClient(address, "polite", channel=channel) as polite,
+    ):
+        assert await subscribed(greedy) == ["web--a"]
+        assert await subscribed(polite) == ["web--a"]
+
+        greedy.send(
+            discovery_pb2.DiscoveryRequest(
+                type_url=CLUSTER_TYPE, resource_names=["x" * (5 * 1024 * 1024)]
+            )
+        )
+        error = await refused(greedy)
+
+        assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert "larger than max" in (error.details() or "")
+        await still_served(plane, "b", polite)
+        assert [p.node_id for p in xds.registry.proxies()] == ["polite"]
+
+
+async def test_garbage_bytes_end_their_stream_with_invalid_argument(plane: Controller) -> None:
+    async with (
+        serving(plane) as (xds, address),
+        grpc.aio.insecure_channel(address) as channel,
+        AdsClient(address, "polite", channel=channel) as polite,
+    ):
+        assert await subscribed(polite) == ["web--a"]
+        garbage = channel.stream_stream(ADS)(iter([b"\xff\xff\xff\xff not protobuf"]))
+
+        with pytest.raises(grpc.aio.AioRpcError) as raised:
+            await garbage.read()
+
+        assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert "not a valid discovery request" in (raised.value.details() or "")
+        await still_served(plane, "b", polite)
+        assert [p.node_id for p in xds.registry.proxies()] == ["polite"]
+
+
+@pytest.mark.parametrize(
+    ("node_id", "type_url", "message"),
+    [
+        ("", CLUSTER_TYPE, "must carry node.id"),
+        ("bad\nname", CLUSTER_TYPE, "printable characters"),
+        ("n" * 2000, CLUSTER_TYPE, "at most 1024"),
+        ("proxy", "", "must carry type_url"),
+    ],
+)
+async def test_a_bad_first_request_is_refused_with_a_message(
+    plane: Controller, node_id: str, type_url: str, message: str
+) -> None:
+    async with serving(plane) as (xds, address), AdsClient(address, node_id) as client:
+        client.send(discovery_pb2.DiscoveryRequest(type_url=type_url))
+
+        error = await refused(client)
+
+        assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert message in (error.details() or "")
+        assert xds.registry.proxies() == []
+
+
+async def test_an_unknown_type_is_ignored_and_the_stream_keeps_its_clusters(
+    plane: Controller,
+) -> None:
+    async with serving(plane) as (xds, address), AdsClient(address, "proxy") as client:
+        client.send(discovery_pb2.DiscoveryRequest(type_url=SECRET_TYPE, resource_names=["k"]))
+        assert await subscribed(client) == ["web--a"]  # the secret got no answer
+
+        await still_served(plane, "b", client)
+        assert [p.node_id for p in xds.registry.proxies()] == ["proxy"]
+
+
+async def test_streams_beyond_the_per_address_cap_are_refused_and_the_others_go_on(
+    plane: Controller,
+) -> None:
+    async with (
+        serving(plane, limits=XdsLimits(streams_per_peer=2)) as (xds, address),
+        AdsClient(address, "one") as one,
+        AdsClient(address, "two") as two,
+    ):
+        assert await subscribed(one) == await subscribed(two) == ["web--a"]
+        async with AdsClient(address, "three") as three:
+            three.send(discovery_pb2.DiscoveryRequest(type_url=CLUSTER_TYPE))
+            error = await refused(three)
+
+        assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert error.details() == (
+            "127.0.0.1 already holds 2 xDS streams, the most weir accepts from one address"
+        )
+        await still_served(plane, "b", one, two)
+        await two.close()
+        await until(lambda: [p.node_id for p in xds.registry.proxies()] == ["one"])
+        async with AdsClient(address, "four") as four:  # a freed place is taken again
+            assert await subscribed(four) == ["web--a", "web--b"]
+
+
+async def test_an_aged_connection_is_closed_and_the_proxy_can_reconnect(
+    plane: Controller,
+) -> None:
+    limits = XdsLimits(max_connection_age_s=0.2, max_connection_age_grace_s=0.2)
+    async with serving(plane, limits=limits) as (xds, address):
+        async with AdsClient(address, "proxy") as client:
+            assert await subscribed(client) == ["web--a"]
+            error = await refused(client)  # within age +10% + grace, well inside the timeout
+            assert error.code() == grpc.StatusCode.UNAVAILABLE
+        await until(lambda: xds.registry.proxies() == [])
+        async with AdsClient(address, "proxy") as again:
+            assert await subscribed(again) == ["web--a"]
