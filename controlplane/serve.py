@@ -84,10 +84,11 @@ class ControlPlane:
         stats: str = "push",
         prometheus_url: str | None = None,
         webhooks: Sequence[str] = (),
+        coalesce_ms: float = defaults.COALESCE_MS,
     ) -> None:
         """`stats` picks the evaluator's stats source (push, pull, promql), or "off" for none;
         each of `webhooks` is POSTed a JSON notification of rollouts, verdicts, rollbacks and
-        the budget freeze."""
+        the budget freeze; ledger changes less than `coalesce_ms` apart are one xDS push."""
         self.store = store
         self.controller = Controller(store)
         self.registry = ProxyRegistry()
@@ -100,6 +101,7 @@ class ControlPlane:
             registry=self.registry,
             services=[self.metrics_sink.handler()],
             metrics=self.metrics,
+            coalesce_ms=coalesce_ms,
         )
         self._http = httpx.AsyncClient(timeout=2.0, trust_env=False)
         self.evaluator: Evaluator | None = None
@@ -191,10 +193,17 @@ async def serve(
     stats: str = "push",
     prometheus_url: str | None = None,
     webhooks: Sequence[str] = (),
+    coalesce_ms: float = defaults.COALESCE_MS,
     on_ready: Callable[[Listening], None] = lambda listening: None,
 ) -> None:
     """Run until SIGINT or SIGTERM, then stop both servers and close the store."""
-    plane = ControlPlane(store, stats=stats, prometheus_url=prometheus_url, webhooks=webhooks)
+    plane = ControlPlane(
+        store,
+        stats=stats,
+        prometheus_url=prometheus_url,
+        webhooks=webhooks,
+        coalesce_ms=coalesce_ms,
+    )
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):

@@ -51,6 +51,14 @@ def webhook_urls(
     "each pass or fail verdict, and when the error budget freezes; retried with backoff. "
     "Repeatable.",
 )
+@click.option(
+    "--coalesce-ms",
+    type=click.FloatRange(min=0, max=10_000),
+    default=defaults.COALESCE_MS,
+    show_default=True,
+    help="Ledger changes this close together reach Envoy as one push; a lone change is "
+    "pushed at once. 0 pushes every change.",
+)
 def serve(
     store: str,
     xds: str,
@@ -58,6 +66,7 @@ def serve(
     stats: str,
     prometheus_url: str | None,
     webhooks: tuple[str, ...],
+    coalesce_ms: float,
 ) -> None:
     """Serve the ledger, ADS for the Envoy fleet and the HTTP API, judge every change from
     Envoy's stats and drive rollouts, in one process."""
@@ -83,7 +92,7 @@ def serve(
         uvloop.run(
             run(
                 opened, xds=xds, api=api, stats=stats, prometheus_url=prometheus_url,
-                webhooks=webhooks, on_ready=ready,
+                webhooks=webhooks, coalesce_ms=coalesce_ms, on_ready=ready,
             )
         )  # fmt: skip
     except OSError as exc:

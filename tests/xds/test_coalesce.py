@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import subprocess
+import sys
 from collections.abc import Callable
+from pathlib import Path
 
 from controlplane.model import State
 from controlplane.resources import build_resources
@@ -14,6 +17,7 @@ from controlplane.xds._coalesce import Coalescer
 from tests.xds._fixtures import add, controller
 
 WINDOW = 0.02
+WEIR = str(Path(sys.executable).parent / "weir")
 
 
 class Clock:
@@ -210,3 +214,16 @@ async def test_an_older_state_arriving_late_never_replaces_a_newer_one() -> None
     assert cache.snapshot.version == build_resources(after[2]).version
     assert len(published) == 2
     cache.close()
+
+
+def test_weir_serve_refuses_a_negative_window() -> None:
+    result = subprocess.run(
+        [WEIR, "serve", "--coalesce-ms", "-5", "--store", "unused.db"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+
+    assert result.returncode == 2
+    assert "--coalesce-ms" in result.stderr and "-5" in result.stderr
+    assert "Traceback" not in result.stderr
