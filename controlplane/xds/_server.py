@@ -295,6 +295,7 @@ class XdsServer:
         self._services = tuple(services)
         self._server: grpc.aio.Server | None = None
         self._cache: SnapshotCache | None = None
+        self._ads: _Ads | None = None
 
     async def start(self, address: str) -> int:
         """Listen on host:port (port 0 picks a free one); returns the bound port."""
@@ -305,7 +306,9 @@ class XdsServer:
             coalesce_s=self._coalesce_s,
         )
         server = grpc.aio.server(options=self.limits.grpc_options())
-        ads = _Ads(cache, self.registry, self.metrics, PeerStreams(self.limits.streams_per_peer))
+        ads = self._ads = _Ads(
+            cache, self.registry, self.metrics, PeerStreams(self.limits.streams_per_peer)
+        )
         ads_pb2_grpc.add_AggregatedDiscoveryServiceServicer_to_server(ads, server)
         csds_pb2_grpc.add_ClientStatusDiscoveryServiceServicer_to_server(
             Csds(lambda: list(ads.streams.values())), server
@@ -320,6 +323,12 @@ class XdsServer:
             raise OSError(f"cannot listen for xDS on {address}: {exc}") from exc
         self._server = server
         return port
+
+    def stalled(self) -> list[str]:
+        """Node ids of the proxies whose next response waits on their own flow control (they
+        read slower than we write); nothing else is built for them meanwhile."""
+        streams = self._ads.streams.values() if self._ads is not None else ()
+        return sorted(s.node.id for s in streams if s.writing is not None)
 
     async def stop(self, grace: float = 1.0) -> None:
         if self._server is not None:
