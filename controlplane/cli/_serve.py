@@ -59,6 +59,13 @@ def webhook_urls(
     help="Ledger changes this close together reach Envoy as one push; a lone change is "
     "pushed at once. 0 pushes every change.",
 )
+@click.option(
+    "--xds-streams-per-peer",
+    type=click.IntRange(min=1),
+    default=defaults.XDS_STREAMS_PER_PEER,
+    show_default=True,
+    help="ADS streams one client address may hold open; the next is refused.",
+)
 def serve(
     store: str,
     xds: str,
@@ -67,6 +74,7 @@ def serve(
     prometheus_url: str | None,
     webhooks: tuple[str, ...],
     coalesce_ms: float,
+    xds_streams_per_peer: int,
 ) -> None:
     """Serve the ledger, ADS for the Envoy fleet and the HTTP API, judge every change from
     Envoy's stats and drive rollouts, in one process."""
@@ -76,6 +84,7 @@ def serve(
     from controlplane.ledger import open_store
     from controlplane.serve import Listening
     from controlplane.serve import serve as run
+    from controlplane.xds import XdsLimits
 
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -93,6 +102,7 @@ def serve(
             run(
                 opened, xds=xds, api=api, stats=stats, prometheus_url=prometheus_url,
                 webhooks=webhooks, coalesce_ms=coalesce_ms, on_ready=ready,
+                xds_limits=XdsLimits(streams_per_peer=xds_streams_per_peer),
             )
         )  # fmt: skip
     except OSError as exc:

@@ -4,7 +4,10 @@ ends only its own stream, and everybody else keeps being served."""
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 from collections.abc import Callable
+from pathlib import Path
 
 import grpc
 import pytest
@@ -18,6 +21,7 @@ from tests.xds._fixtures import add, cluster_names, controller
 from tests.xds._server import serving
 
 ADS = "/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources"
+WEIR = str(Path(sys.executable).parent / "weir")
 SECRET_TYPE = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret"
 
 
@@ -170,3 +174,31 @@ async def test_an_aged_connection_is_closed_and_the_proxy_can_reconnect(
         await until(lambda: xds.registry.proxies() == [])
         async with AdsClient(address, "proxy") as again:
             assert await subscribed(again) == ["web--a"]
+
+
+async def test_weir_serve_takes_the_per_address_cap_from_its_command_line(
+    tmp_path: Path,
+) -> None:
+    serve = subprocess.Popen(
+        [WEIR, "serve", "--store", str(tmp_path / "weir.db"), "--xds", "127.0.0.1:0",
+         "--api", "127.0.0.1:0", "--stats", "off", "--xds-streams-per-peer", "1"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )  # fmt: skip
+    try:
+        assert serve.stdout is not None
+        line = await asyncio.wait_for(asyncio.to_thread(serve.stdout.readline), 30)
+        address = line.split()[4]  # "weir serving xDS on HOST:PORT and the API on ..."
+        async with AdsClient(address, "one") as one, AdsClient(address, "two") as two:
+            one.send(discovery_pb2.DiscoveryRequest(type_url=CLUSTER_TYPE))
+            assert (await one.receive()).type_url == CLUSTER_TYPE
+            two.send(discovery_pb2.DiscoveryRequest(type_url=CLUSTER_TYPE))
+            error = await refused(two)
+        assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert "already holds 1 xDS streams" in (error.details() or "")
+    finally:
+        serve.terminate()
+        serve.wait(timeout=15)
+        if serve.stdout is not None:
+            serve.stdout.close()
