@@ -16,6 +16,7 @@ from envoy.service.discovery.v3 import discovery_pb2
 from controlplane.control import Controller
 from controlplane.resources import CLUSTER_TYPE
 from controlplane.xds import XdsLimits
+from controlplane.xds._limits import peer_host
 from tests.xds._client import AdsClient
 from tests.xds._fixtures import add, cluster_names, controller
 from tests.xds._server import serving
@@ -202,3 +203,16 @@ async def test_weir_serve_takes_the_per_address_cap_from_its_command_line(
         serve.wait(timeout=15)
         if serve.stdout is not None:
             serve.stdout.close()
+
+
+@pytest.mark.parametrize(
+    ("peer", "host"),
+    [
+        ("ipv4:10.0.0.7:51234", "10.0.0.7"),
+        ("ipv6:[::1]:51234", "::1"),
+        ("ipv6:[2001:db8::5]:443", "2001:db8::5"),
+        ("unix:/run/weir.sock", "unix:/run/weir.sock"),
+    ],
+)
+def test_streams_are_counted_per_client_address_not_per_connection(peer: str, host: str) -> None:
+    assert peer_host(peer) == host
