@@ -48,7 +48,10 @@ class SnapshotCache:
         self._on_publish = on_publish
         self.snapshot: Resources = build_resources(controller.state)
         self.published_at = time.time()
-        """Wall-clock time the current snapshot was published: where convergence starts."""
+        """Where convergence starts for the current snapshot: the wall-clock time of the oldest
+        ledger append it was the first to include (so the coalescing delay counts too)."""
+        self._appended_at: float | None = None
+        """When the oldest append not yet in a publication happened."""
         on_publish(self.snapshot.version)
         self._changed = asyncio.Event()
         self._coalescer = coalescer(coalesce_s, self._publish)
@@ -63,14 +66,17 @@ class SnapshotCache:
         if self._task.done():
             return
         with contextlib.suppress(RuntimeError):  # a closed loop: nobody is left to push to
-            self._loop.call_soon_threadsafe(self._offer, state)
+            self._loop.call_soon_threadsafe(self._offer, state, time.time())
 
-    def _offer(self, state: State) -> None:
+    def _offer(self, state: State, appended_at: float) -> None:
         if state.seq > self._offered:  # appends from several threads may arrive out of order
             self._offered = state.seq
+            if self._appended_at is None:
+                self._appended_at = appended_at
             self._coalescer.offer(state)
 
     async def _publish(self, state: State) -> None:
+        appended_at, self._appended_at = self._appended_at, None
         try:
             snapshot = await asyncio.to_thread(build_resources, state)
         except InconsistentResources:
@@ -80,7 +86,7 @@ class SnapshotCache:
             return
         self._seq = state.seq
         self.snapshot = snapshot
-        self.published_at = time.time()
+        self.published_at = appended_at if appended_at is not None else time.time()
         self._on_publish(snapshot.version)
         changed, self._changed = self._changed, asyncio.Event()
         changed.set()

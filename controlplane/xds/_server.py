@@ -324,9 +324,10 @@ class XdsServer:
         self._server = server
         return port
 
-    def stalled(self) -> list[str]:
-        """Node ids of the proxies whose next response waits on their own flow control (they
-        read slower than we write); nothing else is built for them meanwhile."""
+    def writing(self) -> list[str]:
+        """Node ids of the proxies a response is being written to now. One that stays here
+        reads slower than we write (its flow-control window is full); nothing else is built
+        for it meanwhile."""
         streams = self._ads.streams.values() if self._ads is not None else ()
         return sorted(s.node.id for s in streams if s.writing is not None)
 

@@ -7,6 +7,7 @@ import asyncio
 import functools
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -186,7 +187,10 @@ async def test_the_cache_pushes_a_lone_change_at_once_and_a_burst_as_its_newest_
     newer, _ = await asyncio.wait_for(cache.newer_than(seen), 5)
     assert newer.version == version[0]
 
-    for state in after[1:]:
+    burst_began = time.time()
+    await asyncio.to_thread(fake.append, after[1])
+    first_appended = time.time()
+    for state in after[2:]:
         await asyncio.to_thread(fake.append, state)
     await settle()
     assert published[1:] == [version[0]]  # the burst waits for the window's end
@@ -195,6 +199,8 @@ async def test_the_cache_pushes_a_lone_change_at_once_and_a_burst_as_its_newest_
 
     assert published == [build_resources(start).version, version[0], version[-1]]
     assert cache.snapshot.version == version[-1]
+    # Convergence of the coalesced push is counted from its oldest change, not its publication.
+    assert burst_began <= cache.published_at <= first_appended
     cache.close()
 
 

@@ -191,11 +191,12 @@ async def test_weir_serve_takes_the_per_address_cap_from_its_command_line(
         assert serve.stdout is not None
         line = await asyncio.wait_for(asyncio.to_thread(serve.stdout.readline), 30)
         address = line.split()[4]  # "weir serving xDS on HOST:PORT and the API on ..."
-        async with AdsClient(address, "one") as one, AdsClient(address, "two") as two:
+        async with AdsClient(address, "one") as one:
             one.send(discovery_pb2.DiscoveryRequest(type_url=CLUSTER_TYPE))
             assert (await one.receive()).type_url == CLUSTER_TYPE
-            two.send(discovery_pb2.DiscoveryRequest(type_url=CLUSTER_TYPE))
-            error = await refused(two)
+            async with AdsClient(address, "two") as two:  # opened once "one" is served
+                two.send(discovery_pb2.DiscoveryRequest(type_url=CLUSTER_TYPE))
+                error = await refused(two)
         assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
         assert "already holds 1 xDS streams" in (error.details() or "")
     finally:
