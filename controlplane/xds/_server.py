@@ -236,7 +236,8 @@ def _request(session: Session, request: Any, stream: Stream) -> None:
     one ADS stream, so refusing the stream because, say, an SDS secret or EDS is configured
     over ADS would also cost the proxy its clusters, routes and listener. Left unanswered, the
     unknown subscription ends Envoy's initial_fetch_timeout and Envoy carries on without it
-    (go-control-plane's caches likewise never answer a type they do not hold).
+    (go-control-plane's snapshot cache likewise leaves a request for a type its snapshot lacks
+    as an open watch, never answered; only a missing type_url is an error there, as here).
     """
     if request.type_url in TYPE_ORDER:
         session.on_request(request)
@@ -338,3 +339,4 @@ class XdsServer:
         if self._cache is not None:
             self._cache.close()
             self._cache = None
+        self._ads = None
