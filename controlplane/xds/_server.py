@@ -209,6 +209,8 @@ async def _read(requests: AsyncIterator[Any]) -> Any:
 
 
 MAX_NODE_ID = 1024
+MAX_IGNORED_TYPES = 16
+"""Unknown types remembered (and logged) per stream; a proxy inventing more costs nothing."""
 
 
 def _check_node(request: Any) -> None:
@@ -241,7 +243,7 @@ def _request(session: Session, request: Any, stream: Stream) -> None:
     """
     if request.type_url in TYPE_ORDER:
         session.on_request(request)
-    elif request.type_url not in stream.ignored:
+    elif request.type_url not in stream.ignored and len(stream.ignored) < MAX_IGNORED_TYPES:
         stream.ignored.add(request.type_url)
         log.warning(
             "%s subscribed to %s, which weir does not serve: ignored",

@@ -14,7 +14,7 @@ import pytest
 from envoy.service.discovery.v3 import discovery_pb2
 
 from controlplane.control import Controller
-from controlplane.resources import CLUSTER_TYPE
+from controlplane.resources import CLUSTER_TYPE, LISTENER_TYPE
 from controlplane.xds import XdsLimits
 from controlplane.xds._limits import peer_host
 from tests.xds._client import AdsClient
@@ -137,6 +137,22 @@ async def test_an_unknown_type_is_ignored_and_the_stream_keeps_its_clusters(
 
         await still_served(plane, "b", client)
         assert [p.node_id for p in xds.registry.proxies()] == ["proxy"]
+
+
+async def test_inventing_unknown_types_costs_the_server_no_memory_and_no_log_flood(
+    plane: Controller, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with serving(plane) as (xds, address), AdsClient(address, "inventive") as client:
+        assert await subscribed(client) == ["web--a"]
+        for n in range(200):
+            client.send(discovery_pb2.DiscoveryRequest(type_url=f"type.googleapis.com/x.T{n}"))
+        client.send(discovery_pb2.DiscoveryRequest(type_url=LISTENER_TYPE))
+
+        # requests are read in order, so the listener's answer means all 200 were read
+        assert (await client.receive()).type_url == LISTENER_TYPE
+        ignored = [r for r in caplog.records if "which weir does not serve" in r.getMessage()]
+        assert len(ignored) == 16
+        assert [p.node_id for p in xds.registry.proxies()] == ["inventive"]
 
 
 async def test_streams_beyond_the_per_address_cap_are_refused_and_the_others_go_on(
