@@ -30,7 +30,7 @@ from controlplane.notify import Notifier
 from controlplane.rollout import RolloutDriver
 from controlplane.stats import PushSource, StatsSource, open_source
 from controlplane.verdict import extra_failures, judge, split_mismatch
-from controlplane.xds import ProxyRegistry, XdsServer
+from controlplane.xds import ProxyRegistry, XdsLimits, XdsServer
 
 GRACE_S = 1
 
@@ -86,10 +86,14 @@ class ControlPlane:
         prometheus_url: str | None = None,
         webhooks: Sequence[str] = (),
         xds_credentials: grpc.ServerCredentials | None = None,
+        coalesce_ms: float = defaults.COALESCE_MS,
+        xds_limits: XdsLimits | None = None,
     ) -> None:
         """`stats` picks the evaluator's stats source (push, pull, promql), or "off" for none;
         each of `webhooks` is POSTed a JSON notification of rollouts, verdicts, rollbacks and
-        the budget freeze; `xds_credentials` (XdsTls.credentials()) put mTLS on the xDS port."""
+        the budget freeze; `xds_credentials` (XdsTls.credentials()) put mTLS on the xDS port;
+        ledger changes less than `coalesce_ms` apart are one xDS push; `xds_limits` are the
+        xDS port's caps (message size, connection age, streams per address)."""
         self.store = store
         self.controller = Controller(store)
         self.registry = ProxyRegistry()
@@ -103,6 +107,8 @@ class ControlPlane:
             services=[self.metrics_sink.handler()],
             metrics=self.metrics,
             credentials=xds_credentials,
+            coalesce_ms=coalesce_ms,
+            limits=xds_limits,
         )
         self._http = httpx.AsyncClient(timeout=2.0, trust_env=False)
         self.evaluator: Evaluator | None = None
@@ -195,6 +201,8 @@ async def serve(
     prometheus_url: str | None = None,
     webhooks: Sequence[str] = (),
     xds_credentials: grpc.ServerCredentials | None = None,
+    coalesce_ms: float = defaults.COALESCE_MS,
+    xds_limits: XdsLimits | None = None,
     on_ready: Callable[[Listening], None] = lambda listening: None,
 ) -> None:
     """Run until SIGINT or SIGTERM, then stop both servers and close the store."""
@@ -204,6 +212,8 @@ async def serve(
         prometheus_url=prometheus_url,
         webhooks=webhooks,
         xds_credentials=xds_credentials,
+        coalesce_ms=coalesce_ms,
+        xds_limits=xds_limits,
     )
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()

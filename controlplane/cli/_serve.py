@@ -69,6 +69,21 @@ def webhook_urls(
     "only if its node.id is its certificate's identity: a SAN DNS name equal to the node id, "
     "or a SAN URI whose last path segment is (spiffe://mesh.example/envoy/NODE_ID).",
 )
+@click.option(
+    "--coalesce-ms",
+    type=click.FloatRange(min=0, max=10_000),
+    default=defaults.COALESCE_MS,
+    show_default=True,
+    help="Ledger changes this close together reach Envoy as one push; a lone change is "
+    "pushed at once. 0 pushes every change.",
+)
+@click.option(
+    "--xds-streams-per-peer",
+    type=click.IntRange(min=1),
+    default=defaults.XDS_STREAMS_PER_PEER,
+    show_default=True,
+    help="ADS streams one client address may hold open; the next is refused.",
+)
 def serve(
     store: str,
     xds: str,
@@ -79,6 +94,8 @@ def serve(
     xds_tls_cert: str | None,
     xds_tls_key: str | None,
     xds_client_ca: str | None,
+    coalesce_ms: float,
+    xds_streams_per_peer: int,
 ) -> None:
     """Serve the ledger, ADS for the Envoy fleet and the HTTP API, judge every change from
     Envoy's stats and drive rollouts, in one process."""
@@ -89,6 +106,7 @@ def serve(
     from controlplane.ledger import open_store
     from controlplane.serve import Listening
     from controlplane.serve import serve as run
+    from controlplane.xds import XdsLimits
 
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -105,7 +123,9 @@ def serve(
         uvloop.run(
             run(
                 opened, xds=xds, api=api, stats=stats, prometheus_url=prometheus_url,
-                webhooks=webhooks, xds_credentials=xds_credentials, on_ready=ready,
+                webhooks=webhooks, xds_credentials=xds_credentials, coalesce_ms=coalesce_ms,
+                on_ready=ready,
+                xds_limits=XdsLimits(streams_per_peer=xds_streams_per_peer),
             )
         )  # fmt: skip
     except OSError as exc:

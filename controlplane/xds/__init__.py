@@ -1,8 +1,17 @@
 """The ADS server: state-of-the-world and incremental xDS to the Envoy fleet."""
 
 from controlplane.xds._identity import require_identity
+from controlplane.xds._limits import XdsLimits
 from controlplane.xds._registry import Nack, ProxyRegistry, ProxyStatus
 from controlplane.xds._server import XdsServer
 from controlplane.xds._tls import XdsTls
 
-__all__ = ["Nack", "ProxyRegistry", "ProxyStatus", "XdsServer", "XdsTls", "require_identity"]
+__all__ = [
+    "Nack",
+    "ProxyRegistry",
+    "ProxyStatus",
+    "XdsLimits",
+    "XdsServer",
+    "XdsTls",
+    "require_identity",
+]

@@ -1,57 +1,92 @@
-"""The latest snapshot of resources, rebuilt after every ledger append, and a way to wait for it."""
+"""The latest snapshot of resources, rebuilt after ledger appends, and a way to wait for it."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
+from typing import Protocol
 
-from controlplane.control import Controller
 from controlplane.model import State
 from controlplane.resources import InconsistentResources, Resources, build_resources
+from controlplane.xds._coalesce import Coalescer
 
 log = logging.getLogger(__name__)
+
+
+class StateSource(Protocol):
+    """What the cache needs of the Controller: its state, and a call after every append."""
+
+    @property
+    def state(self) -> State: ...
+    def subscribe(self, listener: Callable[[State], None]) -> None: ...
 
 
 class SnapshotCache:
     """Holds the newest consistent snapshot. Streams wait on `newer_than()` for the next one.
 
-    The controller calls back from whichever thread appended; the snapshot is built there and
-    handed to the event loop, newest ledger sequence winning, so a slow builder never
-    publishes an older state over a newer one.
+    The controller calls back from whichever thread appended; the state is handed to the event
+    loop, newest ledger sequence winning, and coalesced (`coalesce_s`, see Coalescer): a lone
+    change is built and published at once, a burst at most once per window with its newest
+    state. Snapshots are built off the loop, one at a time, so streams keep moving meanwhile.
     """
 
     def __init__(
         self,
-        controller: Controller,
+        controller: StateSource,
         loop: asyncio.AbstractEventLoop,
         on_publish: Callable[[str], None] = lambda version: None,
+        *,
+        coalesce_s: float = 0.0,
+        coalescer: Callable[..., Coalescer[State]] = Coalescer,
     ) -> None:
+        """`coalescer` makes the Coalescer (tests pass one with a hand-driven clock)."""
         self._loop = loop
-        self._seq = controller.state.seq
+        self._seq = self._offered = controller.state.seq
         self._on_publish = on_publish
         self.snapshot: Resources = build_resources(controller.state)
         self.published_at = time.time()
-        """Wall-clock time the current snapshot was published: where convergence starts."""
+        """Where convergence starts for the current snapshot: the wall-clock time of the oldest
+        ledger append it was the first to include (so the coalescing delay counts too)."""
+        self._appended_at: float | None = None
+        """When the oldest append not yet in a publication happened."""
         on_publish(self.snapshot.version)
         self._changed = asyncio.Event()
+        self._coalescer = coalescer(coalesce_s, self._publish)
+        self._task = loop.create_task(self._coalescer.run())
         controller.subscribe(self._on_state)
 
+    def close(self) -> None:
+        """Stop publishing (the controller may outlive the xDS server)."""
+        self._task.cancel()
+
     def _on_state(self, state: State) -> None:
+        if self._task.done():
+            return
+        with contextlib.suppress(RuntimeError):  # a closed loop: nobody is left to push to
+            self._loop.call_soon_threadsafe(self._offer, state, time.time())
+
+    def _offer(self, state: State, appended_at: float) -> None:
+        if state.seq > self._offered:  # appends from several threads may arrive out of order
+            self._offered = state.seq
+            if self._appended_at is None:
+                self._appended_at = appended_at
+            self._coalescer.offer(state)
+
+    async def _publish(self, state: State) -> None:
+        appended_at, self._appended_at = self._appended_at, None
         try:
-            snapshot = build_resources(state)
+            snapshot = await asyncio.to_thread(build_resources, state)
         except InconsistentResources:
             log.exception("not pushing ledger entry %d: its resources are inconsistent", state.seq)
             return
-        self._loop.call_soon_threadsafe(self._publish, state.seq, snapshot)
-
-    def _publish(self, seq: int, snapshot: Resources) -> None:
-        if seq <= self._seq:
+        if state.seq <= self._seq:
             return
-        self._seq = seq
+        self._seq = state.seq
         self.snapshot = snapshot
-        self.published_at = time.time()
+        self.published_at = appended_at if appended_at is not None else time.time()
         self._on_publish(snapshot.version)
         changed, self._changed = self._changed, asyncio.Event()
         changed.set()

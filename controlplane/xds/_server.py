@@ -3,6 +3,13 @@
 Each stream reads requests and watches the snapshot cache at the same time; whenever either
 moves, its session says what to send. The sessions hold all protocol logic; this module only
 moves messages, registers the proxy and ends a misbehaving stream with a gRPC status.
+
+A slow proxy never holds up the others, and costs bounded memory. Every stream is its own
+coroutine, and it builds its responses only when it is ready to write them, from the newest
+snapshot: per type at most one response is in flight (written or awaiting its ACK), and while
+a write waits on the proxy's HTTP/2 flow control nothing else is built or queued for it. A
+proxy that falls behind therefore skips the versions published meanwhile and gets the latest
+state when it catches up. Resources are encoded once per snapshot and shared by all streams.
 """
 
 from __future__ import annotations
@@ -17,18 +24,21 @@ from typing import Any
 import grpc
 from envoy.service.discovery.v3 import ads_pb2_grpc, discovery_pb2
 from envoy.service.status.v3 import csds_pb2_grpc
+from google.protobuf.message import DecodeError
 from prometheus_client import CollectorRegistry
 
+from controlplane import defaults
 from controlplane.bootstrap import ADMIN_METADATA_KEY
 from controlplane.control import Controller
 from controlplane.defaults import LISTEN_METADATA_KEY, SIDECAR_LISTEN
 from controlplane.model import split_address
-from controlplane.resources import Encoded, Resources, build_listener
+from controlplane.resources import TYPE_ORDER, Encoded, Resources, build_listener
 from controlplane.xds._cache import SnapshotCache
 from controlplane.xds._csds import Csds
 from controlplane.xds._delta import DeltaSession
 from controlplane.xds._errors import ProtocolError
 from controlplane.xds._identity import require_identity
+from controlplane.xds._limits import PeerStreams, XdsLimits, peer_host
 from controlplane.xds._metrics import XdsMetrics
 from controlplane.xds._registry import ProxyRegistry, type_name
 from controlplane.xds._sotw import SotwSession
@@ -38,14 +48,19 @@ from controlplane.xds._view import ProxyView
 
 log = logging.getLogger(__name__)
 
-MAX_MESSAGE_BYTES = 4 * 1024 * 1024
-
 
 class _Ads(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignore[misc]
-    def __init__(self, cache: SnapshotCache, registry: ProxyRegistry, metrics: XdsMetrics) -> None:
+    def __init__(
+        self,
+        cache: SnapshotCache,
+        registry: ProxyRegistry,
+        metrics: XdsMetrics,
+        peers: PeerStreams,
+    ) -> None:
         self._cache = cache
         self._registry = registry
         self._metrics = metrics
+        self._peers = peers
         self._listeners: dict[str, Encoded] = {}
         self.streams: dict[int, Stream] = {}
 
@@ -75,12 +90,20 @@ class _Ads(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignore[mis
     ) -> AsyncIterator[Any]:
         stream_id = 0
         opened = time.monotonic()
+        host = peer_host(context.peer())
+        if not self._peers.admit(host):
+            log.warning("refused an xDS stream from %s: %d already open", host, self._peers.cap)
+            await context.abort(
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                f"{host} already holds {self._peers.cap} xDS streams, the most weir accepts "
+                "from one address",
+            )
         try:
-            first = await anext(requests, None)
+            first = await _read(requests)
             if first is None:
                 return
-            if not first.HasField("node") or not first.node.id:
-                raise ProtocolError("the first request of a stream must carry node.id")
+            _check_node(first)
+            _check_type(first)
             await require_identity(context, first.node.id)  # mTLS: the cert must name the node
             listener = self._listener_for(first.node)
             stream_id = self._registry.connect(
@@ -98,12 +121,14 @@ class _Ads(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignore[mis
                 on_ack=lambda t, v: self._on_ack(stream, t, v),
                 on_nack=lambda t, v, m: self._on_nack(stream, t, v, m),
             )
-            session.on_request(first)
+            _request(session, first, stream)
             async for response in self._exchange(stream, session, requests, listener):
                 yield response
         except ProtocolError as exc:
+            log.warning("ended an xDS stream from %s: %s", context.peer(), exc)
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         finally:
+            self._peers.release(host)
             if stream_id:
                 log.info("%s stream %d closed", protocol, stream_id)
                 self._registry.disconnect(stream_id)
@@ -115,7 +140,7 @@ class _Ads(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignore[mis
     ) -> AsyncIterator[Any]:
         snapshot: Resources = self._cache.snapshot
         published = self._cache.published_at
-        read = asyncio.ensure_future(anext(requests, None))
+        read = asyncio.ensure_future(_read(requests))
         newer = asyncio.ensure_future(self._cache.newer_than(snapshot))
         try:
             while True:
@@ -123,15 +148,18 @@ class _Ads(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignore[mis
                 for response in session.responses(stream.view):
                     stream.inflight[response.type_url] = Pushed(snapshot.version, published)
                     self._metrics.sent(response.type_url, stream.protocol, response.ByteSize())
-                    yield response
+                    stream.writing = response.type_url
+                    yield response  # resumes once gRPC took it: the proxy's flow control allowed
+                    stream.writing = None
                 self._track_lag(stream, snapshot.version, published)
                 done, _ = await asyncio.wait({read, newer}, return_when=asyncio.FIRST_COMPLETED)
                 if read in done:
                     request = read.result()
                     if request is None:
                         return
-                    session.on_request(request)
-                    read = asyncio.ensure_future(anext(requests, None))
+                    _check_type(request)
+                    _request(session, request, stream)
+                    read = asyncio.ensure_future(_read(requests))
                 if newer in done:
                     snapshot, published = newer.result()
                     newer = asyncio.ensure_future(self._cache.newer_than(snapshot))
@@ -173,6 +201,60 @@ class _Ads(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignore[mis
         return self._listeners[address]
 
 
+async def _read(requests: AsyncIterator[Any]) -> Any:
+    """The next request, None at the end of the stream; bytes that do not parse end the stream
+    with INVALID_ARGUMENT (grpc would answer UNKNOWN and log a traceback). gRPC itself refuses
+    a message over the size cap with RESOURCE_EXHAUSTED, ending only that stream."""
+    try:
+        return await anext(requests, None)
+    except DecodeError as exc:
+        raise ProtocolError(f"the request is not a valid discovery request: {exc}") from exc
+
+
+MAX_NODE_ID = 1024
+MAX_IGNORED_TYPES = 16
+"""Unknown types remembered (and logged) per stream; a proxy inventing more costs nothing."""
+
+
+def _check_node(request: Any) -> None:
+    """The proxy's name goes into logs, the registry and CSDS: it must be a plain name."""
+    if not request.HasField("node") or not request.node.id:
+        raise ProtocolError("the first request of a stream must carry node.id")
+    node_id: str = request.node.id
+    if len(node_id) > MAX_NODE_ID or not node_id.isprintable():
+        raise ProtocolError(
+            f"node.id must be at most {MAX_NODE_ID} printable characters, not {node_id[:40]!r}"
+            + ("..." if len(node_id) > 40 else "")
+        )
+
+
+def _check_type(request: Any) -> None:
+    # As go-control-plane does: on the one ADS stream, a request must say what it is for.
+    if not request.type_url:
+        raise ProtocolError("an ADS request must carry type_url")
+
+
+def _request(session: Session, request: Any, stream: Stream) -> None:
+    """Hand a request to the session, unless it is for a type weir does not serve.
+
+    Such a request is ignored rather than refused: Envoy multiplexes every subscription on its
+    one ADS stream, so refusing the stream because, say, an SDS secret or EDS is configured
+    over ADS would also cost the proxy its clusters, routes and listener. Left unanswered, the
+    unknown subscription ends Envoy's initial_fetch_timeout and Envoy carries on without it
+    (go-control-plane's snapshot cache likewise leaves a request for a type its snapshot lacks
+    as an open watch, never answered; only a missing type_url is an error there, as here).
+    """
+    if request.type_url in TYPE_ORDER:
+        session.on_request(request)
+    elif request.type_url not in stream.ignored and len(stream.ignored) < MAX_IGNORED_TYPES:
+        stream.ignored.add(request.type_url)
+        log.warning(
+            "%s subscribed to %s, which weir does not serve: ignored",
+            stream.node.id,
+            request.type_url,
+        )
+
+
 def _admin_of(node: Any) -> str | None:
     """The admin host:port the proxy names in node.metadata.weir_admin, if it does."""
     fields = node.metadata.fields
@@ -195,7 +277,9 @@ class XdsServer:
     CSDS on the same port reports what each connected proxy holds; `metrics` (a prometheus
     CollectorRegistry) counts pushes, ACKs, NACKs and convergence. `services` are more gRPC
     handlers (grpc.GenericRpcHandler) served on the same port, such as the metrics sink Envoy
-    streams its stats to.
+    streams its stats to. `limits` are the port's connection hygiene (message size, connection
+    age, keepalive, ADS streams per client address); ledger changes less than `coalesce_ms`
+    apart reach the fleet as one push (a lone change goes at once).
     """
 
     def __init__(
@@ -206,32 +290,34 @@ class XdsServer:
         services: Sequence[Any] = (),
         metrics: CollectorRegistry | None = None,
         credentials: grpc.ServerCredentials | None = None,
+        limits: XdsLimits | None = None,
+        coalesce_ms: float = defaults.COALESCE_MS,
     ) -> None:
         self.controller = controller
         self._credentials = credentials
         """TLS for the port (XdsTls.credentials()), else plaintext."""
+        self.limits = limits or XdsLimits()
+        self._coalesce_s = coalesce_ms / 1000
         self.registry = registry or ProxyRegistry()
         self.metrics = XdsMetrics(metrics if metrics is not None else CollectorRegistry())
         """Counted into `metrics` (a registry of its own if none is given)."""
         self._services = tuple(services)
         self._server: grpc.aio.Server | None = None
+        self._cache: SnapshotCache | None = None
+        self._ads: _Ads | None = None
 
     async def start(self, address: str) -> int:
         """Listen on host:port (port 0 picks a free one); returns the bound port."""
-        cache = SnapshotCache(
-            self.controller, asyncio.get_running_loop(), on_publish=self.registry.published
+        cache = self._cache = SnapshotCache(
+            self.controller,
+            asyncio.get_running_loop(),
+            on_publish=self.registry.published,
+            coalesce_s=self._coalesce_s,
         )
-        server = grpc.aio.server(
-            options=[
-                ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-                ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-                ("grpc.keepalive_time_ms", 30_000),
-                ("grpc.keepalive_timeout_ms", 10_000),
-                ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
-                ("grpc.keepalive_permit_without_calls", 1),
-            ]
+        server = grpc.aio.server(options=self.limits.grpc_options())
+        ads = self._ads = _Ads(
+            cache, self.registry, self.metrics, PeerStreams(self.limits.streams_per_peer)
         )
-        ads = _Ads(cache, self.registry, self.metrics)
         ads_pb2_grpc.add_AggregatedDiscoveryServiceServicer_to_server(ads, server)
         csds_pb2_grpc.add_ClientStatusDiscoveryServiceServicer_to_server(
             Csds(lambda: list(ads.streams.values())), server
@@ -242,11 +328,23 @@ class XdsServer:
             port = add_port(server, address, self._credentials)
             await server.start()
         except RuntimeError as exc:  # grpcio's word for a port it cannot bind
+            cache.close()
             raise OSError(f"cannot listen for xDS on {address}: {exc}") from exc
         self._server = server
         return port
+
+    def writing(self) -> list[str]:
+        """Node ids of the proxies a response is being written to now. One that stays here
+        reads slower than we write (its flow-control window is full); nothing else is built
+        for it meanwhile."""
+        streams = self._ads.streams.values() if self._ads is not None else ()
+        return sorted(s.node.id for s in streams if s.writing is not None)
 
     async def stop(self, grace: float = 1.0) -> None:
         if self._server is not None:
             await self._server.stop(grace)
             self._server = None
+        if self._cache is not None:
+            self._cache.close()
+            self._cache = None
+        self._ads = None

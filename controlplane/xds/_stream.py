@@ -55,6 +55,11 @@ class Stream:
     """type_url → the last NACK, until a later response of that type is ACKed."""
     updated: dict[str, datetime] = field(default_factory=dict)
     """type_url → when the proxy last ACKed that type."""
+    writing: str | None = None
+    """The type of the response being handed to gRPC: set while the proxy's flow control holds
+    it back. Nothing else is built for the stream meanwhile, which is what bounds its memory."""
+    ignored: set[str] = field(default_factory=set)
+    """Type URLs the proxy asked for that weir does not serve (logged once each, a few)."""
 
     def ack(self, type_url: str) -> float | None:
         """Record an ACK; returns the convergence time, if the response came from us."""

@@ -16,8 +16,18 @@ TIMEOUT_S = 5.0
 class AdsClient:
     """One ADS stream (SotW or delta) from a proxy called `node_id`."""
 
-    def __init__(self, address: str, node_id: str, *, delta: bool = False) -> None:
-        self._channel = grpc.aio.insecure_channel(address)
+    def __init__(
+        self,
+        address: str,
+        node_id: str,
+        *,
+        delta: bool = False,
+        channel: grpc.aio.Channel | None = None,
+        options: list[tuple[str, Any]] | None = None,
+    ) -> None:
+        """On a channel of its own to `address`, or on `channel` (which it leaves open)."""
+        self._owned = channel is None
+        self._channel = channel or grpc.aio.insecure_channel(address, options=options)
         self._outbox: asyncio.Queue[Any] = asyncio.Queue()
         self._node_id = node_id
         self._first = True
@@ -59,7 +69,10 @@ class AdsClient:
 
     async def close(self) -> None:
         self._outbox.put_nowait(None)
-        await self._channel.close()
+        if self._owned:
+            await self._channel.close()
+        else:
+            self._call.cancel()
 
     async def __aenter__(self) -> AdsClient:
         return self
