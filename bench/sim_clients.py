@@ -9,7 +9,9 @@ configuration only. A client has the change when the response carrying it reache
 figure per change is the time from the POST being sent to the last client (and to the 99th
 percentile client). The baseline is the same change with one client, measured first in the
 same run. The controller's RSS (VmRSS of the `weir serve` process) is read with that one
-client connected and again once all are connected and synced: the growth per stream.
+client connected and again once all are connected and synced: the growth per stream. Its
+baseline is the same fleet on a bare grpc.aio ADS server (bench._bare_ads), what any Python
+ADS server on grpcio pays per stream before it keeps any state of its own.
 
     python -m bench.sim_clients [--clients N] [--changes N] [--delta] [--serve-arg ARG]...
 """
@@ -17,13 +19,16 @@ client connected and again once all are connected and synced: the growth per str
 from __future__ import annotations
 
 import argparse
+import os
+import subprocess
+import sys
 import tempfile
 import time
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench._ads_client import ClientProcess
+from bench._ads_client import REPO_ROOT, ClientProcess
 from bench._common import p99, raise_open_files_limit, rss_bytes, summarize
 from bench.weir_switch import FLIPPED, WeirApi
 from controlplane.demo._weir_process import WeirProcess, free_port
@@ -58,10 +63,17 @@ class FleetRun:
     """Per change, seconds to the last of all clients."""
     p99_client: list[float]
     """Per change, seconds to the 99th percentile client."""
+    bare_rss: tuple[int, int]
+    """The memory baseline: RSS of a bare grpc.aio ADS server (bench._bare_ads) with one
+    client, then with all of them."""
 
     @property
     def bytes_per_stream(self) -> float:
         return (self.rss_fleet - self.rss_single) / max(self.clients - 1, 1)
+
+    @property
+    def bare_bytes_per_stream(self) -> float:
+        return (self.bare_rss[1] - self.bare_rss[0]) / max(self.clients - 1, 1)
 
 
 def _timed_changes(weir: WeirApi, fleet: ClientProcess, changes: int) -> list[list[float]]:
@@ -82,6 +94,43 @@ def _timed_changes(weir: WeirApi, fleet: ClientProcess, changes: int) -> list[li
         weir.activate(FLIPPED, 0)
         fleet.await_change(CHANGE_TIMEOUT_S)
     return results
+
+
+def _fleet_rss(pid: int, fleet: ClientProcess, clients: int, *, delta: bool) -> tuple[int, int]:
+    """RSS of process `pid` with one client connected, then with `clients`."""
+    fleet.grow(1, delta=delta)
+    one = rss_bytes(pid)
+    fleet.grow(clients - 1, delta=delta)
+    time.sleep(SETTLE_S)
+    return one, rss_bytes(pid)
+
+
+def measure_bare_rss(clients: int, *, delta: bool = False) -> tuple[int, int]:
+    """The same fleet on a bare grpc.aio ADS server: its RSS with one client, then all."""
+    address = f"127.0.0.1:{free_port()}"
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])),
+    }
+    server = subprocess.Popen(
+        [sys.executable, "-m", "bench._bare_ads", address],
+        stdout=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        env=env,
+    )
+    try:
+        assert server.stdout is not None
+        if server.stdout.readline().strip() != b"ready":
+            raise RuntimeError(f"the bare ADS server did not start ({server.poll()})")
+        with ClientProcess(address) as fleet:
+            return _fleet_rss(server.pid, fleet, clients, delta=delta)
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait(timeout=10)
 
 
 def measure_sim_clients(
@@ -109,6 +158,7 @@ def measure_sim_clients(
         time.sleep(SETTLE_S)
         rss_fleet = rss_bytes(server.pid)
         many = _timed_changes(weir, fleet, changes)
+    bare = measure_bare_rss(clients, delta=delta)
     return FleetRun(
         clients=clients,
         connect_s=connect_s,
@@ -117,6 +167,7 @@ def measure_sim_clients(
         single=single,
         slowest=[max(times) for times in many],
         p99_client=[p99(times) for times in many],
+        bare_rss=bare,
     )
 
 
@@ -130,12 +181,16 @@ def report(run: FleetRun, *, protocol: str) -> list[str]:
     p99_ = summarize(run.p99_client, "changes")
     single = summarize(run.single, "changes")
     per_stream = run.bytes_per_stream
+    bare = run.bare_bytes_per_stream
     return [
         f"{run.clients} simulated ADS clients ({protocol}) on one `weir serve`:",
         f"  {run.clients - 1} more streams connected and synced in {run.connect_s:.2f} s",
         f"  controller RSS: {run.rss_single / mib:.1f} MiB with 1 stream, "
         f"{run.rss_fleet / mib:.1f} MiB with {run.clients}: {per_stream / 1024:+.1f} KB per "
         f"stream (goal <= {GOAL_STREAM_BYTES // 1024} KB, {_met(per_stream <= GOAL_STREAM_BYTES)})",
+        f"  baseline, a bare grpc.aio ADS server (bench._bare_ads): {run.bare_rss[0] / mib:.1f} "
+        f"MiB -> {run.bare_rss[1] / mib:.1f} MiB: {bare / 1024:+.1f} KB per stream; "
+        f"weir/bare ratio {f'{per_stream / bare:.2f}x' if bare > 0 else 'n/a'}",
         f"  POST sent -> all {run.clients} clients have the change: {all_} "
         f"(goal <= {GOAL_ALL_S:g} s, {_met(all_.p99_ms <= GOAL_ALL_S * 1000)})",
         f"  POST sent -> 99% of the clients have it: {p99_}",
