@@ -30,6 +30,7 @@ import tempfile
 import time
 from contextlib import ExitStack
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import grpc
@@ -37,11 +38,14 @@ from envoy.admin.v3 import config_dump_shared_pb2
 from envoy.service.status.v3 import csds_pb2, csds_pb2_grpc
 
 from bench._common import Summary, raise_open_files_limit, summarize
+from bench.file_config_baseline import TARGETS as FILE_TARGETS
+from bench.file_config_baseline import _bootstrap, _discovery, _listener, _routes, _XdsFiles
 from bench.weir_switch import FLIPPED, WeirApi
 from controlplane.bootstrap import render_bootstrap
 from controlplane.demo import EnvoyProcess
 from controlplane.demo._weir_process import WeirProcess, free_port
 from controlplane.model import MAX_WEIGHT
+from tests.support import static_cluster
 
 GOAL_P99_MS = 100.0
 FIRST_LOOK_S = 0.05
@@ -127,20 +131,39 @@ class CsdsReader:
 @dataclass(frozen=True, slots=True)
 class Changes:
     """Per change, seconds from the POST being sent to weir receiving the last proxy's ACK,
-    the first proxy's ACK, and the POST's own answer."""
+    the first proxy's ACK, the POST's own answer, and the last Envoy applying the change (its
+    route configuration's `last_updated` in Envoy's /config_dump)."""
 
     proxies: int
     all_acked: list[float]
     first_acked: list[float]
     post: list[float]
+    all_applied: list[float]
 
 
-def time_changes(weir: WeirApi, csds: CsdsReader, changes: int) -> Changes:
+def applied_routes(envoy: EnvoyProcess) -> tuple[frozenset[str], float]:
+    """The versions of the route configurations Envoy holds, and when it last applied one
+    (time.time(), from Envoy's own clock: /config_dump's `last_updated`, which Envoy stamps
+    to the millisecond, truncated)."""
+    dump = envoy.config_dump("dynamic_route_configs")
+    versions = set()
+    last = 0.0
+    for config in dump.get("configs", []):
+        versions.add(str(config.get("version_info", "")))
+        if "last_updated" in config:
+            last = max(last, datetime.fromisoformat(config["last_updated"]).timestamp())
+    return frozenset(versions), last
+
+
+def time_changes(
+    weir: WeirApi, csds: CsdsReader, envoys: list[EnvoyProcess], changes: int
+) -> Changes:
     """Flip b's weight `changes` times, each once every proxy ACKed the previous one."""
     before = csds.fetch()
     last: list[float] = []
     first: list[float] = []
     post: list[float] = []
+    applied: list[float] = []
     weight = 0
     for _ in range(changes):
         weight = MAX_WEIGHT if weight == 0 else 0
@@ -152,11 +175,54 @@ def time_changes(weir: WeirApi, csds: CsdsReader, changes: int) -> Changes:
         acks = [after[node].last_ack for node in before]
         last.append(max(acks) - sent)
         first.append(min(acks) - sent)
+        # Read once all ACKed, off the clock: an ACK follows the update being applied.
+        applied.append(max(applied_routes(e)[1] for e in envoys) - sent)
         before = after
     if weight:  # leave b at 0, where the next run starts
         weir.activate(FLIPPED, 0)
         csds.wait(before)
-    return Changes(len(before), last, first, post)
+    return Changes(len(before), last, first, post, applied)
+
+
+def measure_file_fleet(proxies: int, changes: int) -> list[float]:
+    """The file-based baseline for a fleet: `proxies` Envoys watching one route file (as on a
+    shared volume), each change a rename over it (bench.file_config_baseline's files). Per
+    change, seconds from the rename to the last Envoy applying it (/config_dump)."""
+    with ExitStack() as stack:
+        root = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="weir-file-fleet-")))
+        files = _XdsFiles(root / "xds")
+        clusters = [static_cluster(name, f"127.0.0.1:{free_port()}") for name in FILE_TARGETS]
+        files.write("cds", _discovery("cluster.v3.Cluster", clusters))
+        files.write("rds", _routes(FILE_TARGETS[0], 0))
+        files.write("lds", _discovery("listener.v3.Listener", [_listener(files.path("rds"))]))
+        envoys = [
+            stack.enter_context(
+                EnvoyProcess(_bootstrap(files), root, name=f"file-{n}", log_level="warning")
+            )
+            for n in range(proxies)
+        ]
+        _wait_applied(envoys, "0")
+        samples = []
+        for version in range(1, changes + 1):
+            time.sleep(PAUSE_S)
+            started = files.replace("rds", _routes(FILE_TARGETS[version % 2], version))
+            renamed = time.time() - (time.perf_counter() - started)
+            time.sleep(FIRST_LOOK_S)
+            last = _wait_applied(envoys, str(version))
+            samples.append(last - renamed)
+    return samples
+
+
+def _wait_applied(envoys: list[EnvoyProcess], version: str) -> float:
+    """Wait until every Envoy holds route `version`; when the last one applied it."""
+    deadline = time.monotonic() + CHANGE_TIMEOUT_S
+    while True:
+        held = [applied_routes(e) for e in envoys]
+        if all(versions == {version} for versions, _ in held):
+            return max(at for _, at in held)
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"route version {version} not applied everywhere: {held}")
+        time.sleep(LOOK_EVERY_S)
 
 
 def _envoy(server: WeirProcess, root: Path, n: int, *, delta: bool) -> EnvoyProcess:
@@ -188,13 +254,13 @@ def measure_fleet_convergence(
         csds = CsdsReader(server.xds)
         stack.callback(csds.close)
 
-        stack.enter_context(_envoy(server, root, 0, delta=delta))
+        envoys = [stack.enter_context(_envoy(server, root, 0, delta=delta))]
         csds.wait(1)
-        single = time_changes(weir, csds, changes)
+        single = time_changes(weir, csds, envoys, changes)
         for n in range(1, proxies):
-            stack.enter_context(_envoy(server, root, n, delta=delta))
+            envoys.append(stack.enter_context(_envoy(server, root, n, delta=delta)))
         csds.wait(proxies)
-        fleet = time_changes(weir, csds, changes)
+        fleet = time_changes(weir, csds, envoys, changes)
     return single, fleet
 
 
@@ -204,20 +270,31 @@ def _ratios(fleet: Summary, single: Summary) -> str:
     )
 
 
-def report(single: Changes, fleet: Changes, *, protocol: str) -> list[str]:
+def report(
+    single: Changes, fleet: Changes, file: list[float] | None, *, protocol: str
+) -> list[str]:
     fleet_all = summarize(fleet.all_acked, "changes")
     single_all = summarize(single.all_acked, "changes")
+    fleet_applied = summarize(fleet.all_applied, "changes")
     verdict = "met" if fleet_all.p99_ms <= GOAL_P99_MS else "NOT met"
-    return [
+    n = fleet.proxies
+    lines = [
         f"weir ({protocol} ADS), one POST -> ACKs received by weir (times from its CSDS):",
-        f"  {fleet.proxies} Envoys, every proxy ACKed: {fleet_all} "
-        f"(goal p99 <= {GOAL_P99_MS:g} ms, {verdict})",
-        f"  {fleet.proxies} Envoys, first proxy ACKed: {summarize(fleet.first_acked, 'changes')}",
+        f"  {n} Envoys, every proxy ACKed: {fleet_all} (goal p99 <= {GOAL_P99_MS:g} ms, {verdict})",
+        f"  {n} Envoys, first proxy ACKed: {summarize(fleet.first_acked, 'changes')}",
+        f"  {n} Envoys, every proxy applied it (Envoy's /config_dump): {fleet_applied}",
         f"  the POST itself: median {summarize(fleet.post).median_ms:.2f} ms",
         f"baseline, 1 Envoy ACKed: {single_all}",
         f"  the POST itself: median {summarize(single.post).median_ms:.2f} ms",
-        f"{fleet.proxies} Envoys/1 Envoy ratio: {_ratios(fleet_all, single_all)}",
+        f"{n} Envoys/1 Envoy ratio: {_ratios(fleet_all, single_all)}",
     ]
+    if file is not None:
+        file_all = summarize(file, "changes")
+        lines += [
+            f"baseline, envoy file-based xDS, route rename -> {n} Envoys applied it: {file_all}",
+            f"weir/file ratio, every Envoy applied: {_ratios(fleet_applied, file_all)}",
+        ]
+    return lines
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -232,6 +309,9 @@ def main(argv: list[str] | None = None) -> None:
         metavar="ARG",
         help="one more argument for `weir serve` (repeatable; --serve-arg=--stats --serve-arg=off)",
     )
+    parser.add_argument(
+        "--no-file", action="store_true", help="skip the file-based baseline (N more Envoys)"
+    )
     args = parser.parse_args(argv)
     if args.proxies < 2:
         parser.error("--proxies must be at least 2")
@@ -240,7 +320,8 @@ def main(argv: list[str] | None = None) -> None:
     single, fleet = measure_fleet_convergence(
         args.proxies, args.changes, delta=args.delta, serve_args=tuple(args.serve_arg)
     )
-    for line in report(single, fleet, protocol="delta" if args.delta else "SotW"):
+    file = None if args.no_file else measure_file_fleet(args.proxies, args.changes)
+    for line in report(single, fleet, file, protocol="delta" if args.delta else "SotW"):
         print(line)
 
 
