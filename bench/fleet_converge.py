@@ -238,15 +238,25 @@ def _envoy(server: WeirProcess, root: Path, n: int, *, delta: bool) -> EnvoyProc
 
 
 def measure_fleet_convergence(
-    proxies: int, changes: int, *, delta: bool = False, serve_args: tuple[str, ...] = ()
+    proxies: int,
+    changes: int,
+    *,
+    delta: bool = False,
+    serve_args: tuple[str, ...] = (),
+    ledger_dir: Path | None = None,
 ) -> tuple[Changes, Changes]:
-    """The baseline with one Envoy, then the same with `proxies` Envoys, on one weir."""
+    """The baseline with one Envoy, then the same with `proxies` Envoys, on one weir.
+    `ledger_dir`: where weir's SQLite ledger goes (default: the scratch directory)."""
     if proxies < 2:
         raise ValueError("proxies must be at least 2: one for the baseline, then the fleet")
     raise_open_files_limit()
     with ExitStack() as stack:
         root = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="weir-fleet-")))
-        server = stack.enter_context(WeirProcess(root, options=serve_args))
+        store = None
+        if ledger_dir is not None:
+            ledger = stack.enter_context(tempfile.TemporaryDirectory(dir=ledger_dir))
+            store = Path(ledger) / "weir.db"
+        server = stack.enter_context(WeirProcess(root, store=store, options=serve_args))
         weir = WeirApi(server.api_url)
         stack.callback(weir.close)
         # Nothing listens on the instances' ports: no traffic flows, only configuration.
@@ -310,6 +320,12 @@ def main(argv: list[str] | None = None) -> None:
         help="one more argument for `weir serve` (repeatable; --serve-arg=--stats --serve-arg=off)",
     )
     parser.add_argument(
+        "--ledger-dir",
+        type=Path,
+        metavar="DIR",
+        help="put weir's SQLite ledger here (e.g. /dev/shm, to leave the disk's fsync out)",
+    )
+    parser.add_argument(
         "--no-file", action="store_true", help="skip the file-based baseline (N more Envoys)"
     )
     args = parser.parse_args(argv)
@@ -318,7 +334,11 @@ def main(argv: list[str] | None = None) -> None:
     if args.changes < 1:
         parser.error("--changes must be at least 1")
     single, fleet = measure_fleet_convergence(
-        args.proxies, args.changes, delta=args.delta, serve_args=tuple(args.serve_arg)
+        args.proxies,
+        args.changes,
+        delta=args.delta,
+        serve_args=tuple(args.serve_arg),
+        ledger_dir=args.ledger_dir,
     )
     file = None if args.no_file else measure_file_fleet(args.proxies, args.changes)
     for line in report(single, fleet, file, protocol="delta" if args.delta else "SotW"):
