@@ -9,6 +9,7 @@ seen by a client that asks as fast as it can over one keep-alive connection.
 from __future__ import annotations
 
 import http.client
+import os
 import resource
 import statistics
 import time
@@ -135,6 +136,15 @@ def rss_bytes(pid: int) -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) * 1024
     raise RuntimeError(f"no VmRSS for process {pid}")
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time process `pid` has used so far, user and system (from /proc/<pid>/stat). On a
+    shared machine it says what a step cost where wall-clock time says what it waited."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    fields = stat[stat.rindex(")") + 2 :].split()  # after "pid (comm) "
+    utime, stime = int(fields[11]), int(fields[12])
+    return (utime + stime) / os.sysconf("SC_CLK_TCK")
 
 
 def raise_open_files_limit() -> int:

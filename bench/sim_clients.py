@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench._ads_client import REPO_ROOT, ClientProcess
-from bench._common import p99, raise_open_files_limit, rss_bytes, summarize
+from bench._common import cpu_seconds, p99, raise_open_files_limit, rss_bytes, summarize
 from bench.weir_switch import FLIPPED, WeirApi
 from controlplane.demo._weir_process import WeirProcess, free_port
 from controlplane.model import MAX_WEIGHT
@@ -63,6 +63,9 @@ class FleetRun:
     """Per change, seconds to the last of all clients."""
     p99_client: list[float]
     """Per change, seconds to the 99th percentile client."""
+    cpu_per_change: tuple[float, float]
+    """CPU seconds `weir serve` used per change (the changes' total over their count), with
+    one client and with all: on a shared machine, the cost apart from the waiting."""
     bare_rss: tuple[int, int]
     """The memory baseline: RSS of a bare grpc.aio ADS server (bench._bare_ads) with one
     client, then with all of them."""
@@ -76,9 +79,13 @@ class FleetRun:
         return (self.bare_rss[1] - self.bare_rss[0]) / max(self.clients - 1, 1)
 
 
-def _timed_changes(weir: WeirApi, fleet: ClientProcess, changes: int) -> list[list[float]]:
-    """Make `changes` changes one after the other; for each, every client's seconds from the
-    POST being sent to the change reaching it."""
+def _timed_changes(
+    weir: WeirApi, fleet: ClientProcess, changes: int, pid: int
+) -> tuple[list[list[float]], float]:
+    """Make `changes` changes one after the other: for each, every client's seconds from the
+    POST being sent to the change reaching it; and the CPU seconds per change of process
+    `pid` (weir serve)."""
+    used = cpu_seconds(pid)
     results = []
     weight = 0
     for _ in range(changes):
@@ -88,12 +95,13 @@ def _timed_changes(weir: WeirApi, fleet: ClientProcess, changes: int) -> list[li
         weir.activate(FLIPPED, weight)
         arrived = fleet.await_change(CHANGE_TIMEOUT_S)
         results.append([t - sent for t in arrived])
+    cpu = (cpu_seconds(pid) - used) / changes
     # Leave b where it started, so that the next run's first change is a change.
     if weight:
         fleet.mark()
         weir.activate(FLIPPED, 0)
         fleet.await_change(CHANGE_TIMEOUT_S)
-    return results
+    return results, cpu
 
 
 def _fleet_rss(pid: int, fleet: ClientProcess, clients: int, *, delta: bool) -> tuple[int, int]:
@@ -152,12 +160,13 @@ def measure_sim_clients(
         fleet = stack.enter_context(ClientProcess(server.xds))
 
         fleet.grow(1, delta=delta)
-        single = [times[0] for times in _timed_changes(weir, fleet, changes)]
+        ones, cpu_single = _timed_changes(weir, fleet, changes, server.pid)
+        single = [times[0] for times in ones]
         rss_single = rss_bytes(server.pid)
         connect_s = fleet.grow(clients - 1, delta=delta)
         time.sleep(SETTLE_S)
         rss_fleet = rss_bytes(server.pid)
-        many = _timed_changes(weir, fleet, changes)
+        many, cpu_fleet = _timed_changes(weir, fleet, changes, server.pid)
     bare = measure_bare_rss(clients, delta=delta)
     return FleetRun(
         clients=clients,
@@ -167,6 +176,7 @@ def measure_sim_clients(
         single=single,
         slowest=[max(times) for times in many],
         p99_client=[p99(times) for times in many],
+        cpu_per_change=(cpu_single, cpu_fleet),
         bare_rss=bare,
     )
 
@@ -194,6 +204,10 @@ def report(run: FleetRun, *, protocol: str) -> list[str]:
         f"  POST sent -> all {run.clients} clients have the change: {all_} "
         f"(goal <= {GOAL_ALL_S:g} s, {_met(all_.p99_ms <= GOAL_ALL_S * 1000)})",
         f"  POST sent -> 99% of the clients have it: {p99_}",
+        f"  weir's CPU per change: {run.cpu_per_change[1] * 1000:.0f} ms, "
+        f"{(run.cpu_per_change[1] - run.cpu_per_change[0]) / (run.clients - 1) * 1e6:.0f} us "
+        f"per more stream (with one client: {run.cpu_per_change[0] * 1000:.1f} ms; "
+        f"/proc ticks of 10 ms)",
         f"baseline, POST sent -> the one client has it: {single}",
         f"all {run.clients}/one client ratio: median {all_.median_ms / single.median_ms:.1f}x, "
         f"p99 {all_.p99_ms / single.p99_ms:.1f}x",

@@ -18,5 +18,6 @@ def test_every_simulated_client_gets_each_change_and_its_memory_is_read(delta: b
     assert all(0 < p99 <= last < 30 for p99, last in zip(run.p99_client, run.slowest, strict=True))
     assert run.rss_single > 0 and run.rss_fleet > 0
     assert all(rss > 0 for rss in run.bare_rss)
+    assert all(cpu >= 0 for cpu in run.cpu_per_change)
     lines = report(run, protocol="delta" if delta else "SotW")
     assert any(line.startswith("all 20/one client ratio: median ") for line in lines)
