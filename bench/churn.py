@@ -101,7 +101,7 @@ class _PeakSampler:
         self.peak = max(self.peak, rss_bytes(self.pid))
 
 
-def measure_churn(cycles: int = 1000, *, concurrency: int = 32, warmup: int = 200) -> ChurnRun:
+def measure_churn(cycles: int = 1000, *, concurrency: int = 16, warmup: int = 200) -> ChurnRun:
     """Run `warmup`, then `cycles` connect/disconnect cycles against one `weir serve`."""
     raise_open_files_limit()
     with ExitStack() as stack:
@@ -158,7 +158,7 @@ def report(run: ChurnRun, *, warmup: int) -> list[str]:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--cycles", type=int, default=1000, help="measured cycles (1000)")
-    parser.add_argument("--concurrency", type=int, default=32, help="cycles at a time (32)")
+    parser.add_argument("--concurrency", type=int, default=16, help="cycles at a time (16)")
     parser.add_argument("--warmup", type=int, default=200, help="cycles before the start (200)")
     args = parser.parse_args(argv)
     if args.cycles < 1 or args.concurrency < 1 or args.warmup < 0:
