@@ -109,6 +109,8 @@ class AdsClient:
         self.delta = delta
         self._node = base_pb2.Node(id=node_id, cluster=cluster)
         self._node.metadata.fields[LISTEN_METADATA_KEY].string_value = listen
+        # Named as `weir bootstrap` names it; nothing answers there (a simulated client has
+        # no stats), which only matters to `weir serve --stats pull`.
         self._node.metadata.fields[ADMIN_METADATA_KEY].string_value = "127.0.0.1:1"
         self.holdings: dict[str, dict[str, str]] = {}
         self.generation = 0
@@ -173,6 +175,8 @@ class AdsClient:
         except grpc.aio.AioRpcError as exc:
             if exc.code() != grpc.StatusCode.CANCELLED:
                 self.error = exc
+        except Exception as exc:  # kept for wait_ready's and changed's messages
+            self.error = exc
 
     async def _on_response(self, response: Any) -> None:
         type_url: str = response.type_url
