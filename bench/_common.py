@@ -9,10 +9,13 @@ seen by a client that asks as fast as it can over one keep-alive connection.
 from __future__ import annotations
 
 import http.client
+import os
+import resource
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
 DEFAULT_TIMEOUT_S = 10.0
 PAUSE_S = 0.02
@@ -97,15 +100,59 @@ class Summary:
     rounds: int
     median_ms: float
     p99_ms: float
+    noun: str = "switches"
+    """What was timed, as the summary names it."""
 
     def __str__(self) -> str:
-        return f"{self.rounds} switches: median {self.median_ms:.2f} ms, p99 {self.p99_ms:.2f} ms"
+        return (
+            f"{self.rounds} {self.noun}: median {self.median_ms:.2f} ms, p99 {self.p99_ms:.2f} ms"
+        )
 
 
-def summarize(samples: list[float]) -> Summary:
+def summarize(samples: list[float], noun: str = "switches") -> Summary:
     """Median and 99th percentile, in milliseconds, of samples in seconds."""
     if not samples:
         raise ValueError("no samples")
     ms = sorted(s * 1000 for s in samples)
-    p99 = statistics.quantiles(ms, n=100, method="inclusive")[98] if len(ms) > 1 else ms[0]
-    return Summary(rounds=len(ms), median_ms=statistics.median(ms), p99_ms=p99)
+    return Summary(rounds=len(ms), median_ms=statistics.median(ms), p99_ms=p99(ms), noun=noun)
+
+
+def p99(values: Iterable[float]) -> float:
+    """The 99th percentile (inclusive method) of `values`."""
+    ordered = sorted(values)
+    if not ordered:
+        raise ValueError("no values")
+    if len(ordered) == 1:
+        return ordered[0]
+    return statistics.quantiles(ordered, n=100, method="inclusive")[98]
+
+
+# The fleet benchmarks: one `weir serve` process, many streams.
+
+
+def rss_bytes(pid: int) -> int:
+    """The resident set size of process `pid` (VmRSS in /proc/<pid>/status), in bytes."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError(f"no VmRSS for process {pid}")
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time process `pid` has used so far, user and system (from /proc/<pid>/stat). On a
+    shared machine it says what a step cost where wall-clock time says what it waited."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    fields = stat[stat.rindex(")") + 2 :].split()  # after "pid (comm) "
+    utime, stime = int(fields[11]), int(fields[12])
+    return (utime + stime) / os.sysconf("SC_CLK_TCK")
+
+
+def raise_open_files_limit() -> int:
+    """Raise this process's soft RLIMIT_NOFILE to its hard limit (children inherit it): a
+    fleet is a socket per stream on both sides. Returns the new soft limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft < hard:
+        wanted = 1 << 20 if hard == resource.RLIM_INFINITY else hard
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+        soft = wanted
+    return soft
