@@ -9,7 +9,7 @@ import pytest
 
 from controlplane.control import Controller, live_share
 from controlplane.errors import Conflict, NotFound
-from controlplane.ledger import SqliteStore, StaleSequence
+from controlplane.ledger import SqliteStore
 from controlplane.model import (
     Activation,
     ActivationChanged,
@@ -115,13 +115,21 @@ def test_history_of_an_unknown_service_is_not_found(controller: Controller) -> N
     assert caught.value.field == "service"
 
 
-def test_a_controller_behind_its_store_is_refused_not_forked(store: SqliteStore) -> None:
-    # Two controllers on one ledger: the one that read first cannot write over the other.
+def test_a_controller_behind_its_store_rechecks_on_the_caught_up_state(
+    store: SqliteStore,
+) -> None:
+    # Two controllers on one ledger (two replicas): the one that read first never writes
+    # over the other; it catches up and checks its batch again.
     first, second = Controller(store), Controller(store)
     first.apply_service(ServiceSpec(name="web"), actor="ops")
-    with pytest.raises(StaleSequence):
-        second.apply_service(ServiceSpec(name="api"), actor="ops")
-    assert [e.seq for e in store.read()] == [1]
+    second.apply_service(ServiceSpec(name="api"), actor="ops")
+    assert [e.seq for e in store.read()] == [1, 2]
+    assert set(second.state.services) == {"web", "api"}
+    # A batch the other's entry made invalid is refused whole, and nothing is appended
+    first.apply_service(ServiceSpec(name="shop", domains=["store"]), actor="ops")
+    with pytest.raises(Conflict, match="'store' already routes to service 'shop'"):
+        second.apply_service(ServiceSpec(name="other", domains=["store"]), actor="ops")
+    assert [e.seq for e in store.read()] == [1, 2, 3]
 
 
 def test_live_share_is_weight_over_the_live_total(controller: Controller) -> None:
