@@ -6,7 +6,9 @@ rule is enforced once and every change lands in the ledger before anything reach
 
 from __future__ import annotations
 
+import random
 import threading
+import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
@@ -35,9 +37,10 @@ BudgetGate = Callable[[str], str | None]
 """Why a service must not take new live traffic now (its error budget is spent), or None."""
 
 
-SUBMIT_ATTEMPTS = 5
+SUBMIT_ATTEMPTS = 10
 """A batch raced by other replicas' appends is re-checked against the caught-up state this
-many times before the writer gets the 409."""
+many times (after a short random pause, so racing replicas drift apart) before the 409."""
+RACE_PAUSE_S = 0.01
 
 
 def _utcnow() -> datetime:
@@ -118,6 +121,7 @@ class Controller:
                     self._state = after
                     break
             self._publish(caught_up)
+            time.sleep(random.uniform(0, RACE_PAUSE_S * attempt))
         self._publish(after)
         return entries
 

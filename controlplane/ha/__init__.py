@@ -1,0 +1,10 @@
+"""High availability on PostgreSQL: replicas that follow one shared ledger, one of which leads.
+
+Follower     keeps a replica's controller caught up (NOTIFY as a doorbell, and a poll)
+Leadership   elects the leader (advisory lock) and gives it a term, the fencing token
+"""
+
+from controlplane.ha._follow import Follower
+from controlplane.ha._leadership import Leadership, this_replica
+
+__all__ = ["Follower", "Leadership", "this_replica"]
