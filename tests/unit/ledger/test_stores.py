@@ -48,7 +48,7 @@ def _sqlite(path: Path) -> Backend:
 def _postgres(url: str) -> Backend:
     def execute(sql: str) -> None:
         with psycopg.connect(url, autocommit=True) as other:
-            other.execute(sql)  # type: ignore[arg-type]  # the test's own constant
+            other.execute(sql)
 
     return Backend("postgresql", lambda: PostgresStore(url), execute, psycopg.Error)
 
