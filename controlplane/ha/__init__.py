@@ -6,5 +6,6 @@ Leadership   elects the leader (advisory lock) and gives it a term, the fencing 
 
 from controlplane.ha._follow import Follower
 from controlplane.ha._leadership import Leadership, this_replica
+from controlplane.ha._replica import Replica, replica_of
 
-__all__ = ["Follower", "Leadership", "this_replica"]
+__all__ = ["Follower", "Leadership", "Replica", "replica_of", "this_replica"]
