@@ -39,6 +39,15 @@ def ledger_terms(ledger_url: str) -> tuple[list[tuple[int, int | None]], dict[in
     )
 
 
+def leader_writes_without_term(ledger_url: str) -> list[int]:
+    """The seq of every entry by the rollout driver or the evaluator that carries no term."""
+    with psycopg.connect(ledger_url) as db:
+        rows = db.execute(
+            "SELECT seq FROM ledger WHERE actor IN ('rollout', 'evaluator') AND term IS NULL"
+        ).fetchall()
+    return [int(seq) for (seq,) in rows]
+
+
 def fenced_writes_out_of_term(ledger_url: str) -> list[tuple[int, int]]:
     """(seq, term) of every entry a leader wrote after a later term had begun: must be none."""
     entries, begins = ledger_terms(ledger_url)
