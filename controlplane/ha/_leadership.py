@@ -68,6 +68,10 @@ class Leadership:
                     log.warning("term %d over: %s", self.term, exc)
                 else:
                     log.warning("cannot campaign for leadership: %s; retrying", exc)
+            except Exception:
+                # The leader's work failed: give the term up (the lock goes with the
+                # connection) rather than stop campaigning for good.
+                log.exception("term %s ended by a failure", self.term)
             finally:
                 self.term = None
             await asyncio.sleep(self._try_every_s)
