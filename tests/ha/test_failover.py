@@ -106,12 +106,16 @@ def test_the_leader_killed_mid_canary_another_replica_leads_and_finishes_it(
             a.kill9()
             # Then b leads within 10 s, Envoy moves to b, and the canary completes
             took = leads(ledger_url, b, timeout=TAKEOVER_S)
+            moved = time.monotonic()
             eventually(lambda: [p["node_id"] for p in b.proxies()] == ["proxy-1"], timeout=10)
+            moved = time.monotonic() - moved + took
             status = finished(b)
         serves(url, "v2-a", "v2-b")
+        # Envoy holds what b serves: the state after the rollout
+        eventually(lambda: b.proxies()[0]["in_sync"], timeout=10)
         steps, changes = steps_and_changes(b, status["id"])
 
-    print(f"b led {took:.2f} s after a was killed")
+    print(f"b led {took:.2f} s after a was killed; Envoy was on b after {moved:.2f} s")
     assert status["state"] == "completed", status
     assert set(load.outcomes) <= {"200"}, load.outcomes  # Envoy served through the failover
     assert steps == sorted(set(steps)) == list(range(len(steps))), steps  # none repeated/skipped
