@@ -83,7 +83,7 @@ class PostgresStore:
                 db = self._connection()
                 with db.transaction():
                     db.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
-                    db.execute(_SCHEMA)  # type: ignore[arg-type]  # a constant, not user input
+                    db.execute(_SCHEMA)
         except psycopg.Error as exc:
             self.close()
             raise StoreError(f"cannot open the ledger at {self.where}: {exc}") from exc
