@@ -4,6 +4,10 @@ in one process and one event loop.
 The API's plain-def endpoints run in a threadpool and append through the controller; the
 xDS server hears of each append through the controller's subscription and pushes from the loop.
 Both servers share the loop, which is also the only place the proxy registry is touched.
+
+On a PostgreSQL ledger the process is one replica of several (controlplane.ha): it follows
+the others' appends, and runs the evaluator, the rollout driver and the notifier only while
+it leads.
 """
 
 from __future__ import annotations
@@ -12,8 +16,9 @@ import asyncio
 import contextlib
 import signal
 import socket
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import grpc
 import httpx
@@ -24,6 +29,7 @@ from controlplane import defaults
 from controlplane.api import create_app
 from controlplane.control import Controller
 from controlplane.evaluator import Evaluator
+from controlplane.ha import replica_of
 from controlplane.ledger import Store
 from controlplane.model import split_address
 from controlplane.notify import Notifier
@@ -133,6 +139,9 @@ class ControlPlane:
         if webhooks:
             budget = self.evaluator.budget if self.evaluator is not None else None
             self.notifier = Notifier(self.controller, store.read, webhooks, budget=budget)
+        self.replica = replica_of(store, self.controller)
+        """On a shared PostgreSQL ledger, follows the other replicas and campaigns to lead;
+        None on SQLite, where this one process always leads."""
         self._api: _ApiServer | None = None
         self._api_task: asyncio.Task[None] | None = None
         self._loops: list[asyncio.Task[None]] = []
@@ -165,19 +174,28 @@ class ControlPlane:
                 await self._api_task  # raises what stopped it
                 raise OSError(f"the HTTP API on {api} stopped while starting")
             await asyncio.sleep(0.01)
-        if self.evaluator is not None:
-            self._loops.append(asyncio.create_task(self.evaluator.run()))
-        self._loops.append(asyncio.create_task(self.rollouts.run()))
-        if self.notifier is not None:
-            self._loops.append(asyncio.create_task(self.notifier.run()))
+        if self.replica is None:
+            self._loops += [asyncio.create_task(work) for work in self._leader_work()]
+        else:
+            self._loops.append(asyncio.create_task(self.replica.run(self._leader_work)))
         api_host, api_port = api_socket.getsockname()[:2]
         return Listening(
             xds=join_address(split_listen_address(xds)[0], xds_port),
             api=join_address(api_host, api_port),
         )
 
+    def _leader_work(self) -> list[Coroutine[Any, Any, None]]:
+        """What only the leader runs: the evaluator, the rollout driver, webhook delivery."""
+        work = [self.rollouts.run()]
+        if self.evaluator is not None:
+            work.insert(0, self.evaluator.run())
+        if self.notifier is not None:
+            work.append(self.notifier.run())
+        return work
+
     async def stop(self, grace: float = GRACE_S) -> None:
-        if self.notifier is not None and self._loops:
+        leading = self.replica is None or self.replica.leadership.term is not None
+        if self.notifier is not None and self._loops and leading:
             await self.notifier.flush(grace)  # what is queued gets its chance, within the grace
         for task in self._loops:
             task.cancel()

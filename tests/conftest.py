@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from tests.support import EnvoyProcess, Upstream
+from tests.support._postgres import PostgresServer
 
 StartEnvoy = Callable[[Mapping[str, Any] | str], EnvoyProcess]
 StartUpstream = Callable[[str], Upstream]
@@ -45,6 +46,15 @@ def start_upstream() -> Iterator[StartUpstream]:
     yield start
     for upstream in started:
         upstream.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """A real PostgreSQL server for the session, started on first use; `fresh_database()`
+    gives each test its own database."""
+    server = PostgresServer().start()
+    yield server
+    server.stop()
 
 
 @pytest.hookimpl(wrapper=True)

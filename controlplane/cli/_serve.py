@@ -32,7 +32,9 @@ def webhook_urls(
     default=defaults.STORE,
     show_default=True,
     metavar="URL",
-    help="The ledger: a file path, sqlite:///relative.db or sqlite:////absolute/path.db.",
+    help="The ledger: a file path, sqlite:///relative.db or sqlite:////absolute/path.db; or "
+    "postgresql://… to run as one of several replicas sharing it (one leads rollouts and the "
+    "evaluator, every one serves xDS and the API).",
 )
 @address_option("--xds", defaults.XDS, "ADS for Envoy; port 0 picks a free one.", listen=True)
 @address_option("--api", defaults.API, "The HTTP API; port 0 picks a free one.", listen=True)
@@ -112,11 +114,12 @@ def serve(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     opened = open_store(store)
+    ledger = getattr(opened, "where", store)  # a PostgreSQL URL without its password
 
     def ready(listening: Listening) -> None:
         click.echo(
             f"weir serving xDS on {listening.xds} and the API on {listening.api_url} "
-            f"(ledger {store})"
+            f"(ledger {ledger})"
         )
 
     try:

@@ -1,5 +1,6 @@
 """The controller: the single write path from operators to the ledger."""
 
 from controlplane.control._controller import Controller, live_share
+from controlplane.control._term import current_term, leading
 
-__all__ = ["Controller", "live_share"]
+__all__ = ["Controller", "current_term", "leading", "live_share"]

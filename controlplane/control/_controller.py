@@ -6,12 +6,15 @@ rule is enforced once and every change lands in the ledger before anything reach
 
 from __future__ import annotations
 
+import random
 import threading
+import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
+from controlplane.control._term import current_term
 from controlplane.errors import Conflict, NotFound
-from controlplane.ledger import Store
+from controlplane.ledger import StaleSequence, Store
 from controlplane.model import (
     Activation,
     ActivationChanged,
@@ -32,6 +35,12 @@ from controlplane.model import (
 Listener = Callable[[State], None]
 BudgetGate = Callable[[str], str | None]
 """Why a service must not take new live traffic now (its error budget is spent), or None."""
+
+
+SUBMIT_ATTEMPTS = 10
+"""A batch raced by other replicas' appends is re-checked against the caught-up state this
+many times (after a short random pause, so racing replicas drift apart) before the 409."""
+RACE_PAUSE_S = 0.01
 
 
 def _utcnow() -> datetime:
@@ -61,8 +70,24 @@ class Controller:
         return self._state
 
     def subscribe(self, listener: Listener) -> None:
-        """Call `listener(state)` after every append, from the appending thread."""
+        """Call `listener(state)` after every append, from the appending thread, and after
+        catching up with entries another replica appended, from the catching-up thread."""
         self._listeners.append(listener)
+
+    def catch_up(self) -> State:
+        """Fold in what other replicas appended to a shared ledger since this state was read,
+        and tell the listeners if there was anything. Cheap when there is nothing new."""
+        with self._lock:
+            before = self._state.seq
+            self._state = fold(self._store.read(after_seq=before), self._state)
+            state = self._state
+        if state.seq != before:
+            self._publish(state)
+        return state
+
+    def _publish(self, state: State) -> None:
+        for listener in list(self._listeners):
+            listener(state)
 
     def history(self, service: str | None = None) -> list[Entry]:
         entries = self._store.read()
@@ -73,14 +98,31 @@ class Controller:
         return [e for e in entries if _service_of(e) == service]
 
     def submit(self, batch: Sequence[ProposedEntry]) -> list[Entry]:
-        """Check the batch against the current state and append it in one transaction."""
+        """Check the batch against the current state and append it in one transaction.
+
+        On a shared ledger another replica may have appended since: the store refuses the
+        stale sequence, and the batch is checked again against the caught-up state (so a
+        step another replica already took is refused as a conflict, never taken twice)."""
         self._check_budget(batch)
-        with self._lock:
-            after = check_batch(self._state, batch)
-            entries = self._store.append(batch, after_seq=self._state.seq, at=self._clock())
-            self._state = after
-        for listener in list(self._listeners):
-            listener(after)
+        term = current_term()
+        for attempt in range(1, SUBMIT_ATTEMPTS + 1):
+            with self._lock:
+                after = check_batch(self._state, batch)
+                try:
+                    entries = self._store.append(
+                        batch, after_seq=self._state.seq, at=self._clock(), term=term
+                    )
+                except StaleSequence:
+                    if attempt == SUBMIT_ATTEMPTS:
+                        raise
+                    self._state = fold(self._store.read(after_seq=self._state.seq), self._state)
+                    caught_up = self._state
+                else:
+                    self._state = after
+                    break
+            self._publish(caught_up)
+            time.sleep(random.uniform(0, RACE_PAUSE_S * attempt))
+        self._publish(after)
         return entries
 
     def _check_budget(self, batch: Sequence[ProposedEntry]) -> None:

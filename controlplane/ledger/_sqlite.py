@@ -51,8 +51,15 @@ class SqliteStore:
         self._lock = threading.Lock()
 
     def append(
-        self, batch: Sequence[ProposedEntry], *, after_seq: int, at: datetime
+        self,
+        batch: Sequence[ProposedEntry],
+        *,
+        after_seq: int,
+        at: datetime,
+        term: int | None = None,
     ) -> list[Entry]:
+        # `term` is not checked: a SQLite ledger has one process writing it, never a rival
+        # leader to fence off (weir serve elects leaders on PostgreSQL only).
         entries = [
             Entry(seq=after_seq + n, at=at, actor=p.actor, reason=p.reason, event=p.event)
             for n, p in enumerate(batch, start=1)

@@ -1,4 +1,4 @@
-"""The store interface every ledger backend implements (SQLite now, PostgreSQL for HA)."""
+"""The store interface every ledger backend implements (SQLite, PostgreSQL for HA)."""
 
 from __future__ import annotations
 
@@ -16,13 +16,26 @@ class StaleSequence(StoreError):
     status = 409
 
 
+class Fenced(StoreError):
+    """A leader's write carried a term that is over: another replica leads now."""
+
+    status = 409
+
+
 class Store(Protocol):
     def append(
-        self, batch: Sequence[ProposedEntry], *, after_seq: int, at: datetime
+        self,
+        batch: Sequence[ProposedEntry],
+        *,
+        after_seq: int,
+        at: datetime,
+        term: int | None = None,
     ) -> list[Entry]:
         """Append the batch atomically right after entry `after_seq`, or raise StaleSequence.
 
         Returns the recorded entries, numbered after_seq+1, after_seq+2, ... Durable on return.
+        `term` is the fencing token of a write the leader makes: if it is not the current
+        term, raise Fenced and write nothing. None (an operator's write) is never fenced.
         """
         ...
 

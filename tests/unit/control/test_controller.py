@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
 import pytest
 
 from controlplane.control import Controller, live_share
+from controlplane.control._controller import SUBMIT_ATTEMPTS
 from controlplane.errors import Conflict, NotFound
 from controlplane.ledger import SqliteStore, StaleSequence
 from controlplane.model import (
     Activation,
     ActivationChanged,
+    Entry,
     Instance,
     InstanceRegistered,
+    ProposedEntry,
     ServiceApplied,
     ServiceSpec,
     State,
@@ -115,13 +120,42 @@ def test_history_of_an_unknown_service_is_not_found(controller: Controller) -> N
     assert caught.value.field == "service"
 
 
-def test_a_controller_behind_its_store_is_refused_not_forked(store: SqliteStore) -> None:
-    # Two controllers on one ledger: the one that read first cannot write over the other.
+def test_a_controller_behind_its_store_rechecks_on_the_caught_up_state(
+    store: SqliteStore,
+) -> None:
+    # Two controllers on one ledger (two replicas): the one that read first never writes
+    # over the other; it catches up and checks its batch again.
     first, second = Controller(store), Controller(store)
     first.apply_service(ServiceSpec(name="web"), actor="ops")
-    with pytest.raises(StaleSequence):
-        second.apply_service(ServiceSpec(name="api"), actor="ops")
-    assert [e.seq for e in store.read()] == [1]
+    second.apply_service(ServiceSpec(name="api"), actor="ops")
+    assert [e.seq for e in store.read()] == [1, 2]
+    assert set(second.state.services) == {"web", "api"}
+    # A batch the other's entry made invalid is refused whole, and nothing is appended
+    first.apply_service(ServiceSpec(name="shop", domains=["store"]), actor="ops")
+    with pytest.raises(Conflict, match="'store' already routes to service 'shop'"):
+        second.apply_service(ServiceSpec(name="other", domains=["store"]), actor="ops")
+    assert [e.seq for e in store.read()] == [1, 2, 3]
+
+
+class _AlwaysAhead(SqliteStore):
+    """A ledger another replica appends to before every one of ours lands."""
+
+    def append(self, batch: Sequence[ProposedEntry], **kwargs: Any) -> list[Entry]:
+        n = len(self.read())
+        other = ProposedEntry(actor="other", event=ServiceApplied(spec=ServiceSpec(name=f"o{n}")))
+        super().append([other], after_seq=n, at=datetime.now(UTC))
+        return super().append(batch, **kwargs)
+
+
+def test_a_replica_outraced_every_time_gets_a_409_and_appends_nothing(tmp_path: Path) -> None:
+    store = _AlwaysAhead(tmp_path / "weir.db")
+    controller = Controller(store)
+    with pytest.raises(StaleSequence, match="re-read and retry") as caught:
+        controller.apply_service(ServiceSpec(name="web"), actor="ops")
+    assert caught.value.status == 409
+    actors = [e.actor for e in store.read()]
+    assert actors == ["other"] * SUBMIT_ATTEMPTS  # each attempt met a new entry, ours never landed
+    store.close()
 
 
 def test_live_share_is_weight_over_the_live_total(controller: Controller) -> None:

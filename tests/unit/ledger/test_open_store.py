@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from controlplane.errors import InvalidInput
-from controlplane.ledger import SqliteStore, open_store
+from controlplane.ledger import PostgresStore, SqliteStore, open_store
+from tests.support._postgres import PostgresServer
 
 
 def opened_file(location: str) -> Path:
@@ -40,13 +41,13 @@ def test_a_plain_path_is_a_sqlite_file(
     assert opened_file(location) == tmp_path / "weir.db"
 
 
-@pytest.mark.parametrize(
-    "location", ["postgresql://weir@db.internal/weir", "postgres://weir@db.internal/weir"]
-)
-def test_postgresql_is_refused_clearly(location: str) -> None:
-    with pytest.raises(InvalidInput, match="PostgreSQL store is not available") as caught:
-        open_store(location)
-    assert caught.value.field == "store"
+@pytest.mark.parametrize("scheme", ["postgresql", "postgres"])
+def test_a_postgresql_url_opens_the_shared_ledger(postgres: PostgresServer, scheme: str) -> None:
+    url = postgres.fresh_database().replace("postgresql://", f"{scheme}://")
+    store = open_store(url)
+    assert isinstance(store, PostgresStore)
+    assert store.read() == []
+    store.close()
 
 
 @pytest.mark.parametrize("location", ["mysql://db/weir", "sqlite://weir.db", "s3://bucket/weir"])

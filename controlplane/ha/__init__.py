@@ -1,0 +1,11 @@
+"""High availability on PostgreSQL: replicas that follow one shared ledger, one of which leads.
+
+Follower     keeps a replica's controller caught up (NOTIFY as a doorbell, and a poll)
+Leadership   elects the leader (advisory lock) and gives it a term, the fencing token
+"""
+
+from controlplane.ha._follow import Follower
+from controlplane.ha._leadership import Leadership, this_replica
+from controlplane.ha._replica import Replica, replica_of
+
+__all__ = ["Follower", "Leadership", "Replica", "replica_of", "this_replica"]

@@ -1,0 +1,179 @@
+"""The ledger several replicas share: PostgreSQL, for high availability.
+
+The sequence is gap-free because it is assigned in the appending transaction under an
+EXCLUSIVE table lock (max(seq)+1), never by a PostgreSQL SEQUENCE, whose numbers a rolled-back
+transaction loses. Readers are not blocked by that lock. After the commit, NOTIFY rings a
+doorbell on channel `weir_ledger`; it carries nothing, replicas re-read from their last seq.
+
+A write made by the leader carries its term (the fencing token); it is compared with the term
+in `weir_leader` in the same transaction, under that row's lock, so a write from a leader whose
+term ended (paused, partitioned) is refused and leaves the ledger as it was. Elections take the
+same row lock to start a term, so a term's writes all commit before the next term begins.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from datetime import datetime
+
+import psycopg
+from psycopg.rows import TupleRow
+from pydantic import TypeAdapter, ValidationError
+
+from controlplane.errors import StoreError
+from controlplane.ledger._store import Fenced, StaleSequence
+from controlplane.model import Entry, Event, ProposedEntry
+
+CHANNEL = "weir_ledger"
+_SCHEMA_LOCK = 0x7765697200  # pg_advisory_xact_lock key: replicas create the schema one at a time
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS ledger (
+    seq    bigint PRIMARY KEY,
+    at     text   NOT NULL,
+    actor  text   NOT NULL,
+    reason text   NOT NULL,
+    kind   text   NOT NULL,
+    body   text   NOT NULL,
+    term   bigint            -- the leader's term for a fenced write; NULL for an operator's
+);
+CREATE OR REPLACE FUNCTION weir_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN RAISE EXCEPTION 'the ledger is append-only'; END $$;
+CREATE OR REPLACE TRIGGER ledger_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON ledger
+    FOR EACH STATEMENT EXECUTE FUNCTION weir_append_only();
+CREATE TABLE IF NOT EXISTS weir_leader (
+    one    boolean PRIMARY KEY DEFAULT true CHECK (one),
+    term   bigint NOT NULL,
+    holder text   NOT NULL
+);
+INSERT INTO weir_leader (term, holder) VALUES (0, '') ON CONFLICT DO NOTHING;
+CREATE TABLE IF NOT EXISTS weir_terms (
+    term      bigint PRIMARY KEY,
+    holder    text        NOT NULL,
+    began_at  timestamptz NOT NULL DEFAULT now(),
+    after_seq bigint      NOT NULL  -- the last entry of the ledger when this term began
+);
+CREATE OR REPLACE TRIGGER weir_terms_append_only BEFORE UPDATE OR DELETE OR TRUNCATE
+    ON weir_terms FOR EACH STATEMENT EXECUTE FUNCTION weir_append_only();
+"""
+
+_EVENT: TypeAdapter[Event] = TypeAdapter(Event)
+
+
+def _redacted(url: str) -> str:
+    """The URL without its password, for messages."""
+    try:
+        info = psycopg.conninfo.conninfo_to_dict(url)
+    except psycopg.ProgrammingError:
+        return "the PostgreSQL URL given"
+    user, host = info.get("user", ""), info.get("host", "")
+    return f"postgresql://{user}@{host}:{info.get('port', 5432)}/{info.get('dbname', '')}"
+
+
+class PostgresStore:
+    def __init__(self, url: str, *, connect_timeout_s: int = 5) -> None:
+        self.url = url
+        self.where = _redacted(url)
+        self._connect_timeout_s = connect_timeout_s
+        self._lock = threading.Lock()
+        self._db: psycopg.Connection[TupleRow] | None = None
+        try:
+            with self._lock:
+                db = self._connection()
+                with db.transaction():
+                    db.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
+                    db.execute(_SCHEMA)
+        except psycopg.Error as exc:
+            self.close()
+            raise StoreError(f"cannot open the ledger at {self.where}: {exc}") from exc
+
+    def _connection(self) -> psycopg.Connection[TupleRow]:
+        """The store's connection, opened again if the last one broke (callers hold the lock)."""
+        if self._db is None or self._db.closed or self._db.broken:
+            self._db = psycopg.connect(
+                self.url, autocommit=True, connect_timeout=self._connect_timeout_s
+            )
+        return self._db
+
+    def append(
+        self,
+        batch: Sequence[ProposedEntry],
+        *,
+        after_seq: int,
+        at: datetime,
+        term: int | None = None,
+    ) -> list[Entry]:
+        entries = [
+            Entry(seq=after_seq + n, at=at, actor=p.actor, reason=p.reason, event=p.event)
+            for n, p in enumerate(batch, start=1)
+        ]
+        rows = [
+            (e.seq, e.at.isoformat(), e.actor, e.reason, e.event.kind,
+             e.event.model_dump_json(), term)
+            for e in entries
+        ]  # fmt: skip
+        with self._lock:
+            try:
+                db = self._connection()
+                with db.transaction():
+                    if term is not None:
+                        # The row lock also holds off an election until this write commits.
+                        row = db.execute("SELECT term FROM weir_leader FOR UPDATE").fetchone()
+                        current = row[0] if row else None
+                        if current != term:
+                            raise Fenced(
+                                f"leadership lost: this replica's term {term} is over (the "
+                                f"leader's term is now {current}); nothing was written"
+                            )
+                    db.execute("LOCK TABLE ledger IN EXCLUSIVE MODE")
+                    row = db.execute("SELECT COALESCE(MAX(seq), 0) FROM ledger").fetchone()
+                    last = row[0] if row else 0
+                    if last != after_seq:
+                        raise StaleSequence(
+                            f"the ledger is at {last}, not {after_seq}: re-read and retry"
+                        )
+                    with db.cursor() as cursor:
+                        cursor.executemany(
+                            "INSERT INTO ledger VALUES (%s, %s, %s, %s, %s, %s, %s)", rows
+                        )
+                    db.execute(f"NOTIFY {CHANNEL}")  # delivered on commit, only if it commits
+            except psycopg.Error as exc:
+                raise StoreError(f"cannot write the ledger at {self.where}: {exc}") from exc
+        return entries
+
+    def read(self, after_seq: int = 0) -> list[Entry]:
+        with self._lock:
+            try:
+                rows = (
+                    self._connection()
+                    .execute(
+                        "SELECT seq, at, actor, reason, body FROM ledger WHERE seq > %s "
+                        "ORDER BY seq",
+                        (after_seq,),
+                    )
+                    .fetchall()
+                )
+            except psycopg.Error as exc:
+                raise StoreError(f"cannot read the ledger at {self.where}: {exc}") from exc
+        try:
+            return [
+                Entry(
+                    seq=seq,
+                    at=datetime.fromisoformat(at),
+                    actor=actor,
+                    reason=reason,
+                    event=_EVENT.validate_json(body),
+                )
+                for seq, at, actor, reason, body in rows
+            ]
+        except ValidationError as exc:
+            raise StoreError(
+                f"the ledger at {self.where} holds an entry weir cannot read: {exc}"
+            ) from exc
+
+    def close(self) -> None:
+        with self._lock:
+            if self._db is not None:
+                self._db.close()
+                self._db = None

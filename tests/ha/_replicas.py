@@ -1,0 +1,90 @@
+"""`weir serve --store postgresql://…` replicas as child processes, and what the shared ledger
+says about who leads."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from tests.integration._weir import WeirServer
+
+
+def replica(workdir: Path, ledger_url: str, *options: str) -> WeirServer:
+    """A replica on the shared ledger (not started). WeirServer always passes a --store file
+    first; the later --store given here is the one click keeps."""
+    workdir.mkdir()
+    return WeirServer(workdir, options=("--store", ledger_url, *options))
+
+
+def leader(ledger_url: str) -> tuple[int, int | None]:
+    """The current term and the pid of the replica that holds it (None before any term)."""
+    with psycopg.connect(ledger_url) as db:
+        row = db.execute("SELECT term, holder FROM weir_leader").fetchone()
+    assert row is not None
+    term, holder = int(row[0]), str(row[1])
+    return term, int(holder.rpartition(":")[2]) if holder else None
+
+
+def ledger_terms(ledger_url: str) -> tuple[list[tuple[int, int | None]], dict[int, int]]:
+    """Every entry's (seq, term), and each term's first seq (after the ledger it found)."""
+    with psycopg.connect(ledger_url) as db:
+        entries = db.execute("SELECT seq, term FROM ledger ORDER BY seq").fetchall()
+        terms = db.execute("SELECT term, after_seq FROM weir_terms").fetchall()
+    return (
+        [(int(seq), None if term is None else int(term)) for seq, term in entries],
+        {int(term): int(after) + 1 for term, after in terms},
+    )
+
+
+def leader_writes_without_term(ledger_url: str) -> list[int]:
+    """The seq of every entry by the rollout driver or the evaluator that carries no term."""
+    with psycopg.connect(ledger_url) as db:
+        rows = db.execute(
+            "SELECT seq FROM ledger WHERE actor IN ('rollout', 'evaluator') AND term IS NULL"
+        ).fetchall()
+    return [int(seq) for (seq,) in rows]
+
+
+def fenced_writes_out_of_term(ledger_url: str) -> list[tuple[int, int]]:
+    """(seq, term) of every entry a leader wrote after a later term had begun: must be none."""
+    entries, begins = ledger_terms(ledger_url)
+    return [
+        (seq, term)
+        for seq, term in entries
+        if term is not None and any(later > term and seq >= begins[later] for later in begins)
+    ]
+
+
+def with_controllers(bootstrap: dict[str, Any], *addresses: str) -> dict[str, Any]:
+    """The bootstrap with its xDS cluster spread over several controllers, in order of
+    preference (one priority each), health-checked so a dead one is left within a second."""
+    changed = copy.deepcopy(bootstrap)
+    (cluster,) = changed["static_resources"]["clusters"]
+    cluster["load_assignment"]["endpoints"] = [
+        {
+            "priority": priority,
+            "lb_endpoints": [
+                {
+                    "endpoint": {
+                        "address": {"socket_address": {"address": host, "port_value": int(port)}}
+                    }
+                }
+            ],
+        }
+        for priority, (host, _, port) in enumerate(a.rpartition(":") for a in addresses)
+    ]
+    cluster["health_checks"] = [
+        {
+            "timeout": "0.5s",
+            "interval": "0.5s",
+            "no_traffic_interval": "0.5s",  # default 60 s: a stream-only cluster counts as idle
+            "unhealthy_interval": "0.5s",
+            "unhealthy_threshold": 1,
+            "healthy_threshold": 1,
+            "tcp_health_check": {},
+        }
+    ]
+    return changed
