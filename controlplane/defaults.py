@@ -11,3 +11,5 @@ SIDECAR_LISTEN = "127.0.0.1:15001"
 ENVOY_ADMIN = "127.0.0.1:9901"
 LISTEN_METADATA_KEY = "weir_listen"
 """Node metadata naming where the xDS server builds a proxy's HTTP listener."""
+MAX_REQUEST_BODY = 1024 * 1024
+"""1 MiB: the largest HTTP API request body; a service file or an activation is a few KiB."""

@@ -20,7 +20,7 @@ import uvicorn
 from prometheus_client import CollectorRegistry
 
 from controlplane import defaults
-from controlplane.api import create_app
+from controlplane.api import DEFAULT_MAX_BODY, Authenticator, create_app
 from controlplane.control import Controller
 from controlplane.evaluator import Evaluator
 from controlplane.ledger import Store
@@ -84,11 +84,16 @@ class ControlPlane:
         stats: str = "push",
         prometheus_url: str | None = None,
         webhooks: Sequence[str] = (),
+        max_body: int = DEFAULT_MAX_BODY,
+        auth: Authenticator | None = None,
     ) -> None:
         """`stats` picks the evaluator's stats source (push, pull, promql), or "off" for none;
         each of `webhooks` is POSTed a JSON notification of rollouts, verdicts, rollbacks and
-        the budget freeze."""
+        the budget freeze; `max_body` bounds an API request's body, in bytes; `auth` knows the
+        API's bearer tokens (by default, those the ledger holds)."""
         self.store = store
+        self.max_body = max_body
+        self.auth = auth
         self.controller = Controller(store)
         self.registry = ProxyRegistry()
         self.metrics_sink = PushSource()
@@ -143,6 +148,8 @@ class ControlPlane:
                 self.evaluator,
                 rollouts=self.rollouts,
                 metrics=self.metrics,
+                max_body=self.max_body,
+                auth=self.auth,
             ),
             lifespan="off",
             log_level="warning",
@@ -191,10 +198,13 @@ async def serve(
     stats: str = "push",
     prometheus_url: str | None = None,
     webhooks: Sequence[str] = (),
+    max_body: int = DEFAULT_MAX_BODY,
     on_ready: Callable[[Listening], None] = lambda listening: None,
 ) -> None:
     """Run until SIGINT or SIGTERM, then stop both servers and close the store."""
-    plane = ControlPlane(store, stats=stats, prometheus_url=prometheus_url, webhooks=webhooks)
+    plane = ControlPlane(
+        store, stats=stats, prometheus_url=prometheus_url, webhooks=webhooks, max_body=max_body
+    )
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):

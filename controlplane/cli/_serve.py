@@ -8,6 +8,7 @@ import click
 
 from controlplane import defaults
 from controlplane.cli._errors import CliError
+from controlplane.cli._local_token import announce_first_admin
 from controlplane.cli._options import address_option
 
 
@@ -51,6 +52,15 @@ def webhook_urls(
     "each pass or fail verdict, and when the error budget freezes; retried with backoff. "
     "Repeatable.",
 )
+@click.option(
+    "--max-request-body",
+    "max_body",
+    type=click.IntRange(min=1),
+    default=defaults.MAX_REQUEST_BODY,
+    show_default=True,
+    metavar="BYTES",
+    help="The largest API request body accepted; a larger one is refused with 413, unread.",
+)
 def serve(
     store: str,
     xds: str,
@@ -58,12 +68,14 @@ def serve(
     stats: str,
     prometheus_url: str | None,
     webhooks: tuple[str, ...],
+    max_body: int,
 ) -> None:
     """Serve the ledger, ADS for the Envoy fleet and the HTTP API, judge every change from
     Envoy's stats and drive rollouts, in one process."""
     # Imported here: the server side (grpc, FastAPI, uvicorn) costs every other command time.
     import uvloop
 
+    from controlplane.auth import issue_first_admin, save_local_token
     from controlplane.ledger import open_store
     from controlplane.serve import Listening
     from controlplane.serve import serve as run
@@ -72,18 +84,25 @@ def serve(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     opened = open_store(store)
+    first_admin = issue_first_admin(opened)
+    if first_admin is not None and not api.endswith(":0"):
+        # Saved before the API listens: were that to fail, the token is not lost with it.
+        save_local_token(api, first_admin)
 
     def ready(listening: Listening) -> None:
         click.echo(
             f"weir serving xDS on {listening.xds} and the API on {listening.api_url} "
             f"(ledger {store})"
         )
+        if first_admin is not None:
+            announce_first_admin(listening.api_url, first_admin)
+        click.echo(f"dashboard: {listening.api_url}/ (it asks for a token)")
 
     try:
         uvloop.run(
             run(
                 opened, xds=xds, api=api, stats=stats, prometheus_url=prometheus_url,
-                webhooks=webhooks, on_ready=ready,
+                webhooks=webhooks, max_body=max_body, on_ready=ready,
             )
         )  # fmt: skip
     except OSError as exc:

@@ -14,6 +14,8 @@ from typing import Self
 
 import httpx
 
+from controlplane.auth import forget_local_token, read_local_token
+
 READY_TIMEOUT_S = 20.0
 STOP_TIMEOUT_S = 10.0
 
@@ -45,12 +47,22 @@ class WeirProcess:
         self.api_url = f"http://127.0.0.1:{free_port()}"
         self.log_path = workdir / "weir-serve.log"
         self._process: subprocess.Popen[bytes] | None = None
+        self.token: str | None = None
+        """The admin token `weir serve` issued at its first start and saved for this user."""
 
     @property
     def pid(self) -> int | None:
         return self._process.pid if self._process is not None else None
 
+    @property
+    def headers(self) -> dict[str, str]:
+        """What a request to the API needs to be let in, as the admin."""
+        return {"Authorization": f"Bearer {self.token}"} if self.token else {}
+
     def start(self) -> Self:
+        if not self.store.exists():
+            # A new ledger gets a new admin token: never read one left by an earlier server.
+            forget_local_token(self.api_url)
         command = [weir_command(), "serve", "--store", str(self.store), "--xds", self.xds]
         command += ["--api", self.api_url.removeprefix("http://"), *self.options]
         with self.log_path.open("ab") as log:
@@ -63,7 +75,10 @@ class WeirProcess:
                 if self._process.poll() is not None:
                     raise RuntimeError(f"weir serve exited:\n{self.log_path.read_text()}")
                 try:
-                    if http.get("/healthz").status_code == 200:
+                    # The token file is written once the API listens, just after /healthz.
+                    healthy = http.get("/healthz").status_code == 200
+                    if healthy and (token := read_local_token(self.api_url)):
+                        self.token = token
                         return self
                 except httpx.TransportError:
                     pass
@@ -99,3 +114,4 @@ class WeirProcess:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+        forget_local_token(self.api_url, self.token)  # nothing of this server stays behind

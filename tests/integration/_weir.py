@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 import httpx
 
@@ -26,6 +26,11 @@ class WeirServer(WeirProcess):
     ) -> None:
         super().__init__(workdir, store=store, options=options)
         self.api = httpx.Client(base_url=self.api_url, timeout=10.0, trust_env=False)
+
+    def start(self) -> Self:
+        super().start()
+        self.api.headers.update(self.headers)  # the admin token, as the CLI finds it
+        return self
 
     def __exit__(
         self,
