@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
+from fastapi.routing import APIRoute
 from prometheus_client import CollectorRegistry
 
 import controlplane
@@ -25,7 +26,7 @@ from controlplane.evaluator import Evaluator
 from controlplane.rollout import RolloutDriver
 from controlplane.xds import ProxyRegistry
 
-_GUARDED = refusals(401, 403, 413, 422)
+_GUARDED = refusals(400, 401, 403, 413, 422)
 """What any /v1/ endpoint may answer besides its own refusals."""
 
 
@@ -59,7 +60,7 @@ def create_app(
         description="Operator API of weir, a service-mesh traffic controller for Envoy.",
     )
     install_error_handlers(app)
-    for router in (
+    routers = (
         services_router(controller),
         instances_router(controller),
         fleet_router(controller, registry),
@@ -67,7 +68,8 @@ def create_app(
         rollouts_router(controller, evaluator, rollouts),
         dashboard_data_router(controller, evaluator),
         tokens_router(controller),
-    ):
+    )
+    for router in routers:
         app.include_router(router, dependencies=[Authenticated], responses=_GUARDED)
     app.router.routes.append(metrics_route(controller, registry, metrics))
 
@@ -80,7 +82,9 @@ def create_app(
     app.add_middleware(BodyLimit, max_bytes=max_body)
     app.add_middleware(
         Authenticate,
-        router=app.router,
+        routes=[
+            route for router in routers for route in router.routes if isinstance(route, APIRoute)
+        ],
         auth=auth if auth is not None else LedgerTokens(controller),
     )
     return app

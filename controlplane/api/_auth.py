@@ -12,12 +12,13 @@ schema) nothing is secret and nothing changes.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from fastapi.routing import APIRoute
 from starlette.datastructures import Headers
-from starlette.routing import Match, Router
+from starlette.routing import Match
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from controlplane.api._errors import error_response
@@ -64,14 +65,15 @@ OPERATOR = requires(Role.OPERATOR)
 ADMIN = requires(Role.ADMIN)
 
 
-def required_role(router: Router, scope: Scope) -> Role | None:
-    """The role a request needs, or None for a public one."""
+def required_role(routes: Sequence[APIRoute], scope: Scope) -> Role | None:
+    """The role a request needs, or None for a public one. `routes` are the API's own, as
+    their routers made them (FastAPI may wrap an included router in objects of its own)."""
     path: str = scope["path"]
     if not path.startswith(GUARDED_PREFIX):
         return None
-    for route in router.routes:
+    for route in routes:
         match, _ = route.matches(scope)
-        if match is Match.FULL and isinstance(route, APIRoute):
+        if match is Match.FULL:
             declared = (route.openapi_extra or {}).get(ROLE_KEY)
             if declared is not None:
                 return Role(declared)
@@ -83,13 +85,13 @@ class Authenticate:
     """Answers 401 (no or unknown token) or 403 (a role too weak) before the app runs; passes
     the caller on in `request.state.principal`."""
 
-    def __init__(self, app: ASGIApp, *, router: Router, auth: Authenticator) -> None:
+    def __init__(self, app: ASGIApp, *, routes: Sequence[APIRoute], auth: Authenticator) -> None:
         self._app = app
-        self._router = router
+        self._routes = tuple(routes)
         self._auth = auth
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or (needed := required_role(self._router, scope)) is None:
+        if scope["type"] != "http" or (needed := required_role(self._routes, scope)) is None:
             await self._app(scope, receive, send)
             return
         header = Headers(scope=scope).get("authorization", "")
