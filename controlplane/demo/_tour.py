@@ -20,6 +20,7 @@ from typing import Any
 import click
 import httpx
 
+from controlplane.auth import forget_local_token
 from controlplane.bootstrap import render_bootstrap
 from controlplane.demo._envoy import EnvoyProcess
 from controlplane.demo._load import SteadyLoad
@@ -138,6 +139,8 @@ def run_tour(*, keep: bool = False, say: Say = click.echo) -> None:
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="weir-demo-")))
         say(click.style("weir demo", bold=True) + f" — working in {workdir}\n")
         weir = stack.enter_context(WeirProcess(workdir, options=("--stats", "push")))
+        # The demo's ledger is temporary: so is the admin token `weir serve` saved for it.
+        stack.callback(forget_local_token, weir.api_url, weir.token)
         say(f"controller: `weir serve` — API {weir.api_url}, xDS {weir.xds}, ledger {weir.store}")
         upstreams = {
             instance_id: stack.enter_context(

@@ -60,7 +60,8 @@ class WeirProcess:
         return {"Authorization": f"Bearer {self.token}"} if self.token else {}
 
     def start(self) -> Self:
-        if not self.store.exists():
+        new_ledger = not self.store.exists()
+        if new_ledger:
             # A new ledger gets a new admin token: never read one left by an earlier server.
             forget_local_token(self.api_url)
         command = [weir_command(), "serve", "--store", str(self.store), "--xds", self.xds]
@@ -77,8 +78,9 @@ class WeirProcess:
                 try:
                     # The token file is written once the API listens, just after /healthz.
                     healthy = http.get("/healthz").status_code == 200
-                    if healthy and (token := read_local_token(self.api_url)):
-                        self.token = token
+                    token = read_local_token(self.api_url)
+                    if healthy and (token or not new_ledger):
+                        self.token = token or self.token
                         return self
                 except httpx.TransportError:
                     pass
@@ -114,4 +116,3 @@ class WeirProcess:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
-        forget_local_token(self.api_url, self.token)  # nothing of this server stays behind
