@@ -20,9 +20,9 @@ from schemathesis.schemas import BaseSchema
 
 from controlplane.api import create_app
 from controlplane.control import Controller
+from controlplane.evaluator import Evaluator
 from controlplane.ledger import SqliteStore
 from controlplane.model import Instance, ServiceSpec
-from controlplane.evaluator import Evaluator
 from controlplane.rollout import RolloutDriver
 from controlplane.stats import PushSource
 from controlplane.verdict import extra_failures, judge, split_mismatch
