@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -46,14 +47,19 @@ class ApiClient:
     def from_environment(
         cls, server: str, transport: httpx.BaseTransport | None = None, token: str | None = None
     ) -> ApiClient:
-        """The token given (--token), else WEIR_TOKEN, else the one `weir serve` saved on this
-        machine for this server (see controlplane.auth)."""
+        """The token given (--token), else WEIR_TOKEN, else the file WEIR_TOKEN_FILE names,
+        else the one `weir serve` saved on this machine for this server (controlplane.auth)."""
         from controlplane.auth import local_token_path, read_local_token
 
         if token:
             return cls(server, token=token, token_source="--token", transport=transport)
         if token := os.environ.get("WEIR_TOKEN"):
             return cls(server, token=token, token_source="WEIR_TOKEN", transport=transport)
+        if path := os.environ.get("WEIR_TOKEN_FILE"):
+            source = f"WEIR_TOKEN_FILE={path}"
+            return cls(
+                server, token=_read_token_file(path), token_source=source, transport=transport
+            )
         if token := read_local_token(server):
             source = f"{local_token_path(server)}, saved by `weir serve`"
             return cls(server, token=token, token_source=source, transport=transport)
@@ -105,6 +111,16 @@ class ApiClient:
                 UNREACHABLE,
             ) from exc
         return _answer(response, self._token_source)
+
+
+def _read_token_file(path: str) -> str:
+    try:
+        token = Path(path).read_text().strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CliError(f"cannot read the token in WEIR_TOKEN_FILE={path}: {exc}", USAGE) from exc
+    if not token:
+        raise CliError(f"WEIR_TOKEN_FILE={path} is empty", USAGE)
+    return token
 
 
 def _answer(response: httpx.Response, token_source: str = "") -> Any:

@@ -16,8 +16,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 SERVER_HELP = f"The weir HTTP API: WEIR_SERVER, else {DEFAULT_SERVER}."
 TOKEN_HELP = (
-    "The bearer token to call it with: WEIR_TOKEN, else the one `weir serve` saved on this "
-    "machine for that server."
+    "The bearer token to call it with: WEIR_TOKEN, else the file WEIR_TOKEN_FILE names, else "
+    "the one `weir serve` saved on this machine for that server."
 )
 
 
