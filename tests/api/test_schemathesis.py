@@ -1,10 +1,13 @@
-"""The API fuzzed from its own OpenAPI schema, in-process over ASGI, as an admin: no answer is
-a server error, and every answer matches the schema (status, content type, body).
+"""The API fuzzed from its own OpenAPI schema, in-process over ASGI, as an admin, with valid
+and invalid inputs: no answer is a server error, every answer matches the schema (documented
+status, content type, body), and each guarded operation refuses a request without the token.
 
-Bounded: a few examples per operation, no shrinking deadline, so it stays well under a minute.
+Bounded: MAX_EXAMPLES per operation (25 operations; about 20 s here).
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import schemathesis
 from hypothesis import HealthCheck, settings
@@ -67,5 +70,5 @@ schema = _app_schema()
     suppress_health_check=list(HealthCheck),
     print_blob=True,
 )
-def test_no_server_error_and_every_answer_matches_the_schema(case: Case) -> None:
+def test_no_server_error_and_every_answer_matches_the_schema(case: Case[Any]) -> None:
     case.call_and_validate(headers=bearer(), checks=CHECKS)
