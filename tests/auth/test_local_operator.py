@@ -51,6 +51,12 @@ def test_first_start_saves_an_admin_token_the_cli_uses_without_setup(tmp_path: P
         gone = invoke("instance", "list", env=as_bot)
         assert gone.exit_code != 0 and "revoked" in gone.stderr and "WEIR_TOKEN" in gone.stderr
 
+        # the ledger tells who issued and revoked which token, never a secret
+        history = invoke("history", env=env)
+        assert history.exit_code == 0, history.output
+        assert "token ci-bot created (operator)" in history.stdout
+        assert "token ci-bot revoked" in history.stdout and secret not in history.stdout
+
         # without any token at all, the API says how to get one
         bare = httpx.get(f"{weir.api_url}/v1/instances", timeout=5)
         assert bare.status_code == 401
