@@ -108,7 +108,7 @@ def measure_churn(cycles: int = 1000, *, concurrency: int = 16, warmup: int = 20
         root = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="weir-churn-")))
         server = stack.enter_context(WeirProcess(root))
         assert server.pid is not None
-        weir = WeirApi(server.api_url)
+        weir = WeirApi(server.api_url, server.headers)
         stack.callback(weir.close)
         weir.setup({name: f"127.0.0.1:{free_port()}" for name in ("a", FLIPPED)})
         fleet = stack.enter_context(ClientProcess(server.xds))

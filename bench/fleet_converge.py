@@ -257,7 +257,7 @@ def measure_fleet_convergence(
             ledger = stack.enter_context(tempfile.TemporaryDirectory(dir=ledger_dir))
             store = Path(ledger) / "weir.db"
         server = stack.enter_context(WeirProcess(root, store=store, options=serve_args))
-        weir = WeirApi(server.api_url)
+        weir = WeirApi(server.api_url, server.headers)
         stack.callback(weir.close)
         # Nothing listens on the instances' ports: no traffic flows, only configuration.
         weir.setup({name: f"127.0.0.1:{free_port()}" for name in ("a", FLIPPED)})

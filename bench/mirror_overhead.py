@@ -149,8 +149,8 @@ def upstream_process(instance_id: str, delay_ms: float = 0.0) -> Iterator[tuple[
 class Mesh:
     """weir's API and the proxy's admin stats, as the benchmark uses them."""
 
-    def __init__(self, api_url: str, admin_url: str) -> None:
-        self.api = httpx.Client(base_url=api_url, timeout=10.0, trust_env=False)
+    def __init__(self, api_url: str, admin_url: str, headers: dict[str, str]) -> None:
+        self.api = httpx.Client(base_url=api_url, timeout=10.0, trust_env=False, headers=headers)
         self.admin_url = admin_url
         self.mirror_percent: float | None = None
 
@@ -264,7 +264,7 @@ def measure_mirror_overhead(
             for pid in (os.getpid(), live_pid, envoy.pid, server.pid):
                 if pid is not None:
                     pin(pid, rest)
-        mesh = Mesh(server.api_url, f"http://127.0.0.1:{admin_port}")
+        mesh = Mesh(server.api_url, f"http://127.0.0.1:{admin_port}", server.headers)
         stack.callback(mesh.close)
         mesh.setup(live, shadow)
         probe = Prober("127.0.0.1", listen_port, SERVICE)

@@ -150,7 +150,7 @@ def measure_sim_clients(
         options = (*STREAM_CAP_OPTIONS, *serve_args)
         server = stack.enter_context(WeirProcess(root, options=options))
         assert server.pid is not None
-        weir = WeirApi(server.api_url)
+        weir = WeirApi(server.api_url, server.headers)
         stack.callback(weir.close)
         # Nothing listens on the instances' ports: no traffic flows, only configuration.
         weir.setup({name: f"127.0.0.1:{free_port()}" for name in ("a", FLIPPED)})

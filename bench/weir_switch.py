@@ -88,7 +88,7 @@ def measure_weir_switch(
         root = workdir or scratch
         upstreams = [stack.enter_context(Upstream(name)) for name in TARGETS]
         server = stack.enter_context(WeirProcess(root))
-        weir = WeirApi(server.api_url)
+        weir = WeirApi(server.api_url, server.headers)
         stack.callback(weir.close)
         weir.setup({u.instance_id: u.address for u in upstreams})
         listen_port = free_port()
@@ -124,9 +124,9 @@ def measure_weir_switch(
 class WeirApi:
     """weir's HTTP API over one kept-alive connection, and the two ways of switching."""
 
-    def __init__(self, api_url: str) -> None:
+    def __init__(self, api_url: str, headers: dict[str, str]) -> None:
         self.api_url = api_url
-        self.http = httpx.Client(base_url=api_url, timeout=10.0, trust_env=False)
+        self.http = httpx.Client(base_url=api_url, timeout=10.0, trust_env=False, headers=headers)
 
     def close(self) -> None:
         self.http.close()

@@ -21,3 +21,5 @@ XDS_MAX_CONNECTION_AGE_GRACE_S = 30
 """How long streams on an aged connection may go on before it is closed."""
 XDS_STREAMS_PER_PEER = 64
 """Open ADS streams one client address may hold; the next is refused with RESOURCE_EXHAUSTED."""
+MAX_REQUEST_BODY = 1024 * 1024
+"""1 MiB: the largest HTTP API request body; a service file or an activation is a few KiB."""

@@ -26,7 +26,7 @@ import uvicorn
 from prometheus_client import CollectorRegistry
 
 from controlplane import defaults
-from controlplane.api import create_app
+from controlplane.api import DEFAULT_MAX_BODY, Authenticator, create_app
 from controlplane.control import Controller
 from controlplane.evaluator import Evaluator
 from controlplane.ha import replica_of
@@ -94,13 +94,19 @@ class ControlPlane:
         xds_credentials: grpc.ServerCredentials | None = None,
         coalesce_ms: float = defaults.COALESCE_MS,
         xds_limits: XdsLimits | None = None,
+        max_body: int = DEFAULT_MAX_BODY,
+        auth: Authenticator | None = None,
     ) -> None:
         """`stats` picks the evaluator's stats source (push, pull, promql), or "off" for none;
         each of `webhooks` is POSTed a JSON notification of rollouts, verdicts, rollbacks and
         the budget freeze; `xds_credentials` (XdsTls.credentials()) put mTLS on the xDS port;
         ledger changes less than `coalesce_ms` apart are one xDS push; `xds_limits` are the
-        xDS port's caps (message size, connection age, streams per address)."""
+        xDS port's caps (message size, connection age, streams per address); `max_body` bounds
+        an API request's body, in bytes; `auth` knows the API's bearer tokens (by default,
+        those the ledger holds)."""
         self.store = store
+        self.max_body = max_body
+        self.auth = auth
         self.controller = Controller(store)
         self.registry = ProxyRegistry()
         self.metrics_sink = PushSource()
@@ -161,6 +167,8 @@ class ControlPlane:
                 self.evaluator,
                 rollouts=self.rollouts,
                 metrics=self.metrics,
+                max_body=self.max_body,
+                auth=self.auth,
             ),
             lifespan="off",
             log_level="warning",
@@ -221,6 +229,7 @@ async def serve(
     xds_credentials: grpc.ServerCredentials | None = None,
     coalesce_ms: float = defaults.COALESCE_MS,
     xds_limits: XdsLimits | None = None,
+    max_body: int = DEFAULT_MAX_BODY,
     on_ready: Callable[[Listening], None] = lambda listening: None,
 ) -> None:
     """Run until SIGINT or SIGTERM, then stop both servers and close the store."""
@@ -232,6 +241,7 @@ async def serve(
         xds_credentials=xds_credentials,
         coalesce_ms=coalesce_ms,
         xds_limits=xds_limits,
+        max_body=max_body,
     )
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -18,6 +18,15 @@ StartUpstream = Callable[[str], Upstream]
 _ENVOYS = pytest.StashKey[list[EnvoyProcess]]()
 
 
+@pytest.fixture(autouse=True)
+def _own_config_dir(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each test's own $XDG_CONFIG_HOME: the admin token a `weir serve` it starts saves there
+    is where that test's `weir` CLI finds it, and the user's own config is never touched."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.mktemp("config")))
+
+
 @pytest.fixture
 def start_envoy(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StartEnvoy]:
     """start_envoy(bootstrap) -> a running EnvoyProcess, stopped after the test."""

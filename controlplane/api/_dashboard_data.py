@@ -31,6 +31,8 @@ from controlplane.model import (
     RolloutEvent,
     ServiceApplied,
     State,
+    TokenCreated,
+    TokenRevoked,
     Verdict,
     VerdictRecorded,
 )
@@ -201,6 +203,8 @@ def _item(state: State, entry: Entry) -> TimelineItem:
         item.what = f"service {event.spec.name} applied"
     elif isinstance(event, RolloutEvent):
         item.rollout_id = event.rollout_id
+        item.what = event.describe()
+    elif isinstance(event, TokenCreated | TokenRevoked):
         item.what = event.describe()
     else:
         item.what = event.kind.replace("_", " ")

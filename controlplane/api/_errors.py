@@ -83,6 +83,11 @@ async def _invalid_request(request: Request, exc: Exception) -> JSONResponse:
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
+    if exc.status_code == 400:
+        # FastAPI's one 400: a body it could not even decode (not UTF-8, say).
+        return error_response(
+            400, f"the request body cannot be read as JSON ({exc.detail})", "body"
+        )
     return error_response(exc.status_code, str(exc.detail))
 
 

@@ -56,7 +56,11 @@ def evaluation_router(controller: Controller, evaluator: Evaluator | None) -> AP
         return evaluator
 
     # async: the evaluator lives on the event loop, so it is read there too.
-    @router.get("/evaluations", summary="Changes being judged now, with their latest verdict")
+    @router.get(
+        "/evaluations",
+        responses=refusals(503),
+        summary="Changes being judged now, with their latest verdict",
+    )
     async def evaluations() -> list[EvaluationView]:
         return [
             EvaluationView(

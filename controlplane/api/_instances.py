@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from controlplane.api._actor import Actor
+from controlplane.api._auth import OPERATOR
 from controlplane.api._errors import refusals
 from controlplane.api._schemas import ActivationRequest, InstanceView, RetireRequest
 from controlplane.control import Controller, live_share
@@ -30,6 +31,7 @@ def instances_router(controller: Controller) -> APIRouter:
         "",
         status_code=201,
         responses=_REFUSALS,
+        openapi_extra=OPERATOR,
         summary="Register a new instance; it starts inactive",
     )
     def add_instance(instance: Instance, actor: Actor) -> InstanceView:
@@ -56,6 +58,7 @@ def instances_router(controller: Controller) -> APIRouter:
     @router.post(
         "/{instance_id}/activation",
         responses=_REFUSALS,
+        openapi_extra=OPERATOR,
         summary="Change an instance's activation: one ledger entry",
     )
     def change_activation(instance_id: str, request: ActivationRequest, actor: Actor) -> Entry:
@@ -74,6 +77,7 @@ def instances_router(controller: Controller) -> APIRouter:
     @router.post(
         "/{instance_id}/retire",
         responses=_REFUSALS,
+        openapi_extra=OPERATOR,
         summary="Retire an instance for good; it leaves Envoy",
     )
     def retire(instance_id: str, actor: Actor, request: RetireRequest | None = None) -> Entry:

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from controlplane import rollout as rollouts
 from controlplane.api._actor import Actor
+from controlplane.api._auth import OPERATOR
 from controlplane.api._errors import refusals
 from controlplane.control import Controller, live_share
 from controlplane.errors import NotFound
@@ -155,6 +156,7 @@ def rollouts_router(
         "",
         status_code=201,
         responses=refusals(404, 409),
+        openapi_extra=OPERATOR,
         summary="Start a rollout of a version; the driver takes its steps",
     )
     def start(request: RolloutRequest, actor: Actor) -> Entry:
@@ -198,6 +200,7 @@ def rollouts_router(
             _action(controller, act),
             methods=["POST"],
             responses=refusals(404, 409),
+            openapi_extra=OPERATOR,
             summary=summary,
             name=name,
         )
@@ -205,6 +208,7 @@ def rollouts_router(
     @router.post(
         "/{service}/abort",
         responses=refusals(404, 409),
+        openapi_extra=OPERATOR,
         summary="Roll back: every instance the rollout touched back as it was, newest first",
     )
     def abort(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from controlplane.api._actor import Actor
+from controlplane.api._auth import ADMIN
 from controlplane.api._errors import refusals
 from controlplane.control import Controller
 from controlplane.errors import InvalidInput, NotFound
@@ -17,6 +18,7 @@ def services_router(controller: Controller) -> APIRouter:
     @router.put(
         "/{name}",
         responses=refusals(409),
+        openapi_extra=ADMIN,
         summary="Create or replace a service (weir apply -f)",
     )
     def apply_service(name: str, spec: ServiceSpec, actor: Actor) -> Entry:

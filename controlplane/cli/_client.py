@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -32,18 +33,37 @@ class ApiClient:
         server: str,
         *,
         token: str | None = None,
+        token_source: str = "",
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         # `weir --server 10.0.0.5:8080` means http; nobody types a scheme for a local server.
         self.server = (server if "://" in server else f"http://{server}").rstrip("/")
         self._token = token
+        self._token_source = token_source
+        """Where the token came from, for the message when the server refuses it."""
         self._transport = transport
 
     @classmethod
     def from_environment(
-        cls, server: str, transport: httpx.BaseTransport | None = None
+        cls, server: str, transport: httpx.BaseTransport | None = None, token: str | None = None
     ) -> ApiClient:
-        return cls(server, token=os.environ.get("WEIR_TOKEN") or None, transport=transport)
+        """The token given (--token), else WEIR_TOKEN, else the file WEIR_TOKEN_FILE names,
+        else the one `weir serve` saved on this machine for this server (controlplane.auth)."""
+        from controlplane.auth import local_token_path, read_local_token
+
+        if token:
+            return cls(server, token=token, token_source="--token", transport=transport)
+        if token := os.environ.get("WEIR_TOKEN"):
+            return cls(server, token=token, token_source="WEIR_TOKEN", transport=transport)
+        if path := os.environ.get("WEIR_TOKEN_FILE"):
+            source = f"WEIR_TOKEN_FILE={path}"
+            return cls(
+                server, token=_read_token_file(path), token_source=source, transport=transport
+            )
+        if token := read_local_token(server):
+            source = f"{local_token_path(server)}, saved by `weir serve`"
+            return cls(server, token=token, token_source=source, transport=transport)
+        return cls(server, transport=transport)
 
     def get(self, path: str, params: dict[str, str] | None = None) -> Any:
         return self._request("GET", path, params=params)
@@ -90,10 +110,20 @@ class ApiClient:
                 "is `weir serve` running there? Set --server or WEIR_SERVER to point elsewhere",
                 UNREACHABLE,
             ) from exc
-        return _answer(response)
+        return _answer(response, self._token_source)
 
 
-def _answer(response: httpx.Response) -> Any:
+def _read_token_file(path: str) -> str:
+    try:
+        token = Path(path).read_text().strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CliError(f"cannot read the token in WEIR_TOKEN_FILE={path}: {exc}", USAGE) from exc
+    if not token:
+        raise CliError(f"WEIR_TOKEN_FILE={path} is empty", USAGE)
+    return token
+
+
+def _answer(response: httpx.Response, token_source: str = "") -> Any:
     try:
         data = response.json()
     except ValueError:
@@ -103,6 +133,9 @@ def _answer(response: httpx.Response) -> Any:
             raise CliError(f"the server answered {response.status_code} without JSON")
         return data
     if isinstance(data, dict) and isinstance(data.get("error"), str):
-        raise CliError(data["error"], REFUSED)
+        message = data["error"]
+        if response.status_code == 401 and token_source:
+            message += f" (the token came from {token_source})"
+        raise CliError(message, REFUSED)
     text = response.text.strip()[:200] or response.reason_phrase
     raise CliError(f"the server answered {response.status_code}: {text}", REFUSED)

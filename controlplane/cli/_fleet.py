@@ -14,6 +14,8 @@ from controlplane.model import (
     Entry,
     InstanceRegistered,
     ServiceApplied,
+    TokenCreated,
+    TokenRevoked,
     VerdictRecorded,
 )
 
@@ -85,6 +87,8 @@ def _history_row(entry: Entry) -> list[str]:
             change += " (error budget overridden)"
         if event.rollout_id:
             change += f" [rollout {event.rollout_id}]"
+    elif isinstance(event, TokenCreated | TokenRevoked):
+        service, instance, change = "-", "-", event.describe()
     else:
         service, instance, change = event.service, "-", event.describe()
     reason = (

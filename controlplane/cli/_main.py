@@ -21,6 +21,7 @@ from controlplane.cli._loadtest import loadtest
 from controlplane.cli._options import root_server_option
 from controlplane.cli._rollouts import rollout
 from controlplane.cli._serve import serve
+from controlplane.cli._tokens import token
 from controlplane.errors import WeirError
 
 INTERRUPTED = 130
@@ -69,11 +70,12 @@ class _Weir(click.Group):
 @click.group(cls=_Weir, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="weir", prog_name="weir")
 @root_server_option
-def cli(server: str) -> None:
+def cli(server: str, token: str | None) -> None:
     """weir: every production change is one immutable instance, recorded and measured.
 
     The commands below talk to a weir server's HTTP API (--server or WEIR_SERVER, default
-    http://127.0.0.1:8080); `serve` runs one, `bootstrap` prints an Envoy bootstrap.
+    http://127.0.0.1:8080) with a bearer token (--token or WEIR_TOKEN, else the one `weir
+    serve` saved on this machine); `serve` runs one, `bootstrap` prints an Envoy bootstrap.
     """
 
 
@@ -88,6 +90,7 @@ cli.add_command(demo_instance)
 cli.add_command(budget)
 cli.add_command(rollout)
 cli.add_command(loadtest)
+cli.add_command(token)
 
 
 def main() -> None:

@@ -14,14 +14,16 @@ from controlplane.model import split_address
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-SERVER_HELP = (
-    f"The weir HTTP API: WEIR_SERVER, else {DEFAULT_SERVER}. "
-    "A bearer token is read from WEIR_TOKEN."
+SERVER_HELP = f"The weir HTTP API: WEIR_SERVER, else {DEFAULT_SERVER}."
+TOKEN_HELP = (
+    "The bearer token to call it with: WEIR_TOKEN, else the file WEIR_TOKEN_FILE names, else "
+    "the one `weir serve` saved on this machine for that server."
 )
 
 
 def root_server_option(command: F) -> F:
-    """`weir --server URL COMMAND`: the server for every client command."""
+    """`weir --server URL --token T COMMAND`: the server and token for every client command."""
+    command = click.option("--token", metavar="TOKEN", help=TOKEN_HELP)(command)
     return click.option(
         "--server", envvar="WEIR_SERVER", default=DEFAULT_SERVER, metavar="URL", help=SERVER_HELP
     )(command)
@@ -41,8 +43,11 @@ def json_option(command: F) -> F:
 def api_client(server: str | None) -> ApiClient:
     """A client for the command's --server, else weir's, over a test's transport if any."""
     ctx = click.get_current_context()
-    server = server or ctx.find_root().params.get("server") or DEFAULT_SERVER
-    return ApiClient.from_environment(server, ctx.find_object(httpx.BaseTransport))
+    root = ctx.find_root().params
+    server = server or root.get("server") or DEFAULT_SERVER
+    return ApiClient.from_environment(
+        server, ctx.find_object(httpx.BaseTransport), token=root.get("token")
+    )
 
 
 def host_port(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:

@@ -9,6 +9,7 @@ import click
 
 from controlplane import defaults
 from controlplane.cli._errors import CliError
+from controlplane.cli._local_token import announce_first_admin
 from controlplane.cli._options import address_option
 
 if TYPE_CHECKING:
@@ -86,6 +87,15 @@ def webhook_urls(
     show_default=True,
     help="ADS streams one client address may hold open; the next is refused.",
 )
+@click.option(
+    "--max-request-body",
+    "max_body",
+    type=click.IntRange(min=1),
+    default=defaults.MAX_REQUEST_BODY,
+    show_default=True,
+    metavar="BYTES",
+    help="The largest API request body accepted; a larger one is refused with 413, unread.",
+)
 def serve(
     store: str,
     xds: str,
@@ -98,6 +108,7 @@ def serve(
     xds_client_ca: str | None,
     coalesce_ms: float,
     xds_streams_per_peer: int,
+    max_body: int,
 ) -> None:
     """Serve the ledger, ADS for the Envoy fleet and the HTTP API, judge every change from
     Envoy's stats and drive rollouts, in one process."""
@@ -105,6 +116,7 @@ def serve(
     # Imported here: the server side (grpc, FastAPI, uvicorn) costs every other command time.
     import uvloop
 
+    from controlplane.auth import issue_first_admin, save_local_token
     from controlplane.ledger import open_store
     from controlplane.serve import Listening
     from controlplane.serve import serve as run
@@ -115,20 +127,27 @@ def serve(
     )
     opened = open_store(store)
     ledger = getattr(opened, "where", store)  # a PostgreSQL URL without its password
+    first_admin = issue_first_admin(opened)
+    if first_admin is not None and not api.endswith(":0"):
+        # Saved before the API listens: were that to fail, the token is not lost with it.
+        save_local_token(api, first_admin)
 
     def ready(listening: Listening) -> None:
         click.echo(
             f"weir serving xDS on {listening.xds} and the API on {listening.api_url} "
             f"(ledger {ledger})"
         )
+        if first_admin is not None:
+            announce_first_admin(listening.api_url, first_admin)
+        click.echo(f"dashboard: {listening.api_url}/ (it asks for a token)")
 
     try:
         uvloop.run(
             run(
                 opened, xds=xds, api=api, stats=stats, prometheus_url=prometheus_url,
                 webhooks=webhooks, xds_credentials=xds_credentials, coalesce_ms=coalesce_ms,
+                xds_limits=XdsLimits(streams_per_peer=xds_streams_per_peer), max_body=max_body,
                 on_ready=ready,
-                xds_limits=XdsLimits(streams_per_peer=xds_streams_per_peer),
             )
         )  # fmt: skip
     except OSError as exc:

@@ -28,6 +28,8 @@ from controlplane.model import (
     ServiceApplied,
     ServiceSpec,
     State,
+    TokenCreated,
+    TokenRevoked,
     check_batch,
     fold,
 )
@@ -200,12 +202,14 @@ class Controller:
         return ProposedEntry(actor=actor, reason=reason, event=event)
 
 
-def _service_of(entry: Entry) -> str:
+def _service_of(entry: Entry) -> str | None:
     event = entry.event
     if isinstance(event, ServiceApplied):
         return event.spec.name
     if isinstance(event, InstanceRegistered):
         return event.instance.service
+    if isinstance(event, TokenCreated | TokenRevoked):
+        return None  # of no one service: in the whole history only
     return event.service
 
 

@@ -20,6 +20,7 @@ from typing import Any
 import click
 import httpx
 
+from controlplane.auth import forget_local_token
 from controlplane.bootstrap import render_bootstrap
 from controlplane.demo._envoy import EnvoyProcess
 from controlplane.demo._load import SteadyLoad
@@ -62,18 +63,25 @@ Say = Callable[[str], None]
 
 
 class _Tour:
-    def __init__(self, api_url: str, listener: str, say: Say) -> None:
+    def __init__(
+        self, api_url: str, listener: str, say: Say, headers: dict[str, str] | None = None
+    ) -> None:
         self.api_url = api_url
         self.listener = listener
         self.say = say
         self.http = httpx.Client(timeout=5.0, trust_env=False)
+        self.api_headers = headers or {}
+        self.token = self.api_headers.get("Authorization", "").removeprefix("Bearer ") or None
 
     def run(self, *args: str) -> None:
         """Show a weir command, then run it against this tour's server, as typed."""
         from controlplane.cli import cli
 
         self.say(click.style("$ weir " + " ".join(args), fg="cyan", bold=True))
-        cli.main(args=["--server", self.api_url, *args], prog_name="weir", standalone_mode=False)
+        token = ["--token", self.token] if self.token else []
+        cli.main(
+            args=["--server", self.api_url, *token, *args], prog_name="weir", standalone_mode=False
+        )
 
     def traffic(self, note: str) -> None:
         """Send SAMPLE requests through Envoy and draw who answered them."""
@@ -100,7 +108,9 @@ class _Tour:
         shown = ""
         deadline = time.monotonic() + ROLLOUT_TIMEOUT_S
         while True:
-            status: dict[str, Any] = self.http.get(f"{self.api_url}/v1/rollouts/{SERVICE}").json()
+            status: dict[str, Any] = self.http.get(
+                f"{self.api_url}/v1/rollouts/{SERVICE}", headers=self.api_headers
+            ).json()
             line = _progress(status)
             if line != shown:
                 self.say(f"  {time.strftime('%H:%M:%S')}  {line}")
@@ -129,6 +139,8 @@ def run_tour(*, keep: bool = False, say: Say = click.echo) -> None:
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="weir-demo-")))
         say(click.style("weir demo", bold=True) + f" — working in {workdir}\n")
         weir = stack.enter_context(WeirProcess(workdir, options=("--stats", "push")))
+        # The demo's ledger is temporary: so is the admin token `weir serve` saved for it.
+        stack.callback(forget_local_token, weir.api_url, weir.token)
         say(f"controller: `weir serve` — API {weir.api_url}, xDS {weir.xds}, ledger {weir.store}")
         upstreams = {
             instance_id: stack.enter_context(
@@ -145,7 +157,7 @@ def run_tour(*, keep: bool = False, say: Say = click.echo) -> None:
         say(f"data plane: a front-proxy Envoy, configured only over ADS, listening on {listen}")
         say(f"dashboard:  {weir.api_url}/\n")
 
-        tour = _Tour(weir.api_url, f"http://{listen}/", say)
+        tour = _Tour(weir.api_url, f"http://{listen}/", say, weir.headers)
         service_file = workdir / "checkout.yaml"
         service_file.write_text(SERVICE_FILE)
         say("1. A service with its SLO and the cost of a failure; one immutable instance each.")

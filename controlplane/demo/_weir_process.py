@@ -14,6 +14,8 @@ from typing import Self
 
 import httpx
 
+from controlplane.auth import forget_local_token, read_local_token
+
 READY_TIMEOUT_S = 20.0
 STOP_TIMEOUT_S = 10.0
 
@@ -35,7 +37,12 @@ class WeirProcess:
     """`weir serve` over a store file that outlives the process (so it can be restarted)."""
 
     def __init__(
-        self, workdir: Path, *, store: Path | None = None, options: tuple[str, ...] = ()
+        self,
+        workdir: Path,
+        *,
+        store: Path | None = None,
+        options: tuple[str, ...] = (),
+        token: str | None = None,
     ) -> None:
         self.workdir = workdir
         self.options = options
@@ -45,12 +52,24 @@ class WeirProcess:
         self.api_url = f"http://127.0.0.1:{free_port()}"
         self.log_path = workdir / "weir-serve.log"
         self._process: subprocess.Popen[bytes] | None = None
+        self.token = token
+        """The admin token `weir serve` issued at its first start and saved for this user, or
+        the one given: a replica joining a shared ledger that already has its tokens."""
 
     @property
     def pid(self) -> int | None:
         return self._process.pid if self._process is not None else None
 
+    @property
+    def headers(self) -> dict[str, str]:
+        """What a request to the API needs to be let in, as the admin."""
+        return {"Authorization": f"Bearer {self.token}"} if self.token else {}
+
     def start(self) -> Self:
+        new_ledger = self.token is None and not self.store.exists()
+        if new_ledger:
+            # A new ledger gets a new admin token: never read one left by an earlier server.
+            forget_local_token(self.api_url)
         command = [weir_command(), "serve", "--store", str(self.store), "--xds", self.xds]
         command += ["--api", self.api_url.removeprefix("http://"), *self.options]
         with self.log_path.open("ab") as log:
@@ -63,7 +82,11 @@ class WeirProcess:
                 if self._process.poll() is not None:
                     raise RuntimeError(f"weir serve exited:\n{self.log_path.read_text()}")
                 try:
-                    if http.get("/healthz").status_code == 200:
+                    # The token file is written once the API listens, just after /healthz.
+                    healthy = http.get("/healthz").status_code == 200
+                    token = read_local_token(self.api_url)
+                    if healthy and (token or not new_ledger):
+                        self.token = token or self.token
                         return self
                 except httpx.TransportError:
                     pass

@@ -57,12 +57,23 @@ from controlplane.model._service import (
     check_steps,
 )
 from controlplane.model._state import InstanceState, State, apply_event, fold
+from controlplane.model._tokens import (
+    RESERVED_NAMES,
+    TOKEN_NAME,
+    Role,
+    TokenCreated,
+    TokenName,
+    TokenRevoked,
+    TokenState,
+)
 from controlplane.model._verdict import ArmEvidence, Outcome, Verdict
 
 __all__ = [
     "DNS_LABEL",
     "MAX_WEIGHT",
+    "RESERVED_NAMES",
     "SERVICE_NAME",
+    "TOKEN_NAME",
     "Activation",
     "ActivationChanged",
     "ActivationState",
@@ -84,6 +95,7 @@ __all__ = [
     "ProposedEntry",
     "Retries",
     "Risk",
+    "Role",
     "RolloutDefaults",
     "RolloutEvent",
     "RolloutFinished",
@@ -106,6 +118,10 @@ __all__ = [
     "State",
     "Steps",
     "Strategy",
+    "TokenCreated",
+    "TokenName",
+    "TokenRevoked",
+    "TokenState",
     "Verdict",
     "VerdictRecorded",
     "apply_event",

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from controlplane.model._instance import Activation, Instance
 from controlplane.model._rollout import Plan, Prior, RolloutId, RolloutOutcome
 from controlplane.model._service import Name, ServiceName, ServiceSpec
+from controlplane.model._tokens import TokenCreated, TokenRevoked
 from controlplane.model._verdict import Verdict
 
 
@@ -160,7 +161,9 @@ Event = Annotated[
     | RolloutPaused
     | RolloutResumed
     | RolloutPromoted
-    | RolloutFinished,
+    | RolloutFinished
+    | TokenCreated
+    | TokenRevoked,
     Field(discriminator="kind"),
 ]
 

@@ -26,6 +26,7 @@ from controlplane.model._ledger import (
 )
 from controlplane.model._rollout import RolloutState
 from controlplane.model._state import State, apply_event
+from controlplane.model._tokens import RESERVED_NAMES, Role, TokenCreated, TokenRevoked
 
 
 def check_batch(state: State, batch: Sequence[ProposedEntry]) -> State:
@@ -141,6 +142,32 @@ def _check_event(state: State, event: object) -> None:
                 raise Conflict(f"step {stage + 1} of rollout {rollout.id} is already promoted")
         case RolloutFinished():
             _active(state, event.rollout_id, event.service)
+        case TokenCreated(name=name):
+            if name in RESERVED_NAMES:
+                raise Conflict(
+                    f"token name {name!r} is reserved: weir itself records changes as "
+                    f"{', '.join(sorted(RESERVED_NAMES))}",
+                    field="name",
+                )
+            if name in state.tokens:
+                raise Conflict(
+                    f"a token named {name!r} exists already; revoke it first "
+                    f"(weir token revoke {name}) or choose another name",
+                    field="name",
+                )
+            if any(t.sha256 == event.sha256 for t in state.tokens.values()):
+                raise Conflict("a token with this secret exists already", field="sha256")
+        case TokenRevoked(name=name):
+            token = state.tokens.get(name)
+            if token is None:
+                raise NotFound(f"no token named {name!r}", field="name")
+            admins = [t for t in state.tokens.values() if t.role is Role.ADMIN]
+            if token.role is Role.ADMIN and len(admins) == 1:
+                raise Conflict(
+                    f"{name!r} is the last admin token: nobody could create tokens or apply "
+                    "services after its revocation; create another admin token first",
+                    field="name",
+                )
         case _:
             raise TypeError(f"unknown event {event!r}")
 

@@ -23,6 +23,7 @@ from controlplane.model._ledger import (
 )
 from controlplane.model._rollout import RolloutState, StageChange, StageRecord
 from controlplane.model._service import ServiceSpec
+from controlplane.model._tokens import TokenCreated, TokenRevoked, TokenState
 from controlplane.model._verdict import Verdict
 
 
@@ -50,6 +51,8 @@ class State:
     """Change entry seq → the latest verdict recorded on it."""
     rollouts: Mapping[str, RolloutState] = field(default_factory=_frozen_dict)  # type: ignore[arg-type]
     """Rollout id → what it has done so far; finished rollouts stay, with their outcome."""
+    tokens: Mapping[str, TokenState] = field(default_factory=_frozen_dict)  # type: ignore[arg-type]
+    """Token name → its role and secret's digest; revoked tokens leave."""
     seq: int = 0
     """The last ledger entry folded in."""
 
@@ -126,6 +129,14 @@ def apply_event(state: State, event: Event, seq: int) -> State:
         case RolloutFinished(rollout_id=rollout_id, outcome=outcome):
             rollout = replace(state.rollouts[rollout_id], outcome=outcome, finished_seq=seq)
             return _with_rollout(replace(state, seq=seq), rollout)
+        case TokenCreated(name=name, role=role, sha256=sha256):
+            tokens = dict(state.tokens)
+            tokens[name] = TokenState(name=name, role=role, sha256=sha256, created_seq=seq)
+            return replace(state, tokens=MappingProxyType(tokens), seq=seq)
+        case TokenRevoked(name=name):
+            tokens = dict(state.tokens)
+            del tokens[name]
+            return replace(state, tokens=MappingProxyType(tokens), seq=seq)
     raise TypeError(f"unknown event {event!r}")
 
 

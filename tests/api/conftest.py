@@ -12,6 +12,7 @@ from controlplane.api import create_app
 from controlplane.control import Controller
 from controlplane.ledger import SqliteStore
 from controlplane.xds import ProxyRegistry
+from tests.support import StaticTokens, bearer
 
 
 @pytest.fixture
@@ -26,8 +27,11 @@ def registry() -> ProxyRegistry:
 
 @pytest.fixture
 async def api(controller: Controller, registry: ProxyRegistry) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=create_app(controller, registry))
-    async with httpx.AsyncClient(transport=transport, base_url="http://weir") as client:
+    app = create_app(controller, registry, auth=StaticTokens())
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://weir", headers=bearer()
+    ) as client:
         yield client
 
 

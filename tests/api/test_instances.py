@@ -7,6 +7,7 @@ import pytest
 
 from controlplane.control import Controller
 from controlplane.model import ActivationChanged, ActivationState
+from tests.support import bearer
 
 
 async def test_a_new_instance_is_201_and_inactive(api: httpx.AsyncClient) -> None:
@@ -72,7 +73,7 @@ async def test_an_activation_returns_the_ledger_entry(
     response = await web.post(
         "/v1/instances/web-2/activation",
         json={"state": "shadow", "mirror_percent": 10, "reason": "try v2"},
-        headers={"X-Weir-Actor": "bob"},
+        headers=bearer("bob"),
     )
 
     assert response.status_code == 200, response.text

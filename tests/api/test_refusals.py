@@ -109,13 +109,15 @@ async def test_bad_input_is_refused_whole(
     assert len(controller.history()) == before
 
 
-async def test_an_empty_actor_header_is_refused(
+async def test_an_empty_bearer_token_is_refused(
     api: httpx.AsyncClient, controller: Controller
 ) -> None:
-    response = await api.put("/v1/services/web", json={"name": "web"}, headers={"X-Weir-Actor": ""})
+    response = await api.put(
+        "/v1/services/web", json={"name": "web"}, headers={"Authorization": "Bearer "}
+    )
 
-    assert response.status_code == 422
-    assert response.json()["field"] == "x-weir-actor"
+    assert response.status_code == 401
+    assert "Authorization: Bearer" in response.json()["error"]
     assert controller.history() == []
 
 

@@ -19,6 +19,7 @@ from controlplane.model import (
 )
 from controlplane.rollout import RolloutDriver
 from controlplane.xds import ProxyRegistry
+from tests.support import StaticTokens, bearer
 
 ROLLOUT = {"steps": [10, 50, 100], "bake": "1h", "grace": "0s"}
 
@@ -60,7 +61,7 @@ async def test_start_takes_the_service_files_defaults_and_names_who(
     web: httpx.AsyncClient,
 ) -> None:
     response = await web.post(
-        "/v1/rollouts", json={"service": "web", "version": "v2"}, headers={"X-Weir-Actor": "ann"}
+        "/v1/rollouts", json={"service": "web", "version": "v2"}, headers=bearer("ann")
     )
 
     assert response.status_code == 201, response.text
@@ -112,7 +113,7 @@ async def test_promote_pause_resume_and_abort_each_record_who_and_why(
     await web.post("/v1/rollouts", json={"service": "web", "version": "v2"})
     driver = RolloutDriver(controller)
     await driver.step()
-    bob = {"X-Weir-Actor": "bob"}
+    bob = bearer("bob")
 
     promoted = await web.post(
         "/v1/rollouts/web/promote", json={"reason": "dashboards fine"}, headers=bob
@@ -262,9 +263,9 @@ async def test_the_list_and_the_driver_are_shown_when_the_server_runs_one(
     controller: Controller, registry: ProxyRegistry, web: httpx.AsyncClient
 ) -> None:
     driver = RolloutDriver(controller, clock=lambda: datetime(2030, 1, 1, tzinfo=UTC))
-    app = create_app(controller, registry, rollouts=driver)
+    app = create_app(controller, registry, rollouts=driver, auth=StaticTokens())
     async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://w"
+        transport=httpx.ASGITransport(app=app), base_url="http://w", headers=bearer()
     ) as api:
         await api.post("/v1/rollouts", json={"service": "web", "version": "v2"})
         controller.gate_on_budget(lambda service: "budget spent")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import httpx
 
 from controlplane.control import Controller
+from tests.support import bearer
 
 CHECKOUT = {
     "name": "checkout",
@@ -30,10 +31,10 @@ async def test_apply_records_the_service_and_returns_its_ledger_entry(
     assert controller.state.services["checkout"].domains == ("checkout", "checkout.internal")
 
 
-async def test_the_actor_header_names_who_made_the_change(
+async def test_the_token_names_who_made_the_change(
     api: httpx.AsyncClient, controller: Controller
 ) -> None:
-    await api.put("/v1/services/web", json={"name": "web"}, headers={"X-Weir-Actor": "alice"})
+    await api.put("/v1/services/web", json={"name": "web"}, headers=bearer("alice"))
 
     assert controller.history()[-1].actor == "alice"
 

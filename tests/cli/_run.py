@@ -17,7 +17,7 @@ def invoke(
     transport: httpx.BaseTransport | None = None,
 ) -> Result:
     """Run weir; `transport` stands in for the network (the CLI's one injectable seam)."""
-    quiet: dict[str, str | None] = {"WEIR_SERVER": None, "WEIR_TOKEN": None}
+    quiet = dict.fromkeys(("WEIR_SERVER", "WEIR_TOKEN", "WEIR_TOKEN_FILE"))
     return CliRunner().invoke(
         cli, list(args), input=stdin, env={**quiet, **(env or {})}, obj=transport
     )

@@ -17,6 +17,7 @@ from controlplane.control import Controller
 from controlplane.ledger import SqliteStore
 from controlplane.serve import ControlPlane
 from tests.cli._run import invoke
+from tests.support import StaticTokens, secret_of
 
 T = TypeVar("T")
 START_TIMEOUT_S = 10.0
@@ -52,7 +53,7 @@ class Server:
 def server(tmp_path: Path) -> Iterator[Server]:
     """A control plane serving the API (and xDS) over real sockets, with an empty ledger."""
     loop = _LoopThread()
-    plane = ControlPlane(SqliteStore(tmp_path / "weir.db"))
+    plane = ControlPlane(SqliteStore(tmp_path / "weir.db"), auth=StaticTokens())
     try:
         listening = loop.run(plane.start(xds="127.0.0.1:0", api="127.0.0.1:0"))
         yield Server(listening.api_url, plane.controller)
@@ -67,9 +68,10 @@ class Weir(Protocol):
 
 @pytest.fixture
 def weir(server: Server) -> Weir:
-    """`weir ARGS...` pointed at the fixture's server through WEIR_SERVER."""
+    """`weir ARGS...` pointed at the fixture's server through WEIR_SERVER, as admin "operator"."""
 
     def run(*args: str, stdin: str | None = None) -> Result:
-        return invoke(*args, stdin=stdin, env={"WEIR_SERVER": server.url})
+        env = {"WEIR_SERVER": server.url, "WEIR_TOKEN": secret_of("operator")}
+        return invoke(*args, stdin=stdin, env=env)
 
     return run

@@ -51,7 +51,7 @@ def test_serve_prints_where_it_listens_and_stops_on_a_signal(
         pass
     serve.send_signal(signum)
 
-    assert health.json() == {"status": "ok", "ledger_seq": 0}
+    assert health.json() == {"status": "ok", "ledger_seq": 1}  # the first admin token
     assert ledger == str(tmp_path / "weir.db")
     assert serve.wait(timeout=15) == 0
     assert "Traceback" not in serve.stderr.read()

@@ -51,7 +51,9 @@ def test_the_setup_builds_the_demos_start_once(tmp_path: Path) -> None:
     script = _script_on_host(tmp_path)
     with (
         WeirProcess(tmp_path, options=("--stats", "off")) as weir,
-        httpx.Client(base_url=weir.api_url, timeout=10.0, trust_env=False) as api,
+        httpx.Client(
+            base_url=weir.api_url, timeout=10.0, trust_env=False, headers=weir.headers
+        ) as api,
     ):
         first = _run(script, weir.api_url)
         assert first.returncode == 0, first.stdout + first.stderr

@@ -6,12 +6,14 @@ it is missing, so these tests fail rather than skip without it.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import BrowserContext, ViewportSize, sync_playwright
+from playwright.sync_api import BrowserContext, Page, ViewportSize, sync_playwright
 
+from controlplane.demo._weir_process import WeirProcess
 from tests.integration._weir import WeirServer
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -57,3 +59,13 @@ def judged(tmp_path: Path) -> Iterator[WeirServer]:
     with WeirServer(tmp_path, options=("--stats", "push")) as server:
         server.service(SERVICE, slo=SLO, risk=RISK)
         yield server
+
+
+TOKEN_KEY = "weir-token"
+"""Where the dashboard keeps the token it was given (its sign-in form puts it there)."""
+
+
+def signed_in(page: Page, server: WeirProcess) -> None:
+    """Open pages as a user who has signed in before: the admin token in localStorage."""
+    assert server.token is not None
+    page.add_init_script(f"localStorage.setItem({TOKEN_KEY!r}, {json.dumps(server.token)})")

@@ -19,6 +19,7 @@ from controlplane.model import Activation, Instance, Risk, ServiceSpec, Slo
 from controlplane.stats import LATENCY_BOUNDS_MS, ClusterCounts
 from controlplane.xds import ProxyRegistry
 from tests.evaluator._fakes import ScriptedSource, extra_failures, rate_judge
+from tests.support import StaticTokens, bearer
 
 
 class World:
@@ -62,9 +63,11 @@ def world(tmp_path: Path) -> World:
 
 @pytest.fixture
 async def api(world: World) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(world.controller, ProxyRegistry(), world.evaluator)
+    app = create_app(world.controller, ProxyRegistry(), world.evaluator, auth=StaticTokens())
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://weir") as client:
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://weir", headers=bearer()
+    ) as client:
         yield client
 
 
@@ -161,9 +164,11 @@ async def test_unknown_services_and_servers_without_stats_are_refused(
     for path in ("/v1/services/nope/series", "/v1/services/nope/timeline"):
         response = await api.get(path)
         assert response.status_code == 404 and response.json()["field"] == "name"
-    app = create_app(world.controller, ProxyRegistry())
+    app = create_app(world.controller, ProxyRegistry(), auth=StaticTokens())
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://weir") as bare:
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://weir", headers=bearer()
+    ) as bare:
         response = await bare.get("/v1/services/web/series")
         assert response.status_code == 503 and "without an evaluator" in response.json()["error"]
         assert (await bare.get("/v1/services/web/timeline")).status_code == 200

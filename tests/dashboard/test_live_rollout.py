@@ -16,7 +16,7 @@ from playwright.sync_api import BrowserContext, ConsoleMessage, Page, Request, R
 
 from controlplane.demo import Upstream
 from tests.conftest import StartEnvoy
-from tests.dashboard.conftest import SERVICE
+from tests.dashboard.conftest import SERVICE, signed_in
 from tests.integration._load import SteadyLoad
 from tests.integration._mesh import connect_envoy, serves
 from tests.integration._weir import WeirServer
@@ -85,6 +85,7 @@ def page(browser: BrowserContext, judged: WeirServer) -> Iterator[Page]:
     page.on("response", lambda response: _refused(response, judged.api_url, refused))
     page.on("pageerror", lambda error: errors.append(str(error)))
     page.on("console", lambda message: _console(message, errors))
+    signed_in(page, judged)
     page.goto(judged.api_url + "/")
     yield page
     # the page fetched nothing but from weir, everything it asked for was there (but the

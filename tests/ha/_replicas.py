@@ -12,11 +12,15 @@ import psycopg
 from tests.integration._weir import WeirServer
 
 
-def replica(workdir: Path, ledger_url: str, *options: str) -> WeirServer:
+def replica(
+    workdir: Path, ledger_url: str, *options: str, joining: WeirServer | None = None
+) -> WeirServer:
     """A replica on the shared ledger (not started). WeirServer always passes a --store file
-    first; the later --store given here is the one click keeps."""
+    first; the later --store given here is the one click keeps. A replica `joining` a started
+    one uses its admin token: the ledger has it, so the newcomer issues none."""
     workdir.mkdir()
-    return WeirServer(workdir, options=("--store", ledger_url, *options))
+    token = joining.token if joining is not None else None
+    return WeirServer(workdir, options=("--store", ledger_url, *options), token=token)
 
 
 def leader(ledger_url: str) -> tuple[int, int | None]:

@@ -79,7 +79,7 @@ def test_the_leader_killed_mid_canary_another_replica_leads_and_finishes_it(
         # Given replica a leading, replica b following, both judging from pushed stats
         a = stack.enter_context(replica(tmp_path / "a", ledger_url, "--stats", "push"))
         leads(ledger_url, a, timeout=10)
-        b = stack.enter_context(replica(tmp_path / "b", ledger_url, "--stats", "push"))
+        b = stack.enter_context(replica(tmp_path / "b", ledger_url, "--stats", "push", joining=a))
         a.service(SERVICE, slo=SLO)
         for instance_id, version in (
             ("v1-a", "v1"),
@@ -137,7 +137,7 @@ def test_a_paused_leader_loses_its_term_and_its_writes_are_refused_when_it_wakes
         # Given replica a leading a canary into its grace stage, replica b following
         a = stack.enter_context(replica(tmp_path / "a", ledger_url, "--stats", "off"))
         leads(ledger_url, a, timeout=10)
-        b = stack.enter_context(replica(tmp_path / "b", ledger_url, "--stats", "off"))
+        b = stack.enter_context(replica(tmp_path / "b", ledger_url, "--stats", "off", joining=a))
         a.service(SERVICE)
         for instance_id, version in (("v1-a", "v1"), ("v2-a", "v2")):
             a.instance(SERVICE, instance_id, f"127.0.0.1:{free_port()}", version=version)

@@ -17,7 +17,7 @@ def test_an_envoy_on_one_replica_follows_changes_made_through_another(
 ) -> None:
     with (
         replica(tmp_path / "a", ledger_url, "--stats", "off") as a,
-        replica(tmp_path / "b", ledger_url, "--stats", "off") as b,
+        replica(tmp_path / "b", ledger_url, "--stats", "off", joining=a) as b,
     ):
         # Given blue live, set through a, and an Envoy connected to b only
         a.service(SERVICE)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 import httpx
 
@@ -22,10 +22,20 @@ class WeirServer(WeirProcess):
     """`weir serve` with a client for its API, as the CLI uses it."""
 
     def __init__(
-        self, workdir: Path, *, store: Path | None = None, options: tuple[str, ...] = ()
+        self,
+        workdir: Path,
+        *,
+        store: Path | None = None,
+        options: tuple[str, ...] = (),
+        token: str | None = None,
     ) -> None:
-        super().__init__(workdir, store=store, options=options)
+        super().__init__(workdir, store=store, options=options, token=token)
         self.api = httpx.Client(base_url=self.api_url, timeout=10.0, trust_env=False)
+
+    def start(self) -> Self:
+        super().start()
+        self.api.headers.update(self.headers)  # the admin token, as the CLI finds it
+        return self
 
     def __exit__(
         self,

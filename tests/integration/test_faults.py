@@ -71,7 +71,9 @@ def test_every_acknowledged_change_survives_a_kill_during_a_burst(
     stop = threading.Event()
 
     def burst() -> None:
-        with httpx.Client(base_url=weir.api_url, timeout=2.0, trust_env=False) as api:
+        with httpx.Client(
+            base_url=weir.api_url, headers=weir.headers, timeout=2.0, trust_env=False
+        ) as api:
             for round_ in range(100_000):
                 if stop.is_set():
                     return

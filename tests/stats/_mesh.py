@@ -28,7 +28,16 @@ from controlplane.ledger import SqliteStore
 from controlplane.serve import ControlPlane
 from controlplane.stats import ClusterCounts, Scrape
 from tests.conftest import StartEnvoy
-from tests.support import EnvoyProcess, Upstream, eventually, free_port, http_get, send_requests
+from tests.support import (
+    EnvoyProcess,
+    StaticTokens,
+    Upstream,
+    bearer,
+    eventually,
+    free_port,
+    http_get,
+    send_requests,
+)
 
 T = TypeVar("T")
 
@@ -121,7 +130,7 @@ async def _configure(api: httpx.AsyncClient, upstreams: Mapping[str, Upstream]) 
 @asynccontextmanager
 async def stats_mesh(tmp_path: Path, start_envoy: StartEnvoy) -> AsyncIterator[StatsMesh]:
     async with AsyncExitStack() as stack:
-        plane = ControlPlane(SqliteStore(tmp_path / "weir.db"))
+        plane = ControlPlane(SqliteStore(tmp_path / "weir.db"), auth=StaticTokens())
         listening = await plane.start(xds="127.0.0.1:0", api="127.0.0.1:0")
         stack.push_async_callback(plane.stop, 0)
         upstreams = {
@@ -133,7 +142,9 @@ async def stats_mesh(tmp_path: Path, start_envoy: StartEnvoy) -> AsyncIterator[S
         for upstream in upstreams.values():
             stack.enter_context(upstream)
         api = await stack.enter_async_context(
-            httpx.AsyncClient(base_url=listening.api_url, timeout=10.0, trust_env=False)
+            httpx.AsyncClient(
+                base_url=listening.api_url, timeout=10.0, trust_env=False, headers=bearer()
+            )
         )
         await _configure(api, upstreams)
         listen = f"127.0.0.1:{free_port()}"

@@ -10,10 +10,13 @@
                         a client for the Envoy listener, tallying statuses and bodies
     static_cluster, http_listener
                         bootstrap pieces, as dicts
+    StaticTokens, bearer
+                        fixed bearer tokens for an in-process app, and the headers to send one
 
 Everything binds 127.0.0.1 only, and every wait is bounded.
 """
 
+from tests.support._auth import StaticTokens, bearer, secret_of
 from tests.support._bootstrap import http_listener, static_cluster
 from tests.support._client import Replies, Reply, http_get, send_requests
 from tests.support._envoy import EnvoyError, EnvoyProcess, envoy_validate
@@ -26,13 +29,16 @@ __all__ = [
     "EnvoyProcess",
     "Replies",
     "Reply",
+    "StaticTokens",
     "Upstream",
+    "bearer",
     "envoy_validate",
     "eventually",
     "free_port",
     "http_get",
     "http_listener",
     "is_shadow_host",
+    "secret_of",
     "send_requests",
     "static_cluster",
 ]

@@ -7,6 +7,9 @@
   const TIMEOUT_MS = 4000;
   const TIMELINE_LIMIT = 40;
   const SVG = "http://www.w3.org/2000/svg";
+  // The API needs a bearer token. The page asks for one and keeps it in this origin's
+  // localStorage (never in the URL, where history and logs would keep it).
+  const TOKEN_KEY = "weir-token";
 
   const seen = {
     seq: null, // ledger position at the last full read
@@ -127,9 +130,10 @@
     const abort = new AbortController();
     const timer = setTimeout(() => abort.abort(), TIMEOUT_MS);
     try {
-      const response = await fetch(path, {
-        signal: abort.signal, cache: "no-store", headers: { Accept: "application/json" },
-      });
+      const headers = { Accept: "application/json" };
+      const token = localStorage.getItem(TOKEN_KEY);
+      if (token) headers.Authorization = `Bearer ${token}`;
+      const response = await fetch(path, { signal: abort.signal, cache: "no-store", headers });
       const body = await response.json().catch(() => null);
       if (!response.ok) {
         throw new ApiError(response.status, (body && body.error) || response.statusText);
@@ -193,8 +197,54 @@
       seen.seq = health.ledger_seq;
       connected(health.ledger_seq);
     } catch (err) {
-      disconnected(err);
+      if (err.status === 401) signIn(err.message);
+      else disconnected(err);
     }
+  }
+
+  // ---- the token ----------------------------------------------------------------------------
+
+  let signingIn = false; // no polling while the page waits for a token
+
+  function signIn(message) {
+    signingIn = true;
+    const had = localStorage.getItem(TOKEN_KEY);
+    localStorage.removeItem(TOKEN_KEY);
+    document.getElementById("status").className = "status down";
+    document.getElementById("status-text").textContent = "signed out";
+    document.getElementById("signout").hidden = true;
+    document.getElementById("banner").hidden = true;
+    document.getElementById("main").hidden = true;
+    document.getElementById("signin-why").textContent = had
+      ? `The token was refused: ${message}.`
+      : "weir's API needs a token (viewer is enough to watch).";
+    document.getElementById("signin").hidden = false;
+    document.getElementById("token").focus();
+  }
+
+  function signedIn(event) {
+    event.preventDefault();
+    const input = document.getElementById("token");
+    const token = input.value.trim();
+    if (!token) return;
+    localStorage.setItem(TOKEN_KEY, token);
+    input.value = "";
+    document.getElementById("signin").hidden = true;
+    document.getElementById("main").hidden = false;
+    document.getElementById("signout").hidden = false;
+    seen.seq = null; // read everything again, now with the token
+    seen.drawn = {};
+    signingIn = false;
+    schedule(0);
+  }
+
+  function signOut() {
+    localStorage.removeItem(TOKEN_KEY);
+    seen.seq = null;
+    seen.drawn = {};
+    for (const body of document.querySelectorAll(".card .body")) body.replaceChildren();
+    document.getElementById("services").replaceChildren();
+    signIn("");
   }
 
   // One poll at a time: a click asks for the next one now, never for a second loop.
@@ -217,7 +267,7 @@
       await tick();
     } finally {
       busy = false;
-      schedule(again ? 0 : POLL_MS);
+      if (!signingIn) schedule(again ? 0 : POLL_MS);
       again = false;
     }
   }
@@ -241,6 +291,7 @@
     document.getElementById("status-text").textContent =
       `live · ledger #${seq} · updated ${clock(new Date())}`;
     document.getElementById("banner").hidden = true;
+    document.getElementById("signout").hidden = !localStorage.getItem(TOKEN_KEY);
   }
 
   function disconnected(err) {
@@ -576,5 +627,7 @@
   }
 
   window.addEventListener("hashchange", () => schedule(0));
+  document.getElementById("signin").addEventListener("submit", signedIn);
+  document.getElementById("signout").addEventListener("click", signOut);
   run();
 })();
