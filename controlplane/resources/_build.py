@@ -37,7 +37,13 @@ from envoy.config.route.v3 import route_pb2
 
 from controlplane.model import ActivationState, Instance, InstanceState, ServiceSpec, State
 from controlplane.resources._cluster import cluster
-from controlplane.resources._encoded import ROUTE_TYPE, VHOST_TYPE, Encoded, set_version
+from controlplane.resources._encoded import (
+    CLUSTER_TYPE,
+    ROUTE_TYPE,
+    VHOST_TYPE,
+    Encoded,
+    set_version,
+)
 from controlplane.resources._listener import ROUTE_CONFIG_NAME
 from controlplane.resources._vhost import virtual_host
 
@@ -175,7 +181,8 @@ def _inputs(record: InstanceState) -> tuple[object, ...]:
 
 def _encode_cluster(instance: Instance) -> Encoded:
     name = instance.cluster_name
-    return Encoded.of(name, cluster(instance, name))
+    payload = cluster(instance, name).SerializeToString(deterministic=True)
+    return Encoded.from_payload(name, CLUSTER_TYPE, payload)
 
 
 def _encode_vhost(
@@ -199,12 +206,17 @@ def _field(number: int, data: bytes) -> bytes:
 
 
 def _varint(value: int) -> bytes:
+    if value < 0x80:
+        return _SMALL[value]
     out = bytearray()
     while value > 0x7F:
         out.append(value & 0x7F | 0x80)
         value >>= 7
     out.append(value)
     return bytes(out)
+
+
+_SMALL = [bytes((n,)) for n in range(0x80)]
 
 
 def _vhds_route_config() -> Encoded:

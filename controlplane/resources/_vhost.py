@@ -19,6 +19,8 @@ Targets = list[tuple[str, int]]
 """(cluster name, weight) pairs."""
 
 _MILLION = percent_pb2.FractionalPercent.MILLION
+_DEFAULT_ROUTES = ServiceSpec(name="default").effective_routes()
+"""What a service without routes of its own gets: built once, not per virtual host."""
 
 
 def virtual_host(
@@ -39,7 +41,7 @@ def virtual_host(
         named |= {name for name, _ in shadow}
     pins = _pins(spec, instances)
     vhost = route_components_pb2.VirtualHost(domains=spec.host_domains())
-    for route in spec.effective_routes():
+    for route in spec.effective_routes() if spec.routes else _DEFAULT_ROUTES:
         # Envoy takes the first route that matches: each route's pinned variants go first.
         for header, version, targets in pins:
             pinned = vhost.routes.add()
