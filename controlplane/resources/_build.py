@@ -11,18 +11,19 @@ weight and mirrors to the shadow ones. The virtual hosts are served two ways:
 
 Why VHDS rather than scoped RDS (a route configuration per service, chosen by :authority):
 `python -m bench.mesh_scale` measured a one-instance weight change at 1,000 services x 5
-instances as one ~190-byte virtual host instead of the whole ~180 KB route configuration.
-Scoped RDS would send about as little, but its scope keys match a header value exactly: the
-wildcard domains a service may list (`*.checkout.example`) and `host:port` authorities (which
-`strip_any_host_port` handles for virtual hosts) would stop routing, and SotW proxies would
-need the same split. VHDS keeps the one-virtual-host-per-service model and its matching as is.
-Envoy subscribes to the namespace `weir` (the route configuration's name) as soon as that
-configuration arrives, so every pushed virtual host is accepted: no on-demand filter is needed.
+instances as one 352-byte delta response instead of 177 KB with the one route configuration;
+scoped RDS would send 384 bytes. But scoped RDS picks a configuration by an exact header value:
+the wildcard domains a service may list (`*.checkout.example`) and `host:port` authorities
+(which `strip_any_host_port` handles for virtual hosts) would stop routing. VHDS keeps the
+one-virtual-host-per-service model and its matching as they are. Envoy 1.40 subscribes to the
+virtual hosts as soon as the route configuration arrives (a first request naming nothing) and
+takes every one pushed: no on-demand filter is needed, and none is configured.
 
-Building 1,000 x 5 from nothing takes tens of milliseconds; a `ResourceBuilder` also remembers
-the encoded cluster of each instance and the encoded virtual host of each service, keyed by all
-they are made of, so the next state re-encodes only what differs. The output never depends on
-what was remembered: the same state gives the same bytes and versions either way.
+Building 1,000 x 5 from nothing takes 65-85 ms of CPU; a `ResourceBuilder` also remembers the
+encoded cluster of each instance and the encoded virtual host of each service, keyed by all
+they are made of, so the next state re-encodes only what differs (~10 ms for the whole build
+after a one-instance change). The output never depends on what was remembered: the same state
+gives the same bytes and versions either way.
 """
 
 from __future__ import annotations
