@@ -4,6 +4,8 @@ instance's cluster leaves only once no route names it — with traffic flowing t
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import StartEnvoy, StartUpstream
@@ -109,3 +111,26 @@ def test_a_retired_cluster_leaves_only_after_the_route_naming_it(
     assert set(load.outcomes) == {"200"}, load.outcomes
     assert load.bodies["b"] == before
     assert "shop--till::" in envoy.admin_get("/clusters")
+
+
+def test_an_envoy_that_connected_to_an_empty_mesh_routes_the_first_service(
+    tmp_path: Path, start_envoy: StartEnvoy, start_upstream: StartUpstream
+) -> None:
+    # Given a delta Envoy connected to a weir with no service at all
+    with WeirServer(tmp_path) as weir:
+        envoy, url = connect_envoy(weir, start_envoy, "proxy-1", delta=True)
+        # its listener answers at once: its (empty) route configuration has no VHDS source,
+        # whose first update Envoy would wait for until its initial-fetch timeout (15 s)
+        assert http_get(url, SERVICE, timeout=1.0).status == 404
+        [routes] = envoy.config_dump("dynamic_route_configs")["configs"]
+        assert "vhds" not in routes["route_config"]
+
+        # When the first service appears, with a live instance
+        weir.service(SERVICE)
+        register(weir, start_upstream, "a")
+        weir.live("a", 1)
+
+        # Then Envoy routes to it, its virtual host having come by VHDS
+        serves(url, "a")
+        [routes] = envoy.config_dump("dynamic_route_configs")["configs"]
+        assert "vhds" in routes["route_config"]
