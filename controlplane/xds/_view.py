@@ -6,8 +6,9 @@ with a `vhds` source and each virtual host as its own resource, so that a change
 sends that service's virtual host alone. The rules, applied per stream to what that proxy has
 acknowledged:
 
-- clusters: everything in the snapshot, plus every cluster a route the proxy still holds
-  names — so a cluster leaves only after the route update that stops naming it is ACKed;
+- clusters: everything in the snapshot, plus every cluster a route the proxy still holds (or
+  was sent and may apply any moment) names — so a cluster leaves only after the route update
+  that stops naming it is ACKed, and never while a route naming it is on its way;
 - routes (route configurations and virtual hosts): sent only once every cluster they name is
   ACKed — so a route never names a cluster the proxy does not have yet.
 """
