@@ -295,6 +295,8 @@ class MeshScale:
     """The DeltaSession's responses with every virtual host inline: delta before VHDS."""
     scoped_rds: int
     sotw_grpc: list[int]
+    session_cpu: float
+    """CPU seconds one DeltaSession spent on the change (its responses and their ACKs)."""
 
 
 def measure_mesh_scale(services: int = 1000, instances: int = 5, runs: int = 9) -> MeshScale:
@@ -307,7 +309,9 @@ def measure_mesh_scale(services: int = 1000, instances: int = 5, runs: int = 9) 
     vhds_session = DeltaSession(on_ack=lambda *_: None, on_nack=lambda *_: None)
     _subscribe_as_envoy(vhds_session)
     _drain(vhds_session, ProxyView.of(before, LISTENER, "delta"))
+    started = time.thread_time()
     vhds_responses = _drain(vhds_session, ProxyView.of(after, LISTENER, "delta"))
+    session_cpu = time.thread_time() - started
     delta_grpc, sotw_grpc = grpc_bytes(controller)
     return MeshScale(
         services=services,
@@ -320,6 +324,7 @@ def measure_mesh_scale(services: int = 1000, instances: int = 5, runs: int = 9) 
         baseline=session_bytes(before, after, "sotw"),
         scoped_rds=scoped_rds_bytes(after, vhds_responses),
         sotw_grpc=sotw_grpc,
+        session_cpu=session_cpu,
     )
 
 
@@ -354,7 +359,8 @@ def report(result: MeshScale) -> list[str]:
         "bytes one client receives for that weight change:",
         f"  weir delta (VHDS), over gRPC from XdsServer: {len(result.delta_grpc)} response(s), "
         f"{sent:,} bytes (goal <= {GOAL_DELTA_BYTES:,}, {_met(0 < sent <= GOAL_DELTA_BYTES)})",
-        f"  weir delta (VHDS), DeltaSession in process: {sum(result.delta_session):,} bytes",
+        f"  weir delta (VHDS), DeltaSession in process: {sum(result.delta_session):,} bytes, "
+        f"{result.session_cpu * 1000:.1f} ms of CPU for the stream (comparing the version of every resource it holds)",
         f"  baseline, delta with one route configuration holding every virtual host: "
         f"{baseline:,} bytes",
         f"  ratio to the baseline: {sent / baseline:.4f}x ({baseline / max(sent, 1):,.0f}x fewer)",
