@@ -360,7 +360,8 @@ def report(result: MeshScale) -> list[str]:
         f"  weir delta (VHDS), over gRPC from XdsServer: {len(result.delta_grpc)} response(s), "
         f"{sent:,} bytes (goal <= {GOAL_DELTA_BYTES:,}, {_met(0 < sent <= GOAL_DELTA_BYTES)})",
         f"  weir delta (VHDS), DeltaSession in process: {sum(result.delta_session):,} bytes, "
-        f"{result.session_cpu * 1000:.1f} ms of CPU for the stream (comparing the version of every resource it holds)",
+        f"{result.session_cpu * 1000:.1f} ms of CPU for the stream "
+        "(comparing the version of every resource it holds)",
         f"  baseline, delta with one route configuration holding every virtual host: "
         f"{baseline:,} bytes",
         f"  ratio to the baseline: {sent / baseline:.4f}x ({baseline / max(sent, 1):,.0f}x fewer)",
