@@ -116,19 +116,33 @@ class ResourceBuilder:
     """
 
     def __init__(self) -> None:
-        self._clusters: dict[tuple[str, str, str], Encoded] = {}
+        self._clusters: tuple[dict[tuple[str, str, str], Encoded], Mapping[str, Encoded]] = (
+            {},
+            {},
+        )
+        """The clusters of the last build, by what they are made of and by name."""
         self._vhosts: dict[str, _VirtualHost] = {}
 
     def __call__(self, state: State) -> Resources:
-        known_clusters, known_vhosts = self._clusters, self._vhosts
+        (known_clusters, known_by_name), known_vhosts = self._clusters, self._vhosts
         clusters: dict[tuple[str, str, str], Encoded] = {}
+        encoded = 0
         by_service: dict[str, list[InstanceState]] = {name: [] for name in state.services}
         for record in state.instances.values():
             by_service.setdefault(record.instance.service, []).append(record)
             if record.state is not ActivationState.RETIRED:
                 instance = record.instance
                 key = (instance.service, instance.id, instance.address)
-                clusters[key] = known_clusters.get(key) or _encode_cluster(instance)
+                if (cluster := known_clusters.get(key)) is None:
+                    cluster = _encode_cluster(instance)
+                    encoded += 1
+                clusters[key] = cluster
+        if encoded == 0 and len(clusters) == len(known_clusters):
+            # The very same clusters: hand out the same mapping, so that each stream can tell
+            # at a glance that they did not change (see DeltaSession and SotwSession).
+            by_name = known_by_name
+        else:
+            by_name = dict(sorted((e.name, e) for e in clusters.values()))
 
         vhosts: dict[str, _VirtualHost] = {}
         for name in sorted(state.services):
@@ -143,7 +157,7 @@ class ResourceBuilder:
                 vhosts[name] = known
             else:
                 vhosts[name] = _encode_vhost(spec, instances, inputs)
-        self._clusters, self._vhosts = clusters, vhosts
+        self._clusters, self._vhosts = (clusters, by_name), vhosts
 
         inline = Encoded.from_payload(
             ROUTE_CONFIG_NAME,
@@ -151,9 +165,8 @@ class ResourceBuilder:
             _field(1, ROUTE_CONFIG_NAME.encode()) + b"".join(v.framed for v in vhosts.values()),
         )
         every_ref: frozenset[str] = frozenset().union(*(v.refs for v in vhosts.values()))
-        by_name = sorted((e.name, e) for e in clusters.values())
         resources = Resources(
-            clusters=dict(by_name),
+            clusters=by_name,
             routes={ROUTE_CONFIG_NAME: inline},
             cluster_refs={ROUTE_CONFIG_NAME: every_ref},
             vhds_routes={ROUTE_CONFIG_NAME: _VHDS_ROUTE_CONFIG},

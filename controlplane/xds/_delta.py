@@ -26,7 +26,14 @@ from controlplane.resources import (
 )
 from controlplane.xds._errors import check_type
 from controlplane.xds._sotw import AckHook, NackHook
-from controlplane.xds._view import ROUTING_TYPES, WILDCARD, Held, ProxyView, desired
+from controlplane.xds._view import (
+    ROUTING_TYPES,
+    WILDCARD,
+    ClusterInputs,
+    Held,
+    ProxyView,
+    desired,
+)
 
 
 @dataclass(slots=True)
@@ -60,6 +67,9 @@ class _TypeState:
     one, before it moves on with its initialisation."""
     acked: bool = False
     """Whether the proxy ACKed any response of this type on this stream."""
+    requests: int = 0
+    settled: ClusterInputs | None = None
+    """For clusters: the inputs for which there was last nothing to send."""
 
 
 @dataclass
@@ -77,6 +87,7 @@ class DeltaSession:
     def on_request(self, request: discovery_pb2.DeltaDiscoveryRequest) -> None:
         check_type(request.type_url, DELTA_TYPE_ORDER)
         state = self.types[request.type_url]
+        state.requests += 1
         first = not state.subscribed
         state.subscribed = True
         if first:
@@ -178,6 +189,11 @@ class DeltaSession:
             state = self.types[type_url]
             if not state.subscribed or state.inflight is not None:
                 continue
+            inputs = None
+            if type_url == CLUSTER_TYPE:
+                inputs = ClusterInputs.of(view, self.held, state.requests)
+                if inputs.same_as(state.settled):
+                    continue
             wanted = desired(type_url, view, self.held, state.names)
             if wanted is None:
                 continue
@@ -188,6 +204,7 @@ class DeltaSession:
             }
             removed = sorted(name for name in state.holds if name not in wanted)
             if not upserts and not removed and state.answered:
+                state.settled = inputs
                 continue
             fingerprint = content_version(
                 "\n".join(
@@ -198,6 +215,7 @@ class DeltaSession:
                 ).encode()
             )
             if fingerprint == state.rejected:
+                state.settled = inputs
                 continue
             refs = {n: view.refs(n) for n in upserts} if type_url in ROUTING_TYPES else {}
             self._nonces += 1

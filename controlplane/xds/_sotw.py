@@ -20,7 +20,7 @@ from controlplane.resources import (
     set_version,
 )
 from controlplane.xds._errors import check_type
-from controlplane.xds._view import Held, ProxyView, desired
+from controlplane.xds._view import ClusterInputs, Held, ProxyView, desired
 
 AckHook = Callable[[str, str], None]
 NackHook = Callable[[str, str, str], None]
@@ -47,6 +47,9 @@ class _TypeState:
     inflight: _Sent | None = None
     rejected: str = ""
     last_nonce: str = ""
+    requests: int = 0
+    settled: ClusterInputs | None = None
+    """For clusters: the inputs for which there was last nothing to send."""
 
 
 @dataclass
@@ -62,6 +65,7 @@ class SotwSession:
     def on_request(self, request: discovery_pb2.DiscoveryRequest) -> None:
         check_type(request.type_url)
         state = self.types[request.type_url]
+        state.requests += 1
         if request.response_nonce and request.response_nonce != state.last_nonce:
             return  # answers a response we have since replaced: ignore, as xDS says
         wildcard = request.type_url != ROUTE_TYPE
@@ -106,6 +110,11 @@ class SotwSession:
             state = self.types[type_url]
             if not state.subscribed or state.inflight is not None:
                 continue
+            inputs = None
+            if type_url == CLUSTER_TYPE:
+                inputs = ClusterInputs.of(view, self.held, state.requests)
+                if inputs.same_as(state.settled):
+                    continue
             wanted = desired(type_url, view, self.held, state.names)
             if wanted is None:
                 continue
@@ -119,6 +128,7 @@ class SotwSession:
                 # The proxy already holds exactly this (it reconnected): take its word.
                 self._acked(type_url, state, _Sent(version, "", resources, refs))
             if version in (state.acked, state.rejected):
+                state.settled = inputs
                 continue
             self._nonces += 1
             state.inflight = _Sent(version, str(self._nonces), resources, refs)
