@@ -64,6 +64,15 @@ def _cost_totals(entries: list[Entry]) -> list[str]:
     ]
 
 
+def _acked(acked: dict[str, str], resource_type: str) -> str | None:
+    """The version a proxy ACKed of one type. A delta proxy's routing comes as virtual hosts
+    (VHDS) beside a route configuration that never changes: its virtual hosts say how current
+    its routes are."""
+    if resource_type == "routes" and "virtual_hosts" in acked:
+        return acked["virtual_hosts"]
+    return acked.get(resource_type)
+
+
 def _history_row(entry: Entry) -> list[str]:
     event = entry.event
     if isinstance(event, ServiceApplied):
@@ -129,7 +138,7 @@ def proxies(server: str | None, as_json: bool) -> None:
             proxy["protocol"],
             proxy["peer"],
             when(proxy["connected_at"]),
-            *(short_version(proxy["acked"].get(t)) for t in _RESOURCE_TYPES),
+            *(short_version(_acked(proxy["acked"], t)) for t in _RESOURCE_TYPES),
             _sync(proxy),
             str(proxy["nacks"]),
         ]

@@ -1,32 +1,36 @@
 """Envoy resources as a pure function of state."""
 
 from controlplane.resources._build import (
-    LISTENER_NAME,
-    ROUTE_CONFIG_NAME,
     InconsistentResources,
+    ResourceBuilder,
     Resources,
-    build_listener,
     build_resources,
 )
 from controlplane.resources._encoded import (
     CLUSTER_TYPE,
+    DELTA_TYPE_ORDER,
     LISTENER_TYPE,
     ROUTE_TYPE,
     TYPE_ORDER,
+    VHOST_TYPE,
     Encoded,
     content_version,
     set_version,
 )
+from controlplane.resources._listener import LISTENER_NAME, ROUTE_CONFIG_NAME, build_listener
 
 __all__ = [
     "CLUSTER_TYPE",
+    "DELTA_TYPE_ORDER",
     "LISTENER_NAME",
     "LISTENER_TYPE",
     "ROUTE_CONFIG_NAME",
     "ROUTE_TYPE",
     "TYPE_ORDER",
+    "VHOST_TYPE",
     "Encoded",
     "InconsistentResources",
+    "ResourceBuilder",
     "Resources",
     "build_listener",
     "build_resources",

@@ -5,16 +5,19 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from google.protobuf import any_pb2
+from google.protobuf import any_pb2, descriptor_pool, message_factory
 from google.protobuf.message import Message
 
 TYPE_PREFIX = "type.googleapis.com/"
 CLUSTER_TYPE = TYPE_PREFIX + "envoy.config.cluster.v3.Cluster"
 LISTENER_TYPE = TYPE_PREFIX + "envoy.config.listener.v3.Listener"
 ROUTE_TYPE = TYPE_PREFIX + "envoy.config.route.v3.RouteConfiguration"
+VHOST_TYPE = TYPE_PREFIX + "envoy.config.route.v3.VirtualHost"
 
 # The order an ADS server answers in: clusters before the listeners and routes that use them.
 TYPE_ORDER = (CLUSTER_TYPE, LISTENER_TYPE, ROUTE_TYPE)
+# Delta streams also serve virtual hosts (VHDS), after the route configuration that asks for them.
+DELTA_TYPE_ORDER = (*TYPE_ORDER, VHOST_TYPE)
 
 
 def content_version(payload: bytes) -> str:
@@ -23,19 +26,31 @@ def content_version(payload: bytes) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Encoded:
-    """One named resource: its message, its deterministic bytes and a version of those bytes."""
+    """One named resource: its deterministic bytes and a version of those bytes."""
 
     name: str
     type_url: str
-    message: Message
     payload: bytes
     version: str
 
     @classmethod
     def of(cls, name: str, message: Message) -> Encoded:
         payload = message.SerializeToString(deterministic=True)
-        type_url = TYPE_PREFIX + message.DESCRIPTOR.full_name
-        return cls(name, type_url, message, payload, content_version(payload))
+        return cls.from_payload(name, TYPE_PREFIX + message.DESCRIPTOR.full_name, payload)
+
+    @classmethod
+    def from_payload(cls, name: str, type_url: str, payload: bytes) -> Encoded:
+        return cls(name, type_url, payload, content_version(payload))
+
+    @property
+    def message(self) -> Message:
+        """The resource decoded again (for tests and tools; the xDS path only sends bytes)."""
+        descriptor = descriptor_pool.Default().FindMessageTypeByName(
+            self.type_url.removeprefix(TYPE_PREFIX)
+        )
+        message: Message = message_factory.GetMessageClass(descriptor)()
+        message.ParseFromString(self.payload)
+        return message
 
     def packed(self) -> any_pb2.Any:
         return any_pb2.Any(type_url=self.type_url, value=self.payload)

@@ -10,7 +10,7 @@ from envoy.admin.v3 import config_dump_shared_pb2 as dump
 from envoy.service.status.v3 import csds_pb2, csds_pb2_grpc
 from google.protobuf import timestamp_pb2
 
-from controlplane.resources import TYPE_ORDER
+from controlplane.resources import DELTA_TYPE_ORDER
 from controlplane.xds._stream import Rejection, Stream
 
 GenericXdsConfig = csds_pb2.ClientConfig.GenericXdsConfig
@@ -65,7 +65,7 @@ def client_config(stream: Stream, *, contents: bool = True) -> csds_pb2.ClientCo
     config.node.CopyFrom(stream.node)
     holdings = stream.session.holdings() if stream.session is not None else {}
     current = stream.view.resources if stream.view is not None else {}
-    for type_url in TYPE_ORDER:
+    for type_url in DELTA_TYPE_ORDER:
         held = holdings.get(type_url, {})
         rejected = stream.rejected.get(type_url)
         wanted = current.get(type_url, {})

@@ -3,24 +3,37 @@
 The session tracks what the proxy holds, name by name, and sends only the difference: changed
 or newly subscribed resources, and `removed_resources` for what it should drop. On reconnect
 the proxy's `initial_resource_versions` say what it holds, so nothing it already has is resent.
+
+With a VHDS view (what the server gives delta streams) the route configuration carries no
+virtual host, and each service's virtual host is a resource of its own: a weight change sends
+one virtual host, whatever the size of the mesh.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from envoy.service.discovery.v3 import discovery_pb2
 
 from controlplane.resources import (
     CLUSTER_TYPE,
+    DELTA_TYPE_ORDER,
     ROUTE_TYPE,
-    TYPE_ORDER,
+    VHOST_TYPE,
     Encoded,
     content_version,
 )
 from controlplane.xds._errors import check_type
 from controlplane.xds._sotw import AckHook, NackHook
-from controlplane.xds._view import Held, ProxyView, desired
+from controlplane.xds._view import (
+    ROUTING_TYPES,
+    WILDCARD,
+    ClusterInputs,
+    Held,
+    ProxyView,
+    desired,
+)
 
 
 @dataclass(slots=True)
@@ -31,6 +44,8 @@ class _Sent:
     fingerprint: str
     upserts: dict[str, Encoded]
     removed: list[str]
+    refs: dict[str, frozenset[str]]
+    """For routing resources: the clusters each upserted one names, as sent."""
 
 
 @dataclass(slots=True)
@@ -42,12 +57,19 @@ class _TypeState:
     """Name → version the proxy holds, as far as its ACKs (or its reconnect) tell."""
     resources: dict[str, Encoded] = field(default_factory=dict)
     """The held resources we sent (not those only named by a reconnect)."""
+    refs: dict[str, frozenset[str]] = field(default_factory=dict)
+    """For routing types: held name → the clusters the held version names."""
     inflight: _Sent | None = None
     rejected: str = ""
     last_nonce: str = ""
     answered: bool = False
     """Whether the subscription got its first response. Envoy waits for one, even an empty
     one, before it moves on with its initialisation."""
+    acked: bool = False
+    """Whether the proxy ACKed any response of this type on this stream."""
+    requests: int = 0
+    settled: ClusterInputs | None = None
+    """For clusters: the inputs for which there was last nothing to send."""
 
 
 @dataclass
@@ -55,15 +77,17 @@ class DeltaSession:
     on_ack: AckHook
     on_nack: NackHook
     types: dict[str, _TypeState] = field(
-        default_factory=lambda: {t: _TypeState() for t in TYPE_ORDER}
+        default_factory=lambda: {t: _TypeState() for t in DELTA_TYPE_ORDER}
     )
     held: Held = field(default_factory=lambda: Held(clusters={}, route_refs=None))
     _nonces: int = 0
-    _refs: dict[str, frozenset[str]] = field(default_factory=dict)
+    _vhds: bool = False
+    """Whether the latest view serves virtual hosts by VHDS."""
 
     def on_request(self, request: discovery_pb2.DeltaDiscoveryRequest) -> None:
-        check_type(request.type_url)
+        check_type(request.type_url, DELTA_TYPE_ORDER)
         state = self.types[request.type_url]
+        state.requests += 1
         first = not state.subscribed
         state.subscribed = True
         if first:
@@ -76,20 +100,30 @@ class DeltaSession:
             sent, state.inflight = state.inflight, None
             if sent is not None:
                 self._answered(request, state, sent)
+                self._pending_changed()
 
     def _subscribe(
         self, request: discovery_pb2.DeltaDiscoveryRequest, state: _TypeState, *, first: bool
     ) -> None:
-        if request.type_url != ROUTE_TYPE:
+        if request.type_url not in ROUTING_TYPES:
             return  # clusters and listeners are wildcard subscriptions
-        names = state.names if state.names is not None else set()
+        if first and not request.resource_names_subscribe:
+            # A first request naming nothing subscribes to everything (xDS's legacy wildcard):
+            # how Envoy 1.40 asks for the virtual hosts of its VHDS route configuration.
+            state.names = None
+            return
+        if first:
+            names: set[str] = set()
+        else:
+            # Naming resources later keeps an earlier wildcard (routes stay whole).
+            names = state.names if state.names is not None else {WILDCARD}
         for name in request.resource_names_subscribe:
             if name not in names and not first:
-                state.holds.pop(name, None)  # newly subscribed: always send it
+                _forget(state, name)  # newly subscribed: always send it
             names.add(name)
         for name in request.resource_names_unsubscribe:
             names.discard(name)
-            state.holds.pop(name, None)
+            _forget(state, name)
         state.names = names
 
     def _answered(
@@ -103,19 +137,41 @@ class DeltaSession:
         for name, resource in sent.upserts.items():
             state.holds[name] = resource.version
             state.resources[name] = resource
+            if name in sent.refs:
+                state.refs[name] = sent.refs[name]
         for name in sent.removed:
             state.holds.pop(name, None)
             state.resources.pop(name, None)
+            state.refs.pop(name, None)
+        state.acked = True
         if type_url == CLUSTER_TYPE:
             self.held.clusters.update(sent.upserts)
             for name in sent.removed:
                 self.held.clusters.pop(name, None)
-        elif type_url == ROUTE_TYPE:
-            refs: set[str] = set()
-            for name in state.holds:
-                refs |= self._refs.get(name, frozenset())
-            self.held.route_refs = frozenset(refs)
+        elif type_url in ROUTING_TYPES:
+            self._held_routes_changed()
         self.on_ack(type_url, sent.system_version)
+
+    def _held_routes_changed(self) -> None:
+        if self._vhds and not self.types[VHOST_TYPE].acked:
+            # Envoy does not report the virtual hosts it holds when it reconnects (it asks for
+            # them by namespace), so what they name is known once it ACKs ours: until then,
+            # every cluster it holds stays.
+            return
+        refs: set[str] = set()
+        for type_url in ROUTING_TYPES:
+            for named in self.types[type_url].refs.values():
+                refs |= named
+        self.held.route_refs = frozenset(refs)
+
+    def _pending_changed(self) -> None:
+        pending: set[str] = set()
+        for type_url in ROUTING_TYPES:
+            sent = self.types[type_url].inflight
+            if sent is not None:
+                for named in sent.refs.values():
+                    pending |= named
+        self.held.pending_refs = frozenset(pending)
 
     def holdings(self) -> dict[str, dict[str, tuple[str, Encoded | None]]]:
         """Per subscribed type, name → (version, resource if known) of what the proxy holds."""
@@ -126,13 +182,18 @@ class DeltaSession:
         }
 
     def responses(self, view: ProxyView) -> list[discovery_pb2.DeltaDiscoveryResponse]:
-        self._refs = dict(view.route_refs)
+        self._vhds = view.vhds
         self._learn_held_routes(view)
         out = []
-        for type_url in TYPE_ORDER:
+        for type_url in DELTA_TYPE_ORDER:
             state = self.types[type_url]
             if not state.subscribed or state.inflight is not None:
                 continue
+            inputs = None
+            if type_url == CLUSTER_TYPE:
+                inputs = ClusterInputs.of(view, self.held, state.requests)
+                if inputs.same_as(state.settled):
+                    continue
             wanted = desired(type_url, view, self.held, state.names)
             if wanted is None:
                 continue
@@ -143,6 +204,7 @@ class DeltaSession:
             }
             removed = sorted(name for name in state.holds if name not in wanted)
             if not upserts and not removed and state.answered:
+                state.settled = inputs
                 continue
             fingerprint = content_version(
                 "\n".join(
@@ -153,11 +215,17 @@ class DeltaSession:
                 ).encode()
             )
             if fingerprint == state.rejected:
+                state.settled = inputs
                 continue
+            refs = {n: view.refs(n) for n in upserts} if type_url in ROUTING_TYPES else {}
             self._nonces += 1
             state.answered = True
-            state.inflight = _Sent(str(self._nonces), view.version, fingerprint, upserts, removed)
+            state.inflight = _Sent(
+                str(self._nonces), view.version, fingerprint, upserts, removed, refs
+            )
             state.last_nonce = state.inflight.nonce
+            if refs:
+                self._pending_changed()
             out.append(
                 discovery_pb2.DeltaDiscoveryResponse(
                     system_version_info=view.version,
@@ -173,13 +241,26 @@ class DeltaSession:
         return out
 
     def _learn_held_routes(self, view: ProxyView) -> None:
-        """After a reconnect, the held routes are known once their versions match ours."""
-        if self.held.route_refs is not None:
+        """After a reconnect, the held routes are known once their versions match ours.
+
+        Not with VHDS: there the held virtual hosts are unknown until the proxy ACKs ours.
+        """
+        if self.held.route_refs is not None or view.vhds:
             return
-        holds = self.types[ROUTE_TYPE].holds
-        routes = view.resources[ROUTE_TYPE]
-        if holds and all(name in routes and routes[name].version == v for name, v in holds.items()):
-            refs: set[str] = set()
-            for name in holds:
-                refs |= view.route_refs.get(name, frozenset())
-            self.held.route_refs = frozenset(refs)
+        state = self.types[ROUTE_TYPE]
+        routes: Mapping[str, Encoded] = view.resources[ROUTE_TYPE]
+        if state.holds and all(
+            name in routes and routes[name].version == v for name, v in state.holds.items()
+        ):
+            for name in state.holds:
+                state.refs[name] = view.refs(name)
+            self._held_routes_changed()
+
+
+def _forget(state: _TypeState, name: str) -> None:
+    """Drop what the proxy holds under `name`, or in the namespace `name` (virtual hosts), so
+    that a new subscription to it gets it all again."""
+    for held in [n for n in state.holds if n == name or n.rpartition("/")[0] == name]:
+        state.holds.pop(held, None)
+        state.resources.pop(held, None)
+        state.refs.pop(held, None)

@@ -6,9 +6,14 @@ import itertools
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
-from controlplane.resources import CLUSTER_TYPE, LISTENER_TYPE, ROUTE_TYPE
+from controlplane.resources import CLUSTER_TYPE, LISTENER_TYPE, ROUTE_TYPE, VHOST_TYPE
 
-TYPE_NAMES = {CLUSTER_TYPE: "clusters", LISTENER_TYPE: "listeners", ROUTE_TYPE: "routes"}
+TYPE_NAMES = {
+    CLUSTER_TYPE: "clusters",
+    LISTENER_TYPE: "listeners",
+    ROUTE_TYPE: "routes",
+    VHOST_TYPE: "virtual_hosts",
+}
 
 
 def type_name(type_url: str) -> str:

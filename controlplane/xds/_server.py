@@ -144,7 +144,7 @@ class _Ads(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignore[mis
         newer = asyncio.ensure_future(self._cache.newer_than(snapshot))
         try:
             while True:
-                stream.view = ProxyView.of(snapshot, listener)
+                stream.view = ProxyView.of(snapshot, listener, stream.protocol)
                 for response in session.responses(stream.view):
                     stream.inflight[response.type_url] = Pushed(snapshot.version, published)
                     self._metrics.sent(response.type_url, stream.protocol, response.ByteSize())

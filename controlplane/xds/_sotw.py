@@ -20,7 +20,7 @@ from controlplane.resources import (
     set_version,
 )
 from controlplane.xds._errors import check_type
-from controlplane.xds._view import Held, ProxyView, desired
+from controlplane.xds._view import ClusterInputs, Held, ProxyView, desired
 
 AckHook = Callable[[str, str], None]
 NackHook = Callable[[str, str, str], None]
@@ -31,6 +31,8 @@ class _Sent:
     version: str
     nonce: str
     resources: dict[str, Encoded]
+    refs: frozenset[str] = frozenset()
+    """For route configurations: the clusters they name, as sent."""
 
 
 @dataclass(slots=True)
@@ -45,6 +47,9 @@ class _TypeState:
     inflight: _Sent | None = None
     rejected: str = ""
     last_nonce: str = ""
+    requests: int = 0
+    settled: ClusterInputs | None = None
+    """For clusters: the inputs for which there was last nothing to send."""
 
 
 @dataclass
@@ -56,12 +61,11 @@ class SotwSession:
     )
     held: Held = field(default_factory=lambda: Held(clusters={}, route_refs=None))
     _nonces: int = 0
-    _refs: dict[str, frozenset[str]] = field(default_factory=dict)
-    """Route configuration → clusters it names, from the latest view."""
 
     def on_request(self, request: discovery_pb2.DiscoveryRequest) -> None:
         check_type(request.type_url)
         state = self.types[request.type_url]
+        state.requests += 1
         if request.response_nonce and request.response_nonce != state.last_nonce:
             return  # answers a response we have since replaced: ignore, as xDS says
         wildcard = request.type_url != ROUTE_TYPE
@@ -71,6 +75,8 @@ class SotwSession:
             state.claimed = request.version_info
             return
         sent, state.inflight = state.inflight, None
+        if request.type_url == ROUTE_TYPE:
+            self.held.pending_refs = frozenset()
         if sent is None:
             return
         if request.HasField("error_detail"):
@@ -85,10 +91,8 @@ class SotwSession:
         if type_url == CLUSTER_TYPE:
             self.held.clusters = dict(sent.resources)
         elif type_url == ROUTE_TYPE:
-            refs: set[str] = set()
-            for name in sent.resources:
-                refs |= self._refs.get(name, frozenset())
-            self.held.route_refs = frozenset(refs)
+            # What the routes named when they were sent: a newer view may name others by now.
+            self.held.route_refs = sent.refs
         self.on_ack(type_url, sent.version)
 
     def holdings(self) -> dict[str, dict[str, tuple[str, Encoded | None]]]:
@@ -101,25 +105,35 @@ class SotwSession:
 
     def responses(self, view: ProxyView) -> list[discovery_pb2.DiscoveryResponse]:
         """What to send now for this view, clusters first."""
-        self._refs = dict(view.route_refs)
         out = []
         for type_url in TYPE_ORDER:
             state = self.types[type_url]
             if not state.subscribed or state.inflight is not None:
                 continue
+            inputs = None
+            if type_url == CLUSTER_TYPE:
+                inputs = ClusterInputs.of(view, self.held, state.requests)
+                if inputs.same_as(state.settled):
+                    continue
             wanted = desired(type_url, view, self.held, state.names)
             if wanted is None:
                 continue
             # SotW sends whole resources: a cluster known only by name cannot be part of it.
             resources = {n: e for n, e in sorted(wanted.items()) if e is not None}
             version = set_version(resources)
+            refs: frozenset[str] = frozenset()
+            if type_url == ROUTE_TYPE:
+                refs = refs.union(*(view.refs(n) for n in resources))
             if state.claimed and state.claimed == version and not state.acked:
                 # The proxy already holds exactly this (it reconnected): take its word.
-                self._acked(type_url, state, _Sent(version, "", resources))
+                self._acked(type_url, state, _Sent(version, "", resources, refs))
             if version in (state.acked, state.rejected):
+                state.settled = inputs
                 continue
             self._nonces += 1
-            state.inflight = _Sent(version, str(self._nonces), resources)
+            state.inflight = _Sent(version, str(self._nonces), resources, refs)
+            if type_url == ROUTE_TYPE:
+                self.held.pending_refs = refs
             state.last_nonce = state.inflight.nonce
             out.append(
                 discovery_pb2.DiscoveryResponse(

@@ -106,6 +106,16 @@ def test_proxies_table_shows_acked_versions_and_envoys_rejection() -> None:
     )
 
 
+def test_a_delta_proxys_routes_are_as_current_as_its_virtual_hosts() -> None:
+    acked = {"routes": "aaaaaaaa00000000", "virtual_hosts": "bbbbbbbb00000000"}
+    proxy = PROXY | {"acked": PROXY["acked"] | acked}  # type: ignore[operator]
+    transport = httpx.MockTransport(lambda request: httpx.Response(200, json=[proxy]))
+
+    result = invoke("proxies", transport=transport)
+
+    assert result.stdout.splitlines()[1].split()[6:9] == ["01234567", "fedcba98", "bbbbbbbb"]
+
+
 def test_a_proxy_holding_the_current_state_is_shown_current() -> None:
     proxy = PROXY | {"in_sync": True, "behind_since": None, "behind_seconds": None}
     transport = httpx.MockTransport(lambda request: httpx.Response(200, json=[proxy]))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from envoy.config.cluster.v3 import cluster_pb2
-from envoy.config.route.v3 import route_pb2
+from envoy.config.route.v3 import route_components_pb2, route_pb2
 from envoy.service.discovery.v3 import discovery_pb2
 from google.protobuf import any_pb2
 
@@ -34,7 +34,13 @@ def add(c: Controller, instance_id: str, *, port: int = 9100) -> None:
 
 
 def view(c: Controller) -> ProxyView:
+    """What a SotW stream is served: the route configuration with its virtual hosts inline."""
     return ProxyView.of(build_resources(c.state), LISTENER)
+
+
+def delta_view(c: Controller) -> ProxyView:
+    """What a delta stream is served: virtual hosts by VHDS."""
+    return ProxyView.of(build_resources(c.state), LISTENER, "delta")
 
 
 def cluster_names(resources: list[any_pb2.Any]) -> list[str]:
@@ -47,11 +53,18 @@ def cluster_names(resources: list[any_pb2.Any]) -> list[str]:
 
 
 def routed_clusters(packed: any_pb2.Any) -> set[str]:
-    config = route_pb2.RouteConfiguration()
-    packed.Unpack(config)
+    """The clusters a packed route configuration or virtual host routes to."""
+    if packed.Is(route_components_pb2.VirtualHost.DESCRIPTOR):
+        vhost = route_components_pb2.VirtualHost()
+        packed.Unpack(vhost)
+        vhosts = [vhost]
+    else:
+        config = route_pb2.RouteConfiguration()
+        packed.Unpack(config)
+        vhosts = list(config.virtual_hosts)
     return {
         weighted.name
-        for vhost in config.virtual_hosts
+        for vhost in vhosts
         for route in vhost.routes
         for weighted in route.route.weighted_clusters.clusters
     }

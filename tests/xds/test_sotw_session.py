@@ -114,6 +114,35 @@ def test_a_retired_cluster_stays_until_the_route_that_named_it_is_acked() -> Non
     assert cluster_names(list(clusters.resources)) == ["web--a"]
 
 
+def test_a_cluster_stays_while_an_unacked_route_names_it() -> None:
+    c = controller(("a", 1), ("b", 1))
+    s, _ = session()
+    for type_url in (CLUSTER_TYPE, LISTENER_TYPE):
+        s.on_request(sotw_request(type_url))
+    s.on_request(sotw_request(ROUTE_TYPE, names=("weir",)))
+    for response in s.responses(view(c)):
+        ack(s, response)
+    [routes] = s.responses(view(c))
+    ack(s, routes, names=("weir",))
+    # Given a route to a alone, ACKed, then a route to a and b in flight
+    c.change("b", Activation.inactive(), actor="test")
+    [to_a] = s.responses(view(c))
+    c.change("b", Activation.live(1), actor="test")
+    ack(s, to_a, names=("weir",))
+    [to_a_and_b] = s.responses(view(c))
+    assert routed_clusters(to_a_and_b.resources[0]) == {"web--a", "web--b"}
+    # When b is retired before the proxy answers
+    c.change("b", Activation.inactive(), actor="test")
+    c.retire("b", actor="test")
+    # Then b's cluster is kept: the proxy may be routing to it by now
+    assert s.responses(view(c)) == []
+    ack(s, to_a_and_b, names=("weir",))
+    [to_a_again] = s.responses(view(c))
+    ack(s, to_a_again, names=("weir",))
+    [clusters] = s.responses(view(c))
+    assert cluster_names(list(clusters.resources)) == ["web--a"]
+
+
 def test_a_nack_is_recorded_and_the_rejected_version_is_never_resent() -> None:
     c = controller(("a", 1))
     s, hooks = session()

@@ -15,11 +15,12 @@ from controlplane.model import Activation, Instance, ServiceSpec, State
 from controlplane.resources import (
     LISTENER_NAME,
     ROUTE_CONFIG_NAME,
+    ResourceBuilder,
     Resources,
     build_listener,
     build_resources,
 )
-from tests.unit._builders import commit, go_live, service
+from tests.unit._builders import commit, go_live, instance, service
 from tests.unit.resources._world import mesh
 
 
@@ -84,3 +85,34 @@ def test_the_listener_is_deterministic_and_asks_ads_for_the_routes() -> None:
     listener.filter_chains[0].filters[0].typed_config.Unpack(manager)
     assert manager.rds.route_config_name == ROUTE_CONFIG_NAME
     assert manager.rds.config_source.HasField("ads")
+
+
+def test_what_a_builder_remembers_never_changes_what_it_builds() -> None:
+    # Given one builder that sees a series of states, each a small change from the last
+    state = mesh()
+    states = [state, go_live(state, "spare", 5)]
+    states.append(commit(states[-1], service("web", domains=("web.example",))))
+    states.append(commit(states[-1], service("shop"), instance("till", "shop")))
+    states.append(go_live(states[-1], "till", 1))
+    states.append(mesh())  # and back to where it started
+    remembering = ResourceBuilder()
+    for each in states:
+        # Then each build is byte for byte what a builder seeing that state first gives
+        fresh = ResourceBuilder()(each)
+        built = remembering(each)
+        assert payloads(built) == payloads(fresh)
+        assert built.virtual_hosts == fresh.virtual_hosts
+        assert built.version == fresh.version
+
+
+def test_a_one_instance_change_re_encodes_only_its_service() -> None:
+    builder = ResourceBuilder()
+    before = builder(mesh())
+    after = builder(go_live(mesh(), "spare", 5))
+    # The other service's virtual host and the clusters are the very objects built before
+    assert after.virtual_hosts["weir/api"] is before.virtual_hosts["weir/api"]
+    assert after.clusters is before.clusters  # streams can skip comparing them
+    assert after.virtual_hosts["weir/web"] is not before.virtual_hosts["weir/web"]
+    # while a new instance makes a new set of clusters
+    added = builder(commit(go_live(mesh(), "spare", 5), instance("extra")))
+    assert added.clusters is not after.clusters and "web--extra" in added.clusters
