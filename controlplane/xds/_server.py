@@ -32,7 +32,13 @@ from controlplane.bootstrap import ADMIN_METADATA_KEY
 from controlplane.control import Controller
 from controlplane.defaults import LISTEN_METADATA_KEY, SIDECAR_LISTEN
 from controlplane.model import split_address
-from controlplane.resources import TYPE_ORDER, Encoded, Resources, build_listener
+from controlplane.resources import (
+    DELTA_TYPE_ORDER,
+    TYPE_ORDER,
+    Encoded,
+    Resources,
+    build_listener,
+)
 from controlplane.xds._cache import SnapshotCache
 from controlplane.xds._csds import Csds
 from controlplane.xds._delta import DeltaSession
@@ -244,7 +250,8 @@ def _request(session: Session, request: Any, stream: Stream) -> None:
     (go-control-plane's snapshot cache likewise leaves a request for a type its snapshot lacks
     as an open watch, never answered; only a missing type_url is an error there, as here).
     """
-    if request.type_url in TYPE_ORDER:
+    served = DELTA_TYPE_ORDER if stream.protocol == "delta" else TYPE_ORDER  # VHDS: delta only
+    if request.type_url in served:
         session.on_request(request)
     elif request.type_url not in stream.ignored and len(stream.ignored) < MAX_IGNORED_TYPES:
         stream.ignored.add(request.type_url)
