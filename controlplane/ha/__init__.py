@@ -2,10 +2,20 @@
 
 Follower     keeps a replica's controller caught up (NOTIFY as a doorbell, and a poll)
 Leadership   elects the leader (advisory lock) and gives it a term, the fencing token
+SharedStats  every replica's stats readings, summed for the leader's evaluator
 """
 
 from controlplane.ha._follow import Follower
 from controlplane.ha._leadership import Leadership, this_replica
-from controlplane.ha._replica import Replica, replica_of
+from controlplane.ha._replica import Replica, replica_of, share_stats
+from controlplane.ha._stats import SharedStats
 
-__all__ = ["Follower", "Leadership", "Replica", "replica_of", "this_replica"]
+__all__ = [
+    "Follower",
+    "Leadership",
+    "Replica",
+    "SharedStats",
+    "replica_of",
+    "share_stats",
+    "this_replica",
+]

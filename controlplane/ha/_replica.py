@@ -11,16 +11,22 @@ from typing import Any
 
 from controlplane.control import Controller, leading
 from controlplane.ha._follow import Follower
-from controlplane.ha._leadership import Leadership
+from controlplane.ha._leadership import Leadership, this_replica
+from controlplane.ha._stats import SharedStats
 from controlplane.ledger import PostgresStore, Store
+from controlplane.stats import AdminSource, PushSource, StatsSource
 
 LeaderWork = Callable[[], list[Coroutine[Any, Any, None]]]
 
 
 class Replica:
-    def __init__(self, follower: Follower, leadership: Leadership) -> None:
+    def __init__(
+        self, follower: Follower, leadership: Leadership, stats: SharedStats | None = None
+    ) -> None:
         self.follower = follower
         self.leadership = leadership
+        self.stats = stats
+        """Publishes this replica's stats readings for the leader, whoever leads."""
 
     async def run(self, work: LeaderWork) -> None:
         """Follow and campaign until cancelled; while leading, run `work()` in the term."""
@@ -29,12 +35,27 @@ class Replica:
             leading(term)  # the tasks gather starts copy this context: their writes are fenced
             await asyncio.gather(*work())
 
-        await asyncio.gather(self.follower.run(), self.leadership.run(lead))
+        loops = [self.follower.run(), self.leadership.run(lead)]
+        if self.stats is not None:
+            loops.append(self.stats.publish_forever())
+        await asyncio.gather(*loops)
 
 
-def replica_of(store: Store, controller: Controller) -> Replica | None:
+def share_stats(store: Store, source: StatsSource) -> StatsSource:
+    """The evaluator's source: on a shared ledger, push and pull readings go through
+    PostgreSQL so the leader judges the whole fleet (controlplane/ha/_stats.py); otherwise,
+    and for promql (Prometheus sees every proxy), `source` itself."""
+    if isinstance(store, PostgresStore) and isinstance(source, PushSource | AdminSource):
+        return SharedStats(store.url, source, replica=this_replica())
+    return source
+
+
+def replica_of(
+    store: Store, controller: Controller, stats: StatsSource | None = None
+) -> Replica | None:
     """A replica when the ledger is shared (PostgreSQL); None for SQLite, one process that
-    always leads."""
+    always leads. `stats`, when share_stats() made it, is published by every replica."""
     if not isinstance(store, PostgresStore):
         return None
-    return Replica(Follower(store.url, controller.catch_up), Leadership(store.url))
+    shared = stats if isinstance(stats, SharedStats) else None
+    return Replica(Follower(store.url, controller.catch_up), Leadership(store.url), shared)

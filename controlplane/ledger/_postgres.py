@@ -56,6 +56,24 @@ CREATE TABLE IF NOT EXISTS weir_terms (
 );
 CREATE OR REPLACE TRIGGER weir_terms_append_only BEFORE UPDATE OR DELETE OR TRUNCATE
     ON weir_terms FOR EACH STATEMENT EXECUTE FUNCTION weir_append_only();
+-- Not the ledger: each replica's latest stats readings, shared with the leader (controlplane.ha).
+CREATE TABLE IF NOT EXISTS weir_stats_proxies (
+    replica  text        NOT NULL,
+    proxy    text        NOT NULL,
+    heard_at timestamptz NOT NULL,
+    PRIMARY KEY (replica, proxy)
+);
+CREATE TABLE IF NOT EXISTS weir_stats (
+    replica      text     NOT NULL,
+    proxy        text     NOT NULL,
+    cluster      text     NOT NULL,
+    own_counters boolean  NOT NULL,  -- the proxy's counters (admin), or a replica's receipts
+    requests     bigint   NOT NULL,
+    errors       bigint   NOT NULL,
+    latency      bigint[] NOT NULL,
+    PRIMARY KEY (replica, proxy, cluster),
+    FOREIGN KEY (replica, proxy) REFERENCES weir_stats_proxies ON DELETE CASCADE
+);
 """
 
 _EVENT: TypeAdapter[Event] = TypeAdapter(Event)
