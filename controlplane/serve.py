@@ -147,7 +147,7 @@ class ControlPlane:
         if webhooks:
             budget = self.evaluator.budget if self.evaluator is not None else None
             self.notifier = Notifier(self.controller, store.read, webhooks, budget=budget)
-        self.replica = replica_of(store, self.controller, stats=source)
+        self.replica = replica_of(store, self.controller, stats=source, budget=self.evaluator)
         """On a shared PostgreSQL ledger, follows the other replicas and campaigns to lead;
         None on SQLite, where this one process always leads."""
         self._api: _ApiServer | None = None

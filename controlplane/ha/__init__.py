@@ -3,9 +3,11 @@
 Follower     keeps a replica's controller caught up (NOTIFY as a doorbell, and a poll)
 Leadership   elects the leader (advisory lock) and gives it a term, the fencing token
 SharedStats  every replica's stats readings, summed for the leader's evaluator
+SharedFreeze the budget freeze: judged by the leader, enforced by every replica
 """
 
 from controlplane.ha._follow import Follower
+from controlplane.ha._freeze import SharedFreeze
 from controlplane.ha._leadership import Leadership, this_replica
 from controlplane.ha._replica import Replica, replica_of, share_stats
 from controlplane.ha._stats import SharedStats
@@ -14,6 +16,7 @@ __all__ = [
     "Follower",
     "Leadership",
     "Replica",
+    "SharedFreeze",
     "SharedStats",
     "replica_of",
     "share_stats",

@@ -11,6 +11,7 @@ from typing import Any
 
 from controlplane.control import Controller, leading
 from controlplane.ha._follow import Follower
+from controlplane.ha._freeze import BudgetJudge, SharedFreeze
 from controlplane.ha._leadership import Leadership, this_replica
 from controlplane.ha._stats import SharedStats
 from controlplane.ledger import PostgresStore, Store
@@ -21,24 +22,37 @@ LeaderWork = Callable[[], list[Coroutine[Any, Any, None]]]
 
 class Replica:
     def __init__(
-        self, follower: Follower, leadership: Leadership, stats: SharedStats | None = None
+        self,
+        follower: Follower,
+        leadership: Leadership,
+        stats: SharedStats | None = None,
+        freeze: SharedFreeze | None = None,
     ) -> None:
         self.follower = follower
         self.leadership = leadership
         self.stats = stats
         """Publishes this replica's stats readings for the leader, whoever leads."""
+        self.freeze = freeze
+        """The budget freeze: recorded by the leader, read by every replica's gate."""
 
     async def run(self, work: LeaderWork) -> None:
         """Follow and campaign until cancelled; while leading, run `work()` in the term."""
 
         async def lead(term: int) -> None:
             leading(term)  # the tasks gather starts copy this context: their writes are fenced
-            await asyncio.gather(*work())
+            tasks = work()
+            if self.freeze is not None:
+                tasks.append(self.freeze.run())
+            await asyncio.gather(*tasks)
 
         loops = [self.follower.run(), self.leadership.run(lead)]
         if self.stats is not None:
             loops.append(self.stats.publish_forever())
-        await asyncio.gather(*loops)
+        try:
+            await asyncio.gather(*loops)
+        finally:
+            if self.freeze is not None:
+                self.freeze.close()
 
 
 def share_stats(store: Store, source: StatsSource) -> StatsSource:
@@ -51,11 +65,20 @@ def share_stats(store: Store, source: StatsSource) -> StatsSource:
 
 
 def replica_of(
-    store: Store, controller: Controller, stats: StatsSource | None = None
+    store: Store,
+    controller: Controller,
+    stats: StatsSource | None = None,
+    budget: BudgetJudge | None = None,
 ) -> Replica | None:
     """A replica when the ledger is shared (PostgreSQL); None for SQLite, one process that
-    always leads. `stats`, when share_stats() made it, is published by every replica."""
+    always leads. `stats`, when share_stats() made it, is published by every replica;
+    `budget` (the evaluator) judges the budget freeze while this replica leads, and the
+    controller's gate then reads the freeze the leader recorded."""
     if not isinstance(store, PostgresStore):
         return None
     shared = stats if isinstance(stats, SharedStats) else None
-    return Replica(Follower(store.url, controller.catch_up), Leadership(store.url), shared)
+    freeze = None
+    if budget is not None:
+        freeze = SharedFreeze(store.url, controller, budget)
+        controller.gate_on_budget(freeze.refusal)
+    return Replica(Follower(store.url, controller.catch_up), Leadership(store.url), shared, freeze)

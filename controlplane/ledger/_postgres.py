@@ -56,7 +56,14 @@ CREATE TABLE IF NOT EXISTS weir_terms (
 );
 CREATE OR REPLACE TRIGGER weir_terms_append_only BEFORE UPDATE OR DELETE OR TRUNCATE
     ON weir_terms FOR EACH STATEMENT EXECUTE FUNCTION weir_append_only();
--- Not the ledger: each replica's latest stats readings, shared with the leader (controlplane.ha).
+-- Not the ledger: derived state the leader judges anew every second (controlplane.ha).
+CREATE TABLE IF NOT EXISTS weir_budget_freeze (
+    service text        PRIMARY KEY,
+    reason  text        NOT NULL,   -- the refusal every replica's gate gives
+    term    bigint      NOT NULL,   -- the term of the leader that recorded it
+    since   timestamptz NOT NULL DEFAULT now()
+);
+-- Not the ledger either: each replica's latest stats readings, shared with the leader.
 CREATE TABLE IF NOT EXISTS weir_stats_proxies (
     replica  text        NOT NULL,
     proxy    text        NOT NULL,
