@@ -10,6 +10,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from controlplane.control import Controller, leading
+from controlplane.ha._cursor import PostgresCursor
 from controlplane.ha._follow import Follower
 from controlplane.ha._freeze import BudgetJudge, SharedFreeze
 from controlplane.ha._leadership import Leadership, this_replica
@@ -82,3 +83,8 @@ def replica_of(
         freeze = SharedFreeze(store.url, controller, budget)
         controller.gate_on_budget(freeze.refusal)
     return Replica(Follower(store.url, controller.catch_up), Leadership(store.url), shared, freeze)
+
+
+def delivery_cursor(store: Store) -> PostgresCursor | None:
+    """Where the leader's webhook deliveries got to, for the next leader: on PostgreSQL."""
+    return PostgresCursor(store.url) if isinstance(store, PostgresStore) else None

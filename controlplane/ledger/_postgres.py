@@ -63,6 +63,12 @@ CREATE TABLE IF NOT EXISTS weir_budget_freeze (
     term    bigint      NOT NULL,   -- the term of the leader that recorded it
     since   timestamptz NOT NULL DEFAULT now()
 );
+CREATE TABLE IF NOT EXISTS weir_notify_cursor (
+    one      boolean     PRIMARY KEY DEFAULT true CHECK (one),
+    seq      bigint      NOT NULL,  -- the last entry whose webhooks were all done with
+    saved_at timestamptz NOT NULL,
+    term     bigint
+);
 -- Not the ledger either: each replica's latest stats readings, shared with the leader.
 CREATE TABLE IF NOT EXISTS weir_stats_proxies (
     replica  text        NOT NULL,
