@@ -174,9 +174,8 @@ def test_envoy_accepts_a_bootstrap_naming_every_replica(
 
 
 def test_one_xds_address_has_no_priorities_nor_health_checks() -> None:
-    (cluster,) = render_bootstrap("a", "b", xds=["127.0.0.1:18000"])["static_resources"][
-        "clusters"
-    ]
+    bootstrap = render_bootstrap("a", "b", xds=["127.0.0.1:18000"])
+    (cluster,) = bootstrap["static_resources"]["clusters"]
 
     assert "health_checks" not in cluster
     assert "priority" not in cluster["load_assignment"]["endpoints"][0]

@@ -23,6 +23,11 @@ def budget(weir: WeirServer) -> dict[str, Any]:
     return answer
 
 
+def in_sync(weir: WeirServer) -> bool:
+    """Its one proxy has acknowledged what it serves."""
+    return [proxy["in_sync"] for proxy in weir.proxies()] == [True]
+
+
 @pytest.mark.parametrize("stats", ["push", "pull"])
 def test_the_leaders_budget_counts_requests_through_proxies_of_every_replica(
     tmp_path: Path,
@@ -48,7 +53,7 @@ def test_the_leaders_budget_counts_requests_through_proxies_of_every_replica(
             start_envoy(weir.bootstrap(name, listen=listen, delta=False))
             urls.append(f"http://{listen}/")
         for weir in (a, b):
-            eventually(lambda w=weir: [p["in_sync"] for p in w.proxies()] == [True], timeout=15)
+            eventually(lambda: in_sync(weir), timeout=15)  # noqa: B023 (called at once)
         eventually(lambda: budget(a)["stats_error"] is None, timeout=15)
 
         # When 60 requests go through a's Envoy and 140 through b's
