@@ -15,10 +15,18 @@ mTLS (`--tls-cert/--tls-key/--tls-ca`, for `weir serve --xds-tls-*`): the `weir_
 gets a TLS transport socket that presents the proxy's client certificate, trusts only the given
 CA and checks that weir's certificate names the host it dials (or `--tls-server-name`). The
 metrics sink shares the cluster, so its stats travel over the same connection.
+
+High availability (`--xds` given once per replica): the `weir_xds` cluster lists every replica,
+one priority each in the order given, so every proxy prefers the first live one; an active TCP
+health check (every 0.5 s, one failure is enough) marks a dead replica within a second, so
+Envoy opens its next ADS stream, and its metrics sink, to the next priority. Envoy's default
+health-check interval for a cluster without requests is 60 s, and an ADS stream is not a
+request: `no_traffic_interval` must be short too.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -92,9 +100,15 @@ class BootstrapTls:
         return cls(cert, key, ca, server_name or None)
 
 
-def _transport_socket(tls: BootstrapTls, xds_host: str) -> dict[str, Any]:
-    name = tls.server_name or xds_host
-    san = {"san_type": "IP_ADDRESS" if is_ip(name) else "DNS", "matcher": {"exact": name}}
+def _transport_socket(tls: BootstrapTls, xds_hosts: list[str]) -> dict[str, Any]:
+    """Without --tls-server-name each replica's certificate must name the host it is dialled
+    by: any of the hosts is accepted (one cluster, one context), and SNI is sent only when
+    every replica goes by the same host name."""
+    names = [tls.server_name] if tls.server_name else list(dict.fromkeys(xds_hosts))
+    sans = [
+        {"san_type": "IP_ADDRESS" if is_ip(name) else "DNS", "matcher": {"exact": name}}
+        for name in names
+    ]
     context: dict[str, Any] = {
         "@type": f"type.googleapis.com/{_UPSTREAM_TLS}",
         "common_tls_context": {
@@ -103,13 +117,13 @@ def _transport_socket(tls: BootstrapTls, xds_host: str) -> dict[str, Any]:
             ],
             "validation_context": {
                 "trusted_ca": {"filename": tls.ca},
-                "match_typed_subject_alt_names": [san],
+                "match_typed_subject_alt_names": sans,
             },
             "alpn_protocols": ["h2"],  # gRPC
         },
     }
-    if not is_ip(name):
-        context["sni"] = name  # SNI carries host names only
+    if len(names) == 1 and not is_ip(names[0]):
+        context["sni"] = names[0]  # SNI carries host names only
     return {"name": "envoy.transport_sockets.tls", "typed_config": context}
 
 
@@ -124,19 +138,42 @@ def _socket_address(host: str, port: int) -> dict[str, Any]:
     return {"socket_address": {"address": host, "port_value": port}}
 
 
-def _xds_cluster(host: str, port: int, tls: BootstrapTls | None) -> dict[str, Any]:
+REPLICA_HEALTH_CHECK: dict[str, Any] = {
+    "timeout": "0.5s",
+    "interval": "0.5s",
+    "no_traffic_interval": "0.5s",  # default 60 s: a cluster carrying only streams is idle
+    "unhealthy_interval": "0.5s",
+    "unhealthy_threshold": 1,
+    "healthy_threshold": 1,
+    "tcp_health_check": {},
+}
+"""How Envoy checks each replica when the bootstrap names several (see the module doc)."""
+
+
+def _endpoints(replicas: list[tuple[str, int]]) -> list[dict[str, Any]]:
+    if len(replicas) == 1:
+        ((host, port),) = replicas
+        return [{"lb_endpoints": [{"endpoint": {"address": _socket_address(host, port)}}]}]
+    return [
+        {
+            "priority": priority,
+            "lb_endpoints": [{"endpoint": {"address": _socket_address(host, port)}}],
+        }
+        for priority, (host, port) in enumerate(replicas)
+    ]
+
+
+def _xds_cluster(replicas: list[tuple[str, int]], tls: BootstrapTls | None) -> dict[str, Any]:
+    every_ip = all(is_ip(host) for host, _ in replicas)
     cluster: dict[str, Any] = {
         "name": XDS_CLUSTER,
-        "type": "STATIC" if is_ip(host) else "STRICT_DNS",
+        "type": "STATIC" if every_ip else "STRICT_DNS",
         "connect_timeout": "1s",
     }
-    if not is_ip(host):
+    if not every_ip:
         # A name such as `weir` in Docker often has only an IPv4 record; try that first.
         cluster["dns_lookup_family"] = "V4_PREFERRED"
-    cluster["load_assignment"] = {
-        "cluster_name": XDS_CLUSTER,
-        "endpoints": [{"lb_endpoints": [{"endpoint": {"address": _socket_address(host, port)}}]}],
-    }
+    cluster["load_assignment"] = {"cluster_name": XDS_CLUSTER, "endpoints": _endpoints(replicas)}
     cluster["typed_extension_protocol_options"] = {
         _HTTP_PROTOCOL_OPTIONS: {
             "@type": f"type.googleapis.com/{_HTTP_PROTOCOL_OPTIONS}",
@@ -151,8 +188,10 @@ def _xds_cluster(host: str, port: int, tls: BootstrapTls | None) -> dict[str, An
     cluster["upstream_connection_options"] = {
         "tcp_keepalive": {"keepalive_probes": 3, "keepalive_time": 30, "keepalive_interval": 5},
     }
+    if len(replicas) > 1:
+        cluster["health_checks"] = [dict(REPLICA_HEALTH_CHECK)]
     if tls is not None:
-        cluster["transport_socket"] = _transport_socket(tls, host)
+        cluster["transport_socket"] = _transport_socket(tls, [host for host, _ in replicas])
     return cluster
 
 
@@ -180,18 +219,24 @@ def render_bootstrap(
     node_id: str,
     cluster: str,
     *,
-    xds: str,
+    xds: str | Sequence[str],
     listen: str = defaults.SIDECAR_LISTEN,
     admin: str = defaults.ENVOY_ADMIN,
     delta: bool = False,
     tls: BootstrapTls | None = None,
 ) -> dict[str, Any]:
     """A complete Envoy v3 bootstrap for one proxy, as plain data (YAML- and JSON-ready);
-    with `tls`, it reaches weir over mTLS."""
+    with `tls`, it reaches weir over mTLS. `xds` is weir's address, or every replica's in
+    order of preference."""
     for flag, value in (("node-id", node_id), ("cluster", cluster)):
         if not value.strip() or any(c.isspace() for c in value):
             raise InvalidInput(f"--{flag} must be a non-empty name without spaces", field=flag)
-    xds_host, xds_port = _address("xds", xds)
+    addresses = [xds] if isinstance(xds, str) else list(xds)
+    if not addresses:
+        raise InvalidInput("--xds needs at least one address", field="xds")
+    replicas = [_address("xds", address) for address in addresses]
+    if len(set(replicas)) != len(replicas):
+        raise InvalidInput(f"--xds names a replica twice: {', '.join(addresses)}", field="xds")
     _address("listen", listen)  # only checked here; the xDS server builds the listener
     admin_host, admin_port = _address("admin", admin)
     return {
@@ -210,7 +255,7 @@ def render_bootstrap(
             "cds_config": {"ads": {}, "resource_api_version": "V3"},
             "lds_config": {"ads": {}, "resource_api_version": "V3"},
         },
-        "static_resources": {"clusters": [_xds_cluster(xds_host, xds_port, tls)]},
+        "static_resources": {"clusters": [_xds_cluster(replicas, tls)]},
         "admin": {"address": _socket_address(admin_host, admin_port)},
         "stats_config": _stats_config(),
         "stats_flush_interval": STATS_FLUSH_INTERVAL,

@@ -29,7 +29,7 @@ from controlplane import defaults
 from controlplane.api import DEFAULT_MAX_BODY, Authenticator, create_app
 from controlplane.control import Controller
 from controlplane.evaluator import Evaluator
-from controlplane.ha import replica_of
+from controlplane.ha import delivery_cursor, replica_of, share_stats
 from controlplane.ledger import Store
 from controlplane.model import split_address
 from controlplane.notify import Notifier
@@ -124,14 +124,16 @@ class ControlPlane:
         )
         self._http = httpx.AsyncClient(timeout=2.0, trust_env=False)
         self.evaluator: Evaluator | None = None
+        source: StatsSource | None = None
         if stats != "off":
-            source: StatsSource = open_source(
+            source = open_source(
                 stats,
                 sink=self.metrics_sink,
                 registry=self.registry,
                 http=self._http,
                 prometheus_url=prometheus_url,
             )
+            source = share_stats(store, source)  # on PostgreSQL: the leader sees every replica's
             self.evaluator = Evaluator(
                 self.controller,
                 source,
@@ -144,8 +146,10 @@ class ControlPlane:
         self.notifier: Notifier | None = None
         if webhooks:
             budget = self.evaluator.budget if self.evaluator is not None else None
-            self.notifier = Notifier(self.controller, store.read, webhooks, budget=budget)
-        self.replica = replica_of(store, self.controller)
+            self.notifier = Notifier(
+                self.controller, store.read, webhooks, budget=budget, cursor=delivery_cursor(store)
+            )
+        self.replica = replica_of(store, self.controller, stats=source, budget=self.evaluator)
         """On a shared PostgreSQL ledger, follows the other replicas and campaigns to lead;
         None on SQLite, where this one process always leads."""
         self._api: _ApiServer | None = None

@@ -8,7 +8,7 @@ import click
 
 from controlplane import defaults
 from controlplane.bootstrap import BootstrapTls, bootstrap_yaml, render_bootstrap
-from controlplane.cli._options import address_option
+from controlplane.cli._options import address_option, host_port
 from controlplane.errors import InvalidInput
 
 
@@ -20,7 +20,14 @@ from controlplane.errors import InvalidInput
     "--listen", defaults.SIDECAR_LISTEN, "Where this proxy's HTTP listener accepts traffic."
 )
 @address_option("--admin", defaults.ENVOY_ADMIN, "Envoy's admin.")
-@address_option("--xds", defaults.XDS, "weir's ADS address.")
+@click.option(
+    "--xds",
+    multiple=True,
+    callback=lambda ctx, param, values: tuple(host_port(ctx, param, v) for v in values),
+    metavar="HOST:PORT",
+    help=f"weir's ADS address [default: {defaults.XDS}]. Repeat it to name every replica "
+    "of an HA weir, in order of preference: Envoy health-checks them and moves to a survivor.",
+)
 @click.option(
     "--tls-cert",
     metavar="FILE",
@@ -40,7 +47,7 @@ def bootstrap(
     delta: bool,
     listen: str,
     admin: str,
-    xds: str,
+    xds: tuple[str, ...],
     tls_cert: str | None,
     tls_key: str | None,
     tls_ca: str | None,
@@ -55,16 +62,20 @@ def bootstrap(
         tls = BootstrapTls.from_options(tls_cert, tls_key, tls_ca, tls_server_name)
     except InvalidInput as exc:
         raise click.UsageError(exc.message) from exc
-    rendered = render_bootstrap(
-        node_id, cluster, xds=xds, listen=listen, admin=admin, delta=delta, tls=tls
-    )
+    replicas = list(xds) or [defaults.XDS]
+    try:
+        rendered = render_bootstrap(
+            node_id, cluster, xds=replicas, listen=listen, admin=admin, delta=delta, tls=tls
+        )
+    except InvalidInput as exc:
+        raise click.UsageError(exc.message) from exc
     # The header repeats the flags that matter, so a checked-in file says how to remake it.
     words = ["weir", "bootstrap", "--node-id", node_id, "--cluster", cluster]
     words += ["--delta"] if delta else []
     for flag, value, default in (
         ("--listen", listen, defaults.SIDECAR_LISTEN),
         ("--admin", admin, defaults.ENVOY_ADMIN),
-        ("--xds", xds, defaults.XDS),
+        *(("--xds", address, defaults.XDS if len(replicas) == 1 else None) for address in replicas),
         ("--tls-cert", tls_cert, None),
         ("--tls-key", tls_key, None),
         ("--tls-ca", tls_ca, None),

@@ -10,31 +10,81 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from controlplane.control import Controller, leading
+from controlplane.ha._cursor import PostgresCursor
 from controlplane.ha._follow import Follower
-from controlplane.ha._leadership import Leadership
+from controlplane.ha._freeze import BudgetJudge, SharedFreeze
+from controlplane.ha._leadership import Leadership, this_replica
+from controlplane.ha._stats import SharedStats
 from controlplane.ledger import PostgresStore, Store
+from controlplane.stats import AdminSource, PushSource, StatsSource
 
 LeaderWork = Callable[[], list[Coroutine[Any, Any, None]]]
 
 
 class Replica:
-    def __init__(self, follower: Follower, leadership: Leadership) -> None:
+    def __init__(
+        self,
+        follower: Follower,
+        leadership: Leadership,
+        stats: SharedStats | None = None,
+        freeze: SharedFreeze | None = None,
+    ) -> None:
         self.follower = follower
         self.leadership = leadership
+        self.stats = stats
+        """Publishes this replica's stats readings for the leader, whoever leads."""
+        self.freeze = freeze
+        """The budget freeze: recorded by the leader, read by every replica's gate."""
 
     async def run(self, work: LeaderWork) -> None:
         """Follow and campaign until cancelled; while leading, run `work()` in the term."""
 
         async def lead(term: int) -> None:
             leading(term)  # the tasks gather starts copy this context: their writes are fenced
-            await asyncio.gather(*work())
+            tasks = work()
+            if self.freeze is not None:
+                tasks.append(self.freeze.run())
+            await asyncio.gather(*tasks)
 
-        await asyncio.gather(self.follower.run(), self.leadership.run(lead))
+        loops = [self.follower.run(), self.leadership.run(lead)]
+        if self.stats is not None:
+            loops.append(self.stats.publish_forever())
+        try:
+            await asyncio.gather(*loops)
+        finally:
+            if self.freeze is not None:
+                self.freeze.close()
 
 
-def replica_of(store: Store, controller: Controller) -> Replica | None:
+def share_stats(store: Store, source: StatsSource) -> StatsSource:
+    """The evaluator's source: on a shared ledger, push and pull readings go through
+    PostgreSQL so the leader judges the whole fleet (controlplane/ha/_stats.py); otherwise,
+    and for promql (Prometheus sees every proxy), `source` itself."""
+    if isinstance(store, PostgresStore) and isinstance(source, PushSource | AdminSource):
+        return SharedStats(store.url, source, replica=this_replica())
+    return source
+
+
+def replica_of(
+    store: Store,
+    controller: Controller,
+    stats: StatsSource | None = None,
+    budget: BudgetJudge | None = None,
+) -> Replica | None:
     """A replica when the ledger is shared (PostgreSQL); None for SQLite, one process that
-    always leads."""
+    always leads. `stats`, when share_stats() made it, is published by every replica;
+    `budget` (the evaluator) judges the budget freeze while this replica leads, and the
+    controller's gate then reads the freeze the leader recorded."""
     if not isinstance(store, PostgresStore):
         return None
-    return Replica(Follower(store.url, controller.catch_up), Leadership(store.url))
+    shared = stats if isinstance(stats, SharedStats) else None
+    freeze = None
+    if budget is not None:
+        freeze = SharedFreeze(store.url, controller, budget)
+        controller.gate_on_budget(freeze.refusal)
+    return Replica(Follower(store.url, controller.catch_up), Leadership(store.url), shared, freeze)
+
+
+def delivery_cursor(store: Store) -> PostgresCursor | None:
+    """Where the leader's webhook deliveries got to, for the next leader: on PostgreSQL."""
+    return PostgresCursor(store.url) if isinstance(store, PostgresStore) else None

@@ -56,6 +56,37 @@ CREATE TABLE IF NOT EXISTS weir_terms (
 );
 CREATE OR REPLACE TRIGGER weir_terms_append_only BEFORE UPDATE OR DELETE OR TRUNCATE
     ON weir_terms FOR EACH STATEMENT EXECUTE FUNCTION weir_append_only();
+-- Not the ledger: derived state the leader judges anew every second (controlplane.ha).
+CREATE TABLE IF NOT EXISTS weir_budget_freeze (
+    service text        PRIMARY KEY,
+    reason  text        NOT NULL,   -- the refusal every replica's gate gives
+    term    bigint      NOT NULL,   -- the term of the leader that recorded it
+    since   timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE IF NOT EXISTS weir_notify_cursor (
+    one      boolean     PRIMARY KEY DEFAULT true CHECK (one),
+    seq      bigint      NOT NULL,  -- the last entry whose webhooks were all done with
+    saved_at timestamptz NOT NULL,
+    term     bigint
+);
+-- Not the ledger either: each replica's latest stats readings, shared with the leader.
+CREATE TABLE IF NOT EXISTS weir_stats_proxies (
+    replica  text        NOT NULL,
+    proxy    text        NOT NULL,
+    heard_at timestamptz NOT NULL,
+    PRIMARY KEY (replica, proxy)
+);
+CREATE TABLE IF NOT EXISTS weir_stats (
+    replica      text     NOT NULL,
+    proxy        text     NOT NULL,
+    cluster      text     NOT NULL,
+    own_counters boolean  NOT NULL,  -- the proxy's counters (admin), or a replica's receipts
+    requests     bigint   NOT NULL,
+    errors       bigint   NOT NULL,
+    latency      bigint[] NOT NULL,
+    PRIMARY KEY (replica, proxy, cluster),
+    FOREIGN KEY (replica, proxy) REFERENCES weir_stats_proxies ON DELETE CASCADE
+);
 """
 
 _EVENT: TypeAdapter[Event] = TypeAdapter(Event)

@@ -2,8 +2,9 @@
 
 Every notification is one JSON object. The fields every kind shares:
 
-    id        unique per notification ("<seq>:<kind>", or "budget:<service>:<n>"): retries send
-              the same id, so a receiver can drop a duplicate
+    id        unique per notification ("<seq>:<kind>", or "budget:<service>:<n>", on replicas
+              "budget:<service>:t<term>:<n>"): retries send the same id, and so does a new
+              leader resending an entry's notification, so a receiver can drop a duplicate
     event     the kind, below
     service   the service it concerns
     at        when it happened (the ledger entry's time), ISO 8601 UTC
@@ -177,9 +178,12 @@ def notifications_of(entries: Iterable[Entry], state: State) -> list[Notificatio
     return [n for entry in entries if (n := notification_of(entry, state)) is not None]
 
 
-def budget_notification(budget: Budget, *, frozen: bool, count: int, at: datetime) -> Notification:
+def budget_notification(
+    budget: Budget, *, frozen: bool, count: int, at: datetime, term: int | None = None
+) -> Notification:
     """The service's error budget froze (new live traffic refused) or recovered. `count`
-    numbers the service's budget notifications, so each id is unique within a server's run."""
+    numbers the service's budget notifications, so each id is unique within a server's run;
+    on replicas, `term` (the leader's) keeps it unique across leaders."""
     kind = "budget.frozen" if frozen else "budget.unfrozen"
     if frozen:
         text = (
@@ -190,7 +194,7 @@ def budget_notification(budget: Budget, *, frozen: bool, count: int, at: datetim
     else:
         text = f"error budget of {budget.service} recovered: new live activations allowed again"
     body: dict[str, Any] = {
-        "id": f"budget:{budget.service}:{count}",
+        "id": f"budget:{budget.service}:{'' if term is None else f't{term}:'}{count}",
         "event": kind,
         "service": budget.service,
         "at": _iso(at),

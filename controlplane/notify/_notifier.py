@@ -8,6 +8,12 @@ a second; a freeze and its end are each one notification.
 
     appended entries ─► read(after_seq) ─► notifications_of ─┬─► sender(url 1) ─► POST
     evaluator.budget(service), each second ─► frozen? ───────┴─► sender(url 2) ─► POST
+
+On replicas the notifier runs on the leader only, and a new leader would start from the
+ledger as it found it when its process started. With a `cursor` (PostgreSQL, controlplane.ha)
+the leader saves the last seq whose notifications every webhook is done with (whenever all
+queues are drained), and a new leader starts from there: what the old one delivered is not
+sent again, what it had not is (at least once; ids are stable, see _events).
 """
 
 from __future__ import annotations
@@ -18,10 +24,11 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from typing import Protocol
 
 import httpx
 
-from controlplane.control import Controller
+from controlplane.control import Controller, current_term
 from controlplane.evaluator import Budget
 from controlplane.model import Entry, State
 from controlplane.notify._delivery import RetryPolicy, WebhookSender
@@ -35,6 +42,19 @@ BudgetOf = Callable[[str], Budget]
 """A service's error budget now (Evaluator.budget)."""
 
 BUDGET_INTERVAL_S = 1.0
+CURSOR_INTERVAL_S = 1.0
+CURSOR_TOUCH_S = 60.0
+"""An idle leader re-saves its cursor this often, so a recent cursor means a live one."""
+
+
+class DeliveryCursor(Protocol):
+    """Where replicas keep the last ledger seq whose notifications were delivered."""
+
+    async def load(self) -> int | None:
+        """The saved seq, or None when there is none worth starting from."""
+        ...
+
+    async def save(self, seq: int) -> None: ...
 
 
 def _utcnow() -> datetime:
@@ -53,6 +73,7 @@ class Notifier:
         policy: RetryPolicy | None = None,
         budget_interval_s: float = BUDGET_INTERVAL_S,
         clock: Callable[[], datetime] = _utcnow,
+        cursor: DeliveryCursor | None = None,
     ) -> None:
         """`http` is the caller's client (closed by the caller); without one, `run` makes its
         own (no proxies from the environment, no redirects) and closes it when it ends."""
@@ -66,6 +87,8 @@ class Notifier:
         self._clock = clock
         self._seq = controller.state.seq
         """The last entry told of: the history before the notifier started is not news."""
+        self._cursor = cursor
+        self._saved: int | None = None
         self._frozen: dict[str, bool] = {}
         self._budget_counts: dict[str, int] = {}
         self._wake = asyncio.Event()
@@ -92,10 +115,37 @@ class Notifier:
                 )
                 http = await stack.enter_async_context(own)
             stack.callback(setattr, self, "_loop", None)
+            if self._cursor is not None:
+                await self._resume(self._cursor)
             async with asyncio.TaskGroup() as group:
                 for sender in self.senders:
                     group.create_task(sender.run(http))
                 group.create_task(self._watch())
+                if self._cursor is not None:
+                    group.create_task(self._keep_cursor(self._cursor))
+
+    async def _resume(self, cursor: DeliveryCursor) -> None:
+        """Start where the last leader's deliveries ended, if it saved where."""
+        saved = await cursor.load()
+        if saved is not None and saved != self._seq:
+            log.info("notifications resume after seq %d (the last delivered)", saved)
+            async with self._reading:
+                self._seq = saved
+        self._saved = saved
+        self._wake.set()
+
+    async def _keep_cursor(self, cursor: DeliveryCursor) -> None:
+        touched = time.monotonic()
+        while True:
+            await asyncio.sleep(CURSOR_INTERVAL_S)
+            seq = self._seq
+            stale = time.monotonic() - touched >= CURSOR_TOUCH_S
+            if self.idle and (seq != self._saved or stale):
+                try:
+                    await cursor.save(seq)
+                    self._saved, touched = seq, time.monotonic()
+                except Exception as exc:  # the next tick tries again
+                    log.warning("saving the notification cursor: %s", exc)
 
     async def _watch(self) -> None:
         next_budget = time.monotonic()
@@ -139,7 +189,9 @@ class Notifier:
                 continue
             self._frozen[service] = frozen
             count = self._budget_counts[service] = self._budget_counts.get(service, 0) + 1
-            notification = budget_notification(budget, frozen=frozen, count=count, at=self._clock())
+            notification = budget_notification(
+                budget, frozen=frozen, count=count, at=self._clock(), term=current_term()
+            )
             self.publish(notification)
             made.append(notification)
         return made

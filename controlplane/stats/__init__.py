@@ -4,22 +4,39 @@ Each yields the same Scrape (cumulative counts per instance cluster, summed over
 behind the one-method StatsSource interface; `open_source(kind, ...)` picks one per deployment.
 """
 
+from controlplane.stats._counts import OnDecrease, Totals
 from controlplane.stats._promql import PrometheusSource
 from controlplane.stats._pull import AdminSource
 from controlplane.stats._push import PushSource
-from controlplane.stats._source import SOURCE_KINDS, StatsSource, UnknownSource, open_source
-from controlplane.stats._types import LATENCY_BOUNDS_MS, ClusterCounts, Scrape, SourceUnavailable
+from controlplane.stats._source import (
+    SOURCE_KINDS,
+    SharesReadings,
+    StatsSource,
+    UnknownSource,
+    open_source,
+)
+from controlplane.stats._types import (
+    LATENCY_BOUNDS_MS,
+    ClusterCounts,
+    ProxyReading,
+    Scrape,
+    SourceUnavailable,
+)
 
 __all__ = [
     "LATENCY_BOUNDS_MS",
     "SOURCE_KINDS",
     "AdminSource",
     "ClusterCounts",
+    "OnDecrease",
     "PrometheusSource",
+    "ProxyReading",
     "PushSource",
     "Scrape",
+    "SharesReadings",
     "SourceUnavailable",
     "StatsSource",
+    "Totals",
     "UnknownSource",
     "open_source",
 ]

@@ -184,6 +184,14 @@ class Totals:
             kept = self._forgotten.get(cluster)
             self._forgotten[cluster] = kept + counts if kept is not None else counts
 
+    def of(self, reporter: Hashable) -> dict[str, ClusterCounts]:
+        """`reporter`'s own monotonic counts (what `add` and `advance` summed)."""
+        return dict(self._totals.get(reporter, {}))
+
+    def last(self, reporter: Hashable) -> dict[str, ClusterCounts]:
+        """`reporter`'s last cumulative reading, as `advance` was given it."""
+        return dict(self._last.get(reporter, {}))
+
     def reporters(self) -> set[Hashable]:
         return set(self._totals) | set(self._last)
 

@@ -22,7 +22,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from controlplane.bootstrap import EVIDENCE_STATS
 from controlplane.model import split_address
 from controlplane.stats._counts import OnDecrease, Reading, Totals
-from controlplane.stats._types import ClusterCounts, Scrape, SourceUnavailable
+from controlplane.stats._types import ClusterCounts, ProxyReading, Scrape, SourceUnavailable
 from controlplane.xds import ProxyRegistry, ProxyStatus
 
 log = logging.getLogger(__name__)
@@ -111,6 +111,7 @@ class AdminSource:
         self._clock = clock
         self._totals = Totals()
         self._seen: dict[_Target, float] = {}
+        self._read_at: dict[_Target, float] = {}
         self._lock = asyncio.Lock()
         self.failures: dict[str, str] = {}
         """Per node id, why its admin could not be read at the last scrape."""
@@ -139,6 +140,7 @@ class AdminSource:
                     failures[target.node_id] = result
                 else:
                     self._totals.advance(target, result, OnDecrease.RESTARTED)
+                    self._read_at[target] = now
             self._forget_gone(now)
             self._note(failures)
             reporting = len(targets) - len(failures)
@@ -146,6 +148,13 @@ class AdminSource:
                 reasons = "; ".join(f"{node}: {why}" for node, why in sorted(failures.items()))
                 raise SourceUnavailable(f"no proxy's admin could be read: {reasons}")
             return Scrape(at=now, clusters=self._totals.clusters(), reporting=reporting)
+
+    def readings(self) -> list[ProxyReading]:
+        """Per proxy, its counters as its admin last gave them (call after `scrape`)."""
+        return [
+            ProxyReading(target.node_id, read_at, self._totals.last(target), own_counters=True)
+            for target, read_at in sorted(self._read_at.items(), key=lambda t: t[0].node_id)
+        ]
 
     async def _read(self, target: _Target) -> dict[str, ClusterCounts] | str:
         """The proxy's cumulative counts, or why they could not be read."""
@@ -167,6 +176,7 @@ class AdminSource:
             if now - seen > self._forget_after_s:
                 self._totals.forget(target)
                 del self._seen[target]
+                self._read_at.pop(target, None)
 
     def _note(self, failures: dict[str, str]) -> None:
         for node_id, why in failures.items():

@@ -28,7 +28,7 @@ import grpc
 
 from controlplane.stats._counts import Reading, Totals
 from controlplane.stats._proto import metrics_service_pb2, prometheus_metrics_pb2
-from controlplane.stats._types import Scrape, SourceUnavailable
+from controlplane.stats._types import ProxyReading, Scrape, SourceUnavailable
 from controlplane.xds import require_identity
 
 log = logging.getLogger(__name__)
@@ -121,6 +121,13 @@ class PushSource:
                 "(the metrics_service sink of `weir bootstrap` streams them)"
             )
         return Scrape(at=now, clusters=self._totals.clusters(), reporting=reporting)
+
+    def readings(self) -> list[ProxyReading]:
+        """Per proxy, the counts this process received from it (each flush a delta)."""
+        return [
+            ProxyReading(node_id, heard, self._totals.of(node_id), own_counters=False)
+            for node_id, heard in sorted(self._heard.items())
+        ]
 
     # The gRPC side.
 

@@ -20,7 +20,7 @@ from controlplane.errors import InvalidInput
 from controlplane.stats._promql import PrometheusSource
 from controlplane.stats._pull import AdminSource
 from controlplane.stats._push import PushSource
-from controlplane.stats._types import Scrape
+from controlplane.stats._types import ProxyReading, Scrape
 from controlplane.xds import ProxyRegistry
 
 SOURCE_KINDS = ("push", "pull", "promql")
@@ -31,6 +31,14 @@ class StatsSource(Protocol):
     async def scrape(self) -> Scrape:
         """Cumulative counts per instance cluster, summed over the reporting proxies.
         Raises SourceUnavailable when the source cannot be read or sees nothing."""
+        ...
+
+
+class SharesReadings(StatsSource, Protocol):
+    """A source whose per-proxy readings replicas share (push and pull; controlplane.ha)."""
+
+    def readings(self) -> list[ProxyReading]:
+        """What this process knows of each proxy, as of its last receive or scrape."""
         ...
 
 

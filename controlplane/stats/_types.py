@@ -62,3 +62,19 @@ class Scrape:
     clusters: Mapping[str, ClusterCounts]
     reporting: int
     """How many proxies contributed; 0 means the source saw none (treated as unavailable)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ProxyReading:
+    """What one replica knows of one proxy's counts, for replicas that share their readings
+    (controlplane.ha): cumulative per cluster, and whose counters they are."""
+
+    proxy: str
+    """The node id."""
+    heard: float
+    """Unix time of the last flush or admin read from the proxy."""
+    clusters: Mapping[str, ClusterCounts]
+    own_counters: bool
+    """True: the proxy's own counters since it started (admin), the same whichever replica
+    reads them. False: what this replica received (pushed deltas summed), which another
+    replica's receiving adds to."""

@@ -140,3 +140,61 @@ def test_the_shipped_bootstraps_point_at_their_controller(
     assert endpoint["address"]["socket_address"] == {"address": xds, "port_value": 18000}
     validated = envoy_validate(path)
     assert validated.returncode == 0, validated.stdout + validated.stderr
+
+
+@pytest.mark.parametrize(
+    "replicas",
+    [["127.0.0.1:18000", "127.0.0.1:18001"], ["weir-a:18000", "10.0.0.8:18000", "[::1]:18002"]],
+    ids=["ips", "mixed"],
+)
+def test_envoy_accepts_a_bootstrap_naming_every_replica(
+    tmp_path: Path, replicas: list[str]
+) -> None:
+    args = ["bootstrap", "--node-id", "web-1", "--cluster", "web"]
+    result = invoke(*args, *(word for address in replicas for word in ("--xds", address)))
+    assert result.exit_code == 0, result.output
+    path = tmp_path / "bootstrap.yaml"
+    path.write_text(result.stdout)
+
+    validated = envoy_validate(path)
+
+    assert validated.returncode == 0, validated.stdout + validated.stderr
+    (cluster,) = yaml.safe_load(result.stdout)["static_resources"]["clusters"]
+    endpoints = cluster["load_assignment"]["endpoints"]
+    assert [e["priority"] for e in endpoints] == list(range(len(replicas)))  # order of preference
+    dialled = [e["lb_endpoints"][0]["endpoint"]["address"]["socket_address"] for e in endpoints]
+    assert [f"{a['address']}:{a['port_value']}" for a in dialled] == [
+        r.replace("[", "").replace("]", "") for r in replicas
+    ]
+    (check,) = cluster["health_checks"]
+    assert check["no_traffic_interval"] == check["interval"] == "0.5s"
+    # The header remakes it.
+    command = result.stdout.splitlines()[0].removeprefix("# Envoy bootstrap made by `")
+    assert invoke(*shlex.split(command.removesuffix("`"))[1:]).stdout == result.stdout
+
+
+def test_one_xds_address_has_no_priorities_nor_health_checks() -> None:
+    bootstrap = render_bootstrap("a", "b", xds=["127.0.0.1:18000"])
+    (cluster,) = bootstrap["static_resources"]["clusters"]
+
+    assert "health_checks" not in cluster
+    assert "priority" not in cluster["load_assignment"]["endpoints"][0]
+    assert render_bootstrap("a", "b", xds=["127.0.0.1:18000"]) == render_bootstrap(
+        "a", "b", xds="127.0.0.1:18000"
+    )
+
+
+@pytest.mark.parametrize(
+    ("addresses", "words"),
+    [
+        (["127.0.0.1:18000", "127.0.0.1:18000"], "--xds names a replica twice"),
+        (["127.0.0.1:18000", "weir"], "'weir' is not host:port"),
+    ],
+)
+def test_bad_replica_addresses_are_a_usage_error(addresses: list[str], words: str) -> None:
+    args = [word for address in addresses for word in ("--xds", address)]
+    result = invoke("bootstrap", "--node-id", "a", "--cluster", "b", *args)
+
+    assert result.exit_code == 2
+    assert words in result.stderr
+    assert "Traceback" not in result.output

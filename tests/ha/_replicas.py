@@ -3,13 +3,14 @@ says about who leads."""
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 from typing import Any
 
 import psycopg
 
+from controlplane.bootstrap import render_bootstrap
 from tests.integration._weir import WeirServer
+from tests.support import free_port
 
 
 def replica(
@@ -62,33 +63,13 @@ def fenced_writes_out_of_term(ledger_url: str) -> list[tuple[int, int]]:
     ]
 
 
-def with_controllers(bootstrap: dict[str, Any], *addresses: str) -> dict[str, Any]:
-    """The bootstrap with its xDS cluster spread over several controllers, in order of
-    preference (one priority each), health-checked so a dead one is left within a second."""
-    changed = copy.deepcopy(bootstrap)
-    (cluster,) = changed["static_resources"]["clusters"]
-    cluster["load_assignment"]["endpoints"] = [
-        {
-            "priority": priority,
-            "lb_endpoints": [
-                {
-                    "endpoint": {
-                        "address": {"socket_address": {"address": host, "port_value": int(port)}}
-                    }
-                }
-            ],
-        }
-        for priority, (host, _, port) in enumerate(a.rpartition(":") for a in addresses)
-    ]
-    cluster["health_checks"] = [
-        {
-            "timeout": "0.5s",
-            "interval": "0.5s",
-            "no_traffic_interval": "0.5s",  # default 60 s: a stream-only cluster counts as idle
-            "unhealthy_interval": "0.5s",
-            "unhealthy_threshold": 1,
-            "healthy_threshold": 1,
-            "tcp_health_check": {},
-        }
-    ]
-    return changed
+def bootstrap_on(node_id: str, listen: str, *replicas: WeirServer) -> dict[str, Any]:
+    """What `weir bootstrap --xds A --xds B ...` prints for a proxy of these replicas, in order
+    of preference."""
+    return render_bootstrap(
+        node_id,
+        "test",
+        xds=[weir.xds for weir in replicas],
+        listen=listen,
+        admin=f"127.0.0.1:{free_port()}",
+    )

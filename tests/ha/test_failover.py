@@ -16,12 +16,12 @@ from typing import Any
 from controlplane.demo import Upstream
 from tests.conftest import StartEnvoy
 from tests.ha._replicas import (
+    bootstrap_on,
     fenced_writes_out_of_term,
     leader,
     leader_writes_without_term,
     ledger_terms,
     replica,
-    with_controllers,
 )
 from tests.integration._load import SteadyLoad
 from tests.integration._mesh import SERVICE, serves
@@ -93,8 +93,7 @@ def test_the_leader_killed_mid_canary_another_replica_leads_and_finishes_it(
         a.live("v1-b", 50)
         # and an Envoy bootstrapped with both controllers, connected to a (its first choice)
         listen = f"127.0.0.1:{free_port()}"
-        bootstrap = a.bootstrap("proxy-1", listen=listen, delta=False)
-        start_envoy(with_controllers(bootstrap, a.xds, b.xds))
+        start_envoy(bootstrap_on("proxy-1", listen, a, b))
         url = f"http://{listen}/"
         serves(url, "v1-a", "v1-b")
         eventually(lambda: [p["node_id"] for p in a.proxies()] == ["proxy-1"], timeout=10)

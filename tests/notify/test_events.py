@@ -62,3 +62,6 @@ def test_a_budget_notification_carries_the_numbers_behind_it() -> None:
     assert frozen.body["at"] == "2030-01-01T00:00:00Z"
     assert frozen.body["budget"]["remaining"] == -49.0
     assert "500 failed of 10000 requests" in frozen.body["text"]
+    # On replicas each leader numbers from 1: its term keeps the id from naming another's.
+    by_leader = budget_notification(budget, frozen=True, count=1, at=at, term=3)
+    assert by_leader.id == by_leader.body["id"] == "budget:web:t3:1"

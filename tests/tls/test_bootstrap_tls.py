@@ -83,3 +83,21 @@ def test_some_of_the_tls_options_is_a_usage_error(options: list[str], message: s
     assert result.exit_code == 2
     assert message in result.output
     assert result.stdout == ""
+
+
+def test_replicas_over_mtls_each_may_present_the_name_it_is_dialled_by(
+    tmp_path: Path, pki: Pki
+) -> None:
+    replicas = ["--xds", "weir-a.internal:18000", "--xds", "10.0.0.9:18000"]
+    result = invoke("bootstrap", "--node-id", "web-1", "--cluster", "web", *replicas,
+                    *tls_options(pki))  # fmt: skip
+    assert result.exit_code == 0, result.output
+
+    assert envoy_validate(result.stdout, tmp_path) is None
+    (cluster,) = yaml.safe_load(result.stdout)["static_resources"]["clusters"]
+    context = cluster["transport_socket"]["typed_config"]
+    assert "sni" not in context  # one SNI cannot name two replicas
+    assert context["common_tls_context"]["validation_context"]["match_typed_subject_alt_names"] == [
+        san("DNS", "weir-a.internal"),
+        san("IP_ADDRESS", "10.0.0.9"),
+    ]
