@@ -82,7 +82,7 @@ def test_the_front_bootstrap_finds_the_controller_by_service_name_and_published_
     bootstrap: dict[str, Any] = yaml.safe_load(BOOTSTRAP.read_text())
     xds_port = _port(_serve()["xds"])
 
-    assert made_by["xds"] == f"{CONTROLLER}:{xds_port}"
+    assert made_by["xds"] == (f"{CONTROLLER}:{xds_port}",)  # --xds: once per replica
     assert xds_port in {port.container_port for port in published(CONTROLLER)}
     (cluster,) = bootstrap["static_resources"]["clusters"]
     endpoint = cluster["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]

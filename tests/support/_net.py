@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import socket
 import time
 from collections.abc import Callable
 from typing import TypeVar
+
+from controlplane.demo._weir_process import free_port as demo_free_port
 
 T = TypeVar("T")
 
@@ -13,11 +14,9 @@ HOST = "127.0.0.1"
 
 
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now (the OS picks it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        port: int = sock.getsockname()[1]
-        return port
+    """A TCP port on 127.0.0.1 that nothing listens on right now, never one handed out before
+    in this process (the demo's picker: tests and the demo pick ports alike)."""
+    return demo_free_port()
 
 
 def eventually(
