@@ -190,6 +190,10 @@ class ControlPlane:
             self._loops += [asyncio.create_task(work) for work in self._leader_work()]
         else:
             self._loops.append(asyncio.create_task(self.replica.run(self._leader_work)))
+            if self.evaluator is not None:
+                replica = self.replica
+                following = self.evaluator.watch(lambda: replica.leadership.term is None)
+                self._loops.append(asyncio.create_task(following))
         api_host, api_port = api_socket.getsockname()[:2]
         return Listening(
             xds=join_address(split_listen_address(xds)[0], xds_port),

@@ -161,7 +161,23 @@ class Evaluator:
                 log.exception("evaluator step failed")
             await asyncio.sleep(max(0.0, self._interval_s - (time.monotonic() - started)))
 
-    async def step(self) -> None:
+    async def watch(self, following: Callable[[], bool]) -> None:
+        """While `following()` (a replica that does not lead), take steps that neither record
+        nor act: the replica's API and dashboard show the fleet's budget and open verdicts as
+        the leader sees them, from the same shared stats, and a replica that comes to lead
+        starts with its series warm. The leader's own `run()` records and acts."""
+        while True:
+            started = time.monotonic()
+            if following():
+                try:
+                    await self.step(record=False)
+                except Exception:
+                    log.exception("evaluator step failed")
+            await asyncio.sleep(max(0.0, self._interval_s - (time.monotonic() - started)))
+
+    async def step(self, *, record: bool = True) -> None:
+        """Read the stats, track budgets and splits, judge the open changes; with `record`,
+        append the final verdicts and act on them."""
         state = self._controller.state
         now = self._clock()
         superseded = self._open_changes(state, now)
@@ -172,13 +188,16 @@ class Evaluator:
         except SourceUnavailable as exc:
             self.source_error = str(exc)
             self._all_inconclusive(now, f"stats unavailable: {exc}")
-            await self._record(superseded)
+            if record:
+                await self._record(superseded)
             return
         self.source_error = None
         self._track_budgets(state, scrape)
         self._track_instances(state, scrape)
         self._check_splits(state, scrape)
         decided = [e for e in self._open.values() if self._judge_one(state, e, scrape, now)]
+        if not record:
+            return  # decided ones stay open: the leader's verdict in the ledger closes them
         for evaluation in decided:
             del self._open[evaluation.change_seq]
         await self._record(superseded + decided)

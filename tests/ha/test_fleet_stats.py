@@ -64,4 +64,7 @@ def test_the_leaders_budget_counts_requests_through_proxies_of_every_replica(
         # Then the leader's budget counts all 200
         eventually(lambda: budget(a)["requests"] == 200, timeout=15, interval=0.25)
         seen = budget(a)
+        # and so does the follower's API, from the same shared stats
+        eventually(lambda: budget(b)["requests"] == 200, timeout=15, interval=0.25)
+        assert budget(b)["stats_error"] is None
     print(f"{stats}: the leader counted {seen['requests']:g} requests through both replicas")
