@@ -13,5 +13,7 @@ def test_mirror_overhead_measures_both_settings_and_envoy_mirrors_only_when_aske
         assert len(phase.latencies_s) == 50 and phase.wrong == 0
         assert phase.primary == 50
     assert phases[0].mirrored == 0 and phases[1].mirrored == 50
+    assert all(phase.envoy_cpu_ns > 0 for phase in phases)  # Envoy's worker did the work
     lines = report(phases, rate=100, seconds=0.5)
+    assert any(line.strip().startswith("Envoy's worker CPU per request: ") for line in lines)
     assert lines[-1].startswith("p50 overhead of 100% mirroring: ")
