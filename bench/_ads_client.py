@@ -6,8 +6,8 @@ Like Envoy, a client names itself in its first request (node id, cluster, and th
 then to listeners once the clusters came, then to the route configurations its listeners name
 (read from their HTTP connection managers' `rds`), and on delta streams, once the route
 configurations came, to virtual hosts (VHDS: weir's delta route configurations carry none
-inline; a first request naming nothing, as Envoy 1.40 asks). Every response is ACKed with its version
-(SotW) and nonce at once; nothing is validated, so a client costs little more than its
+inline; a first request naming nothing, as Envoy 1.40 asks). Every response is ACKed with
+its version (SotW) and nonce at once; nothing is validated, so a client costs little more than its
 socket and the decoding of the response envelopes.
 
 Many clients run in one asyncio process (`Fleet`). `ClientProcess` runs a fleet in a
