@@ -79,10 +79,15 @@ class DeltaSession:
     types: dict[str, _TypeState] = field(
         default_factory=lambda: {t: _TypeState() for t in DELTA_TYPE_ORDER}
     )
-    held: Held = field(default_factory=lambda: Held(clusters={}, route_refs=None))
+    held: Held = field(init=False)
+    _clusters: dict[str, Encoded | None] = field(default_factory=dict)
+    """What `held.clusters` is on a delta stream: the proxy's clusters, changed in place."""
     _nonces: int = 0
     _vhds: bool = False
     """Whether the latest view serves virtual hosts by VHDS."""
+
+    def __post_init__(self) -> None:
+        self.held = Held(clusters=self._clusters, route_refs=None)
 
     def on_request(self, request: discovery_pb2.DeltaDiscoveryRequest) -> None:
         check_type(request.type_url, DELTA_TYPE_ORDER)
@@ -94,7 +99,7 @@ class DeltaSession:
             for name, version in request.initial_resource_versions.items():
                 state.holds[name] = version
                 if request.type_url == CLUSTER_TYPE:
-                    self.held.clusters[name] = None
+                    self._clusters[name] = None
         self._subscribe(request, state, first=first)
         if request.response_nonce and request.response_nonce == state.last_nonce:
             sent, state.inflight = state.inflight, None
@@ -145,9 +150,9 @@ class DeltaSession:
             state.refs.pop(name, None)
         state.acked = True
         if type_url == CLUSTER_TYPE:
-            self.held.clusters.update(sent.upserts)
+            self._clusters.update(sent.upserts)
             for name in sent.removed:
-                self.held.clusters.pop(name, None)
+                self._clusters.pop(name, None)
         elif type_url in ROUTING_TYPES:
             self._held_routes_changed()
         self.on_ack(type_url, sent.system_version)

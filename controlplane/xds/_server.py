@@ -36,7 +36,6 @@ from controlplane.resources import (
     DELTA_TYPE_ORDER,
     TYPE_ORDER,
     Encoded,
-    Resources,
     build_listener,
 )
 from controlplane.xds._cache import SnapshotCache
@@ -50,7 +49,8 @@ from controlplane.xds._registry import ProxyRegistry, type_name
 from controlplane.xds._sotw import SotwSession
 from controlplane.xds._stream import Pushed, Session, Stream
 from controlplane.xds._tls import add_port
-from controlplane.xds._view import ProxyView
+from controlplane.xds._view import ViewCache
+from controlplane.xds._wakeup import Wakeup
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +68,7 @@ class _Ads(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignore[mis
         self._metrics = metrics
         self._peers = peers
         self._listeners: dict[str, Encoded] = {}
+        self._views = ViewCache()
         self.streams: dict[int, Stream] = {}
 
     # grpc.aio recognises a streaming handler by being an async generator function itself.
@@ -144,13 +145,16 @@ class _Ads(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignore[mis
     async def _exchange(
         self, stream: Stream, session: Session, requests: AsyncIterator[Any], listener: Encoded
     ) -> AsyncIterator[Any]:
-        snapshot: Resources = self._cache.snapshot
-        published = self._cache.published_at
-        read = asyncio.ensure_future(_read(requests))
-        newer = asyncio.ensure_future(self._cache.newer_than(snapshot))
+        cache = self._cache
+        wakeup = Wakeup(asyncio.get_running_loop())
+        # One task of its own per stream reads its requests for as long as it lasts, and
+        # wakes the writer below (this generator, which grpc drives) as the cache does.
+        reader = asyncio.ensure_future(_take_requests(requests, session, stream, wakeup))
+        cache.watch(wakeup.set)
         try:
             while True:
-                stream.view = ProxyView.of(snapshot, listener, stream.protocol)
+                snapshot, published = cache.snapshot, cache.published_at
+                stream.view = self._views.of(snapshot, listener, stream.protocol)
                 for response in session.responses(stream.view):
                     stream.inflight[response.type_url] = Pushed(snapshot.version, published)
                     self._metrics.sent(response.type_url, stream.protocol, response.ByteSize())
@@ -158,20 +162,13 @@ class _Ads(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignore[mis
                     yield response  # resumes once gRPC took it: the proxy's flow control allowed
                     stream.writing = None
                 self._track_lag(stream, snapshot.version, published)
-                done, _ = await asyncio.wait({read, newer}, return_when=asyncio.FIRST_COMPLETED)
-                if read in done:
-                    request = read.result()
-                    if request is None:
-                        return
-                    _check_type(request)
-                    _request(session, request, stream)
-                    read = asyncio.ensure_future(_read(requests))
-                if newer in done:
-                    snapshot, published = newer.result()
-                    newer = asyncio.ensure_future(self._cache.newer_than(snapshot))
+                await wakeup.wait()
+                if reader.done():
+                    reader.result()  # a bad request ends the stream with its error
+                    return
         finally:
-            read.cancel()
-            newer.cancel()
+            cache.unwatch(wakeup.set)
+            reader.cancel()
 
     def _on_ack(self, stream: Stream, type_url: str, version: str) -> None:
         self._metrics.acked(type_url, stream.ack(type_url))
@@ -205,6 +202,19 @@ class _Ads(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignore[mis
         if address not in self._listeners:
             self._listeners[address] = build_listener(host, port)
         return self._listeners[address]
+
+
+async def _take_requests(
+    requests: AsyncIterator[Any], session: Session, stream: Stream, wakeup: Wakeup
+) -> None:
+    """Hand every request to the session, waking the writer after each and at the end."""
+    try:
+        while (request := await _read(requests)) is not None:
+            _check_type(request)
+            _request(session, request, stream)
+            wakeup.set()
+    finally:
+        wakeup.set()
 
 
 async def _read(requests: AsyncIterator[Any]) -> Any:
