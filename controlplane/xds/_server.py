@@ -264,7 +264,7 @@ def _request(session: Session, request: Any, stream: Stream) -> None:
     if request.type_url in served:
         session.on_request(request)
     elif request.type_url not in stream.ignored and len(stream.ignored) < MAX_IGNORED_TYPES:
-        stream.ignored.add(request.type_url)
+        stream.ignored |= {request.type_url}
         log.warning(
             "%s subscribed to %s, which weir does not serve: ignored",
             stream.node.id,
