@@ -47,6 +47,8 @@ class ProxyView:
     """Whether the virtual hosts come by VHDS (delta) rather than inline (SotW)."""
     _sets: dict[str, WholeSet] = field(default_factory=dict, compare=False, repr=False)
     """type_url → every resource of the type as a SotW response carries it, once worked out."""
+    _all_refs: dict[str, frozenset[str]] = field(default_factory=dict, compare=False, repr=False)
+    """type_url → the clusters all the routing resources of the type name, once worked out."""
 
     @classmethod
     def of(cls, snapshot: Resources, listener: Encoded, protocol: str = "sotw") -> ProxyView:
@@ -80,6 +82,13 @@ class ProxyView:
 
     def refs(self, name: str) -> frozenset[str]:
         return self.route_refs.get(name, frozenset())
+
+    def all_refs(self, type_url: str) -> frozenset[str]:
+        """The clusters all of the view's resources of a routing type name."""
+        if type_url not in self._all_refs:
+            named = (self.refs(n) for n in self.resources.get(type_url, {}))
+            self._all_refs[type_url] = frozenset[str]().union(*named)
+        return self._all_refs[type_url]
 
     def whole_set(self, type_url: str, resources: Mapping[str, Encoded | None]) -> WholeSet:
         """`resources` as a SotW response carries them. When they are all of the view's
@@ -214,13 +223,20 @@ def desired(
         return desired_clusters(view, held)
     if type_url == LISTENER_TYPE:
         return view.resources[LISTENER_TYPE]
+    resources = view.resources.get(type_url, {})
+    if _wants_all(type_url, names, resources):
+        # What almost every stream asks for: checked against what the view worked out once.
+        return resources if held.clusters.keys() >= view.all_refs(type_url) else None
     wanted = wanted_names(type_url, view, names)
     if not routes_ready(view, wanted, held):
         return None
-    resources = view.resources.get(type_url, {})
-    if len(wanted) == len(resources):
-        return resources
     return {name: resources[name] for name in wanted}
+
+
+def _wants_all(type_url: str, names: set[str] | None, available: Mapping[str, Encoded]) -> bool:
+    if names is None or WILDCARD in names:
+        return True
+    return type_url != VHOST_TYPE and names.issuperset(available)
 
 
 def routes_ready(view: ProxyView, wanted: list[str], held: Held) -> bool:
