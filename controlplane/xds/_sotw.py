@@ -54,7 +54,7 @@ class _TypeState:
     """For clusters: the inputs for which there was last nothing to send."""
 
 
-@dataclass
+@dataclass(slots=True)
 class SotwSession:
     on_ack: AckHook
     on_nack: NackHook
