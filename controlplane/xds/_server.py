@@ -20,10 +20,11 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import grpc
-from envoy.service.discovery.v3 import ads_pb2_grpc, discovery_pb2
+from envoy.service.discovery.v3 import ads_pb2, discovery_pb2
 from envoy.service.status.v3 import csds_pb2_grpc
 from google.protobuf.message import DecodeError
 from prometheus_client import CollectorRegistry
@@ -56,7 +57,7 @@ from controlplane.xds._wakeup import Wakeup
 log = logging.getLogger(__name__)
 
 
-class _Ads(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignore[misc]
+class _Ads:
     def __init__(
         self,
         cache: SnapshotCache,
@@ -72,31 +73,54 @@ class _Ads(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignore[mis
         self._views = ViewCache()
         self.streams: dict[int, Stream] = {}
 
-    # grpc.aio recognises a streaming handler by being an async generator function itself.
-    async def StreamAggregatedResources(
-        self,
-        requests: AsyncIterator[discovery_pb2.DiscoveryRequest],
-        context: grpc.aio.ServicerContext,
-    ) -> AsyncIterator[discovery_pb2.DiscoveryResponse]:
-        async for response in self._serve(requests, context, "sotw", SotwSession):
-            yield response
+    def handler(self) -> grpc.GenericRpcHandler:
+        """ADS, both methods served by `serve` itself.
 
-    async def DeltaAggregatedResources(
-        self,
-        requests: AsyncIterator[discovery_pb2.DeltaDiscoveryRequest],
-        context: grpc.aio.ServicerContext,
-    ) -> AsyncIterator[discovery_pb2.DeltaDiscoveryResponse]:
-        async for response in self._serve(requests, context, "delta", DeltaSession):
-            yield response
+        grpc.aio drives a streaming handler that is an async generator function (a partial
+        of one counts) as the stream's generator: with no wrapper generator in between, a
+        stream keeps one frame alive rather than three, and each response makes one hop.
+        """
 
-    async def _serve(
+        def method(
+            protocol: str, make_session: Callable[..., Session], request: Any, response: Any
+        ) -> Any:
+            return grpc.stream_stream_rpc_method_handler(
+                partial(self.serve, protocol, make_session),
+                request_deserializer=request.FromString,
+                response_serializer=response.SerializeToString,
+            )
+
+        return grpc.method_handlers_generic_handler(
+            ADS_SERVICE,
+            {
+                "StreamAggregatedResources": method(
+                    "sotw",
+                    SotwSession,
+                    discovery_pb2.DiscoveryRequest,
+                    discovery_pb2.DiscoveryResponse,
+                ),
+                "DeltaAggregatedResources": method(
+                    "delta",
+                    DeltaSession,
+                    discovery_pb2.DeltaDiscoveryRequest,
+                    discovery_pb2.DeltaDiscoveryResponse,
+                ),
+            },
+        )
+
+    async def serve(
         self,
-        requests: AsyncIterator[Any],
-        context: grpc.aio.ServicerContext,
         protocol: str,
         make_session: Callable[..., Session],
+        requests: AsyncIterator[Any],
+        context: grpc.aio.ServicerContext,
     ) -> AsyncIterator[Any]:
-        stream_id = 0
+        """One ADS stream from its first request to its end.
+
+        A task of its own per stream reads the requests for as long as the stream lasts and
+        hands them to the session; this generator writes, whenever that task or the cache's
+        publication wakes it.
+        """
         opened = time.monotonic()
         host = peer_host(context.peer())
         if not self._peers.admit(host):
@@ -106,59 +130,24 @@ class _Ads(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignore[mis
                 f"{host} already holds {self._peers.cap} xDS streams, the most weir accepts "
                 "from one address",
             )
-        try:
-            first = await _read(requests)
-            if first is None:
-                return
-            _check_node(first)
-            _check_type(first)
-            await require_identity(context, first.node.id)  # mTLS: the cert must name the node
-            listener = self._listener_for(first.node)
-            stream_id = self._registry.connect(
-                node_id=first.node.id,
-                node_cluster=first.node.cluster,
-                protocol=protocol,
-                peer=context.peer(),
-                admin=_admin_of(first.node),
-            )
-            log.info(
-                "%s stream %d from %s (%s)", protocol, stream_id, first.node.id, context.peer()
-            )
-            stream = self.streams[stream_id] = Stream(stream_id, first.node, protocol)
-            stream.session = session = make_session(
-                on_ack=lambda t, v: self._on_ack(stream, t, v),
-                on_nack=lambda t, v, m: self._on_nack(stream, t, v, m),
-            )
-            _request(session, first, stream)
-            async for response in self._exchange(stream, session, requests, listener):
-                yield response
-        except ProtocolError as exc:
-            log.warning("ended an xDS stream from %s: %s", context.peer(), exc)
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
-        finally:
-            self._peers.release(host)
-            if stream_id:
-                log.info("%s stream %d closed", protocol, stream_id)
-                self._registry.disconnect(stream_id)
-                self.streams.pop(stream_id, None)
-                self._metrics.stream_closed(protocol, time.monotonic() - opened)
-
-    async def _exchange(
-        self, stream: Stream, session: Session, requests: AsyncIterator[Any], listener: Encoded
-    ) -> AsyncIterator[Any]:
-        cache = self._cache
+        stream: Stream | None = None
         wakeup = Wakeup(asyncio.get_running_loop())
-        # One task of its own per stream reads its requests for as long as it lasts, and
-        # wakes the writer below (this generator, which grpc drives) as the cache does.
-        reader = asyncio.ensure_future(_take_requests(requests, session, stream, wakeup))
-        cache.watch(wakeup.set)
+        reader: asyncio.Future[None] | None = None
+        cache = self._cache
         try:
+            opening = await self._open(requests, context, protocol, make_session)
+            if opening is None:
+                return
+            stream, session, listener, first = opening
+            _request(session, first, stream)
+            reader = asyncio.ensure_future(_take_requests(requests, session, stream, wakeup))
+            cache.watch(wakeup.set)
             while True:
                 snapshot, published = cache.snapshot, cache.published_at
-                stream.view = self._views.of(snapshot, listener, stream.protocol)
+                stream.view = self._views.of(snapshot, listener, protocol)
                 for response in session.responses(stream.view):
                     stream.inflight[response.type_url] = Pushed(snapshot.version, published)
-                    self._metrics.sent(response.type_url, stream.protocol, response.ByteSize())
+                    self._metrics.sent(response.type_url, protocol, response.ByteSize())
                     stream.writing = response.type_url
                     yield response  # resumes once gRPC took it: the proxy's flow control allowed
                     stream.writing = None
@@ -167,9 +156,50 @@ class _Ads(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignore[mis
                 if reader.done():
                     reader.result()  # a bad request ends the stream with its error
                     return
+        except ProtocolError as exc:
+            log.warning("ended an xDS stream from %s: %s", context.peer(), exc)
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         finally:
-            cache.unwatch(wakeup.set)
-            reader.cancel()
+            if reader is not None:
+                cache.unwatch(wakeup.set)
+                reader.cancel()
+            self._peers.release(host)
+            if stream is not None:
+                log.info("%s stream %d closed", protocol, stream.stream_id)
+                self._registry.disconnect(stream.stream_id)
+                self.streams.pop(stream.stream_id, None)
+                self._metrics.stream_closed(protocol, time.monotonic() - opened)
+
+    async def _open(
+        self,
+        requests: AsyncIterator[Any],
+        context: grpc.aio.ServicerContext,
+        protocol: str,
+        make_session: Callable[..., Session],
+    ) -> tuple[Stream, Session, Encoded, Any] | None:
+        """Check the first request and register the proxy: its stream, session, listener and
+        that first request (for the session); None if the stream ended before it."""
+        first = await _read(requests)
+        if first is None:
+            return None
+        _check_node(first)
+        _check_type(first)
+        await require_identity(context, first.node.id)  # mTLS: the cert must name the node
+        listener = self._listener_for(first.node)
+        stream_id = self._registry.connect(
+            node_id=first.node.id,
+            node_cluster=first.node.cluster,
+            protocol=protocol,
+            peer=context.peer(),
+            admin=_admin_of(first.node),
+        )
+        log.info("%s stream %d from %s (%s)", protocol, stream_id, first.node.id, context.peer())
+        stream = self.streams[stream_id] = Stream(stream_id, first.node, protocol)
+        stream.session = session = make_session(
+            on_ack=lambda t, v: self._on_ack(stream, t, v),
+            on_nack=lambda t, v, m: self._on_nack(stream, t, v, m),
+        )
+        return stream, session, listener, first
 
     def _on_ack(self, stream: Stream, type_url: str, version: str) -> None:
         self._metrics.acked(type_url, stream.ack(type_url))
@@ -203,6 +233,9 @@ class _Ads(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignore[mis
         if address not in self._listeners:
             self._listeners[address] = build_listener(host, port)
         return self._listeners[address]
+
+
+ADS_SERVICE = ads_pb2.DESCRIPTOR.services_by_name["AggregatedDiscoveryService"].full_name
 
 
 async def _take_requests(
@@ -355,7 +388,7 @@ class XdsServer:
         ads = self._ads = _Ads(
             cache, self.registry, self.metrics, PeerStreams(self.limits.streams_per_peer)
         )
-        ads_pb2_grpc.add_AggregatedDiscoveryServiceServicer_to_server(ads, server)
+        server.add_generic_rpc_handlers((ads.handler(),))
         csds_pb2_grpc.add_ClientStatusDiscoveryServiceServicer_to_server(
             Csds(lambda: list(ads.streams.values())), server
         )
