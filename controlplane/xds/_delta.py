@@ -27,6 +27,7 @@ from controlplane.resources import (
 from controlplane.xds._errors import check_type
 from controlplane.xds._sotw import AckHook, NackHook
 from controlplane.xds._view import (
+    NONE,
     ROUTING_TYPES,
     WILDCARD,
     ClusterInputs,
@@ -167,7 +168,7 @@ class DeltaSession:
         for type_url in ROUTING_TYPES:
             for named in self.types[type_url].refs.values():
                 refs |= named
-        self.held.route_refs = frozenset(refs)
+        self.held.route_refs = frozenset(refs) if refs else NONE
 
     def _pending_changed(self) -> None:
         pending: set[str] = set()
@@ -176,7 +177,7 @@ class DeltaSession:
             if sent is not None:
                 for named in sent.refs.values():
                     pending |= named
-        self.held.pending_refs = frozenset(pending)
+        self.held.pending_refs = frozenset(pending) if pending else NONE
 
     def holdings(self) -> dict[str, dict[str, tuple[str, Encoded | None]]]:
         """Per subscribed type, name → (version, resource if known) of what the proxy holds."""

@@ -19,10 +19,8 @@ from controlplane.resources import (
     Encoded,
 )
 from controlplane.xds._errors import check_type
-from controlplane.xds._view import ClusterInputs, Held, ProxyView, desired
+from controlplane.xds._view import NONE, ClusterInputs, Held, ProxyView, desired
 
-NONE: frozenset[str] = frozenset()
-"""No names (CPython makes a new empty frozenset, 216 bytes, at every `frozenset()`)."""
 AckHook = Callable[[str, str], None]
 NackHook = Callable[[str, str, str], None]
 
