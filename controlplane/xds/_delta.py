@@ -237,10 +237,7 @@ class DeltaSession:
                     system_version_info=view.version,
                     type_url=type_url,
                     nonce=state.inflight.nonce,
-                    resources=[
-                        discovery_pb2.Resource(name=name, version=r.version, resource=r.packed())
-                        for name, r in sorted(upserts.items())
-                    ],
+                    resources=view.delta_resources(type_url, fingerprint, upserts),
                     removed_resources=removed,
                 )
             )

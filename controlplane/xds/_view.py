@@ -19,6 +19,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from envoy.service.discovery.v3 import discovery_pb2
+
 from controlplane.resources import (
     CLUSTER_TYPE,
     LISTENER_TYPE,
@@ -50,6 +52,10 @@ class ProxyView:
     _sets: dict[str, WholeSet] = field(default_factory=dict, compare=False, repr=False)
     """type_url → every resource of the type as a SotW response carries it, once worked out."""
     _all_refs: dict[str, frozenset[str]] = field(default_factory=dict, compare=False, repr=False)
+    _delta: dict[tuple[str, str], list[Any]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
+    """Delta responses' resources by the fingerprint of their content, once made."""
     """type_url → the clusters all the routing resources of the type name, once worked out."""
 
     @classmethod
@@ -91,6 +97,20 @@ class ProxyView:
             named = (self.refs(n) for n in self.resources.get(type_url, {}))
             self._all_refs[type_url] = frozenset[str]().union(*named)
         return self._all_refs[type_url]
+
+    def delta_resources(
+        self, type_url: str, fingerprint: str, upserts: Mapping[str, Encoded]
+    ) -> list[Any]:
+        """`upserts` as a delta response's resources, in name order. Streams that need the
+        same (`fingerprint`: a hash of the names and versions, as DeltaSession makes it), as
+        most do after a change, share one list made once per view."""
+        key = (type_url, fingerprint)
+        if key not in self._delta:
+            self._delta[key] = [
+                discovery_pb2.Resource(name=name, version=r.version, resource=r.packed())
+                for name, r in sorted(upserts.items())
+            ]
+        return self._delta[key]
 
     def whole_set(self, type_url: str, resources: Mapping[str, Encoded | None]) -> WholeSet:
         """`resources` as a SotW response carries them. When they are all of the view's
