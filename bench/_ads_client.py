@@ -4,8 +4,10 @@ speaking SotW or delta the way Envoy does, and ACKing every response.
 Like Envoy, a client names itself in its first request (node id, cluster, and the
 `weir_listen` metadata weir builds its listener from), subscribes to clusters (wildcard),
 then to listeners once the clusters came, then to the route configurations its listeners name
-(read from their HTTP connection managers' `rds`). Every response is ACKed with its version
-(SotW) and nonce at once; nothing is validated, so a client costs little more than its
+(read from their HTTP connection managers' `rds`), and on delta streams, once the route
+configurations came, to virtual hosts (VHDS: weir's delta route configurations carry none
+inline; a first request naming nothing, as Envoy 1.40 asks). Every response is ACKed with
+its version (SotW) and nonce at once; nothing is validated, so a client costs little more than its
 socket and the decoding of the response envelopes.
 
 Many clients run in one asyncio process (`Fleet`). `ClientProcess` runs a fleet in a
@@ -41,7 +43,7 @@ from google.protobuf import any_pb2
 from bench._common import raise_open_files_limit
 from controlplane.bootstrap import ADMIN_METADATA_KEY
 from controlplane.defaults import LISTEN_METADATA_KEY
-from controlplane.resources import CLUSTER_TYPE, LISTENER_TYPE, ROUTE_TYPE
+from controlplane.resources import CLUSTER_TYPE, LISTENER_TYPE, ROUTE_TYPE, VHOST_TYPE
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SIMULATED_LISTEN = "127.0.0.1:15001"
@@ -217,8 +219,16 @@ class AdsClient:
             await self._subscribe(LISTENER_TYPE)
         if type_url == LISTENER_TYPE:
             await self._follow_routes()
-        if all(t in self.holdings for t in (CLUSTER_TYPE, LISTENER_TYPE, ROUTE_TYPE)):
+        if self.delta and type_url == ROUTE_TYPE and VHOST_TYPE not in self._subscribed:
+            # weir answers even when its route configuration is inline (an empty response).
+            await self._subscribe(VHOST_TYPE)
+        if all(t in self.holdings for t in self._synced_types()):
             self.ready.set()
+
+    def _synced_types(self) -> tuple[str, ...]:
+        if self.delta:
+            return (CLUSTER_TYPE, LISTENER_TYPE, ROUTE_TYPE, VHOST_TYPE)
+        return (CLUSTER_TYPE, LISTENER_TYPE, ROUTE_TYPE)
 
     async def _follow_routes(self) -> None:
         """Subscribe to the route configurations the listeners now name, as Envoy's RDS

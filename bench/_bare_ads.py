@@ -6,7 +6,7 @@ configuration) and takes every ACK without a word: no session, no registry, no m
 snapshot. What a stream costs it is what grpc.aio, one TCP connection and one streaming
 handler cost; what a stream costs weir beyond that is weir's own.
 
-    python -m bench._bare_ads HOST:PORT      # prints "ready" once it listens
+    python -m bench._bare_ads HOST:PORT [--weir-options]  # prints "ready" once it listens
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from controlplane.resources import (
     Encoded,
     build_listener,
 )
+from controlplane.xds._limits import XdsLimits
 
 VERSION = "bare"
 
@@ -75,8 +76,8 @@ class BareAds(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignore[
                 )
 
 
-async def serve(address: str) -> None:
-    server = grpc.aio.server()
+async def serve(address: str, options: list[tuple[str, Any]]) -> None:
+    server = grpc.aio.server(options=options)
     ads_pb2_grpc.add_AggregatedDiscoveryServiceServicer_to_server(BareAds(), server)
     server.add_insecure_port(address)
     await server.start()
@@ -88,7 +89,10 @@ def main() -> None:
     import uvloop
 
     raise_open_files_limit()
-    uvloop.run(serve(sys.argv[1]))
+    # --weir-options: the gRPC channel arguments `weir serve` gives its xDS port (message
+    # size, keepalive, connection age), which cost grpc-core memory per connection too.
+    options = XdsLimits().grpc_options() if "--weir-options" in sys.argv[2:] else []
+    uvloop.run(serve(sys.argv[1], options))
 
 
 if __name__ == "__main__":

@@ -66,6 +66,9 @@ class FleetRun:
     bare_rss: tuple[int, int]
     """The memory baseline: RSS of a bare grpc.aio ADS server (bench._bare_ads) with one
     client, then with all of them."""
+    bare_limits_rss: tuple[int, int]
+    """The same with the gRPC options weir's xDS port has (XdsLimits): what grpc-core itself
+    costs per connection there; the rest is weir's."""
 
     @property
     def bytes_per_stream(self) -> float:
@@ -74,6 +77,10 @@ class FleetRun:
     @property
     def bare_bytes_per_stream(self) -> float:
         return (self.bare_rss[1] - self.bare_rss[0]) / max(self.clients - 1, 1)
+
+    @property
+    def bare_limits_bytes_per_stream(self) -> float:
+        return (self.bare_limits_rss[1] - self.bare_limits_rss[0]) / max(self.clients - 1, 1)
 
 
 def _timed_changes(
@@ -110,15 +117,19 @@ def _fleet_rss(pid: int, fleet: ClientProcess, clients: int, *, delta: bool) -> 
     return one, rss_bytes(pid)
 
 
-def measure_bare_rss(clients: int, *, delta: bool = False) -> tuple[int, int]:
-    """The same fleet on a bare grpc.aio ADS server: its RSS with one client, then all."""
+def measure_bare_rss(
+    clients: int, *, delta: bool = False, weir_options: bool = False
+) -> tuple[int, int]:
+    """The same fleet on a bare grpc.aio ADS server: its RSS with one client, then all.
+    `weir_options`: with the gRPC options of weir's xDS port."""
     address = f"127.0.0.1:{free_port()}"
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])),
     }
     server = subprocess.Popen(
-        [sys.executable, "-m", "bench._bare_ads", address],
+        [sys.executable, "-m", "bench._bare_ads", address]
+        + (["--weir-options"] if weir_options else []),
         stdout=subprocess.PIPE,
         stdin=subprocess.DEVNULL,
         env=env,
@@ -165,6 +176,7 @@ def measure_sim_clients(
         rss_fleet = rss_bytes(server.pid)
         many, cpu_fleet = _timed_changes(weir, fleet, changes, server.pid)
     bare = measure_bare_rss(clients, delta=delta)
+    bare_limits = measure_bare_rss(clients, delta=delta, weir_options=True)
     return FleetRun(
         clients=clients,
         connect_s=connect_s,
@@ -175,6 +187,7 @@ def measure_sim_clients(
         p99_client=[p99(times) for times in many],
         cpu_per_change=(cpu_single, cpu_fleet),
         bare_rss=bare,
+        bare_limits_rss=bare_limits,
     )
 
 
@@ -189,6 +202,7 @@ def report(run: FleetRun, *, protocol: str) -> list[str]:
     single = summarize(run.single, "changes")
     per_stream = run.bytes_per_stream
     bare = run.bare_bytes_per_stream
+    limits = run.bare_limits_bytes_per_stream
     return [
         f"{run.clients} simulated ADS clients ({protocol}) on one `weir serve`:",
         f"  {run.clients - 1} more streams connected and synced in {run.connect_s:.2f} s",
@@ -198,6 +212,9 @@ def report(run: FleetRun, *, protocol: str) -> list[str]:
         f"  baseline, a bare grpc.aio ADS server (bench._bare_ads): {run.bare_rss[0] / mib:.1f} "
         f"MiB -> {run.bare_rss[1] / mib:.1f} MiB: {bare / 1024:+.1f} KB per stream; "
         f"weir/bare ratio {f'{per_stream / bare:.2f}x' if bare > 0 else 'n/a'}",
+        f"  the same with weir's gRPC options (XdsLimits): {run.bare_limits_rss[0] / mib:.1f} "
+        f"MiB -> {run.bare_limits_rss[1] / mib:.1f} MiB: {limits / 1024:+.1f} KB per stream; "
+        f"weir adds {(per_stream - limits) / 1024:+.1f} KB",
         f"  POST sent -> all {run.clients} clients have the change: {all_} "
         f"(goal <= {GOAL_ALL_S:g} s, {_met(all_.p99_ms <= GOAL_ALL_S * 1000)})",
         f"  POST sent -> 99% of the clients have it: {p99_}",

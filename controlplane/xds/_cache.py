@@ -25,7 +25,7 @@ class StateSource(Protocol):
 
 
 class SnapshotCache:
-    """Holds the newest consistent snapshot. Streams wait on `newer_than()` for the next one.
+    """Holds the newest consistent snapshot. Streams `watch()` it to be told of the next one.
 
     The controller calls back from whichever thread appended; the state is handed to the event
     loop, newest ledger sequence winning, and coalesced (`coalesce_s`, see Coalescer): a lone
@@ -54,6 +54,7 @@ class SnapshotCache:
         """When the oldest append not yet in a publication happened."""
         on_publish(self.snapshot.version)
         self._changed = asyncio.Event()
+        self._watchers: set[Callable[[], None]] = set()
         self._coalescer = coalescer(coalesce_s, self._publish)
         self._task = loop.create_task(self._coalescer.run())
         controller.subscribe(self._on_state)
@@ -90,6 +91,18 @@ class SnapshotCache:
         self._on_publish(snapshot.version)
         changed, self._changed = self._changed, asyncio.Event()
         changed.set()
+        for wake in list(self._watchers):
+            wake()
+
+    def watch(self, wake: Callable[[], None]) -> None:
+        """Call `wake()` on the event loop after every publication, until `unwatch(wake)`.
+
+        One call per stream and publication: cheaper than a task per stream waiting on
+        `newer_than()`, which is what a connected stream would otherwise keep alive."""
+        self._watchers.add(wake)
+
+    def unwatch(self, wake: Callable[[], None]) -> None:
+        self._watchers.discard(wake)
 
     async def newer_than(self, seen: Resources) -> tuple[Resources, float]:
         """The current snapshot and its publication time as soon as it is not `seen` (at once

@@ -27,6 +27,7 @@ from controlplane.resources import (
 from controlplane.xds._errors import check_type
 from controlplane.xds._sotw import AckHook, NackHook
 from controlplane.xds._view import (
+    NONE,
     ROUTING_TYPES,
     WILDCARD,
     ClusterInputs,
@@ -72,17 +73,22 @@ class _TypeState:
     """For clusters: the inputs for which there was last nothing to send."""
 
 
-@dataclass
+@dataclass(slots=True)
 class DeltaSession:
     on_ack: AckHook
     on_nack: NackHook
     types: dict[str, _TypeState] = field(
         default_factory=lambda: {t: _TypeState() for t in DELTA_TYPE_ORDER}
     )
-    held: Held = field(default_factory=lambda: Held(clusters={}, route_refs=None))
+    held: Held = field(init=False)
+    _clusters: dict[str, Encoded | None] = field(default_factory=dict)
+    """What `held.clusters` is on a delta stream: the proxy's clusters, changed in place."""
     _nonces: int = 0
     _vhds: bool = False
     """Whether the latest view serves virtual hosts by VHDS."""
+
+    def __post_init__(self) -> None:
+        self.held = Held(clusters=self._clusters, route_refs=None)
 
     def on_request(self, request: discovery_pb2.DeltaDiscoveryRequest) -> None:
         check_type(request.type_url, DELTA_TYPE_ORDER)
@@ -94,7 +100,7 @@ class DeltaSession:
             for name, version in request.initial_resource_versions.items():
                 state.holds[name] = version
                 if request.type_url == CLUSTER_TYPE:
-                    self.held.clusters[name] = None
+                    self._clusters[name] = None
         self._subscribe(request, state, first=first)
         if request.response_nonce and request.response_nonce == state.last_nonce:
             sent, state.inflight = state.inflight, None
@@ -145,9 +151,9 @@ class DeltaSession:
             state.refs.pop(name, None)
         state.acked = True
         if type_url == CLUSTER_TYPE:
-            self.held.clusters.update(sent.upserts)
+            self._clusters.update(sent.upserts)
             for name in sent.removed:
-                self.held.clusters.pop(name, None)
+                self._clusters.pop(name, None)
         elif type_url in ROUTING_TYPES:
             self._held_routes_changed()
         self.on_ack(type_url, sent.system_version)
@@ -162,7 +168,7 @@ class DeltaSession:
         for type_url in ROUTING_TYPES:
             for named in self.types[type_url].refs.values():
                 refs |= named
-        self.held.route_refs = frozenset(refs)
+        self.held.route_refs = frozenset(refs) if refs else NONE
 
     def _pending_changed(self) -> None:
         pending: set[str] = set()
@@ -171,7 +177,7 @@ class DeltaSession:
             if sent is not None:
                 for named in sent.refs.values():
                     pending |= named
-        self.held.pending_refs = frozenset(pending)
+        self.held.pending_refs = frozenset(pending) if pending else NONE
 
     def holdings(self) -> dict[str, dict[str, tuple[str, Encoded | None]]]:
         """Per subscribed type, name → (version, resource if known) of what the proxy holds."""
@@ -231,10 +237,7 @@ class DeltaSession:
                     system_version_info=view.version,
                     type_url=type_url,
                     nonce=state.inflight.nonce,
-                    resources=[
-                        discovery_pb2.Resource(name=name, version=r.version, resource=r.packed())
-                        for name, r in sorted(upserts.items())
-                    ],
+                    resources=view.delta_resources(type_url, fingerprint, upserts),
                     removed_resources=removed,
                 )
             )

@@ -18,6 +18,10 @@ STREAM_BUCKETS = (1.0, 10.0, 60.0, 300.0, 900.0, 1800.0, 3600.0, 7200.0, 86400.0
 class XdsMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         self.registry = registry
+        # The labelled children, looked up once: every response and ACK of every stream counts
+        # here, and prometheus_client's labels() takes a lock and builds a tuple each time.
+        self._sent: dict[tuple[str, str], tuple[Counter, Counter]] = {}
+        self._acked: dict[str, tuple[Counter, Histogram]] = {}
         self._responses = Counter(
             "weir_xds_responses",
             "xDS responses sent, by resource type and protocol",
@@ -52,15 +56,22 @@ class XdsMetrics:
         )
 
     def sent(self, type_url: str, protocol: str, size: int) -> None:
-        labels = (type_name(type_url), protocol)
-        self._responses.labels(*labels).inc()
-        self._bytes.labels(*labels).inc(size)
+        key = (type_url, protocol)
+        if key not in self._sent:
+            labels = (type_name(type_url), protocol)
+            self._sent[key] = (self._responses.labels(*labels), self._bytes.labels(*labels))
+        responses, sizes = self._sent[key]
+        responses.inc()
+        sizes.inc(size)
 
     def acked(self, type_url: str, convergence: float | None) -> None:
-        name = type_name(type_url)
-        self._acks.labels(name).inc()
+        if type_url not in self._acked:
+            name = type_name(type_url)
+            self._acked[type_url] = (self._acks.labels(name), self._convergence.labels(name))
+        acks, times = self._acked[type_url]
+        acks.inc()
         if convergence is not None:
-            self._convergence.labels(name).observe(max(convergence, 0.0))
+            times.observe(max(convergence, 0.0))
 
     def nacked(self, type_url: str) -> None:
         self._nacks.labels(type_name(type_url)).inc()

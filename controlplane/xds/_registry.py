@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from controlplane.resources import CLUSTER_TYPE, LISTENER_TYPE, ROUTE_TYPE, VHOST_TYPE
@@ -51,11 +51,34 @@ class ProxyStatus:
     has not caught up with, or its connection); None while it is in sync."""
 
 
+@dataclass(slots=True)
+class _Record:
+    """What the registry keeps of one stream: ProxyStatus's fields, changed in place as ACKs
+    come (a frozen copy per ACK cost ~3% of the event loop's time with 2,000 streams)."""
+
+    stream_id: int
+    node_id: str
+    node_cluster: str
+    protocol: str
+    peer: str
+    connected_at: datetime
+    admin: str | None
+    behind_since: datetime | None
+    acked: dict[str, str] = field(default_factory=dict)
+    last_nack: Nack | None = None
+    nacks: int = 0
+    synced_version: str = ""
+
+    def status(self) -> ProxyStatus:
+        fields = {f: getattr(self, f) for f in self.__slots__}
+        return ProxyStatus(**{**fields, "acked": dict(self.acked)})
+
+
 class ProxyRegistry:
     """Live view of the fleet. Written only by the xDS streams, on the event loop."""
 
     def __init__(self) -> None:
-        self._streams: dict[int, ProxyStatus] = {}
+        self._streams: dict[int, _Record] = {}
         self._ids = itertools.count(1)
         self.current_version = ""
         """The version of the snapshot the xDS server serves now."""
@@ -73,7 +96,7 @@ class ProxyRegistry:
         admin: str | None = None,
     ) -> int:
         stream_id = next(self._ids)
-        self._streams[stream_id] = ProxyStatus(
+        self._streams[stream_id] = _Record(
             stream_id=stream_id,
             node_id=node_id,
             node_cluster=node_cluster,
@@ -89,28 +112,30 @@ class ProxyRegistry:
         self._streams.pop(stream_id, None)
 
     def acked(self, stream_id: int, type_url: str, version: str) -> None:
-        status = self._streams.get(stream_id)
-        if status is not None:
-            acked = {**status.acked, type_name(type_url): version}
-            self._streams[stream_id] = replace(status, acked=acked)
+        record = self._streams.get(stream_id)
+        if record is not None:
+            record.acked[type_name(type_url)] = version
 
     def nacked(self, stream_id: int, type_url: str, version: str, message: str) -> None:
-        status = self._streams.get(stream_id)
-        if status is not None:
-            nack = Nack(type_name(type_url), version, message, datetime.now(UTC))
-            self._streams[stream_id] = replace(status, last_nack=nack, nacks=status.nacks + 1)
+        record = self._streams.get(stream_id)
+        if record is not None:
+            record.last_nack = Nack(type_name(type_url), version, message, datetime.now(UTC))
+            record.nacks += 1
 
     def synced(self, stream_id: int, version: str) -> None:
         """The proxy now holds all of snapshot `version`."""
-        status = self._streams.get(stream_id)
-        if status is not None and (status.synced_version, status.behind_since) != (version, None):
-            self._streams[stream_id] = replace(status, synced_version=version, behind_since=None)
+        record = self._streams.get(stream_id)
+        if record is not None:
+            record.synced_version = version
+            record.behind_since = None
 
     def behind(self, stream_id: int, since: datetime) -> None:
         """The proxy lacks a snapshot published at `since` (kept if it was behind already)."""
-        status = self._streams.get(stream_id)
-        if status is not None and status.behind_since is None:
-            self._streams[stream_id] = replace(status, behind_since=since)
+        record = self._streams.get(stream_id)
+        if record is not None and record.behind_since is None:
+            record.behind_since = since
 
     def proxies(self) -> list[ProxyStatus]:
-        return sorted(self._streams.values(), key=lambda p: (p.node_id, p.stream_id))
+        """A copy of each connected proxy's status, by node id."""
+        records = sorted(self._streams.values(), key=lambda r: (r.node_id, r.stream_id))
+        return [record.status() for record in records]

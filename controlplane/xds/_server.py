@@ -15,14 +15,17 @@ state when it catches up. Resources are encoded once per snapshot and shared by 
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
+import sys
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import grpc
-from envoy.service.discovery.v3 import ads_pb2_grpc, discovery_pb2
+from envoy.service.discovery.v3 import ads_pb2, discovery_pb2
 from envoy.service.status.v3 import csds_pb2_grpc
 from google.protobuf.message import DecodeError
 from prometheus_client import CollectorRegistry
@@ -36,7 +39,6 @@ from controlplane.resources import (
     DELTA_TYPE_ORDER,
     TYPE_ORDER,
     Encoded,
-    Resources,
     build_listener,
 )
 from controlplane.xds._cache import SnapshotCache
@@ -50,12 +52,13 @@ from controlplane.xds._registry import ProxyRegistry, type_name
 from controlplane.xds._sotw import SotwSession
 from controlplane.xds._stream import Pushed, Session, Stream
 from controlplane.xds._tls import add_port
-from controlplane.xds._view import ProxyView
+from controlplane.xds._view import ViewCache
+from controlplane.xds._wakeup import Wakeup
 
 log = logging.getLogger(__name__)
 
 
-class _Ads(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignore[misc]
+class _Ads:
     def __init__(
         self,
         cache: SnapshotCache,
@@ -68,33 +71,57 @@ class _Ads(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignore[mis
         self._metrics = metrics
         self._peers = peers
         self._listeners: dict[str, Encoded] = {}
+        self._views = ViewCache()
         self.streams: dict[int, Stream] = {}
 
-    # grpc.aio recognises a streaming handler by being an async generator function itself.
-    async def StreamAggregatedResources(
-        self,
-        requests: AsyncIterator[discovery_pb2.DiscoveryRequest],
-        context: grpc.aio.ServicerContext,
-    ) -> AsyncIterator[discovery_pb2.DiscoveryResponse]:
-        async for response in self._serve(requests, context, "sotw", SotwSession):
-            yield response
+    def handler(self) -> grpc.GenericRpcHandler:
+        """ADS, both methods served by `serve` itself.
 
-    async def DeltaAggregatedResources(
-        self,
-        requests: AsyncIterator[discovery_pb2.DeltaDiscoveryRequest],
-        context: grpc.aio.ServicerContext,
-    ) -> AsyncIterator[discovery_pb2.DeltaDiscoveryResponse]:
-        async for response in self._serve(requests, context, "delta", DeltaSession):
-            yield response
+        grpc.aio drives a streaming handler that is an async generator function (a partial
+        of one counts) as the stream's generator: with no wrapper generator in between, a
+        stream keeps one frame alive rather than three, and each response makes one hop.
+        """
 
-    async def _serve(
+        def method(
+            protocol: str, make_session: Callable[..., Session], request: Any, response: Any
+        ) -> Any:
+            return grpc.stream_stream_rpc_method_handler(
+                partial(self.serve, protocol, make_session),
+                request_deserializer=request.FromString,
+                response_serializer=response.SerializeToString,
+            )
+
+        return grpc.method_handlers_generic_handler(
+            ADS_SERVICE,
+            {
+                "StreamAggregatedResources": method(
+                    "sotw",
+                    SotwSession,
+                    discovery_pb2.DiscoveryRequest,
+                    discovery_pb2.DiscoveryResponse,
+                ),
+                "DeltaAggregatedResources": method(
+                    "delta",
+                    DeltaSession,
+                    discovery_pb2.DeltaDiscoveryRequest,
+                    discovery_pb2.DeltaDiscoveryResponse,
+                ),
+            },
+        )
+
+    async def serve(
         self,
-        requests: AsyncIterator[Any],
-        context: grpc.aio.ServicerContext,
         protocol: str,
         make_session: Callable[..., Session],
+        requests: AsyncIterator[Any],
+        context: grpc.aio.ServicerContext,
     ) -> AsyncIterator[Any]:
-        stream_id = 0
+        """One ADS stream from its first request to its end.
+
+        A task of its own per stream reads the requests for as long as the stream lasts and
+        hands them to the session; this generator writes, whenever that task or the cache's
+        publication wakes it.
+        """
         opened = time.monotonic()
         host = peer_host(context.peer())
         if not self._peers.admit(host):
@@ -104,80 +131,87 @@ class _Ads(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignore[mis
                 f"{host} already holds {self._peers.cap} xDS streams, the most weir accepts "
                 "from one address",
             )
+        stream: Stream | None = None
+        wakeup = Wakeup(asyncio.get_running_loop())
+        reader: asyncio.Future[None] | None = None
+        cache = self._cache
         try:
-            first = await _read(requests)
-            if first is None:
+            opening = await self._open(requests, context, protocol, make_session)
+            if opening is None:
                 return
-            _check_node(first)
-            _check_type(first)
-            await require_identity(context, first.node.id)  # mTLS: the cert must name the node
-            listener = self._listener_for(first.node)
-            stream_id = self._registry.connect(
-                node_id=first.node.id,
-                node_cluster=first.node.cluster,
-                protocol=protocol,
-                peer=context.peer(),
-                admin=_admin_of(first.node),
-            )
-            log.info(
-                "%s stream %d from %s (%s)", protocol, stream_id, first.node.id, context.peer()
-            )
-            stream = self.streams[stream_id] = Stream(stream_id, first.node, protocol)
-            stream.session = session = make_session(
-                on_ack=lambda t, v: self._on_ack(stream, t, v),
-                on_nack=lambda t, v, m: self._on_nack(stream, t, v, m),
-            )
+            stream, session, listener, first = opening
             _request(session, first, stream)
-            async for response in self._exchange(stream, session, requests, listener):
-                yield response
+            reader = asyncio.ensure_future(_take_requests(requests, session, stream, wakeup))
+            cache.watch(wakeup.set)
+            while True:
+                snapshot, published = cache.snapshot, cache.published_at
+                stream.view = self._views.of(snapshot, listener, protocol)
+                for response in session.responses(stream.view):
+                    stream.inflight[response.type_url] = Pushed(snapshot.version, published)
+                    self._metrics.sent(response.type_url, protocol, response.ByteSize())
+                    stream.writing = response.type_url
+                    yield response  # resumes once gRPC took it: the proxy's flow control allowed
+                    stream.writing = None
+                    del response  # not kept while the stream waits (delta: 0.3 KB a stream)
+                self._track_lag(stream, snapshot.version, published)
+                await wakeup.wait()
+                if reader.done():
+                    reader.result()  # a bad request ends the stream with its error
+                    return
         except ProtocolError as exc:
             log.warning("ended an xDS stream from %s: %s", context.peer(), exc)
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         finally:
+            if reader is not None:
+                cache.unwatch(wakeup.set)
+                reader.cancel()
             self._peers.release(host)
-            if stream_id:
-                log.info("%s stream %d closed", protocol, stream_id)
-                self._registry.disconnect(stream_id)
-                self.streams.pop(stream_id, None)
+            if stream is not None:
+                log.info("%s stream %d closed", protocol, stream.stream_id)
+                self._registry.disconnect(stream.stream_id)
+                self.streams.pop(stream.stream_id, None)
                 self._metrics.stream_closed(protocol, time.monotonic() - opened)
 
-    async def _exchange(
-        self, stream: Stream, session: Session, requests: AsyncIterator[Any], listener: Encoded
-    ) -> AsyncIterator[Any]:
-        snapshot: Resources = self._cache.snapshot
-        published = self._cache.published_at
-        read = asyncio.ensure_future(_read(requests))
-        newer = asyncio.ensure_future(self._cache.newer_than(snapshot))
-        try:
-            while True:
-                stream.view = ProxyView.of(snapshot, listener, stream.protocol)
-                for response in session.responses(stream.view):
-                    stream.inflight[response.type_url] = Pushed(snapshot.version, published)
-                    self._metrics.sent(response.type_url, stream.protocol, response.ByteSize())
-                    stream.writing = response.type_url
-                    yield response  # resumes once gRPC took it: the proxy's flow control allowed
-                    stream.writing = None
-                self._track_lag(stream, snapshot.version, published)
-                done, _ = await asyncio.wait({read, newer}, return_when=asyncio.FIRST_COMPLETED)
-                if read in done:
-                    request = read.result()
-                    if request is None:
-                        return
-                    _check_type(request)
-                    _request(session, request, stream)
-                    read = asyncio.ensure_future(_read(requests))
-                if newer in done:
-                    snapshot, published = newer.result()
-                    newer = asyncio.ensure_future(self._cache.newer_than(snapshot))
-        finally:
-            read.cancel()
-            newer.cancel()
+    async def _open(
+        self,
+        requests: AsyncIterator[Any],
+        context: grpc.aio.ServicerContext,
+        protocol: str,
+        make_session: Callable[..., Session],
+    ) -> tuple[Stream, Session, Encoded, Any] | None:
+        """Check the first request and register the proxy: its stream, session, listener and
+        that first request (for the session); None if the stream ended before it."""
+        first = await _read(requests)
+        if first is None:
+            return None
+        _check_node(first)
+        _check_type(first)
+        await require_identity(context, first.node.id)  # mTLS: the cert must name the node
+        listener = self._listener_for(first.node)
+        stream_id = self._registry.connect(
+            node_id=first.node.id,
+            node_cluster=first.node.cluster,
+            protocol=protocol,
+            peer=context.peer(),
+            admin=_admin_of(first.node),
+        )
+        log.info("%s stream %d from %s (%s)", protocol, stream_id, first.node.id, context.peer())
+        stream = self.streams[stream_id] = Stream(stream_id, first.node, protocol)
+        stream.session = session = make_session(
+            on_ack=lambda t, v: self._on_ack(stream, t, v),
+            on_nack=lambda t, v, m: self._on_nack(stream, t, v, m),
+        )
+        return stream, session, listener, first
 
     def _on_ack(self, stream: Stream, type_url: str, version: str) -> None:
+        # The stream keeps it as a key: one shared string rather than each request's own copy
+        # (protobuf makes a new str at every read of a field; 0.4 KB a delta stream).
+        type_url = sys.intern(type_url)
         self._metrics.acked(type_url, stream.ack(type_url))
         self._registry.acked(stream.stream_id, type_url, version)
 
     def _on_nack(self, stream: Stream, type_url: str, version: str, message: str) -> None:
+        type_url = sys.intern(type_url)
         log.warning(
             "%s rejected %s version %s: %s", stream.node.id, type_name(type_url), version, message
         )
@@ -205,6 +239,22 @@ class _Ads(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignore[mis
         if address not in self._listeners:
             self._listeners[address] = build_listener(host, port)
         return self._listeners[address]
+
+
+ADS_SERVICE = ads_pb2.DESCRIPTOR.services_by_name["AggregatedDiscoveryService"].full_name
+
+
+async def _take_requests(
+    requests: AsyncIterator[Any], session: Session, stream: Stream, wakeup: Wakeup
+) -> None:
+    """Hand every request to the session, waking the writer after each and at the end."""
+    try:
+        while (request := await _read(requests)) is not None:
+            _check_type(request)
+            _request(session, request, stream)
+            wakeup.set()
+    finally:
+        wakeup.set()
 
 
 async def _read(requests: AsyncIterator[Any]) -> Any:
@@ -254,7 +304,7 @@ def _request(session: Session, request: Any, stream: Stream) -> None:
     if request.type_url in served:
         session.on_request(request)
     elif request.type_url not in stream.ignored and len(stream.ignored) < MAX_IGNORED_TYPES:
-        stream.ignored.add(request.type_url)
+        stream.ignored |= {request.type_url}
         log.warning(
             "%s subscribed to %s, which weir does not serve: ignored",
             stream.node.id,
@@ -276,6 +326,24 @@ def _admin_of(node: Any) -> str | None:
         )
         return None
     return address
+
+
+YOUNG_GC_THRESHOLD = 10_000
+"""Allocations of container objects between two young collections (Python's default: 700)."""
+
+
+def _fewer_young_collections() -> None:
+    """Let the cyclic GC run less often, unless the process chose a threshold of its own.
+
+    A change pushed to 2,000 streams allocates some 100,000 short-lived objects (grpc's
+    operations, responses, futures), and at Python's default every 700 of them start a young
+    collection that also walks everything promoted since the last one: ~10% of the event
+    loop's CPU per change, measured with 2,000 simulated clients (191 -> 172 us a stream);
+    the memory that waits longer for collection is a few hundred KB at most.
+    """
+    threshold = gc.get_threshold()
+    if threshold[0] == 700:
+        gc.set_threshold(YOUNG_GC_THRESHOLD, *threshold[1:])
 
 
 class XdsServer:
@@ -315,6 +383,7 @@ class XdsServer:
 
     async def start(self, address: str) -> int:
         """Listen on host:port (port 0 picks a free one); returns the bound port."""
+        _fewer_young_collections()
         cache = self._cache = SnapshotCache(
             self.controller,
             asyncio.get_running_loop(),
@@ -325,7 +394,7 @@ class XdsServer:
         ads = self._ads = _Ads(
             cache, self.registry, self.metrics, PeerStreams(self.limits.streams_per_peer)
         )
-        ads_pb2_grpc.add_AggregatedDiscoveryServiceServicer_to_server(ads, server)
+        server.add_generic_rpc_handlers((ads.handler(),))
         csds_pb2_grpc.add_ClientStatusDiscoveryServiceServicer_to_server(
             Csds(lambda: list(ads.streams.values())), server
         )

@@ -17,10 +17,9 @@ from controlplane.resources import (
     ROUTE_TYPE,
     TYPE_ORDER,
     Encoded,
-    set_version,
 )
 from controlplane.xds._errors import check_type
-from controlplane.xds._view import ClusterInputs, Held, ProxyView, desired
+from controlplane.xds._view import NONE, ClusterInputs, Held, ProxyView, desired
 
 AckHook = Callable[[str, str], None]
 NackHook = Callable[[str, str, str], None]
@@ -33,6 +32,7 @@ class _Sent:
     resources: dict[str, Encoded]
     refs: frozenset[str] = frozenset()
     """For route configurations: the clusters they name, as sent."""
+    # `resources` is shared by every stream sent the same set (ProxyView.whole_set).
 
 
 @dataclass(slots=True)
@@ -52,7 +52,7 @@ class _TypeState:
     """For clusters: the inputs for which there was last nothing to send."""
 
 
-@dataclass
+@dataclass(slots=True)
 class SotwSession:
     on_ack: AckHook
     on_nack: NackHook
@@ -76,7 +76,7 @@ class SotwSession:
             return
         sent, state.inflight = state.inflight, None
         if request.type_url == ROUTE_TYPE:
-            self.held.pending_refs = frozenset()
+            self.held.pending_refs = NONE
         if sent is None:
             return
         if request.HasField("error_detail"):
@@ -89,7 +89,7 @@ class SotwSession:
         state.acked = sent.version
         state.acked_resources = sent.resources
         if type_url == CLUSTER_TYPE:
-            self.held.clusters = dict(sent.resources)
+            self.held.clusters = sent.resources  # shared, never changed in place
         elif type_url == ROUTE_TYPE:
             # What the routes named when they were sent: a newer view may name others by now.
             self.held.route_refs = sent.refs
@@ -118,12 +118,8 @@ class SotwSession:
             wanted = desired(type_url, view, self.held, state.names)
             if wanted is None:
                 continue
-            # SotW sends whole resources: a cluster known only by name cannot be part of it.
-            resources = {n: e for n, e in sorted(wanted.items()) if e is not None}
-            version = set_version(resources)
-            refs: frozenset[str] = frozenset()
-            if type_url == ROUTE_TYPE:
-                refs = refs.union(*(view.refs(n) for n in resources))
+            whole = view.whole_set(type_url, wanted)
+            resources, version, refs = whole.resources, whole.version, whole.refs
             if state.claimed and state.claimed == version and not state.acked:
                 # The proxy already holds exactly this (it reconnected): take its word.
                 self._acked(type_url, state, _Sent(version, "", resources, refs))
@@ -140,7 +136,7 @@ class SotwSession:
                     version_info=version,
                     type_url=type_url,
                     nonce=state.inflight.nonce,
-                    resources=[r.packed() for r in resources.values()],
+                    resources=whole.packed,
                 )
             )
         return out

@@ -15,8 +15,11 @@ acknowledged:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from envoy.service.discovery.v3 import discovery_pb2
 
 from controlplane.resources import (
     CLUSTER_TYPE,
@@ -25,10 +28,13 @@ from controlplane.resources import (
     VHOST_TYPE,
     Encoded,
     Resources,
+    set_version,
 )
 
 ROUTING_TYPES = (ROUTE_TYPE, VHOST_TYPE)
 """The types whose resources name clusters, and whose names a proxy subscribes to."""
+NONE: frozenset[str] = frozenset()
+"""No names (CPython makes a new empty frozenset, 216 bytes, at every `frozenset()`)."""
 WILDCARD = "*"
 """The name that subscribes to every resource of a type, beside any named ones."""
 
@@ -43,6 +49,14 @@ class ProxyView:
     """Route configuration or virtual host name → the clusters it names (absent: none)."""
     vhds: bool = False
     """Whether the virtual hosts come by VHDS (delta) rather than inline (SotW)."""
+    _sets: dict[str, WholeSet] = field(default_factory=dict, compare=False, repr=False)
+    """type_url → every resource of the type as a SotW response carries it, once worked out."""
+    _all_refs: dict[str, frozenset[str]] = field(default_factory=dict, compare=False, repr=False)
+    _delta: dict[tuple[str, str], list[Any]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
+    """Delta responses' resources by the fingerprint of their content, once made."""
+    """type_url → the clusters all the routing resources of the type name, once worked out."""
 
     @classmethod
     def of(cls, snapshot: Resources, listener: Encoded, protocol: str = "sotw") -> ProxyView:
@@ -75,36 +89,103 @@ class ProxyView:
         )
 
     def refs(self, name: str) -> frozenset[str]:
-        return self.route_refs.get(name, frozenset())
+        return self.route_refs.get(name, NONE)
+
+    def all_refs(self, type_url: str) -> frozenset[str]:
+        """The clusters all of the view's resources of a routing type name."""
+        if type_url not in self._all_refs:
+            named = (self.refs(n) for n in self.resources.get(type_url, {}))
+            self._all_refs[type_url] = frozenset[str]().union(*named)
+        return self._all_refs[type_url]
+
+    def delta_resources(
+        self, type_url: str, fingerprint: str, upserts: Mapping[str, Encoded]
+    ) -> list[Any]:
+        """`upserts` as a delta response's resources, in name order. Streams that need the
+        same (`fingerprint`: a hash of the names and versions, as DeltaSession makes it), as
+        most do after a change, share one list made once per view."""
+        key = (type_url, fingerprint)
+        if key not in self._delta:
+            self._delta[key] = [
+                discovery_pb2.Resource(name=name, version=r.version, resource=r.packed())
+                for name, r in sorted(upserts.items())
+            ]
+        return self._delta[key]
+
+    def whole_set(self, type_url: str, resources: Mapping[str, Encoded | None]) -> WholeSet:
+        """`resources` as a SotW response carries them. When they are all of the view's
+        resources of the type, as for almost every stream, it is worked out once per view
+        (so once per snapshot, whatever the number of streams that share the view)."""
+        shared = resources is self.resources.get(type_url)
+        if shared and type_url in self._sets:
+            return self._sets[type_url]
+        whole = WholeSet.of(resources, self.route_refs if type_url in ROUTING_TYPES else {})
+        if shared:
+            self._sets[type_url] = whole
+        return whole
+
+
+@dataclass(frozen=True, slots=True)
+class WholeSet:
+    """A set of resources of one type, as a SotW response carries them."""
+
+    resources: dict[str, Encoded]
+    """Name → resource, in name order (never changed once made: streams share it)."""
+    version: str
+    """The set's version (set_version)."""
+    refs: frozenset[str]
+    """The clusters its routing resources name (none for other types)."""
+    packed: list[Any]
+    """The resources packed in Any, in name order."""
+
+    @classmethod
+    def of(
+        cls, resources: Mapping[str, Encoded | None], route_refs: Mapping[str, frozenset[str]]
+    ) -> WholeSet:
+        # SotW sends whole resources: a cluster known only by name cannot be part of it.
+        ordered = {n: e for n, e in sorted(resources.items()) if e is not None}
+        refs = frozenset[str]().union(*(route_refs.get(n, ()) for n in ordered))
+        return cls(ordered, set_version(ordered), refs, [r.packed() for r in ordered.values()])
+
+
+class ViewCache:
+    """The current view per listener and protocol, shared by every stream that has it."""
+
+    def __init__(self) -> None:
+        self._views: dict[tuple[Encoded, str], tuple[Resources, ProxyView]] = {}
+
+    def of(self, snapshot: Resources, listener: Encoded, protocol: str) -> ProxyView:
+        key = (listener, protocol)
+        held = self._views.get(key)
+        if held is None or held[0] is not snapshot:
+            held = self._views[key] = (snapshot, ProxyView.of(snapshot, listener, protocol))
+        return held[1]
 
 
 @dataclass(slots=True)
 class Held:
     """What the proxy is known to hold (ACKed), per type."""
 
-    clusters: dict[str, Encoded | None]
-    """Cluster name → the resource, or None when the proxy told us only the name (reconnect)."""
+    clusters: Mapping[str, Encoded | None]
+    """Cluster name → the resource, or None when the proxy told us only the name (reconnect).
+    Shared with the ACKed response on SotW streams: replaced, never changed in place."""
     route_refs: frozenset[str] | None
     """Clusters named by the routes the proxy holds; None while unknown (fresh stream)."""
     pending_refs: frozenset[str] = frozenset()
     """Clusters named by routes sent and not answered yet: the proxy may hold them any moment."""
 
 
-def desired_clusters(view: ProxyView, held: Held) -> dict[str, Encoded | None]:
+def desired_clusters(view: ProxyView, held: Held) -> Mapping[str, Encoded | None]:
     """The clusters to hold now: the snapshot's, and any that held or in-flight routes name.
 
     While the held routes are unknown (after a reconnect, before our first route ACK), nothing
-    the proxy reported holding is dropped.
+    the proxy reported holding is dropped. When that adds nothing, as it mostly does, the
+    answer is the view's own mapping (not a copy: callers only read it).
     """
-    desired: dict[str, Encoded | None] = dict(view.resources[CLUSTER_TYPE])
-    if held.route_refs is None:
-        keep: Iterable[str] = held.clusters.keys()
-    else:
-        keep = held.route_refs | held.pending_refs
-    for name in keep:
-        if name not in desired and name in held.clusters:
-            desired[name] = held.clusters[name]
-    return desired
+    clusters = view.resources[CLUSTER_TYPE]
+    keep = held.clusters.keys() if held.route_refs is None else held.route_refs | held.pending_refs
+    extra = {n: held.clusters[n] for n in keep if n not in clusters and n in held.clusters}
+    return {**clusters, **extra} if extra else clusters
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,21 +234,31 @@ def wanted_names(type_url: str, view: ProxyView, names: set[str] | None) -> list
 
 def desired(
     type_url: str, view: ProxyView, held: Held, names: set[str] | None
-) -> dict[str, Encoded | None] | None:
+) -> Mapping[str, Encoded | None] | None:
     """What the proxy should hold of one type now, or None while routes must wait.
 
     `names` are the subscribed route configurations or virtual hosts (None: all); clusters and
-    listeners are wildcard subscriptions.
+    listeners are wildcard subscriptions. All of the view's resources of the type come as
+    the view's own mapping, which callers only read.
     """
     if type_url == CLUSTER_TYPE:
         return desired_clusters(view, held)
     if type_url == LISTENER_TYPE:
-        return dict(view.resources[LISTENER_TYPE])
+        return view.resources[LISTENER_TYPE]
+    resources = view.resources.get(type_url, {})
+    if _wants_all(type_url, names, resources):
+        # What almost every stream asks for: checked against what the view worked out once.
+        return resources if held.clusters.keys() >= view.all_refs(type_url) else None
     wanted = wanted_names(type_url, view, names)
     if not routes_ready(view, wanted, held):
         return None
-    resources = view.resources.get(type_url, {})
     return {name: resources[name] for name in wanted}
+
+
+def _wants_all(type_url: str, names: set[str] | None, available: Mapping[str, Encoded]) -> bool:
+    if names is None or WILDCARD in names:
+        return True
+    return type_url != VHOST_TYPE and names.issuperset(available)
 
 
 def routes_ready(view: ProxyView, wanted: list[str], held: Held) -> bool:
