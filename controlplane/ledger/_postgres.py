@@ -19,11 +19,11 @@ from datetime import datetime
 
 import psycopg
 from psycopg.rows import TupleRow
-from pydantic import TypeAdapter, ValidationError
 
 from controlplane.errors import StoreError
+from controlplane.ledger._rows import entries_of
 from controlplane.ledger._store import Fenced, StaleSequence
-from controlplane.model import Entry, Event, ProposedEntry
+from controlplane.model import Entry, ProposedEntry
 
 CHANNEL = "weir_ledger"
 _SCHEMA_LOCK = 0x7765697200  # pg_advisory_xact_lock key: replicas create the schema one at a time
@@ -88,8 +88,6 @@ CREATE TABLE IF NOT EXISTS weir_stats (
     FOREIGN KEY (replica, proxy) REFERENCES weir_stats_proxies ON DELETE CASCADE
 );
 """
-
-_EVENT: TypeAdapter[Event] = TypeAdapter(Event)
 
 
 def _redacted(url: str) -> str:
@@ -187,21 +185,7 @@ class PostgresStore:
                 )
             except psycopg.Error as exc:
                 raise StoreError(f"cannot read the ledger at {self.where}: {exc}") from exc
-        try:
-            return [
-                Entry(
-                    seq=seq,
-                    at=datetime.fromisoformat(at),
-                    actor=actor,
-                    reason=reason,
-                    event=_EVENT.validate_json(body),
-                )
-                for seq, at, actor, reason, body in rows
-            ]
-        except ValidationError as exc:
-            raise StoreError(
-                f"the ledger at {self.where} holds an entry weir cannot read: {exc}"
-            ) from exc
+        return entries_of(rows, str(self.where))
 
     def close(self) -> None:
         with self._lock:

@@ -12,11 +12,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
-from pydantic import TypeAdapter, ValidationError
-
 from controlplane.errors import StoreError
+from controlplane.ledger._rows import entries_of
 from controlplane.ledger._store import StaleSequence
-from controlplane.model import Entry, Event, ProposedEntry
+from controlplane.model import Entry, ProposedEntry
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS ledger (
@@ -32,8 +31,6 @@ BEGIN SELECT RAISE(ABORT, 'the ledger is append-only'); END;
 CREATE TRIGGER IF NOT EXISTS ledger_append_only_delete BEFORE DELETE ON ledger
 BEGIN SELECT RAISE(ABORT, 'the ledger is append-only'); END;
 """
-
-_EVENT: TypeAdapter[Event] = TypeAdapter(Event)
 
 
 class SqliteStore:
@@ -104,21 +101,7 @@ class SqliteStore:
                 ).fetchall()
             except sqlite3.Error as exc:
                 raise StoreError(f"cannot read the ledger at {self.path}: {exc}") from exc
-        try:
-            return [
-                Entry(
-                    seq=seq,
-                    at=datetime.fromisoformat(at),
-                    actor=actor,
-                    reason=reason,
-                    event=_EVENT.validate_json(body),
-                )
-                for seq, at, actor, reason, body in rows
-            ]
-        except ValidationError as exc:
-            raise StoreError(
-                f"the ledger at {self.path} holds an entry weir cannot read: {exc}"
-            ) from exc
+        return entries_of(rows, str(self.path))
 
     def close(self) -> None:
         with self._lock:
