@@ -196,7 +196,7 @@ class _Ads:
             admin=_admin_of(first.node),
         )
         log.info("%s stream %d from %s (%s)", protocol, stream_id, first.node.id, context.peer())
-        stream = self.streams[stream_id] = Stream(stream_id, first.node, protocol)
+        stream = self.streams[stream_id] = Stream(stream_id, kept_node(first.node), protocol)
         stream.session = session = make_session(
             on_ack=lambda t, v: self._on_ack(stream, t, v),
             on_nack=lambda t, v, m: self._on_nack(stream, t, v, m),
@@ -265,6 +265,17 @@ async def _read(requests: AsyncIterator[Any]) -> Any:
         return await anext(requests, None)
     except DecodeError as exc:
         raise ProtocolError(f"the request is not a valid discovery request: {exc}") from exc
+
+
+def kept_node(node: Any) -> Any:
+    """What a stream keeps of its proxy's node for as long as it lasts (for CSDS, logs and the
+    registry): everything but `extensions`, the list of every extension built into the Envoy
+    binary, which nothing here reads: 516 entries, 61 KB of Envoy 1.40's 61 KB node, against
+    0.2 KB for the rest."""
+    kept = type(node)()
+    kept.CopyFrom(node)
+    kept.ClearField("extensions")
+    return kept
 
 
 MAX_NODE_ID = 1024
@@ -408,6 +419,10 @@ class XdsServer:
             raise OSError(f"cannot listen for xDS on {address}: {exc}") from exc
         self._server = server
         return port
+
+    def streams(self) -> list[Stream]:
+        """The open ADS streams, with what each keeps of its proxy."""
+        return list(self._ads.streams.values()) if self._ads is not None else []
 
     def writing(self) -> list[str]:
         """Node ids of the proxies a response is being written to now. One that stays here

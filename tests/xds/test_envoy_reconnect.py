@@ -73,3 +73,28 @@ async def test_envoy_reconnects_when_its_connection_ages_out_and_serves_througho
         assert set(replies.statuses()) == {200}
         assert replies.bodies() == {"a": replies.total()}
         assert envoy.stats()["control_plane.connected_state"] == 1
+
+
+async def test_a_stream_keeps_the_proxys_node_without_its_extension_list(
+    start_envoy: StartEnvoy, start_upstream: StartUpstream
+) -> None:
+    upstream = start_upstream("a")
+    async with serving(plane_routing_to(upstream.address)) as (xds, address):
+        listen = f"127.0.0.1:{free_port()}"
+        bootstrap = render_bootstrap(
+            "edge", "test", xds=address, listen=listen, admin=f"127.0.0.1:{free_port()}"
+        )
+        await asyncio.to_thread(start_envoy, bootstrap)
+
+        # When a real Envoy has connected
+        await asyncio.to_thread(eventually, lambda: len(xds.streams()) == 1)
+        [stream] = xds.streams()
+
+        # Then its stream keeps who the proxy is, for CSDS and `weir proxies`
+        node = stream.node
+        assert (node.id, node.cluster) == ("edge", "test")
+        assert "weir_listen" in node.metadata.fields
+        assert node.user_agent_name == "envoy"
+        # but not the list of every extension built into Envoy (61 KB of its 61 KB node)
+        assert len(node.extensions) == 0
+        assert node.ByteSize() < 2048
