@@ -60,6 +60,17 @@ CHANNEL_OPTIONS = [
 HCM_TYPE = "type.googleapis.com/" + hcm_pb2.HttpConnectionManager.DESCRIPTOR.full_name
 
 
+ENVOY_LIKE_EXTENSIONS = tuple(
+    base_pb2.Extension(
+        name=f"envoy.filters.simulated.extension_{n}",
+        category=f"envoy.simulated.category_{n % 60}",
+        type_urls=[f"envoy.extensions.simulated.v3.Extension{n}Config"],
+    )
+    for n in range(516)
+)
+"""The size of what Envoy 1.40 lists in node.extensions (516 entries, ~61 KB)."""
+
+
 class ClientError(Exception):
     """A simulated client could not connect, sync or finish as expected."""
 
@@ -114,6 +125,10 @@ class AdsClient:
         # Named as `weir bootstrap` names it; nothing answers there (a simulated client has
         # no stats), which only matters to `weir serve --stats pull`.
         self._node.metadata.fields[ADMIN_METADATA_KEY].string_value = "127.0.0.1:1"
+        # And, as Envoy 1.40 does, every extension built into it: 516 of them, 61 KB of the
+        # first request, which a server must not keep a copy of per stream.
+        self._node.user_agent_name = "envoy"
+        self._node.extensions.extend(ENVOY_LIKE_EXTENSIONS)
         self.holdings: dict[str, dict[str, str]] = {}
         self.generation = 0
         self.changed_at = 0.0
