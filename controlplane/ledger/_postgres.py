@@ -21,7 +21,7 @@ import psycopg
 from psycopg.rows import TupleRow
 
 from controlplane.errors import StoreError
-from controlplane.ledger._rows import entries_of
+from controlplane.ledger._rows import entries_of, numbered, row_of
 from controlplane.ledger._store import Fenced, StaleSequence
 from controlplane.model import Entry, ProposedEntry
 
@@ -133,15 +133,8 @@ class PostgresStore:
         at: datetime,
         term: int | None = None,
     ) -> list[Entry]:
-        entries = [
-            Entry(seq=after_seq + n, at=at, actor=p.actor, reason=p.reason, event=p.event)
-            for n, p in enumerate(batch, start=1)
-        ]
-        rows = [
-            (e.seq, e.at.isoformat(), e.actor, e.reason, e.event.kind,
-             e.event.model_dump_json(), term)
-            for e in entries
-        ]  # fmt: skip
+        entries = numbered(batch, after_seq=after_seq, at=at)
+        rows = [(*row_of(e), term) for e in entries]
         with self._lock:
             try:
                 db = self._connection()

@@ -13,7 +13,7 @@ from datetime import datetime
 from pathlib import Path
 
 from controlplane.errors import StoreError
-from controlplane.ledger._rows import entries_of
+from controlplane.ledger._rows import entries_of, numbered, row_of
 from controlplane.ledger._store import StaleSequence
 from controlplane.model import Entry, ProposedEntry
 
@@ -57,21 +57,8 @@ class SqliteStore:
     ) -> list[Entry]:
         # `term` is not checked: a SQLite ledger has one process writing it, never a rival
         # leader to fence off (weir serve elects leaders on PostgreSQL only).
-        entries = [
-            Entry(seq=after_seq + n, at=at, actor=p.actor, reason=p.reason, event=p.event)
-            for n, p in enumerate(batch, start=1)
-        ]
-        rows = [
-            (
-                e.seq,
-                e.at.isoformat(),
-                e.actor,
-                e.reason,
-                e.event.kind,
-                e.event.model_dump_json(),
-            )
-            for e in entries
-        ]
+        entries = numbered(batch, after_seq=after_seq, at=at)
+        rows = [row_of(e) for e in entries]
         with self._lock:
             try:
                 self._db.execute("BEGIN IMMEDIATE")
