@@ -9,6 +9,8 @@ live instances, one shadow and one inactive. Measured in one run:
   of 100 ms;
 - rebuild after a one-instance weight change, by the builder that built the state before (what
   the xDS server does on every ledger append);
+- CPU per stream for that change when many streams share the view (as on a fleet: the work
+  common to all is done once per view), delta and SotW, against what one stream alone costs;
 - bytes to one delta client for that change: weir's XdsServer on 127.0.0.1 with a light delta
   ADS client that subscribes as Envoy 1.40 does and ACKs everything; the serialized
   DeltaDiscoveryResponses it receives after the change, against the goal of 2 KB. Beside it,
@@ -59,11 +61,14 @@ from controlplane.resources import (
 )
 from controlplane.xds import XdsServer
 from controlplane.xds._delta import DeltaSession
-from controlplane.xds._view import ProxyView
+from controlplane.xds._sotw import SotwSession
+from controlplane.xds._view import ProxyView, ViewCache
 from tests.xds._client import AdsClient
 
 GOAL_BUILD_MS = 100.0
 GOAL_DELTA_BYTES = 2048
+STREAMS = 200
+"""Streams sharing each view in the per-stream CPU figure."""
 QUIET_S = 0.5
 """A client has everything once no response came for this long after its last ACK."""
 CHANGED = "svc-0000-i1"
@@ -166,6 +171,50 @@ def _drain(session: DeltaSession, view: ProxyView) -> list[discovery_pb2.DeltaDi
             _ack(session, response)
         sent += batch
     return sent
+
+
+def _sotw_subscribe(session: SotwSession) -> None:
+    for type_url, names in ((CLUSTER_TYPE, []), (LISTENER_TYPE, []), (ROUTE_TYPE, ["weir"])):
+        session.on_request(discovery_pb2.DiscoveryRequest(type_url=type_url, resource_names=names))
+
+
+def _sotw_drain(session: SotwSession, view: ProxyView) -> int:
+    sent = 0
+    while batch := session.responses(view):
+        for response in batch:
+            session.on_request(
+                discovery_pb2.DiscoveryRequest(
+                    type_url=response.type_url,
+                    version_info=response.version_info,
+                    response_nonce=response.nonce,
+                    resource_names=[ROUTE_CONFIG_NAME] if response.type_url == ROUTE_TYPE else [],
+                )
+            )
+        sent += len(batch)
+    return sent
+
+
+def per_stream_cpu(before: Resources, after: Resources, protocol: str, streams: int) -> float:
+    """CPU seconds per stream for before -> after, `streams` synced streams of `protocol`
+    sharing one view per snapshot (the server's ViewCache): responses and their ACKs."""
+    views = ViewCache()
+    first = views.of(before, LISTENER, protocol)
+    drains: list[Callable[[ProxyView], object]] = []
+    for _ in range(streams):
+        if protocol == "delta":
+            delta = DeltaSession(on_ack=lambda *_: None, on_nack=lambda *_: None)
+            _subscribe_as_envoy(delta)
+            drains.append(partial(_drain, delta))
+        else:
+            sotw = SotwSession(on_ack=lambda *_: None, on_nack=lambda *_: None)
+            _sotw_subscribe(sotw)
+            drains.append(partial(_sotw_drain, sotw))
+        drains[-1](first)
+    view = views.of(after, LISTENER, protocol)
+    started = time.thread_time()
+    for drain in drains:
+        drain(view)
+    return (time.thread_time() - started) / streams
 
 
 def session_bytes(before: Resources, after: Resources, protocol: str) -> list[int]:
@@ -297,9 +346,16 @@ class MeshScale:
     sotw_grpc: list[int]
     session_cpu: float
     """CPU seconds one DeltaSession spent on the change (its responses and their ACKs)."""
+    streams: int
+    stream_cpu: dict[str, float]
+    """Protocol → CPU seconds per stream for the change, `streams` streams sharing a view."""
+    alone_cpu: dict[str, float]
+    """Protocol → the same with one stream: it does the view's shared work alone."""
 
 
-def measure_mesh_scale(services: int = 1000, instances: int = 5, runs: int = 9) -> MeshScale:
+def measure_mesh_scale(
+    services: int = 1000, instances: int = 5, runs: int = 9, streams: int = STREAMS
+) -> MeshScale:
     controller = mesh(services, instances)
     state = controller.state
     build = measure_build(state, runs)
@@ -314,6 +370,7 @@ def measure_mesh_scale(services: int = 1000, instances: int = 5, runs: int = 9) 
     vhds_responses = _drain(vhds_session, ProxyView.of(after, LISTENER, "delta"))
     session_cpu = time.thread_time() - started
     delta_grpc, sotw_grpc = grpc_bytes(controller)
+    protocols = ("delta", "sotw")
     return MeshScale(
         services=services,
         instances=instances,
@@ -326,6 +383,9 @@ def measure_mesh_scale(services: int = 1000, instances: int = 5, runs: int = 9) 
         scoped_rds=scoped_rds_bytes(after, vhds_responses),
         sotw_grpc=sotw_grpc,
         session_cpu=session_cpu,
+        streams=streams,
+        stream_cpu={p: per_stream_cpu(before, after, p, streams) for p in protocols},
+        alone_cpu={p: per_stream_cpu(before, after, p, 1) for p in protocols},
     )
 
 
@@ -357,6 +417,14 @@ def report(result: MeshScale) -> list[str]:
         f"({_met(cpu_ms <= GOAL_BUILD_MS)}); wall above CPU is time the machine gave others",
         f"rebuild after a one-instance weight change (remembering builder), "
         f"{len(result.rebuild)} runs: {_ms(result.rebuild)}",
+        f"CPU per stream for that change, {result.streams} synced streams sharing each view "
+        "(responses and ACKs), against one stream alone (it does the view's shared work):",
+        *(
+            f"  {protocol}: {result.stream_cpu[protocol] * 1e6:.0f} us a stream, alone "
+            f"{result.alone_cpu[protocol] * 1e6:.0f} us (ratio "
+            f"{result.stream_cpu[protocol] / result.alone_cpu[protocol]:.3f}x)"
+            for protocol in ("delta", "sotw")
+        ),
         "bytes one client receives for that weight change:",
         f"  weir delta (VHDS), over gRPC from XdsServer: {len(result.delta_grpc)} response(s), "
         f"{sent:,} bytes (goal <= {GOAL_DELTA_BYTES:,}, {_met(0 < sent <= GOAL_DELTA_BYTES)})",
@@ -379,10 +447,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--services", type=int, default=1000, help="services (default 1000)")
     parser.add_argument("--instances", type=int, default=5, help="per service (default 5)")
     parser.add_argument("--runs", type=int, default=9, help="timed builds each (default 9)")
+    parser.add_argument(
+        "--streams", type=int, default=STREAMS, help=f"sharing a view (default {STREAMS})"
+    )
     args = parser.parse_args(argv)
-    if args.services < 1 or args.runs < 1 or args.instances < 2:
-        parser.error("--services and --runs must be at least 1, --instances at least 2")
-    for line in report(measure_mesh_scale(args.services, args.instances, args.runs)):
+    if args.services < 1 or args.runs < 1 or args.instances < 2 or args.streams < 1:
+        parser.error("--services, --runs and --streams must be at least 1, --instances at least 2")
+    result = measure_mesh_scale(args.services, args.instances, args.runs, args.streams)
+    for line in report(result):
         print(line)
 
 

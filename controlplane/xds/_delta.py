@@ -34,6 +34,8 @@ from controlplane.xds._view import (
     Held,
     ProxyView,
     desired,
+    routes_ready,
+    wants_all,
 )
 
 
@@ -47,6 +49,9 @@ class _Sent:
     removed: list[str]
     refs: dict[str, frozenset[str]]
     """For routing resources: the clusters each upserted one names, as sent."""
+    whole: Whole | None = None
+    """All of the view's resources of the type, when the proxy holds exactly those once it
+    applies this response; None when it holds a choice of them."""
 
 
 @dataclass(slots=True)
@@ -71,6 +76,19 @@ class _TypeState:
     requests: int = 0
     settled: ClusterInputs | None = None
     """For clusters: the inputs for which there was last nothing to send."""
+    synced: Whole | None = None
+    """For routing types: the view's resources that `holds` equals name for name, version
+    for version (the proxy ACKed them, or there was nothing to send). The next view's
+    difference from them is worked out once for all the streams that hold them. None when
+    unknown: after a reconnect or a change of subscription."""
+
+
+@dataclass(frozen=True, slots=True)
+class Whole:
+    """All of one view's resources of a routing type, and the clusters they name."""
+
+    resources: Mapping[str, Encoded]
+    refs: frozenset[str]
 
 
 @dataclass(slots=True)
@@ -155,6 +173,7 @@ class DeltaSession:
             for name in sent.removed:
                 self._clusters.pop(name, None)
         elif type_url in ROUTING_TYPES:
+            state.synced = sent.whole
             self._held_routes_changed()
         self.on_ack(type_url, sent.system_version)
 
@@ -164,11 +183,14 @@ class DeltaSession:
             # them by namespace), so what they name is known once it ACKs ours: until then,
             # every cluster it holds stays.
             return
-        refs: set[str] = set()
-        for type_url in ROUTING_TYPES:
-            for named in self.types[type_url].refs.values():
-                refs |= named
-        self.held.route_refs = frozenset(refs) if refs else NONE
+        named = [_held_refs(self.types[type_url]) for type_url in ROUTING_TYPES]
+        named = [refs for refs in named if refs]
+        # One type naming clusters (as with VHDS) keeps its set as it is: shared by every
+        # stream that holds the same view, so that they compare it by identity.
+        if len(named) < 2:
+            self.held.route_refs = named[0] if named else NONE
+        else:
+            self.held.route_refs = frozenset[str]().union(*named)
 
     def _pending_changed(self) -> None:
         pending: set[str] = set()
@@ -200,17 +222,35 @@ class DeltaSession:
                 inputs = ClusterInputs.of(view, self.held, state.requests)
                 if inputs.same_as(state.settled):
                     continue
-            wanted = desired(type_url, view, self.held, state.names)
-            if wanted is None:
-                continue
-            upserts = {
-                name: resource
-                for name, resource in wanted.items()
-                if resource is not None and state.holds.get(name) != resource.version
-            }
-            removed = sorted(name for name in state.holds if name not in wanted)
+            whole = None
+            if type_url in ROUTING_TYPES and wants_all(
+                type_url, state.names, everything := view.resources.get(type_url, {})
+            ):
+                whole = Whole(everything, view.all_refs(type_url))
+            if state.synced is not None and whole is not None:
+                # The proxy holds all of an earlier view's: what changed since is shared.
+                if state.synced.resources is whole.resources:
+                    continue
+                changes = view.changes_since(type_url, state.synced.resources)
+                if not routes_ready(view, list(changes.upserts), self.held):
+                    continue
+                upserts, removed = changes.upserts, changes.removed
+            else:
+                wanted = desired(type_url, view, self.held, state.names)
+                if wanted is None:
+                    continue
+                if whole is not None and wanted is not whole.resources:
+                    whole = None
+                upserts = {
+                    name: resource
+                    for name, resource in wanted.items()
+                    if resource is not None and state.holds.get(name) != resource.version
+                }
+                removed = sorted(name for name in state.holds if name not in wanted)
             if not upserts and not removed and state.answered:
                 state.settled = inputs
+                if whole is not None:
+                    state.synced = whole
                 continue
             fingerprint = content_version(
                 "\n".join(
@@ -227,7 +267,7 @@ class DeltaSession:
             self._nonces += 1
             state.answered = True
             state.inflight = _Sent(
-                str(self._nonces), view.version, fingerprint, upserts, removed, refs
+                str(self._nonces), view.version, fingerprint, upserts, removed, refs, whole
             )
             state.last_nonce = state.inflight.nonce
             if refs:
@@ -263,7 +303,17 @@ class DeltaSession:
 def _forget(state: _TypeState, name: str) -> None:
     """Drop what the proxy holds under `name`, or in the namespace `name` (virtual hosts), so
     that a new subscription to it gets it all again."""
+    state.synced = None  # it holds less now, also once what is on its way is applied
+    if state.inflight is not None:
+        state.inflight.whole = None
     for held in [n for n in state.holds if n == name or n.rpartition("/")[0] == name]:
         state.holds.pop(held, None)
         state.resources.pop(held, None)
         state.refs.pop(held, None)
+
+
+def _held_refs(state: _TypeState) -> frozenset[str]:
+    """The clusters the routing resources the proxy holds of one type name."""
+    if state.synced is not None:
+        return state.synced.refs
+    return frozenset[str]().union(*state.refs.values())

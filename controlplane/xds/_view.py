@@ -16,7 +16,7 @@ acknowledged:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from envoy.service.discovery.v3 import discovery_pb2
@@ -52,11 +52,20 @@ class ProxyView:
     _sets: dict[str, WholeSet] = field(default_factory=dict, compare=False, repr=False)
     """type_url → every resource of the type as a SotW response carries it, once worked out."""
     _all_refs: dict[str, frozenset[str]] = field(default_factory=dict, compare=False, repr=False)
+    """type_url → the clusters all the routing resources of the type name, once worked out."""
     _delta: dict[tuple[str, str], list[Any]] = field(
         default_factory=dict, compare=False, repr=False
     )
     """Delta responses' resources by the fingerprint of their content, once made."""
-    """type_url → the clusters all the routing resources of the type name, once worked out."""
+    _changes: dict[tuple[str, int], Changes] = field(
+        default_factory=dict, compare=False, repr=False
+    )
+    """(type_url, id of an earlier mapping of the type) → what changed since it, once made."""
+    _covered: dict[tuple[str, int], tuple[Mapping[str, Encoded | None], bool]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
+    """(type_url, id of a cluster mapping) → whether it holds every cluster the type's
+    resources name, once worked out (the mapping kept: an id can be reused)."""
 
     @classmethod
     def of(cls, snapshot: Resources, listener: Encoded, protocol: str = "sotw") -> ProxyView:
@@ -98,6 +107,37 @@ class ProxyView:
             self._all_refs[type_url] = frozenset[str]().union(*named)
         return self._all_refs[type_url]
 
+    def share_refs(self, earlier: ProxyView) -> None:
+        """Take `earlier`'s sets of routed clusters where they equal this view's (as after a
+        weight change), so that a stream tells an unchanged set apart by identity rather
+        than by comparing thousands of names, once per view instead of once per stream."""
+        for type_url in ROUTING_TYPES:
+            if type_url in self.resources and type_url in earlier.resources:
+                refs = earlier.all_refs(type_url)
+                if self.all_refs(type_url) == refs:
+                    self._all_refs[type_url] = refs
+
+    def covers(self, type_url: str, clusters: Mapping[str, Encoded | None]) -> bool:
+        """Whether `clusters` holds every cluster this view's resources of a routing type
+        name. `clusters` must never change in place (SotW's ACKed sets do not): the answer
+        is kept for every stream that holds the same set, as most do."""
+        key = (type_url, id(clusters))
+        known = self._covered.get(key)
+        if known is None or known[0] is not clusters:
+            known = self._covered[key] = (clusters, clusters.keys() >= self.all_refs(type_url))
+        return known[1]
+
+    def changes_since(self, type_url: str, before: Mapping[str, Encoded]) -> Changes:
+        """What differs between `before` (an earlier view's resources of the type) and this
+        view's: worked out once per view for every delta stream that held all of `before`,
+        as most streams do after a change, in place of comparing each stream's thousand
+        virtual hosts (0.8 ms a stream at 1,000 services)."""
+        key = (type_url, id(before))
+        changes = self._changes.get(key)
+        if changes is None or changes.before is not before:  # an id can be reused
+            changes = self._changes[key] = Changes.between(before, self.resources[type_url])
+        return changes
+
     def delta_resources(
         self, type_url: str, fingerprint: str, upserts: Mapping[str, Encoded]
     ) -> list[Any]:
@@ -120,9 +160,33 @@ class ProxyView:
         if shared and type_url in self._sets:
             return self._sets[type_url]
         whole = WholeSet.of(resources, self.route_refs if type_url in ROUTING_TYPES else {})
+        if shared and type_url in ROUTING_TYPES and whole.refs == self.all_refs(type_url):
+            # The set that share_refs keeps from view to view while it stays the same.
+            whole = replace(whole, refs=self.all_refs(type_url))
         if shared:
             self._sets[type_url] = whole
         return whole
+
+
+@dataclass(frozen=True, slots=True)
+class Changes:
+    """The difference between two mappings of one type's resources, by version."""
+
+    before: Mapping[str, Encoded]
+    """The earlier mapping (kept: its id is the key the changes are found by)."""
+    upserts: dict[str, Encoded]
+    """Added or changed: name → the newer resource (never changed once made: streams share it)."""
+    removed: list[str]
+    """Gone, in name order."""
+
+    @classmethod
+    def between(cls, before: Mapping[str, Encoded], after: Mapping[str, Encoded]) -> Changes:
+        upserts = {
+            name: resource
+            for name, resource in after.items()
+            if (earlier := before.get(name)) is None or earlier.version != resource.version
+        }
+        return cls(before, upserts, sorted(name for name in before if name not in after))
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,7 +222,10 @@ class ViewCache:
         key = (listener, protocol)
         held = self._views.get(key)
         if held is None or held[0] is not snapshot:
-            held = self._views[key] = (snapshot, ProxyView.of(snapshot, listener, protocol))
+            view = ProxyView.of(snapshot, listener, protocol)
+            if held is not None:
+                view.share_refs(held[1])
+            held = self._views[key] = (snapshot, view)
         return held[1]
 
 
@@ -173,6 +240,9 @@ class Held:
     """Clusters named by the routes the proxy holds; None while unknown (fresh stream)."""
     pending_refs: frozenset[str] = frozenset()
     """Clusters named by routes sent and not answered yet: the proxy may hold them any moment."""
+    clusters_replaced: bool = False
+    """Whether `clusters` is replaced rather than changed in place (SotW), so that what is
+    worked out from it can be kept per view for every stream that holds the same."""
 
 
 def desired_clusters(view: ProxyView, held: Held) -> Mapping[str, Encoded | None]:
@@ -213,9 +283,14 @@ class ClusterInputs:
             other is not None
             and self.clusters is other.clusters
             and self.requests == other.requests
-            and self.route_refs == other.route_refs
-            and self.pending_refs == other.pending_refs
+            and _same(self.route_refs, other.route_refs)
+            and _same(self.pending_refs, other.pending_refs)
         )
+
+
+def _same(a: frozenset[str] | None, b: frozenset[str] | None) -> bool:
+    # Identity first: CPython compares two equal sets name by name, even one with itself.
+    return a is b or a == b
 
 
 def wanted_names(type_url: str, view: ProxyView, names: set[str] | None) -> list[str]:
@@ -246,16 +321,20 @@ def desired(
     if type_url == LISTENER_TYPE:
         return view.resources[LISTENER_TYPE]
     resources = view.resources.get(type_url, {})
-    if _wants_all(type_url, names, resources):
+    if wants_all(type_url, names, resources):
         # What almost every stream asks for: checked against what the view worked out once.
-        return resources if held.clusters.keys() >= view.all_refs(type_url) else None
+        if held.clusters_replaced:
+            ready = view.covers(type_url, held.clusters)
+        else:
+            ready = held.clusters.keys() >= view.all_refs(type_url)
+        return resources if ready else None
     wanted = wanted_names(type_url, view, names)
     if not routes_ready(view, wanted, held):
         return None
     return {name: resources[name] for name in wanted}
 
 
-def _wants_all(type_url: str, names: set[str] | None, available: Mapping[str, Encoded]) -> bool:
+def wants_all(type_url: str, names: set[str] | None, available: Mapping[str, Encoded]) -> bool:
     if names is None or WILDCARD in names:
         return True
     return type_url != VHOST_TYPE and names.issuperset(available)
