@@ -25,8 +25,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import statistics
 import time
+import tracemalloc
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -194,10 +196,10 @@ def _sotw_drain(session: SotwSession, view: ProxyView) -> int:
     return sent
 
 
-def per_stream_cpu(before: Resources, after: Resources, protocol: str, streams: int) -> float:
-    """CPU seconds per stream for before -> after, `streams` synced streams of `protocol`
-    sharing one view per snapshot (the server's ViewCache): responses and their ACKs."""
-    views = ViewCache()
+def _synced_streams(
+    views: ViewCache, before: Resources, protocol: str, streams: int
+) -> list[Callable[[ProxyView], object]]:
+    """`streams` sessions of `protocol` synced to `before`; each one's drain."""
     first = views.of(before, LISTENER, protocol)
     drains: list[Callable[[ProxyView], object]] = []
     for _ in range(streams):
@@ -210,11 +212,39 @@ def per_stream_cpu(before: Resources, after: Resources, protocol: str, streams: 
             _sotw_subscribe(sotw)
             drains.append(partial(_sotw_drain, sotw))
         drains[-1](first)
+    return drains
+
+
+def per_stream_cpu(before: Resources, after: Resources, protocol: str, streams: int) -> float:
+    """CPU seconds per stream for before -> after, `streams` synced streams of `protocol`
+    sharing one view per snapshot (the server's ViewCache): responses and their ACKs."""
+    views = ViewCache()
+    drains = _synced_streams(views, before, protocol, streams)
     view = views.of(after, LISTENER, protocol)
     started = time.thread_time()
     for drain in drains:
         drain(view)
     return (time.thread_time() - started) / streams
+
+
+def per_stream_bytes(before: Resources, after: Resources, protocol: str, streams: int) -> float:
+    """Python memory per stream (tracemalloc) of `streams` sessions synced to `before`, then
+    to `after`: what each keeps, plus its part of what the views work out for all."""
+    views = ViewCache()
+    views.of(before, LISTENER, protocol)  # the views themselves are the snapshot's, not theirs
+    gc.collect()
+    tracemalloc.start()
+    try:
+        start = tracemalloc.take_snapshot()
+        drains = _synced_streams(views, before, protocol, streams)
+        view = views.of(after, LISTENER, protocol)
+        for drain in drains:
+            drain(view)
+        gc.collect()
+        grown = tracemalloc.take_snapshot().compare_to(start, "filename")
+    finally:
+        tracemalloc.stop()
+    return sum(stat.size_diff for stat in grown) / streams
 
 
 def session_bytes(before: Resources, after: Resources, protocol: str) -> list[int]:
@@ -351,6 +381,8 @@ class MeshScale:
     """Protocol → CPU seconds per stream for the change, `streams` streams sharing a view."""
     alone_cpu: dict[str, float]
     """Protocol → the same with one stream: it does the view's shared work alone."""
+    stream_bytes: dict[str, float]
+    """Protocol → Python memory per synced stream, `streams` of them sharing the views."""
 
 
 def measure_mesh_scale(
@@ -386,6 +418,7 @@ def measure_mesh_scale(
         streams=streams,
         stream_cpu={p: per_stream_cpu(before, after, p, streams) for p in protocols},
         alone_cpu={p: per_stream_cpu(before, after, p, 1) for p in protocols},
+        stream_bytes={p: per_stream_bytes(before, after, p, streams) for p in protocols},
     )
 
 
@@ -425,6 +458,10 @@ def report(result: MeshScale) -> list[str]:
             f"{result.stream_cpu[protocol] / result.alone_cpu[protocol]:.3f}x)"
             for protocol in ("delta", "sotw")
         ),
+        f"Python memory per synced stream, {result.streams} sharing the views (tracemalloc; "
+        f"grpc's own per connection not included): delta "
+        f"{result.stream_bytes['delta'] / 1024:.1f} KB, SotW "
+        f"{result.stream_bytes['sotw'] / 1024:.1f} KB",
         "bytes one client receives for that weight change:",
         f"  weir delta (VHDS), over gRPC from XdsServer: {len(result.delta_grpc)} response(s), "
         f"{sent:,} bytes (goal <= {GOAL_DELTA_BYTES:,}, {_met(0 < sent <= GOAL_DELTA_BYTES)})",

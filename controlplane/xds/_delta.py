@@ -4,6 +4,13 @@ The session tracks what the proxy holds, name by name, and sends only the differ
 or newly subscribed resources, and `removed_resources` for what it should drop. On reconnect
 the proxy's `initial_resource_versions` say what it holds, so nothing it already has is resent.
 
+A proxy holds, per type, either all of one view's resources (as almost every proxy does once
+it ACKed the latest change) or a choice of them. The first is kept as the view's own `Whole`,
+shared by every stream that holds it, and the next change is the difference the newer view
+works out once; only the second is spelled out name by name in the stream's own dicts. At
+1,000 services that is what keeps a delta stream at a few KB rather than 0.4 MB, and a change
+at tens of microseconds of CPU per stream rather than a millisecond.
+
 With a VHDS view (what the server gives delta streams) the route configuration carries no
 virtual host, and each service's virtual host is a resource of its own: a weight change sends
 one virtual host, whatever the size of the mesh.
@@ -22,17 +29,20 @@ from controlplane.resources import (
     ROUTE_TYPE,
     VHOST_TYPE,
     Encoded,
-    content_version,
 )
 from controlplane.xds._errors import check_type
 from controlplane.xds._sotw import AckHook, NackHook
 from controlplane.xds._view import (
+    EMPTY_REFS,
+    EMPTY_WHOLE,
     NONE,
     ROUTING_TYPES,
     WILDCARD,
     ClusterInputs,
     Held,
     ProxyView,
+    Whole,
+    delta_fingerprint,
     desired,
     routes_ready,
     wants_all,
@@ -45,11 +55,13 @@ class _Sent:
     system_version: str
     """The snapshot this response came from: what the registry reports as ACKed or NACKed."""
     fingerprint: str
-    upserts: dict[str, Encoded]
+    upserts: Mapping[str, Encoded]
     removed: list[str]
-    refs: dict[str, frozenset[str]]
-    """For routing resources: the clusters each upserted one names, as sent."""
-    whole: Whole | None = None
+    named: frozenset[str]
+    """For routing types: the clusters the upserted resources name, as sent."""
+    route_refs: Mapping[str, frozenset[str]]
+    """For routing types: the view's name → clusters it names, as sent."""
+    whole: Whole | None
     """All of the view's resources of the type, when the proxy holds exactly those once it
     applies this response; None when it holds a choice of them."""
 
@@ -59,6 +71,9 @@ class _TypeState:
     subscribed: bool = False
     names: set[str] | None = None
     """Explicitly subscribed names; None is a wildcard (all)."""
+    synced: Whole | None = EMPTY_WHOLE
+    """What the proxy holds when it is all of one view's resources (or none): shared, and
+    the dicts below are then empty. None when it holds a choice, spelled out below."""
     holds: dict[str, str] = field(default_factory=dict)
     """Name → version the proxy holds, as far as its ACKs (or its reconnect) tell."""
     resources: dict[str, Encoded] = field(default_factory=dict)
@@ -76,19 +91,33 @@ class _TypeState:
     requests: int = 0
     settled: ClusterInputs | None = None
     """For clusters: the inputs for which there was last nothing to send."""
-    synced: Whole | None = None
-    """For routing types: the view's resources that `holds` equals name for name, version
-    for version (the proxy ACKed them, or there was nothing to send). The next view's
-    difference from them is worked out once for all the streams that hold them. None when
-    unknown: after a reconnect or a change of subscription."""
 
+    def spell_out(self) -> None:
+        """Turn a shared `synced` into the stream's own dicts, before a change to what the
+        proxy holds that is not all of a view's."""
+        whole, self.synced = self.synced, None
+        if whole is not None:
+            self.holds = {name: r.version for name, r in whole.resources.items()}
+            self.resources = dict(whole.resources)
+            self.refs = {n: whole.route_refs[n] for n in whole.resources if n in whole.route_refs}
 
-@dataclass(frozen=True, slots=True)
-class Whole:
-    """All of one view's resources of a routing type, and the clusters they name."""
+    def hold(self, whole: Whole) -> None:
+        """The proxy holds exactly `whole` now."""
+        self.synced = whole
+        if self.holds:
+            self.holds, self.resources, self.refs = {}, {}, {}
 
-    resources: Mapping[str, Encoded]
-    refs: frozenset[str]
+    def holding(self) -> dict[str, tuple[str, Encoded | None]]:
+        """Name → (version, resource if known) of what the proxy holds."""
+        if self.synced is not None:
+            return {n: (r.version, r) for n, r in self.synced.resources.items()}
+        return {n: (v, self.resources.get(n)) for n, v in self.holds.items()}
+
+    def held_refs(self) -> frozenset[str]:
+        """For routing types: the clusters the held resources name."""
+        if self.synced is not None:
+            return self.synced.refs
+        return frozenset[str]().union(*self.refs.values())
 
 
 @dataclass(slots=True)
@@ -98,15 +127,13 @@ class DeltaSession:
     types: dict[str, _TypeState] = field(
         default_factory=lambda: {t: _TypeState() for t in DELTA_TYPE_ORDER}
     )
-    held: Held = field(init=False)
-    _clusters: dict[str, Encoded | None] = field(default_factory=dict)
-    """What `held.clusters` is on a delta stream: the proxy's clusters, changed in place."""
+    held: Held = field(
+        # Replaced at each ACK, never changed in place: often the view's own mapping.
+        default_factory=lambda: Held(clusters={}, route_refs=None, clusters_replaced=True)
+    )
     _nonces: int = 0
     _vhds: bool = False
     """Whether the latest view serves virtual hosts by VHDS."""
-
-    def __post_init__(self) -> None:
-        self.held = Held(clusters=self._clusters, route_refs=None)
 
     def on_request(self, request: discovery_pb2.DeltaDiscoveryRequest) -> None:
         check_type(request.type_url, DELTA_TYPE_ORDER)
@@ -114,11 +141,12 @@ class DeltaSession:
         state.requests += 1
         first = not state.subscribed
         state.subscribed = True
-        if first:
-            for name, version in request.initial_resource_versions.items():
-                state.holds[name] = version
-                if request.type_url == CLUSTER_TYPE:
-                    self._clusters[name] = None
+        if first and request.initial_resource_versions:
+            state.spell_out()
+            state.holds.update(request.initial_resource_versions)
+            if request.type_url == CLUSTER_TYPE:
+                known = dict.fromkeys(request.initial_resource_versions)
+                self.held.clusters = {**known, **self.held.clusters}
         self._subscribe(request, state, first=first)
         if request.response_nonce and request.response_nonce == state.last_nonce:
             sent, state.inflight = state.inflight, None
@@ -158,22 +186,29 @@ class DeltaSession:
             state.rejected = sent.fingerprint
             self.on_nack(type_url, sent.system_version, request.error_detail.message)
             return
-        for name, resource in sent.upserts.items():
-            state.holds[name] = resource.version
-            state.resources[name] = resource
-            if name in sent.refs:
-                state.refs[name] = sent.refs[name]
-        for name in sent.removed:
-            state.holds.pop(name, None)
-            state.resources.pop(name, None)
-            state.refs.pop(name, None)
+        if sent.whole is not None:
+            state.hold(sent.whole)
+        else:
+            state.spell_out()
+            for name, resource in sent.upserts.items():
+                state.holds[name] = resource.version
+                state.resources[name] = resource
+                if name in sent.route_refs:
+                    state.refs[name] = sent.route_refs[name]
+            for name in sent.removed:
+                state.holds.pop(name, None)
+                state.resources.pop(name, None)
+                state.refs.pop(name, None)
         state.acked = True
         if type_url == CLUSTER_TYPE:
-            self._clusters.update(sent.upserts)
-            for name in sent.removed:
-                self._clusters.pop(name, None)
+            if sent.whole is not None:
+                self.held.clusters = sent.whole.resources
+            else:
+                clusters = {**self.held.clusters, **sent.upserts}
+                for name in sent.removed:
+                    clusters.pop(name, None)
+                self.held.clusters = clusters
         elif type_url in ROUTING_TYPES:
-            state.synced = sent.whole
             self._held_routes_changed()
         self.on_ack(type_url, sent.system_version)
 
@@ -183,7 +218,7 @@ class DeltaSession:
             # them by namespace), so what they name is known once it ACKs ours: until then,
             # every cluster it holds stays.
             return
-        named = [_held_refs(self.types[type_url]) for type_url in ROUTING_TYPES]
+        named = [self.types[type_url].held_refs() for type_url in ROUTING_TYPES]
         named = [refs for refs in named if refs]
         # One type naming clusters (as with VHDS) keeps its set as it is: shared by every
         # stream that holds the same view, so that they compare it by identity.
@@ -193,20 +228,17 @@ class DeltaSession:
             self.held.route_refs = frozenset[str]().union(*named)
 
     def _pending_changed(self) -> None:
-        pending: set[str] = set()
-        for type_url in ROUTING_TYPES:
-            sent = self.types[type_url].inflight
-            if sent is not None:
-                for named in sent.refs.values():
-                    pending |= named
-        self.held.pending_refs = frozenset(pending) if pending else NONE
+        named = [s.inflight.named for t in ROUTING_TYPES if (s := self.types[t]).inflight]
+        named = [refs for refs in named if refs]
+        if len(named) < 2:
+            self.held.pending_refs = named[0] if named else NONE
+        else:
+            self.held.pending_refs = frozenset[str]().union(*named)
 
     def holdings(self) -> dict[str, dict[str, tuple[str, Encoded | None]]]:
         """Per subscribed type, name → (version, resource if known) of what the proxy holds."""
         return {
-            type_url: {n: (v, state.resources.get(n)) for n, v in state.holds.items()}
-            for type_url, state in self.types.items()
-            if state.subscribed
+            type_url: state.holding() for type_url, state in self.types.items() if state.subscribed
         }
 
     def responses(self, view: ProxyView) -> list[discovery_pb2.DeltaDiscoveryResponse]:
@@ -222,55 +254,65 @@ class DeltaSession:
                 inputs = ClusterInputs.of(view, self.held, state.requests)
                 if inputs.same_as(state.settled):
                     continue
-            whole = None
-            if type_url in ROUTING_TYPES and wants_all(
-                type_url, state.names, everything := view.resources.get(type_url, {})
+            routing = type_url in ROUTING_TYPES
+            whole = view.whole(type_url)
+            if (
+                routing
+                and state.synced is not None
+                and wants_all(type_url, state.names, whole.resources)
             ):
-                whole = Whole(everything, view.all_refs(type_url))
-            if state.synced is not None and whole is not None:
-                # The proxy holds all of an earlier view's: what changed since is shared.
-                if state.synced.resources is whole.resources:
+                # Readiness is checked below for what changed: the rest the proxy holds.
+                wanted: Mapping[str, Encoded | None] = whole.resources
+            else:
+                maybe = desired(type_url, view, self.held, state.names)
+                if maybe is None:
+                    continue
+                wanted = maybe
+            if wanted is whole.resources and state.synced is not None:
+                # The proxy holds all of an earlier view's (or nothing): what changed since
+                # is worked out once for every stream that holds the same.
+                if state.synced is whole and state.answered:
+                    state.settled = inputs
                     continue
                 changes = view.changes_since(type_url, state.synced.resources)
-                if not routes_ready(view, list(changes.upserts), self.held):
+                if routing and not routes_ready(view, list(changes.upserts), self.held):
                     continue
-                upserts, removed = changes.upserts, changes.removed
+                upserts: Mapping[str, Encoded] = changes.upserts
+                removed, fingerprint, named = changes.removed, changes.fingerprint, changes.named
             else:
-                wanted = desired(type_url, view, self.held, state.names)
-                if wanted is None:
-                    continue
-                if whole is not None and wanted is not whole.resources:
-                    whole = None
+                state.spell_out()
                 upserts = {
                     name: resource
                     for name, resource in wanted.items()
                     if resource is not None and state.holds.get(name) != resource.version
                 }
                 removed = sorted(name for name in state.holds if name not in wanted)
+                fingerprint = delta_fingerprint(upserts, removed)
+                refs = view.route_refs if routing else EMPTY_REFS
+                named = frozenset[str]().union(*(refs.get(n, NONE) for n in upserts))
+            sent_whole = whole if wanted is whole.resources else None
             if not upserts and not removed and state.answered:
                 state.settled = inputs
-                if whole is not None:
-                    state.synced = whole
+                if sent_whole is not None:
+                    state.hold(sent_whole)
                 continue
-            fingerprint = content_version(
-                "\n".join(
-                    [
-                        *(f"+{n} {r.version}" for n, r in sorted(upserts.items())),
-                        *(f"-{n}" for n in removed),
-                    ]
-                ).encode()
-            )
             if fingerprint == state.rejected:
                 state.settled = inputs
                 continue
-            refs = {n: view.refs(n) for n in upserts} if type_url in ROUTING_TYPES else {}
             self._nonces += 1
             state.answered = True
             state.inflight = _Sent(
-                str(self._nonces), view.version, fingerprint, upserts, removed, refs, whole
+                str(self._nonces),
+                view.version,
+                fingerprint,
+                upserts,
+                removed,
+                named if routing else NONE,
+                view.route_refs if routing else EMPTY_REFS,
+                sent_whole,
             )
             state.last_nonce = state.inflight.nonce
-            if refs:
+            if routing:
                 self._pending_changed()
             out.append(
                 discovery_pb2.DeltaDiscoveryResponse(
@@ -291,6 +333,8 @@ class DeltaSession:
         if self.held.route_refs is not None or view.vhds:
             return
         state = self.types[ROUTE_TYPE]
+        if state.synced is not None:
+            return  # nothing held yet, or what it holds it was sent: known from the ACK
         routes: Mapping[str, Encoded] = view.resources[ROUTE_TYPE]
         if state.holds and all(
             name in routes and routes[name].version == v for name, v in state.holds.items()
@@ -303,17 +347,10 @@ class DeltaSession:
 def _forget(state: _TypeState, name: str) -> None:
     """Drop what the proxy holds under `name`, or in the namespace `name` (virtual hosts), so
     that a new subscription to it gets it all again."""
-    state.synced = None  # it holds less now, also once what is on its way is applied
+    state.spell_out()  # it holds less now, also once what is on its way is applied
     if state.inflight is not None:
         state.inflight.whole = None
     for held in [n for n in state.holds if n == name or n.rpartition("/")[0] == name]:
         state.holds.pop(held, None)
         state.resources.pop(held, None)
         state.refs.pop(held, None)
-
-
-def _held_refs(state: _TypeState) -> frozenset[str]:
-    """The clusters the routing resources the proxy holds of one type name."""
-    if state.synced is not None:
-        return state.synced.refs
-    return frozenset[str]().union(*state.refs.values())

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from types import MappingProxyType
 from typing import Any
 
 from envoy.service.discovery.v3 import discovery_pb2
@@ -28,6 +29,7 @@ from controlplane.resources import (
     VHOST_TYPE,
     Encoded,
     Resources,
+    content_version,
     set_version,
 )
 
@@ -35,6 +37,8 @@ ROUTING_TYPES = (ROUTE_TYPE, VHOST_TYPE)
 """The types whose resources name clusters, and whose names a proxy subscribes to."""
 NONE: frozenset[str] = frozenset()
 """No names (CPython makes a new empty frozenset, 216 bytes, at every `frozenset()`)."""
+EMPTY: Mapping[str, Encoded] = MappingProxyType({})
+EMPTY_REFS: Mapping[str, frozenset[str]] = MappingProxyType({})
 WILDCARD = "*"
 """The name that subscribes to every resource of a type, beside any named ones."""
 
@@ -61,6 +65,7 @@ class ProxyView:
         default_factory=dict, compare=False, repr=False
     )
     """(type_url, id of an earlier mapping of the type) → what changed since it, once made."""
+    _wholes: dict[str, Whole] = field(default_factory=dict, compare=False, repr=False)
     _covered: dict[tuple[str, int], tuple[Mapping[str, Encoded | None], bool]] = field(
         default_factory=dict, compare=False, repr=False
     )
@@ -117,6 +122,18 @@ class ProxyView:
                 if self.all_refs(type_url) == refs:
                     self._all_refs[type_url] = refs
 
+    def whole(self, type_url: str) -> Whole:
+        """All of the view's resources of a type, as a delta stream holding them all keeps
+        them: one object per view, shared by every such stream."""
+        if type_url not in self._wholes:
+            routing = type_url in ROUTING_TYPES
+            self._wholes[type_url] = Whole(
+                self.resources.get(type_url, EMPTY),
+                self.all_refs(type_url) if routing else NONE,
+                self.route_refs if routing else EMPTY_REFS,
+            )
+        return self._wholes[type_url]
+
     def covers(self, type_url: str, clusters: Mapping[str, Encoded | None]) -> bool:
         """Whether `clusters` holds every cluster this view's resources of a routing type
         name. `clusters` must never change in place (SotW's ACKed sets do not): the answer
@@ -135,7 +152,9 @@ class ProxyView:
         key = (type_url, id(before))
         changes = self._changes.get(key)
         if changes is None or changes.before is not before:  # an id can be reused
-            changes = self._changes[key] = Changes.between(before, self.resources[type_url])
+            route_refs = self.route_refs if type_url in ROUTING_TYPES else EMPTY_REFS
+            after = self.resources.get(type_url, EMPTY)
+            changes = self._changes[key] = Changes.between(before, after, route_refs)
         return changes
 
     def delta_resources(
@@ -169,6 +188,18 @@ class ProxyView:
 
 
 @dataclass(frozen=True, slots=True)
+class Whole:
+    """A set of resources of one type that a delta proxy holds exactly, name for name and
+    version for version: all of one view's, or none (EMPTY_WHOLE, a new stream's)."""
+
+    resources: Mapping[str, Encoded]
+    refs: frozenset[str]
+    """For routing types: the clusters they name, all together."""
+    route_refs: Mapping[str, frozenset[str]]
+    """For routing types: name → the clusters that one names (absent: none)."""
+
+
+@dataclass(frozen=True, slots=True)
 class Changes:
     """The difference between two mappings of one type's resources, by version."""
 
@@ -178,15 +209,35 @@ class Changes:
     """Added or changed: name → the newer resource (never changed once made: streams share it)."""
     removed: list[str]
     """Gone, in name order."""
+    fingerprint: str
+    """delta_fingerprint of the two."""
+    named: frozenset[str]
+    """The clusters the upserted routing resources name."""
 
     @classmethod
-    def between(cls, before: Mapping[str, Encoded], after: Mapping[str, Encoded]) -> Changes:
+    def between(
+        cls,
+        before: Mapping[str, Encoded],
+        after: Mapping[str, Encoded],
+        route_refs: Mapping[str, frozenset[str]],
+    ) -> Changes:
         upserts = {
             name: resource
             for name, resource in after.items()
             if (earlier := before.get(name)) is None or earlier.version != resource.version
         }
-        return cls(before, upserts, sorted(name for name in before if name not in after))
+        removed = sorted(name for name in before if name not in after)
+        named = frozenset[str]().union(*(route_refs.get(n, NONE) for n in upserts))
+        return cls(before, upserts, removed, delta_fingerprint(upserts, removed), named)
+
+
+def delta_fingerprint(upserts: Mapping[str, Encoded], removed: list[str]) -> str:
+    """A hash of a delta response's content: its upserted names and versions, its removals."""
+    lines = [
+        *(f"+{n} {r.version}" for n, r in sorted(upserts.items())),
+        *(f"-{n}" for n in removed),
+    ]
+    return content_version("\n".join(lines).encode())
 
 
 @dataclass(frozen=True, slots=True)
@@ -345,3 +396,7 @@ def routes_ready(view: ProxyView, wanted: list[str], held: Held) -> bool:
     return all(
         cluster in held.clusters for name in wanted for cluster in view.route_refs.get(name, ())
     )
+
+
+EMPTY_WHOLE = Whole(EMPTY, NONE, EMPTY_REFS)
+"""What a new delta stream holds: nothing (unless its first request names what it kept)."""

@@ -20,6 +20,8 @@ def test_mesh_scale_builds_and_counts_the_bytes_of_one_change() -> None:
     # every stream of both protocols took the change, sharing the view's work
     assert set(result.stream_cpu) == set(result.alone_cpu) == {"delta", "sotw"}
     assert all(cpu > 0 for cpu in [*result.stream_cpu.values(), *result.alone_cpu.values()])
+    assert set(result.stream_bytes) == {"delta", "sotw"}
+    assert all(size > 0 for size in result.stream_bytes.values())
     lines = report(result)
     assert lines[0] == "mesh: 4 services x 3 instances (12 clusters, 4 virtual hosts)"
     assert any(line.startswith("  ratio to the baseline: ") for line in lines)

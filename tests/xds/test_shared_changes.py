@@ -228,3 +228,19 @@ def test_sotw_routes_wait_for_each_streams_own_cluster_ack() -> None:
         [route] = session.responses(view)
         assert "web--web-new" in routed_clusters(route.resources[0])
     assert sessions[2].responses(view) == []  # never a route naming a cluster it refused
+
+
+def test_a_name_dropped_while_a_response_is_on_its_way_is_sent_again() -> None:
+    c, builder, views = mesh(), ResourceBuilder(), ViewCache()
+    proxy = delta_proxy()
+    drain(proxy, views.of(builder(c.state), LISTENER, "delta"))
+    c.change("web-0", Activation.live(3), actor="test")
+    [update] = proxy.session.responses(views.of(builder(c.state), LISTENER, "delta"))
+    assert [r.name for r in update.resources] == ["weir/web"]
+    # Before the ACK, the proxy drops weir/shop and asks for it again.
+    proxy.session.on_request(request(VHOST_TYPE, unsubscribe=("weir/shop",)))
+    del proxy.held[VHOST_TYPE]["weir/shop"]
+    proxy.session.on_request(request(VHOST_TYPE, subscribe=("weir/shop",)))
+    proxy.apply(update, reject=False)
+    [again] = proxy.session.responses(views.of(builder(c.state), LISTENER, "delta"))
+    assert [r.name for r in again.resources] == ["weir/shop"]
