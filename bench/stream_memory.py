@@ -14,9 +14,12 @@ connected, then all, it reads:
 - the C heap in use (glibc's mallinfo2: grpc-core's connections, streams and buffers, and
   Python objects over 512 bytes);
 - not the RSS, which tracemalloc's own bookkeeping inflates: bench.sim_clients gives the RSS
-  figure; this gives the shares.
+  figure; this gives the shares;
+- with `--changes N`, then (tracemalloc off) N changes that every client receives and ACKs,
+  and every `--every` changes the C heap and the RSS per stream against just before the
+  first: how a connected stream's memory moves over its life.
 
-    python -m bench.stream_memory [--clients 2000] [--delta] [--top 12]
+    python -m bench.stream_memory [--clients 2000] [--delta] [--top 12] [--changes N --every K]
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import argparse
 import asyncio
 import ctypes
 import gc
+import os
 import tracemalloc
 from collections import defaultdict
 from dataclasses import dataclass
@@ -33,7 +37,7 @@ from pathlib import Path
 import uvloop
 
 from bench._ads_client import ClientProcess
-from bench._common import raise_open_files_limit
+from bench._common import raise_open_files_limit, rss_bytes
 from controlplane.control import Controller
 from controlplane.ledger import SqliteStore
 from controlplane.model import Activation, Instance, ServiceSpec
@@ -101,6 +105,9 @@ class StreamMemory:
     python_other: float
     top: list[tuple[str, float, float]]
     """(file:line, bytes per stream, blocks per stream), largest first."""
+    timeline: list[tuple[int, float, float]]
+    """(changes so far, C heap in use, RSS), per stream, against just before the first change
+    (tracemalloc off by then): how a stream's memory moves as the changes come."""
 
 
 def controller() -> Controller:
@@ -114,8 +121,33 @@ def controller() -> Controller:
     return c
 
 
-async def _measure(clients: int, delta: bool, top: int) -> StreamMemory:
-    server = XdsServer(controller(), limits=XdsLimits(streams_per_peer=clients + 1))
+async def _timeline(
+    plane: Controller, fleet: ClientProcess, clients: int, changes: int, every: int
+) -> list[tuple[int, float, float]]:
+    """Flip instance b's weight `changes` times, each awaited by every client; the memory
+    per stream every `every` changes."""
+    tracemalloc.stop()
+    gc.collect()
+    heap, rss = c_heap_in_use(), rss_bytes(os.getpid())
+    timeline = []
+    for done in range(1, changes + 1):
+        await asyncio.to_thread(fleet.mark)
+        weight = 2 if plane.state.instances["b"].activation == Activation.live(1) else 1
+        plane.change("b", Activation.live(weight), actor="bench")
+        await asyncio.to_thread(fleet.await_change, 30.0)
+        if done % every == 0 or done == changes:
+            gc.collect()
+            timeline.append(
+                (done, (c_heap_in_use() - heap) / clients, (rss_bytes(os.getpid()) - rss) / clients)
+            )
+    return timeline
+
+
+async def _measure(
+    clients: int, delta: bool, top: int, changes: int = 0, every: int = 50
+) -> StreamMemory:
+    plane = controller()
+    server = XdsServer(plane, limits=XdsLimits(streams_per_peer=clients + 1))
     port = await server.start("127.0.0.1:0")
     try:
         # The fleet is driven from threads: its calls block, and this loop serves it.
@@ -127,6 +159,7 @@ async def _measure(clients: int, delta: bool, top: int) -> StreamMemory:
             await asyncio.to_thread(fleet.grow, clients - 1, delta=delta)
             await asyncio.sleep(SETTLE_S)
             all_ = Reading.now()
+            timeline = await _timeline(plane, fleet, clients, changes, every) if changes else []
         finally:
             await asyncio.to_thread(fleet.stop)
     finally:
@@ -145,18 +178,23 @@ async def _measure(clients: int, delta: bool, top: int) -> StreamMemory:
             (str(stat.traceback[0]), stat.size_diff / added, stat.count_diff / added)
             for stat in by_line[:top]
         ],
+        timeline=timeline,
     )
 
 
-def measure_stream_memory(clients: int, *, delta: bool = False, top: int = 12) -> StreamMemory:
+def measure_stream_memory(
+    clients: int, *, delta: bool = False, top: int = 12, changes: int = 0, every: int = 50
+) -> StreamMemory:
     if clients < 2:
         raise ValueError("clients must be at least 2: one first, then the rest")
     raise_open_files_limit()
     tracemalloc.start()
     try:
-        return uvloop.run(_measure(clients, delta, top))  # as `weir serve` runs
+        # as `weir serve` runs
+        return uvloop.run(_measure(clients, delta, top, changes, max(every, 1)))
     finally:
-        tracemalloc.stop()
+        if tracemalloc.is_tracing():
+            tracemalloc.stop()
 
 
 def report(result: StreamMemory, *, protocol: str) -> list[str]:
@@ -171,6 +209,15 @@ def report(result: StreamMemory, *, protocol: str) -> list[str]:
         "  (tracemalloc's own tables left out of both; bench.sim_clients has the RSS figure)",
         "  largest Python allocations per stream:",
         *(f"    {size:7.0f} B {count:5.1f} blocks  {line}" for line, size, count in result.top),
+        *(
+            ["  then, per stream, against just before the first change (tracemalloc off):"]
+            if result.timeline
+            else []
+        ),
+        *(
+            f"    after {done:4d} changes: C heap {heap / kb:+6.1f} KB, RSS {rss / kb:+6.1f} KB"
+            for done, heap, rss in result.timeline
+        ),
     ]
 
 
@@ -179,10 +226,22 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--clients", type=int, default=2000, help="streams (default 2000)")
     parser.add_argument("--delta", action="store_true", help="delta streams (default SotW)")
     parser.add_argument("--top", type=int, default=12, help="allocation sites listed")
+    parser.add_argument(
+        "--changes", type=int, default=0, help="then this many changes, memory followed (0)"
+    )
+    parser.add_argument("--every", type=int, default=50, help="changes between readings")
     args = parser.parse_args(argv)
     if not 2 <= args.clients <= 20000:
         parser.error("--clients must be between 2 and 20000")
-    result = measure_stream_memory(args.clients, delta=args.delta, top=max(args.top, 0))
+    if not 0 <= args.changes <= 10000 or args.every < 1:
+        parser.error("--changes must be between 0 and 10000, --every at least 1")
+    result = measure_stream_memory(
+        args.clients,
+        delta=args.delta,
+        top=max(args.top, 0),
+        changes=args.changes,
+        every=args.every,
+    )
     for line in report(result, protocol="delta" if args.delta else "SotW"):
         print(line)
 
