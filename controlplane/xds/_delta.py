@@ -127,10 +127,7 @@ class DeltaSession:
     types: dict[str, _TypeState] = field(
         default_factory=lambda: {t: _TypeState() for t in DELTA_TYPE_ORDER}
     )
-    held: Held = field(
-        # Replaced at each ACK, never changed in place: often the view's own mapping.
-        default_factory=lambda: Held(clusters={}, route_refs=None, clusters_replaced=True)
-    )
+    held: Held = field(default_factory=lambda: Held(clusters={}, route_refs=None))
     _nonces: int = 0
     _vhds: bool = False
     """Whether the latest view serves virtual hosts by VHDS."""

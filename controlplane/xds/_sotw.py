@@ -59,9 +59,7 @@ class SotwSession:
     types: dict[str, _TypeState] = field(
         default_factory=lambda: {t: _TypeState() for t in TYPE_ORDER}
     )
-    held: Held = field(
-        default_factory=lambda: Held(clusters={}, route_refs=None, clusters_replaced=True)
-    )
+    held: Held = field(default_factory=lambda: Held(clusters={}, route_refs=None))
     _nonces: int = 0
 
     def on_request(self, request: discovery_pb2.DiscoveryRequest) -> None:

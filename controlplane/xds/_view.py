@@ -66,6 +66,7 @@ class ProxyView:
     )
     """(type_url, id of an earlier mapping of the type) → what changed since it, once made."""
     _wholes: dict[str, Whole] = field(default_factory=dict, compare=False, repr=False)
+    """type_url → all of the view's resources of the type, as delta streams hold them."""
     _covered: dict[tuple[str, int], tuple[Mapping[str, Encoded | None], bool]] = field(
         default_factory=dict, compare=False, repr=False
     )
@@ -136,8 +137,8 @@ class ProxyView:
 
     def covers(self, type_url: str, clusters: Mapping[str, Encoded | None]) -> bool:
         """Whether `clusters` holds every cluster this view's resources of a routing type
-        name. `clusters` must never change in place (SotW's ACKed sets do not): the answer
-        is kept for every stream that holds the same set, as most do."""
+        name. `clusters` must never change in place (sessions replace theirs): the answer is
+        kept for every stream that holds the same set, as most do."""
         key = (type_url, id(clusters))
         known = self._covered.get(key)
         if known is None or known[0] is not clusters:
@@ -286,14 +287,12 @@ class Held:
 
     clusters: Mapping[str, Encoded | None]
     """Cluster name → the resource, or None when the proxy told us only the name (reconnect).
-    Shared with the ACKed response on SotW streams: replaced, never changed in place."""
+    Replaced, never changed in place: often shared with every stream that ACKed the same
+    (the view's own mapping, or a SotW response's set), so checks on it are kept per view."""
     route_refs: frozenset[str] | None
     """Clusters named by the routes the proxy holds; None while unknown (fresh stream)."""
     pending_refs: frozenset[str] = frozenset()
     """Clusters named by routes sent and not answered yet: the proxy may hold them any moment."""
-    clusters_replaced: bool = False
-    """Whether `clusters` is replaced rather than changed in place (SotW), so that what is
-    worked out from it can be kept per view for every stream that holds the same."""
 
 
 def desired_clusters(view: ProxyView, held: Held) -> Mapping[str, Encoded | None]:
@@ -374,11 +373,7 @@ def desired(
     resources = view.resources.get(type_url, {})
     if wants_all(type_url, names, resources):
         # What almost every stream asks for: checked against what the view worked out once.
-        if held.clusters_replaced:
-            ready = view.covers(type_url, held.clusters)
-        else:
-            ready = held.clusters.keys() >= view.all_refs(type_url)
-        return resources if ready else None
+        return resources if view.covers(type_url, held.clusters) else None
     wanted = wanted_names(type_url, view, names)
     if not routes_ready(view, wanted, held):
         return None
