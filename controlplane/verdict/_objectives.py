@@ -60,6 +60,11 @@ class ObjectivePolicy:
     """Requests the candidate must have shown before a pass or an improvement."""
     min_units: int = 30
     """Mean objectives: units of spread on each side before any decision."""
+    min_expected_events: float = 10.0
+    """Ratio objectives: a harm needs room for this many events on the candidate at the
+    baseline's rate (its requests times that rate): a handful of requests without an order
+    is what low conversion looks like, not harm, and the share of requests the conditional
+    test leans on is noisiest then."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +104,7 @@ def decide(
     tests = _tests(objective, candidate, baseline, policy)
     if tests is None:
         return ObjectiveOutcome.INCONCLUSIVE
-    return _outcome(_Signed(tests, _sign(objective)), objective, candidate, policy)
+    return _outcome(_Signed(tests, _sign(objective)), objective, candidate, baseline, policy)
 
 
 def judge_objective(
@@ -146,7 +151,7 @@ def judge_objective(
             f"{objective.label}: too few outcomes yet to measure their spread",
         )
     signed = _Signed(tests, _sign(objective))
-    outcome = _outcome(signed, objective, candidate, policy)
+    outcome = _outcome(signed, objective, candidate, baseline, policy)
     low, high = tests.bounds()
     harm_e = signed.e(-tolerance, False)
     shown = {"effect": tests.effect, "low": low, "high": high, "harm_e_value": harm_e}
@@ -200,8 +205,21 @@ def _tests(
     return _mean_tests(candidate, baseline, policy)
 
 
+def _room(
+    objective: Objective, candidate: OutcomeCounts, baseline: OutcomeCounts, policy: ObjectivePolicy
+) -> bool:
+    if objective.kind is not ObjectiveKind.RATIO or baseline.requests <= 0:
+        return True  # a mean objective waits for min_units already
+    rate = min(baseline.total, baseline.requests) / baseline.requests
+    return candidate.requests * rate >= policy.min_expected_events
+
+
 def _outcome(
-    signed: _Signed, objective: Objective, candidate: OutcomeCounts, policy: ObjectivePolicy
+    signed: _Signed,
+    objective: Objective,
+    candidate: OutcomeCounts,
+    baseline: OutcomeCounts,
+    policy: ObjectivePolicy,
 ) -> ObjectiveOutcome:
     """harm: the interval's upper end below -tolerance; improvement: its lower end above 0;
     pass: its lower end above -tolerance, and its upper end below +tolerance or the test for
@@ -209,7 +227,7 @@ def _outcome(
     which is the same by monotonicity (and cheaper than finding the ends)."""
     tolerance = objective.tolerance / 100.0
     threshold = 1.0 / policy.alpha
-    if signed.e(-tolerance, False) >= threshold:
+    if signed.e(-tolerance, False) >= threshold and _room(objective, candidate, baseline, policy):
         return ObjectiveOutcome.HARM
     if candidate.requests < policy.min_requests:
         return ObjectiveOutcome.INCONCLUSIVE
