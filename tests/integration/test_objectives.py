@@ -104,7 +104,7 @@ def test_an_instance_taking_half_the_orders_is_rolled_back_and_a_healthy_one_sta
 
         shown = weir_cli(weir, "history", SERVICE)
         assert shown.returncode == 0, shown.stderr
-        assert "orders/request −" in shown.stdout and "harm" in shown.stdout
+        assert "orders/request \u2212" in shown.stdout and "harm" in shown.stdout
         assert "value lost" in shown.stdout
 
 
