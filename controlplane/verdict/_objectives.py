@@ -7,10 +7,10 @@ sequence, valid at every check. Four outcomes, with the effect signed so that + 
 
   harm          the whole interval lies below -tolerance          -> the change fails
   improvement   the whole interval lies above 0                   -> recorded, never rolled back
-  pass          the interval lies above -tolerance, and the test for improvement is not even
-                halfway (on the log scale) to its threshold -- while it is, the judge waits to
-                record the improvement rather than pass early; or the interval lies within
-                (-tolerance, +tolerance)
+  pass          the interval lies above -tolerance, and either within (-tolerance, +tolerance)
+                or the estimate is below +tolerance and the test for improvement is not even
+                halfway (on the log scale) to its threshold -- a change that looks better is
+                watched until its improvement shows, rather than passed early
   inconclusive  anything else, with the time a decision should take at the current traffic
 
 Ratio objectives (orders per request) use the test the 5xx comparison uses (`share_e_value`,
@@ -43,7 +43,7 @@ from controlplane.model import (
 )
 from controlplane.model._business import effect_text
 from controlplane.outcomes._counts import OutcomeCounts
-from controlplane.verdict._evidence import ABOVE, BELOW, MAX_E_VALUE, rate_e_value
+from controlplane.verdict._evidence import ABOVE, BELOW, MAX_E_VALUE, rate_e_value, share_e_value
 
 RATIO_SPAN = (1e-4, 1e4)
 """Ratios of the candidate's rate to the baseline's searched for the interval's ends."""
@@ -222,8 +222,9 @@ def _outcome(
     policy: ObjectivePolicy,
 ) -> ObjectiveOutcome:
     """harm: the interval's upper end below -tolerance; improvement: its lower end above 0;
-    pass: its lower end above -tolerance, and its upper end below +tolerance or the test for
-    improvement not halfway to its threshold. Each end is read as the test at that point,
+    pass: its lower end above -tolerance, and its upper end below +tolerance or (the estimate
+    below +tolerance and the test for improvement not halfway to its threshold): a change that
+    looks better is watched until the improvement shows, rather than passed early. Each end is read as the test at that point,
     which is the same by monotonicity (and cheaper than finding the ends)."""
     tolerance = objective.tolerance / 100.0
     threshold = 1.0 / policy.alpha
@@ -234,8 +235,10 @@ def _outcome(
     improve_e = signed.e(0.0, True)
     if improve_e >= threshold:
         return ObjectiveOutcome.IMPROVEMENT
+    looks_better = signed.sign * signed.tests.effect >= tolerance
+    quiet = improve_e < math.sqrt(threshold) and not looks_better
     if signed.e(-tolerance, True) >= threshold and (
-        improve_e < math.sqrt(threshold) or signed.e(tolerance, False) >= threshold
+        quiet or signed.e(tolerance, False) >= threshold
     ):
         return ObjectiveOutcome.PASS
     return ObjectiveOutcome.INCONCLUSIVE
@@ -252,11 +255,17 @@ def _ratio_tests(cand: OutcomeCounts, base: OutcomeCounts, alpha: float) -> _Tes
     def pi(ratio: float) -> float:
         return share * ratio / (share * ratio + 1.0 - share)
 
+    # Each e-value is the average of two mixtures (an average of e-values is one): the grid of
+    # odds ratios finds large changes fast, the uniform mixture over the share finds small
+    # ones, which the grid's smallest alternative (odds off by a fifth) would miss forever.
     def e_above(ratio: float) -> float:
-        return rate_e_value(k, events, pi(ratio), ABOVE)
+        p = pi(ratio)
+        return (rate_e_value(k, events, p, ABOVE) + share_e_value(k, events, p)) / 2
 
     def e_below(ratio: float) -> float:
-        return rate_e_value(k, events, pi(ratio), BELOW)
+        p = pi(ratio)
+        grid = rate_e_value(k, events, p, BELOW)
+        return (grid + share_e_value(events - k, events, 1.0 - p)) / 2
 
     threshold = 1.0 / alpha
     lo_r, hi_r = RATIO_SPAN
@@ -336,9 +345,9 @@ def _expected_s(
     if low is None or high is None or elapsed_s <= 0:
         return None
     half = (high - low) / 2
-    gap = (
-        -tolerance - effect if effect < -tolerance else effect if effect > 0 else effect + tolerance
-    )
+    # Below -tolerance the next decision is harm (the upper end must clear it); above, a pass
+    # (the lower end must clear -tolerance), which an improvement only follows.
+    gap = -tolerance - effect if effect < -tolerance else effect + tolerance
     if gap <= 0 or half <= 0:
         return None
     seconds = max(0.0, (half / gap) ** 2 - 1.0) * elapsed_s
