@@ -41,7 +41,8 @@ def message(entries: int = 100) -> bytes:
         fields["outcome"].string_value = "order=1; revenue=12.50" if i % 20 == 0 else "order=0"
         entry.request.path = "/checkout/basket"
         entry.response.response_code.value = 200
-    return msg.SerializeToString()
+    data: bytes = msg.SerializeToString()
+    return data
 
 
 def measure(seconds: float) -> tuple[float, float]:

@@ -224,8 +224,9 @@ def _outcome(
     """harm: the interval's upper end below -tolerance; improvement: its lower end above 0;
     pass: its lower end above -tolerance, and its upper end below +tolerance or (the estimate
     below +tolerance and the test for improvement not halfway to its threshold): a change that
-    looks better is watched until the improvement shows, rather than passed early. Each end is read as the test at that point,
-    which is the same by monotonicity (and cheaper than finding the ends)."""
+    looks better is watched until the improvement shows, rather than passed early. Each end
+    is read as the test at that point, which is the same by monotonicity (and cheaper than
+    finding the ends)."""
     tolerance = objective.tolerance / 100.0
     threshold = 1.0 / policy.alpha
     if signed.e(-tolerance, False) >= threshold and _room(objective, candidate, baseline, policy):

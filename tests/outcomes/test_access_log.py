@@ -52,7 +52,8 @@ def message(node: str | None, outcomes: list[str], cluster: str = "shop--a") -> 
         entry.common_properties.metadata.filter_metadata["weir.outcome"].fields[
             "outcome"
         ].string_value = text
-    return msg.SerializeToString()
+    data: bytes = msg.SerializeToString()
+    return data
 
 
 async def serve(receiver: AccessLogOutcomes) -> tuple[grpc.aio.Server, str]:
