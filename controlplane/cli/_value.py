@@ -10,9 +10,7 @@ from controlplane.model import Entry, ValueEstimate, Verdict, VerdictRecorded
 
 def money(value: ValueEstimate) -> str:
     """`-540.00/h [-700.00, -380.00]`."""
-    low = "-inf" if value.low is None else f"{value.low:+,.2f}"
-    high = "+inf" if value.high is None else f"{value.high:+,.2f}"
-    return f"{value.per_hour:+,.2f}/h [{low}, {high}]"
+    return value.shown()
 
 
 def verdict_suffix(verdict: Verdict) -> str:

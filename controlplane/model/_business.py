@@ -201,6 +201,12 @@ class ValueEstimate(_Frozen):
     realized: float = 0.0
     """What the change gained (or, negative, lost) over the judged window itself."""
 
+    def shown(self) -> str:
+        """`-540.00/h [-700.00, -380.00]` (an open end is inf)."""
+        low = "-inf" if self.low is None else f"{self.low:+,.2f}"
+        high = "+inf" if self.high is None else f"{self.high:+,.2f}"
+        return f"{self.per_hour:+,.2f}/h [{low}, {high}]"
+
 
 def effect_text(label: str, effect: float | None, low: float | None, high: float | None) -> str:
     """`orders/request -18% [-25%, -11%]` (with minus signs) (an open end is ∞)."""

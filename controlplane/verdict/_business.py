@@ -75,8 +75,4 @@ def with_objectives(
 
 
 def _money(value: ValueEstimate | None) -> str:
-    if value is None:
-        return "-"
-    low = "-inf" if value.low is None else f"{value.low:+,.2f}"
-    high = "+inf" if value.high is None else f"{value.high:+,.2f}"
-    return f"{value.per_hour:+,.2f}/h [{low}, {high}]"
+    return "-" if value is None else value.shown()

@@ -117,3 +117,25 @@ def test_late_outcomes_are_idempotent_and_refused_when_nothing_reads_them() -> N
     assert caught.value.field == "key"
     with pytest.raises(Refused):
         late.add(state, id="p3", instance="nope", key="purchase", value=1.0)
+
+
+def test_the_dashboard_timeline_carries_objectives_and_value() -> None:
+    from controlplane.api._dashboard_data import _verdict
+    from controlplane.model import ArmEvidence, Outcome, ValueEstimate, Verdict
+
+    objective = Objective.model_validate({**ORDERS, "tolerance": "10%"})
+    evidence = judge_objective(
+        objective, OutcomeCounts(20_000, 7_000), OutcomeCounts(20_000, 10_000), elapsed_s=60
+    )
+    verdict = Verdict(
+        outcome=Outcome.FAIL,
+        reason=evidence.reason,
+        candidate=ArmEvidence(requests=20_000, errors=0),
+        elapsed_s=60,
+        objectives=(evidence,),
+        value=ValueEstimate(per_hour=-540, low=-700, high=-380, requests_per_s=10),
+    )
+    shown = _verdict(verdict, final=True, seq=3)
+    assert shown.value == "-540.00/h [-700.00, -380.00]"
+    [line] = shown.objectives
+    assert line.startswith("orders/request \u221230% [\u2212") and line.endswith("] harm")
