@@ -139,3 +139,35 @@ def test_the_dashboard_timeline_carries_objectives_and_value() -> None:
     assert shown.value == "-540.00/h [-700.00, -380.00]"
     [line] = shown.objectives
     assert line.startswith("orders/request \u221230% [\u2212") and line.endswith("] harm")
+
+
+def test_the_change_verdict_joins_the_objectives_and_the_value_gate() -> None:
+    from controlplane.model import ArmEvidence, Outcome, ValueEstimate, Verdict
+    from controlplane.verdict._business import with_objectives
+
+    objective = Objective.model_validate({**ORDERS, "tolerance": "10%"})
+    base = OutcomeCounts(20_000, 10_000)
+    harm, better, same = (
+        judge_objective(objective, OutcomeCounts(20_000, k), base, elapsed_s=60)
+        for k in (7_000, 13_000, 10_000)
+    )
+    alone = judge_objective(objective, OutcomeCounts(50, 20), None, elapsed_s=5)
+    passed = Verdict(
+        outcome=Outcome.PASS,
+        reason="pass: 5xx fine",
+        candidate=ArmEvidence(requests=20_000, errors=0),
+        elapsed_s=60,
+    )
+    up = ValueEstimate(per_hour=10, low=1, high=20, requests_per_s=1)
+    unsure = ValueEstimate(per_hour=10, low=-5, high=20, requests_per_s=1)
+    assert with_objectives(passed, [harm], None).outcome is Outcome.FAIL
+    assert with_objectives(passed, [better], up).outcome is Outcome.IMPROVEMENT
+    assert with_objectives(passed, [same], up).outcome is Outcome.PASS
+    pending = judge_objective(objective, OutcomeCounts(50, 20), base, elapsed_s=5)
+    assert with_objectives(passed, [pending], up).outcome is Outcome.INCONCLUSIVE
+    # an objective without a baseline to compare with holds nothing up
+    assert with_objectives(passed, [alone], up).outcome is Outcome.PASS
+    # the opt-in value gate: a pass waits until the value's lower bound reaches 0
+    gated = with_objectives(passed, [same], unsure, value_gate=True)
+    assert gated.outcome is Outcome.INCONCLUSIVE and "value gate" in gated.reason
+    assert with_objectives(passed, [same], up, value_gate=True).outcome is Outcome.PASS
