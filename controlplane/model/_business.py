@@ -101,13 +101,12 @@ class Objective(_Frozen):
 
 
 class OutcomeHeader(_Frozen):
-    """How the instances report outcomes in their answers, and how much of it weir reads."""
+    """How the instances report outcomes in their answers. (Envoy's runtime key
+    `weir.outcome_sample`, a percentage, samples what is logged, proxy by proxy.)"""
 
     name: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9-]*$")] = (
         OUTCOME_HEADER
     )
-    sample_percent: float = Field(default=100.0, gt=0, le=100)
-    """The share of requests whose outcome Envoy logs to weir (a runtime fraction)."""
     expose: bool = False
     """Whether the header reaches the caller too (by default Envoy removes it)."""
 
