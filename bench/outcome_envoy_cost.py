@@ -121,7 +121,8 @@ def report(off: Phase, on: Phase, leaked: bool) -> list[str]:
             f"with a header objective ({with_ / base:.2f}x): +{with_ - base:.1f} us, "
             f"+{with_ - base:.0f} ms of CPU a second per 1,000 requests/s"
         )
-    lines.append(f"with the objective, the outcome header reached the client: {'YES' if leaked else 'never'}")
+    seen = "YES" if leaked else "never"
+    lines.append(f"with the objective, the outcome header reached the client: {seen}")
     return lines
 
 
