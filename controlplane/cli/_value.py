@@ -26,8 +26,9 @@ def objective_lines(entries: Iterable[Entry]) -> list[str]:
         if not isinstance(event, VerdictRecorded):
             continue
         verdict = event.verdict
-        if not verdict.objectives and verdict.value is None:
-            continue
+        worth = verdict.value
+        if not verdict.objectives and (worth is None or (worth.per_hour == 0 == worth.realized)):
+            continue  # nothing measured beyond what the table says
         parts = [f"{o.shown()} {o.outcome.value}" for o in verdict.objectives]
         if verdict.value is not None:
             parts.append(

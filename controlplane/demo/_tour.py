@@ -57,7 +57,7 @@ objectives:                 # each answer says whether it took an order: x-weir-
   - name: orders
     kind: ratio
     better: higher
-    value_per_unit: 40      # what one order is worth
+    value_per_unit: 4       # the margin on one order
     tolerance: 10%           # the smallest loss of orders that matters (a pass needs data)
     source: {header: order}
 """
