@@ -49,6 +49,7 @@ METHOD = "StreamAccessLogs"
 NAMESPACE = "weir.outcome"
 KEY = "outcome"
 MAX_NODE_ID = 1024
+FORGET_AFTER_S = 600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +78,9 @@ class _Bucket:
     def __init__(self, rate: float, depth: float, now: float) -> None:
         self._rate, self._depth = rate, depth
         self._tokens, self._at = depth, now
+
+    def idle_since(self, now: float) -> float:
+        return now - self._at
 
     def take(self, count: int, now: float) -> int:
         """How many of `count` entries fit (the rest are dropped)."""
@@ -117,6 +121,10 @@ class AccessLogOutcomes:
 
     async def read(self, state: State) -> Outcomes:
         self._book.keep({r.instance.cluster_name for r in state.instances.values()})
+        now = self._clock()
+        for node_id, bucket in list(self._buckets.items()):
+            if bucket.idle_since(now) > FORGET_AFTER_S:
+                del self._buckets[node_id]  # a proxy long gone: its bucket was full anyway
         return self._book.snapshot()
 
     def receive(self, node_id: str, entries: Any) -> None:

@@ -45,8 +45,13 @@ class Batches:
         self._last: dict[tuple[str, str], tuple[int, float]] = {}
         self.book = Book()
 
-    def fold(self, readings: Mapping[tuple[str, str], tuple[int, float]]) -> None:
-        """(cluster, objective) -> (Envoy's cumulative requests, the cumulative total)."""
+    def fold(
+        self, readings: Mapping[tuple[str, str], tuple[int, float]], clusters: set[str]
+    ) -> None:
+        """(cluster, objective) -> (Envoy's cumulative requests, the cumulative total); what
+        is kept of clusters not in `clusters` (retired instances) is forgotten."""
+        self._last = {k: v for k, v in self._last.items() if k[0] in clusters}
+        self.book.keep(clusters)
         for key, (requests, total) in readings.items():
             before = self._last.get(key)
             self._last[key] = (requests, total)

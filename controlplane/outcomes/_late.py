@@ -74,5 +74,7 @@ class LateOutcomes:
                 if objective.source.api is not None and counts is not None:
                     key = (record.instance.cluster_name, objective.name)
                     readings[key] = (counts.requests, self._totals.get(key, 0.0))
-        self._batches.fold(readings)
+        current = {r.instance.cluster_name for r in state.instances.values()}
+        self._totals = {k: v for k, v in self._totals.items() if k[0] in current}
+        self._batches.fold(readings, {r.instance.cluster_name for r in state.instances.values()})
         return self._batches.book.snapshot()

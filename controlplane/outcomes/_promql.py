@@ -68,7 +68,9 @@ class PromqlOutcomes:
                 counts = scrape.clusters.get(cluster)
                 if total is not None and counts is not None:
                     readings[(cluster, objective)] = (counts.requests, total)
-            self._batches.fold(readings)
+            self._batches.fold(
+                readings, {r.instance.cluster_name for r in state.instances.values()}
+            )
         return self._batches.book.snapshot()
 
     async def _query(self, query: str, at: float) -> float | None:
