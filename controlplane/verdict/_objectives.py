@@ -44,6 +44,7 @@ from controlplane.model import (
 from controlplane.model._business import effect_text
 from controlplane.outcomes._counts import OutcomeCounts
 from controlplane.verdict._evidence import ABOVE, BELOW, MAX_E_VALUE, rate_e_value, share_e_value
+from controlplane.verdict._judge import _duration  # one way to say a duration
 
 RATIO_SPAN = (1e-4, 1e4)
 """Ratios of the candidate's rate to the baseline's searched for the interval's ends."""
@@ -357,11 +358,3 @@ def _expected_s(
 
 def _e(value: float) -> str:
     return f"{value:.3g}" if value < 1e6 else f"{value:.2e}"
-
-
-def _duration(seconds: float) -> str:
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    if seconds < 90 * 60:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
