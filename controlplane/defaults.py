@@ -23,3 +23,5 @@ XDS_STREAMS_PER_PEER = 64
 """Open ADS streams one client address may hold; the next is refused with RESOURCE_EXHAUSTED."""
 MAX_REQUEST_BODY = 1024 * 1024
 """1 MiB: the largest HTTP API request body; a service file or an activation is a few KiB."""
+STATS_MAX_RPS = 50_000
+"""Requests one proxy may claim per second through the metrics sink."""

@@ -34,7 +34,7 @@ from controlplane.ledger import Store
 from controlplane.model import split_address
 from controlplane.notify import Notifier
 from controlplane.rollout import RolloutDriver
-from controlplane.stats import PushSource, StatsSource, open_source
+from controlplane.stats import PushLimits, PushSource, StatsSource, open_source
 from controlplane.verdict import extra_failures, judge, split_mismatch
 from controlplane.xds import ProxyRegistry, XdsLimits, XdsServer
 
@@ -96,6 +96,7 @@ class ControlPlane:
         xds_limits: XdsLimits | None = None,
         max_body: int = DEFAULT_MAX_BODY,
         auth: Authenticator | None = None,
+        push_limits: PushLimits | None = None,
     ) -> None:
         """`stats` picks the evaluator's stats source (push, pull, promql), or "off" for none;
         each of `webhooks` is POSTed a JSON notification of rollouts, verdicts, rollbacks and
@@ -103,14 +104,16 @@ class ControlPlane:
         ledger changes less than `coalesce_ms` apart are one xDS push; `xds_limits` are the
         xDS port's caps (message size, connection age, streams per address); `max_body` bounds
         an API request's body, in bytes; `auth` knows the API's bearer tokens (by default,
-        those the ledger holds)."""
+        those the ledger holds); `push_limits` bound what one proxy may claim through the
+        metrics sink."""
         self.store = store
         self.max_body = max_body
         self.auth = auth
         self.controller = Controller(store)
         self.registry = ProxyRegistry()
-        self.metrics_sink = PushSource()
-        """Envoy's metrics_service sink streams here, on the xDS port: the push stats source."""
+        self.metrics_sink = PushSource(directory=self.registry, limits=push_limits)
+        """Envoy's metrics_service sink streams here, on the xDS port: the push stats source.
+        A proxy's stats count only on the connection of its own ADS stream (the registry)."""
         self.metrics = CollectorRegistry()
         """What /metrics on the API port serves; the xDS server counts into it."""
         self._xds = XdsServer(
@@ -238,6 +241,7 @@ async def serve(
     coalesce_ms: float = defaults.COALESCE_MS,
     xds_limits: XdsLimits | None = None,
     max_body: int = DEFAULT_MAX_BODY,
+    push_limits: PushLimits | None = None,
     on_ready: Callable[[Listening], None] = lambda listening: None,
 ) -> None:
     """Run until SIGINT or SIGTERM, then stop both servers and close the store."""
@@ -250,6 +254,7 @@ async def serve(
         coalesce_ms=coalesce_ms,
         xds_limits=xds_limits,
         max_body=max_body,
+        push_limits=push_limits,
     )
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()

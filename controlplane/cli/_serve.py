@@ -88,6 +88,15 @@ def webhook_urls(
     help="ADS streams one client address may hold open; the next is refused.",
 )
 @click.option(
+    "--stats-max-rps",
+    type=click.FloatRange(min=1),
+    default=defaults.STATS_MAX_RPS,
+    show_default=True,
+    metavar="RPS",
+    help="Requests one proxy may claim per second through the metrics sink; a flush claiming "
+    "more is not counted.",
+)
+@click.option(
     "--max-request-body",
     "max_body",
     type=click.IntRange(min=1),
@@ -108,6 +117,7 @@ def serve(
     xds_client_ca: str | None,
     coalesce_ms: float,
     xds_streams_per_peer: int,
+    stats_max_rps: float,
     max_body: int,
 ) -> None:
     """Serve the ledger, ADS for the Envoy fleet and the HTTP API, judge every change from
@@ -120,6 +130,7 @@ def serve(
     from controlplane.ledger import open_store
     from controlplane.serve import Listening
     from controlplane.serve import serve as run
+    from controlplane.stats import PushLimits
     from controlplane.xds import XdsLimits
 
     logging.basicConfig(
@@ -147,7 +158,7 @@ def serve(
                 opened, xds=xds, api=api, stats=stats, prometheus_url=prometheus_url,
                 webhooks=webhooks, xds_credentials=xds_credentials, coalesce_ms=coalesce_ms,
                 xds_limits=XdsLimits(streams_per_peer=xds_streams_per_peer), max_body=max_body,
-                on_ready=ready,
+                push_limits=PushLimits(max_rps=stats_max_rps), on_ready=ready,
             )
         )  # fmt: skip
     except OSError as exc:

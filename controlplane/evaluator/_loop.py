@@ -290,9 +290,17 @@ class Evaluator:
             candidate, baseline, slo=spec.slo, elapsed_s=now - evaluation.opened_at
         )
         extra = self._extra_failures(candidate, baseline)
-        evaluation.verdict = verdict.model_copy(
-            update={"extra_failures": extra, "cost": extra * spec.risk.cost_per_failed_request}
-        )
+        update: dict[str, object] = {
+            "extra_failures": extra,
+            "cost": extra * spec.risk.cost_per_failed_request,
+        }
+        disputed = scrape.disputed.get(record.instance.cluster_name)
+        if disputed is not None and verdict.outcome is Outcome.INCONCLUSIVE:
+            # Its counts hold still meanwhile (stats/_claims.py): say why it does not move.
+            update["reason"] = (
+                f"the proxies' stats on it are disputed ({disputed}); {verdict.reason}"
+            )
+        evaluation.verdict = verdict.model_copy(update=update)
         if evaluation.verdict.outcome is not Outcome.INCONCLUSIVE:
             return True
         return now - evaluation.opened_at >= self._max_watch_s

@@ -2,11 +2,12 @@
 
 from controlplane.xds._identity import require_identity
 from controlplane.xds._limits import XdsLimits
-from controlplane.xds._registry import Nack, ProxyRegistry, ProxyStatus
+from controlplane.xds._registry import Connection, Nack, ProxyRegistry, ProxyStatus
 from controlplane.xds._server import XdsServer
 from controlplane.xds._tls import XdsTls
 
 __all__ = [
+    "Connection",
     "Nack",
     "ProxyRegistry",
     "ProxyStatus",

@@ -189,15 +189,17 @@ class _Ads:
         _check_type(first)
         await require_identity(context, first.node.id)  # mTLS: the cert must name the node
         listener = self._listener_for(first.node)
-        stream_id = self._registry.connect(
+        stream = Stream(0, kept_node(first.node), protocol)
+        stream.stream_id = stream_id = self._registry.connect(
             node_id=first.node.id,
             node_cluster=first.node.cluster,
             protocol=protocol,
             peer=context.peer(),
             admin=_admin_of(first.node),
+            clusters=stream,
         )
         log.info("%s stream %d from %s (%s)", protocol, stream_id, first.node.id, context.peer())
-        stream = self.streams[stream_id] = Stream(stream_id, kept_node(first.node), protocol)
+        self.streams[stream_id] = stream
         stream.session = session = make_session(
             on_ack=lambda t, v: self._on_ack(stream, t, v),
             on_nack=lambda t, v, m: self._on_nack(stream, t, v, m),

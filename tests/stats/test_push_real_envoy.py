@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import pytest
 
@@ -23,9 +23,13 @@ async def test_the_sink_counts_what_envoy_served_within_a_flush(
     flushes: list[list[prometheus_metrics_pb2.MetricFamily]] = []
     receive = sink.receive
 
-    def spy(node_id: str, families: Iterable[prometheus_metrics_pb2.MetricFamily]) -> None:
+    def spy(
+        node_id: str,
+        families: Iterable[prometheus_metrics_pb2.MetricFamily],
+        sent: Callable[[str], bool] | None = None,
+    ) -> None:
         flushes.append(list(families))
-        receive(node_id, families)
+        receive(node_id, families, sent)
 
     monkeypatch.setattr(sink, "receive", spy)
 
