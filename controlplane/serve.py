@@ -109,7 +109,10 @@ class ControlPlane:
         self.store = store
         self.max_body = max_body
         self.auth = auth
-        self.controller = Controller(store)
+        self.controller = Controller(
+            store,
+            max_message_bytes=(xds_limits or XdsLimits()).max_message_bytes,
+        )
         self.registry = ProxyRegistry()
         self.metrics_sink = PushSource(directory=self.registry, limits=push_limits)
         """Envoy's metrics_service sink streams here, on the xDS port: the push stats source.

@@ -21,6 +21,7 @@ from controlplane.evaluator._budget import Budget, budget_of
 from controlplane.evaluator._recent import RecentCounts, Sample
 from controlplane.evaluator._series import CounterSeries
 from controlplane.model import (
+    MAX_VERDICT_REASON,
     Activation,
     ActivationState,
     ArmEvidence,
@@ -297,9 +298,8 @@ class Evaluator:
         disputed = scrape.disputed.get(record.instance.cluster_name)
         if disputed is not None and verdict.outcome is Outcome.INCONCLUSIVE:
             # Its counts hold still meanwhile (stats/_claims.py): say why it does not move.
-            update["reason"] = (
-                f"the proxies' stats on it are disputed ({disputed}); {verdict.reason}"
-            )
+            said = f"the proxies' stats on it are disputed ({disputed}); {verdict.reason}"
+            update["reason"] = said[:MAX_VERDICT_REASON]
         evaluation.verdict = verdict.model_copy(update=update)
         if evaluation.verdict.outcome is not Outcome.INCONCLUSIVE:
             return True

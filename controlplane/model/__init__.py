@@ -26,6 +26,7 @@ from controlplane.model._ledger import (
     ServiceApplied,
     VerdictRecorded,
 )
+from controlplane.model._limits import MAX_HOST, MAX_VERDICT_REASON
 from controlplane.model._rollout import (
     BlueGreen,
     Canary,
@@ -70,6 +71,8 @@ from controlplane.model._verdict import ArmEvidence, Outcome, Verdict
 
 __all__ = [
     "DNS_LABEL",
+    "MAX_HOST",
+    "MAX_VERDICT_REASON",
     "MAX_WEIGHT",
     "RESERVED_NAMES",
     "SERVICE_NAME",

@@ -6,6 +6,8 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from controlplane.model._limits import MAX_VERDICT_REASON
+
 
 class Outcome(StrEnum):
     PASS = "pass"
@@ -29,7 +31,7 @@ class ArmEvidence(_Frozen):
 
 class Verdict(_Frozen):
     outcome: Outcome
-    reason: str
+    reason: str = Field(max_length=MAX_VERDICT_REASON)
     """One sentence an operator can act on: what was seen and what it was measured against."""
     candidate: ArmEvidence
     baseline: ArmEvidence | None = None

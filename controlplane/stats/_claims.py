@@ -184,8 +184,8 @@ class Claims:
             if series.recent[0] * scale >= self._rule.min_requests
         }
         if entry.dispute is None:
-            others = ", ".join(sorted(parties - {proxy})) or "none"
-            said = f"{proxy} claims {reason} from the other proxies ({others})"
+            others = _names(parties - {proxy})
+            said = f"{_name(proxy)} claims {reason} from the other proxies ({others})"
             entry.dispute = _Dispute(parties, said, since=now, last_seen=now)
         else:
             entry.dispute.parties |= parties
@@ -293,6 +293,18 @@ class Claims:
                     series.recent[:] = [value * factor for value in series.recent]
             self._epoch = now
         return math.exp((now - self._epoch) / self._tau)
+
+
+def _name(proxy: str) -> str:
+    return proxy if len(proxy) <= 64 else f"{proxy[:61]}..."
+
+
+def _names(proxies: set[str], most: int = 3) -> str:
+    """A few proxies by name, for a reason that must stay short (a verdict's is bounded)."""
+    names = [_name(p) for p in sorted(proxies)]
+    if len(names) > most:
+        return f"{', '.join(names[:most])} and {len(names) - most} more"
+    return ", ".join(names) or "none"
 
 
 def _publish(entry: _Cluster, series: _Series) -> None:
