@@ -7,6 +7,7 @@ from fastapi.routing import APIRoute
 from prometheus_client import CollectorRegistry
 
 import controlplane
+from controlplane import defaults
 from controlplane.api._actor import Authenticated
 from controlplane.api._auth import Authenticate, Authenticator, LedgerTokens
 from controlplane.api._dashboard_data import dashboard_data_router
@@ -39,6 +40,7 @@ def create_app(
     *,
     auth: Authenticator | None = None,
     max_body: int = DEFAULT_MAX_BODY,
+    body_timeout_s: float = defaults.API_BODY_TIMEOUT_S,
 ) -> FastAPI:
     """The operator API over one controller and the proxy registry of its xDS server, and
     the web dashboard at `/`.
@@ -79,7 +81,7 @@ def create_app(
 
     mount_dashboard(app)  # the web dashboard at /, a client of the endpoints above
     # The last added runs first: who is calling, then how much they send, then the app.
-    app.add_middleware(BodyLimit, max_bytes=max_body)
+    app.add_middleware(BodyLimit, max_bytes=max_body, timeout_s=body_timeout_s)
     app.add_middleware(
         Authenticate,
         routes=[

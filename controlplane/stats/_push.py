@@ -54,7 +54,7 @@ from controlplane.stats._claims import MAX_SERIES, Claims
 from controlplane.stats._counts import Reading
 from controlplane.stats._proto import metrics_service_pb2, prometheus_metrics_pb2
 from controlplane.stats._types import ProxyReading, Scrape, SourceUnavailable
-from controlplane.xds import Connection, require_identity
+from controlplane.xds import Connection, close_requests, identity_refusal
 
 log = logging.getLogger(__name__)
 
@@ -287,8 +287,31 @@ class PushSource:
     async def _stream(
         self, messages: AsyncIterator[StreamMetricsMessage], context: grpc.aio.ServicerContext
     ) -> metrics_service_pb2.StreamMetricsResponse:
-        node_id = ""
+        """One metrics stream. A refused one ends with its status set, never by raising (see
+        xds/_server.py: an aborted call's frame, and the flush it held, would linger)."""
         peer = context.peer()
+        refused: _Refused | None = None
+        node_id = ""
+        try:
+            node_id, refused = await self._take(messages, context, peer)
+        finally:
+            await close_requests(messages)  # else grpc.aio keeps the last one (xds/_requests)
+            if node_id:
+                log.info("metrics stream from %s closed", node_id)
+        if refused is not None:
+            self._refuse(node_id or peer, refused.code.name.lower(), str(refused))
+            context.set_code(refused.code)
+            context.set_details(str(refused))
+        return metrics_service_pb2.StreamMetricsResponse()
+
+    async def _take(
+        self,
+        messages: AsyncIterator[StreamMetricsMessage],
+        context: grpc.aio.ServicerContext,
+        peer: str,
+    ) -> tuple[str, _Refused | None]:
+        """Fold in the stream's flushes until it ends; its node, and why it was refused."""
+        node_id = ""
         pace = _Pace(self.limits.messages_per_s, self.limits.message_burst, time.monotonic())
         try:
             async for message in messages:
@@ -299,24 +322,7 @@ class PushSource:
                         "(Envoy sends one per stats flush)",
                     )
                 if message.HasField("identifier") and message.identifier.node.id:
-                    named = message.identifier.node.id
-                    if node_id and named != node_id:
-                        raise _Refused(
-                            grpc.StatusCode.PERMISSION_DENIED,
-                            f"a metrics stream speaks for one proxy: it named {node_id!r}, "
-                            f"then {named[:64]!r}",
-                        )
-                    if not node_id:
-                        if len(named) > MAX_NODE_ID or not named.isprintable():
-                            raise _Refused(
-                                grpc.StatusCode.INVALID_ARGUMENT,
-                                f"identifier.node.id must be at most {MAX_NODE_ID} printable "
-                                "characters",
-                            )
-                        # Over mTLS a proxy reports only as the node its certificate names.
-                        await require_identity(context, named)
-                        node_id = named
-                        log.info("metrics stream from %s (%s)", node_id, peer)
+                    node_id = self._named(node_id, message.identifier.node.id, context, peer)
                 if not node_id:
                     raise _Refused(
                         grpc.StatusCode.INVALID_ARGUMENT,
@@ -327,14 +333,32 @@ class PushSource:
                 try:
                     self.receive(node_id, message.envoy_metrics, connection.sent)
                 except BadFlush as exc:
-                    raise _Refused(grpc.StatusCode.INVALID_ARGUMENT, str(exc)) from exc
+                    raise _Refused(grpc.StatusCode.INVALID_ARGUMENT, str(exc)) from None
         except _Refused as refused:
-            self._refuse(node_id or peer, refused.code.name.lower(), str(refused))
-            await context.abort(refused.code, str(refused))
-        finally:
-            if node_id:
-                log.info("metrics stream from %s closed", node_id)
-        return metrics_service_pb2.StreamMetricsResponse()
+            return node_id, refused.with_traceback(None)
+        return node_id, None
+
+    def _named(self, node_id: str, named: str, context: grpc.aio.ServicerContext, peer: str) -> str:
+        """The stream's node once a message names `named`: the first name is checked (over
+        mTLS, against the certificate), and a stream never changes it."""
+        if node_id:
+            if named != node_id:
+                raise _Refused(
+                    grpc.StatusCode.PERMISSION_DENIED,
+                    f"a metrics stream speaks for one proxy: it named {node_id!r}, "
+                    f"then {named[:64]!r}",
+                )
+            return node_id
+        if len(named) > MAX_NODE_ID or not named.isprintable():
+            raise _Refused(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"identifier.node.id must be at most {MAX_NODE_ID} printable characters",
+            )
+        refusal = identity_refusal(context.auth_context(), named)
+        if refusal is not None:  # over mTLS a proxy reports only as the node its cert names
+            raise _Refused(grpc.StatusCode.PERMISSION_DENIED, refusal)
+        log.info("metrics stream from %s (%s)", named, peer)
+        return named
 
     async def _connection(self, peer: str, node_id: str) -> Connection:
         """The ADS streams `node_id` holds on this stream's connection, waiting a while for
