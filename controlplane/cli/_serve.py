@@ -155,7 +155,8 @@ def serve(
 
     from controlplane.api import ApiLimits
     from controlplane.auth import issue_first_admin, save_local_token
-    from controlplane.ledger import open_store
+    from controlplane.errors import StoreError
+    from controlplane.ledger import SqliteStore, open_store
     from controlplane.serve import Listening
     from controlplane.serve import serve as run
     from controlplane.stats import PushLimits
@@ -165,7 +166,12 @@ def serve(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     _use_every_file_descriptor()
-    opened = open_store(store)
+    try:
+        opened = open_store(store)
+        if isinstance(opened, SqliteStore):
+            opened.hold_exclusively()
+    except StoreError as exc:
+        raise CliError(exc.message) from exc
     ledger = getattr(opened, "where", store)  # a PostgreSQL URL without its password
     first_admin = issue_first_admin(opened)
     if first_admin is not None and not api.endswith(":0"):

@@ -13,8 +13,9 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 from controlplane import defaults
+from controlplane.control._credential import current_credential
 from controlplane.control._term import current_term
-from controlplane.errors import Conflict, NotFound
+from controlplane.errors import Conflict, NotFound, Unauthorized
 from controlplane.ledger import StaleSequence, Store
 from controlplane.model import (
     Activation,
@@ -121,8 +122,10 @@ class Controller:
         step another replica already took is refused as a conflict, never taken twice)."""
         self._check_budget(batch)
         term = current_term()
+        credential = current_credential()
         for attempt in range(1, SUBMIT_ATTEMPTS + 1):
             with self._lock:
+                _check_credential(self._state, credential)
                 after = check_batch(self._state, batch)
                 self._check_sendable(batch, after)
                 try:
@@ -230,6 +233,13 @@ class Controller:
             budget_override=budget_override,
         )
         return ProposedEntry(actor=actor, reason=reason, event=event)
+
+
+def _check_credential(state: State, credential: str | None) -> None:
+    """Refuse a write made with a token the state (the ledger it is appended on) no longer
+    holds; see control/_credential.py."""
+    if credential is not None and not any(t.sha256 == credential for t in state.tokens.values()):
+        raise Unauthorized("the bearer token is revoked: nothing was written")
 
 
 def _service_of(entry: Entry) -> str | None:

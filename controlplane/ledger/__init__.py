@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from controlplane.errors import InvalidInput
-from controlplane.ledger._postgres import CHANNEL, PostgresStore
+from controlplane.ledger._postgres import CHANNEL, PostgresStore, ledger_conninfo
 from controlplane.ledger._sqlite import SqliteStore
 from controlplane.ledger._store import Fenced, StaleSequence, Store
 
@@ -14,6 +14,7 @@ __all__ = [
     "SqliteStore",
     "StaleSequence",
     "Store",
+    "ledger_conninfo",
     "open_store",
 ]
 

@@ -90,6 +90,32 @@ CREATE TABLE IF NOT EXISTS weir_stats (
 """
 
 
+LOCK_TIMEOUT_S = 5
+"""The longest a ledger statement waits for a lock (another replica's append holds the table
+lock for milliseconds): then it fails, and the write is reported failed, never landing later."""
+IDLE_IN_TRANSACTION_TIMEOUT_S = 3
+"""A session idle inside a transaction this long (a replica paused or cut off mid-append,
+holding the table lock) is ended by PostgreSQL, releasing its locks: shorter than the lock
+timeout, so the other replicas' writes wait for it, not fail."""
+STATEMENT_TIMEOUT_S = 15
+"""The longest any ledger statement may run."""
+
+
+def ledger_conninfo(url: str) -> str:
+    """`url` with the session settings every ledger connection runs with, added to whatever
+    options the URL has: lock, idle-in-transaction and statement timeouts."""
+    ours = (
+        f"-c lock_timeout={LOCK_TIMEOUT_S}s "
+        f"-c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION_TIMEOUT_S}s "
+        f"-c statement_timeout={STATEMENT_TIMEOUT_S}s"
+    )
+    try:
+        given = psycopg.conninfo.conninfo_to_dict(url).get("options") or ""
+    except psycopg.ProgrammingError:
+        given = ""  # psycopg says what is wrong with the URL when it connects
+    return psycopg.conninfo.make_conninfo(url, options=f"{given} {ours}".strip())
+
+
 def _redacted(url: str) -> str:
     """The URL without its password, for messages."""
     try:
@@ -121,7 +147,9 @@ class PostgresStore:
         """The store's connection, opened again if the last one broke (callers hold the lock)."""
         if self._db is None or self._db.closed or self._db.broken:
             self._db = psycopg.connect(
-                self.url, autocommit=True, connect_timeout=self._connect_timeout_s
+                ledger_conninfo(self.url),
+                autocommit=True,
+                connect_timeout=self._connect_timeout_s,
             )
         return self._db
 

@@ -6,6 +6,8 @@ acknowledged change survives power loss, not only a crash of weir.
 
 from __future__ import annotations
 
+import fcntl
+import os
 import sqlite3
 import threading
 from collections.abc import Sequence
@@ -46,6 +48,35 @@ class SqliteStore:
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open the ledger at {self.path}: {exc}") from exc
         self._lock = threading.Lock()
+        self._held: int | None = None
+        """The descriptor of the lock file while this process serves the ledger alone."""
+
+    def hold_exclusively(self) -> None:
+        """Take the ledger for this process alone, until `close()` or the process ends.
+
+        One process writes a SQLite ledger: a second `weir serve` on the same file would serve
+        its Envoys a state of its own, and take changes (and tokens) the first never sees. An
+        exclusive flock on `<ledger>.lock` (which holds the holder's pid) keeps it out; the
+        kernel releases it when the holder exits, however it exits. Readers (`weir ledger
+        verify`, backups) need no lock."""
+        path = f"{self.path}.lock"
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as exc:
+            raise StoreError(f"cannot lock the ledger at {self.path}: {exc.strerror}") from exc
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
+            raise StoreError(
+                f"the ledger at {self.path} is already served by another weir serve (pid "
+                f"{holder}): one process writes a SQLite ledger; stop that one first, or run "
+                "replicas on PostgreSQL"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._held = fd
 
     def append(
         self,
@@ -93,3 +124,6 @@ class SqliteStore:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+            if self._held is not None:
+                os.close(self._held)  # releases the flock
+                self._held = None

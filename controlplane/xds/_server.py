@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+import socket
 import sys
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -418,6 +419,23 @@ def _admin_of(node: Any) -> str | None:
     return address
 
 
+def _check_free(address: str) -> None:
+    """Fail with one line if something listens on `address` already (another weir serve),
+    before gRPC tries and logs a multi-line error of its own. The port is bound without
+    SO_REUSEPORT (XdsLimits), so two servers never share it."""
+    host, _, port = address.rpartition(":")
+    if port == "0":
+        return
+    host = host.strip("[]")
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, int(port)))
+        except OSError as exc:
+            raise RuntimeError(exc.strerror or str(exc)) from exc
+
+
 YOUNG_GC_THRESHOLD = 10_000
 """Allocations of container objects between two young collections (Python's default: 700)."""
 
@@ -489,6 +507,7 @@ class XdsServer:
         if self._services:
             server.add_generic_rpc_handlers(self._services)
         try:
+            _check_free(address)
             port = add_port(server, address, self._credentials)
             await server.start()
         except RuntimeError as exc:  # grpcio's word for a port it cannot bind
