@@ -170,6 +170,7 @@ def serve(
         opened = open_store(store)
         if isinstance(opened, SqliteStore):
             opened.hold_exclusively()
+        opened.verify()  # a damaged or edited ledger is never served
     except StoreError as exc:
         raise CliError(exc.message) from exc
     ledger = getattr(opened, "where", store)  # a PostgreSQL URL without its password

@@ -3,6 +3,7 @@
 from pathlib import Path
 
 from controlplane.errors import InvalidInput
+from controlplane.ledger._chain import LedgerDamaged, Verified
 from controlplane.ledger._postgres import CHANNEL, PostgresStore, ledger_conninfo
 from controlplane.ledger._sqlite import SqliteStore
 from controlplane.ledger._store import Fenced, StaleSequence, Store
@@ -10,10 +11,12 @@ from controlplane.ledger._store import Fenced, StaleSequence, Store
 __all__ = [
     "CHANNEL",
     "Fenced",
+    "LedgerDamaged",
     "PostgresStore",
     "SqliteStore",
     "StaleSequence",
     "Store",
+    "Verified",
     "ledger_conninfo",
     "open_store",
 ]
