@@ -60,6 +60,11 @@ def create_app(
         title="weir",
         version=controlplane.__version__,
         description="Operator API of weir, a service-mesh traffic controller for Envoy.",
+        # No /docs nor /redoc: FastAPI's pages load their scripts from a CDN, unpinned, in the
+        # origin whose localStorage holds the dashboard's token. The schema stays at
+        # /openapi.json, for any tool that reads it.
+        docs_url=None,
+        redoc_url=None,
     )
     install_error_handlers(app)
     routers = (
