@@ -172,11 +172,16 @@ PIN_HEADER = "x-weir-version"
 
 class Pinning(_Frozen):
     """A/B pinning, for testers: a request whose `header` names a version goes to that version's
-    instances whatever the weights: its live ones by weight, else its warm (shadow or inactive)
-    ones equally. Off unless the service file has a `pinning` section (`pinning: {}` turns it on
-    with the default header)."""
+    instances whatever the weights: its live ones by weight, else its shadow ones equally, and
+    its inactive ones only with `dark_launch: true`. Off unless `enabled: true`: a `pinning`
+    section without it changes nothing."""
 
+    enabled: bool = False
     header: HeaderName = PIN_HEADER
+    dark_launch: bool = Field(
+        default=False,
+        description="let a pinned request reach a version's inactive instances (a dark launch)",
+    )
 
     @field_validator("header")
     @classmethod
