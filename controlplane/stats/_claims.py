@@ -13,6 +13,9 @@ the others':
   same kind of traffic agree within chance; a proxy that differs beyond chance (|z| of a
   two-proportion test at least 5) and by a margin that matters (one rate at least twice the
   other and a percentage point apart) puts the instance in *dispute*.
+- A proxy's claims about an instance it has not reported before are held for `probation_s`
+  (5 s): a lie told the moment a canary goes live, before the honest proxies have enough of
+  their own to compare, is caught there rather than published.
 - While an instance is disputed nothing more about it is published: its counts hold still, so
   a verdict on it stays where the undisputed evidence left it (inconclusive, naming the
   proxies, until more evidence), and no error budget burns or freezes on what is disputed.
@@ -45,6 +48,10 @@ _WIDTH = 1 + len(_FEATURES)
 MAX_SERIES = 200_000
 LEAVE_AFTER_S = 60.0
 SETTLE_S = 60.0
+PROBATION_S = 5.0
+"""A proxy's first claims about an instance are held this long before they are handed on:
+long enough for the other proxies' own traffic to the instance to contradict a lie told the
+moment it goes live (before any of them had enough to compare)."""
 _RESCALE_AFTER = 30.0
 """Decay time constants after which every recent claim is rescaled to a new epoch (so the
 scale factor of new claims stays far from overflowing)."""
@@ -92,6 +99,8 @@ class DisputeRule:
 class _Series:
     """One proxy's claims about one cluster."""
 
+    since: float = 0.0
+    """When the proxy first claimed anything about the cluster."""
     received: ClusterCounts = field(default_factory=ClusterCounts)
     published: ClusterCounts = field(default_factory=ClusterCounts)
     recent: list[float] = field(default_factory=lambda: [0.0] * _WIDTH)
@@ -126,6 +135,7 @@ class Claims:
         max_series: int = MAX_SERIES,
         leave_after_s: float = LEAVE_AFTER_S,
         settle_s: float = SETTLE_S,
+        probation_s: float = PROBATION_S,
     ) -> None:
         self._rule = rule or DisputeRule()
         self._tau = self._rule.half_life_s / math.log(2)
@@ -133,6 +143,7 @@ class Claims:
         self._max_series = max_series
         self._leave_after_s = leave_after_s
         self._settle_s = settle_s
+        self._probation_s = probation_s
         self._clusters: dict[str, _Cluster] = {}
         self._proxies: dict[str, dict[str, _Series]] = {}
         self._heard: dict[str, float] = {}
@@ -157,7 +168,7 @@ class Claims:
                 if self._series >= self._max_series:
                     self.refused_series += 1
                     continue
-                series = series_of[cluster] = _Series()
+                series = series_of[cluster] = _Series(since=now)
                 if entry is None:
                     entry = self._clusters[cluster] = _Cluster()
                 entry.members[proxy] = series
@@ -172,7 +183,7 @@ class Claims:
             reason = self._rule.disagreement(mine, rest)
             if reason is not None:
                 self._raise(cluster, entry, proxy, reason, now, scale)
-            if entry.dispute is None:
+            if entry.dispute is None and now - series.since >= self._probation_s:
                 _publish(entry, series)
 
     def _raise(

@@ -50,7 +50,7 @@ from typing import Any, Protocol
 import grpc
 
 from controlplane import defaults
-from controlplane.stats._claims import MAX_SERIES, Claims
+from controlplane.stats._claims import MAX_SERIES, PROBATION_S, Claims
 from controlplane.stats._counts import Reading
 from controlplane.stats._proto import metrics_service_pb2, prometheus_metrics_pb2
 from controlplane.stats._types import ProxyReading, Scrape, SourceUnavailable
@@ -85,6 +85,8 @@ class PushLimits:
     """Requests a proxy may claim per second between two of its flushes."""
     max_series: int = MAX_SERIES
     """(proxy, cluster) series kept in all."""
+    probation_s: float = PROBATION_S
+    """A proxy's first claims about a cluster wait this long before they count (_claims)."""
     bind_wait_s: float = 5.0
     """How long a metrics stream may wait for its proxy's ADS stream on the same connection."""
     messages_per_s: float = 4.0
@@ -199,7 +201,9 @@ class PushSource:
         self._fresh_s = fresh_s
         self._forget_after_s = forget_after_s
         self._clock = clock
-        self._claims = Claims(max_series=self.limits.max_series)
+        self._claims = Claims(
+            max_series=self.limits.max_series, probation_s=self.limits.probation_s
+        )
         self._last_flush: dict[str, float] = {}
         self.flushes = 0
         self.refusals: Counter[str] = Counter()

@@ -101,3 +101,24 @@ def test_no_page_loads_a_script_from_elsewhere(tmp_path: Path) -> None:
         page = client.get("/").text
     assert not re.search(r"<script[^>]+src=[\"']?(https?:)?//", page)
     assert 'href="openapi.json"' in page
+
+
+def test_token_digests_are_shown_to_admins_only(tmp_path: Path) -> None:
+    from controlplane.auth import issue_token
+    from controlplane.model import Role
+
+    controller = Controller(SqliteStore(tmp_path / "weir.db"))
+    _, admin = issue_token(controller, "boss", Role.ADMIN, actor="test")
+    _, viewer = issue_token(controller, "watcher", Role.VIEWER, actor="test")
+    with TestClient(create_app(controller, ProxyRegistry())) as client:
+        as_viewer = client.get("/v1/history", headers={"Authorization": f"Bearer {viewer}"})
+        as_admin = client.get("/v1/history", headers={"Authorization": f"Bearer {admin}"})
+    seen = [e["event"] for e in as_viewer.json() if e["event"]["kind"] == "token_created"]
+    print(f"\n/v1/history as a viewer: token digests {[e['sha256'] for e in seen]}")
+
+    assert as_viewer.status_code == as_admin.status_code == 200
+    assert [(e["name"], e["sha256"]) for e in seen] == [("boss", None), ("watcher", None)]
+    digests = [
+        e["event"]["sha256"] for e in as_admin.json() if e["event"]["kind"] == "token_created"
+    ]
+    assert all(d is not None and len(d) == 64 for d in digests) and len(digests) == 2

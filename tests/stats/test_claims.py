@@ -19,7 +19,7 @@ def counts(requests: int, errors: int = 0, slow: int = 0) -> ClusterCounts:
 
 
 def test_proxies_that_agree_are_summed_at_once() -> None:
-    claims = Claims()
+    claims = Claims(probation_s=0)
     claims.add("p1", {A: counts(100, 2)}, now=0)
     claims.add("p2", {A: counts(300, 5)}, now=0.5)
 
@@ -29,7 +29,7 @@ def test_proxies_that_agree_are_summed_at_once() -> None:
 
 
 def test_one_proxy_alone_is_never_disputed() -> None:
-    claims = Claims()
+    claims = Claims(probation_s=0)
     for second in range(10):
         claims.add("p1", {A: counts(100, 90)}, now=second)
 
@@ -38,7 +38,7 @@ def test_one_proxy_alone_is_never_disputed() -> None:
 
 
 def test_a_proxy_contradicting_the_others_holds_the_cluster_still() -> None:
-    claims = Claims()
+    claims = Claims(probation_s=0)
     claims.add("honest", {A: counts(50, 25)}, now=0)
     published = claims.sums()[A]
 
@@ -56,7 +56,7 @@ def test_a_proxy_contradicting_the_others_holds_the_cluster_still() -> None:
 
 
 def test_a_dispute_ends_when_a_party_leaves_and_only_the_leaver_loses_its_claims() -> None:
-    claims = Claims(leave_after_s=60)
+    claims = Claims(leave_after_s=60, probation_s=0)
     claims.add("honest", {A: counts(50, 25)}, now=0)
     claims.add("liar", {A: counts(5000)}, now=0.2)
     for second in range(1, 70):
@@ -69,7 +69,7 @@ def test_a_dispute_ends_when_a_party_leaves_and_only_the_leaver_loses_its_claims
 
 
 def test_a_dispute_that_stops_disagreeing_publishes_only_claims_that_agree() -> None:
-    claims = Claims(settle_s=10, leave_after_s=1000)
+    claims = Claims(settle_s=10, leave_after_s=1000, probation_s=0)
     claims.add("p1", {A: counts(100, 1)}, now=0)
     claims.add("p2", {A: counts(100, 60)}, now=0)  # a burst of errors p1 did not see
     assert A in claims.disputes()
@@ -87,7 +87,7 @@ def test_a_dispute_that_stops_disagreeing_publishes_only_claims_that_agree() -> 
 
 
 def test_held_claims_that_disagree_with_what_the_fleet_agreed_on_are_dropped() -> None:
-    claims = Claims(settle_s=5, leave_after_s=1000, rule=DisputeRule(half_life_s=1))
+    claims = Claims(settle_s=5, leave_after_s=1000, rule=DisputeRule(half_life_s=1), probation_s=0)
     claims.add("p1", {A: counts(1000, 0)}, now=0)
     claims.add("p2", {A: counts(1000, 0)}, now=0)
     claims.add("p2", {A: counts(1000, 900)}, now=1)  # p2 turns on the fleet
@@ -109,7 +109,7 @@ def test_held_claims_that_disagree_with_what_the_fleet_agreed_on_are_dropped() -
 
 
 def test_slow_requests_are_compared_too() -> None:
-    claims = Claims()
+    claims = Claims(probation_s=0)
     claims.add("p1", {A: counts(200, slow=0)}, now=0)
     claims.add("p2", {A: counts(200, slow=120)}, now=0.5)
 
@@ -117,7 +117,7 @@ def test_slow_requests_are_compared_too() -> None:
 
 
 def test_small_differences_and_small_samples_are_not_disputes() -> None:
-    claims = Claims()
+    claims = Claims(probation_s=0)
     claims.add("p1", {A: counts(10_000, 100)}, now=0)  # 1%
     claims.add("p2", {A: counts(10_000, 150)}, now=0)  # 1.5%: less than twice
     claims.add("p3", {A: counts(10, 5)}, now=0)  # 50% of too few
@@ -125,7 +125,7 @@ def test_small_differences_and_small_samples_are_not_disputes() -> None:
 
 
 def test_series_beyond_the_cap_are_refused_and_counted() -> None:
-    claims = Claims(max_series=3)
+    claims = Claims(max_series=3, probation_s=0)
     claims.add("p1", {f"web--{n}": counts(1) for n in range(5)}, now=0)
     claims.add("p2", {"web--0": counts(1)}, now=0)
 
@@ -135,7 +135,7 @@ def test_series_beyond_the_cap_are_refused_and_counted() -> None:
 
 
 def test_a_forgotten_proxy_keeps_its_published_counts_in_the_sums() -> None:
-    claims = Claims()
+    claims = Claims(probation_s=0)
     claims.add("p1", {A: counts(100, 2)}, now=0)
     claims.forget("p1")
 
@@ -146,7 +146,7 @@ def test_a_forgotten_proxy_keeps_its_published_counts_in_the_sums() -> None:
 
 def test_the_sums_never_go_back_whatever_the_proxies_claim() -> None:
     rng = random.Random(15)
-    claims = Claims(settle_s=5, leave_after_s=8)
+    claims = Claims(settle_s=5, leave_after_s=8, probation_s=0)
     seen: dict[str, ClusterCounts] = {}
     for tick in range(600):
         now = tick / 4
@@ -166,9 +166,28 @@ def test_the_sums_never_go_back_whatever_the_proxies_claim() -> None:
 
 
 def test_recent_claims_survive_a_rescale_of_the_decay() -> None:
-    claims = Claims(rule=DisputeRule(half_life_s=1))
+    claims = Claims(rule=DisputeRule(half_life_s=1), probation_s=0)
     claims.add("p1", {A: counts(100)}, now=0)
     claims.add("p1", {A: counts(100)}, now=500)  # far past the rescale point
     claims.add("p2", {A: counts(100, 90)}, now=500.1)
 
     assert A in claims.disputes()
+
+
+def test_a_lie_told_before_the_others_have_enough_is_held_and_then_disputed() -> None:
+    claims = Claims()  # 5 s of probation for a proxy's first claims about a cluster
+    claims.add("honest", {A: counts(5, 2)}, now=0)  # the canary just went live: too few
+    claims.add("liar", {A: counts(75, 45)}, now=0.1)  # 60% 5xx, at once
+    assert claims.sums()[A] == ClusterCounts()  # nothing handed on yet
+    for second in range(1, 6):
+        claims.add("honest", {A: counts(40)}, now=second)
+    assert "liar" in claims.disputes()[A]
+    assert claims.sums()[A].errors == 0  # the lie never reached the evaluator
+
+
+def test_after_its_probation_a_proxy_is_summed_as_it_reports() -> None:
+    claims = Claims()
+    claims.add("p1", {A: counts(10, 1)}, now=0)
+    assert claims.sums()[A] == ClusterCounts()
+    claims.add("p1", {A: counts(10)}, now=5)
+    assert claims.sums()[A] == counts(20, 1)

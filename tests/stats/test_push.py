@@ -44,6 +44,10 @@ class Directory:
         return Connection((stream,)) if stream is not None else None
 
 
+NOW = PushLimits(probation_s=0)
+"""Claims counted at once: these tests are about what is admitted, not about probation."""
+
+
 class Clock:
     def __init__(self) -> None:
         self.now = 1000.0
@@ -77,7 +81,7 @@ def test_samples_beyond_the_last_bound_are_the_overflow_slot() -> None:
 
 async def test_deltas_add_up_per_proxy_and_over_proxies() -> None:
     clock = Clock()
-    source = PushSource(clock=clock)
+    source = PushSource(clock=clock, limits=NOW)
     source.receive("p1", [requests_family({"web--a": {"2": 10, "5": 1}})])
     source.receive("p1", [requests_family({"web--a": {"2": 5}})])
     source.receive("p2", [requests_family({"web--a": {"5": 4}, "web--b": {"2": 7}})])
@@ -91,7 +95,7 @@ async def test_deltas_add_up_per_proxy_and_over_proxies() -> None:
 
 async def test_only_proxies_that_flushed_lately_are_reporting() -> None:
     clock = Clock()
-    source = PushSource(clock=clock, fresh_s=5, forget_after_s=60)
+    source = PushSource(clock=clock, fresh_s=5, forget_after_s=60, limits=NOW)
     source.receive("p1", [requests_family({"web--a": {"2": 10}})])
     clock.now += 3
     source.receive("p2", [requests_family({"web--a": {"2": 1}})])
@@ -139,7 +143,7 @@ def _stream_metrics(channel: grpc.aio.Channel) -> grpc.aio.StreamUnaryMultiCalla
 
 
 async def test_a_stream_names_its_node_once_then_sends_flushes() -> None:
-    source = PushSource(directory=Directory(**{"proxy-1": {"web--a"}}))
+    source = PushSource(directory=Directory(**{"proxy-1": {"web--a"}}), limits=NOW)
     flushes = [
         message([requests_family({"web--a": {"2": 3}})], node_id="proxy-1"),
         message([requests_family({"web--a": {"2": 2, "5": 1}})]),
@@ -158,7 +162,7 @@ async def test_a_stream_names_its_node_once_then_sends_flushes() -> None:
 
 
 async def test_a_stream_without_a_node_is_refused() -> None:
-    source = PushSource(directory=Directory(**{"proxy-1": {"web--a"}}))
+    source = PushSource(directory=Directory(**{"proxy-1": {"web--a"}}), limits=NOW)
     async with serving(source) as channel:
 
         async def requests() -> AsyncIterator[metrics_service_pb2.StreamMetricsMessage]:
@@ -195,7 +199,7 @@ async def _push(
 
 
 async def test_only_clusters_weir_sent_the_proxy_are_counted() -> None:
-    source = PushSource(directory=Directory(p1={"web--a"}))
+    source = PushSource(directory=Directory(p1={"web--a"}), limits=NOW)
     flush = message([requests_family({"web--a": {"2": 3}, "web--ghost": {"5": 900}})], "p1")
 
     assert await _push(source, [flush]) is None
@@ -213,7 +217,7 @@ async def test_a_stream_of_a_proxy_without_an_ads_stream_is_refused_after_a_wait
 
 async def test_a_stream_waits_for_its_proxys_ads_stream() -> None:
     directory = Directory()
-    source = PushSource(directory=directory)
+    source = PushSource(directory=directory, limits=NOW)
 
     async def ads_comes_late() -> None:
         await asyncio.sleep(0.5)
@@ -232,7 +236,7 @@ async def test_without_a_directory_every_stream_is_refused() -> None:
 
 
 async def test_a_stream_that_names_another_node_later_is_ended() -> None:
-    source = PushSource(directory=Directory(p1={"web--a"}, p2={"web--a"}))
+    source = PushSource(directory=Directory(p1={"web--a"}, p2={"web--a"}), limits=NOW)
     relabelled = message([requests_family({"web--a": {"5": 50}})], "p2")
     refused = await _push(
         source, [message([requests_family({"web--a": {"2": 1}})], "p1"), relabelled]
@@ -245,7 +249,7 @@ async def test_a_stream_that_names_another_node_later_is_ended() -> None:
 
 @pytest.mark.parametrize("value", [-1.0, float("nan"), float("inf")])
 async def test_a_count_no_envoy_sends_ends_the_stream(value: float) -> None:
-    source = PushSource(directory=Directory(p1={"web--a"}))
+    source = PushSource(directory=Directory(p1={"web--a"}), limits=NOW)
     family = requests_family({"web--a": {"5": 1}})
     family.metric[0].counter.value = value
     refused = await _push(source, [message([family], "p1")])
@@ -257,7 +261,7 @@ async def test_a_count_no_envoy_sends_ends_the_stream(value: float) -> None:
 
 def test_a_flush_beyond_the_proxys_rate_is_refused_at_its_edge() -> None:
     clock = Clock()
-    source = PushSource(limits=PushLimits(max_rps=1000), clock=clock)
+    source = PushSource(limits=PushLimits(max_rps=1000, probation_s=0), clock=clock)
     source.receive("p1", [requests_family({"web--a": {"2": 1000}})])  # the first: 1 s of it
     clock.now += 2
     source.receive("p1", [requests_family({"web--a": {"2": 2000}})])  # exactly 2 s of it
