@@ -144,6 +144,9 @@ class Claims:
         self._leave_after_s = leave_after_s
         self._settle_s = settle_s
         self._probation_s = probation_s
+        self._on_probation: dict[tuple[str, str], float] = {}
+        """(proxy, cluster) → when its probation ends: published then by `settle` even if
+        the proxy sends nothing more about it (Envoy flushes only counters that moved)."""
         self._clusters: dict[str, _Cluster] = {}
         self._proxies: dict[str, dict[str, _Series]] = {}
         self._heard: dict[str, float] = {}
@@ -183,7 +186,9 @@ class Claims:
             reason = self._rule.disagreement(mine, rest)
             if reason is not None:
                 self._raise(cluster, entry, proxy, reason, now, scale)
-            if entry.dispute is None and now - series.since >= self._probation_s:
+            if now - series.since < self._probation_s:
+                self._on_probation[(proxy, cluster)] = series.since + self._probation_s
+            elif entry.dispute is None:
                 _publish(entry, series)
 
     def _raise(
@@ -205,7 +210,16 @@ class Claims:
     # Time passing.
 
     def settle(self, now: float) -> None:
-        """End the disputes whose parties left or that stopped disagreeing."""
+        """Publish claims whose probation ended; end the disputes whose parties left or that
+        stopped disagreeing."""
+        for key, due in list(self._on_probation.items()):
+            if due <= now:
+                del self._on_probation[key]
+                proxy, cluster = key
+                series = self._proxies.get(proxy, {}).get(cluster)
+                entry = self._clusters.get(cluster)
+                if series is not None and entry is not None and entry.dispute is None:
+                    _publish(entry, series)
         for cluster, entry in self._clusters.items():
             dispute = entry.dispute
             if dispute is None:

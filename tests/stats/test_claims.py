@@ -191,3 +191,12 @@ def test_after_its_probation_a_proxy_is_summed_as_it_reports() -> None:
     assert claims.sums()[A] == ClusterCounts()
     claims.add("p1", {A: counts(10)}, now=5)
     assert claims.sums()[A] == counts(20, 1)
+
+
+def test_claims_whose_probation_ended_are_handed_on_without_another_flush() -> None:
+    claims = Claims()
+    claims.add("p1", {A: counts(10, 1)}, now=0)
+    claims.settle(4.9)
+    assert claims.sums()[A] == ClusterCounts()
+    claims.settle(5.0)
+    assert claims.sums()[A] == counts(10, 1)
