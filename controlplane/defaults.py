@@ -19,7 +19,26 @@ XDS_MAX_CONNECTION_AGE_S = 30 * 60
 """After this (±10%, gRPC's jitter) an xDS connection is asked to go, so a fleet rebalances."""
 XDS_MAX_CONNECTION_AGE_GRACE_S = 30
 """How long streams on an aged connection may go on before it is closed."""
-XDS_STREAMS_PER_PEER = 64
-"""Open ADS streams one client address may hold; the next is refused with RESOURCE_EXHAUSTED."""
+XDS_STREAMS_PER_PEER = 1024
+"""Open ADS streams one client address may hold; the next is refused with RESOURCE_EXHAUSTED.
+A host running many proxies (sidecars sharing its address) shares it."""
+XDS_STREAMS_PER_PROXY = 8
+"""Open ADS streams one proxy (node id) may hold from one address."""
+XDS_MAX_STREAMS = 20_000
+"""Open ADS streams in all."""
+XDS_MAX_CONNECTIONS = 10_000
+"""Open connections to the xDS port."""
+XDS_MAX_NODE_BYTES = 64 * 1024
+"""The most of a proxy's node (without Envoy's extension list) a stream keeps: its metadata,
+locality and user agent. Envoy's own is about 0.2 KB."""
 MAX_REQUEST_BODY = 1024 * 1024
 """1 MiB: the largest HTTP API request body; a service file or an activation is a few KiB."""
+STATS_MAX_RPS = 50_000
+"""Requests one proxy may claim per second through the metrics sink."""
+API_MAX_CONNECTIONS = 1000
+"""Open connections to the HTTP API; at the cap a new one evicts the oldest idle one."""
+API_HEADER_TIMEOUT_S = 10.0
+"""A connection must send a complete request head this soon after opening (or its previous
+response)."""
+API_BODY_TIMEOUT_S = 30.0
+"""A request's body must arrive this soon after its head."""

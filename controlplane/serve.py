@@ -26,7 +26,14 @@ import uvicorn
 from prometheus_client import CollectorRegistry
 
 from controlplane import defaults
-from controlplane.api import DEFAULT_MAX_BODY, Authenticator, create_app
+from controlplane._memory import trim_forever
+from controlplane.api import (
+    DEFAULT_MAX_BODY,
+    ApiLimits,
+    Authenticator,
+    create_app,
+    guarded_protocol,
+)
 from controlplane.control import Controller
 from controlplane.evaluator import Evaluator
 from controlplane.ha import delivery_cursor, replica_of, share_stats
@@ -35,7 +42,7 @@ from controlplane.model import split_address
 from controlplane.notify import Notifier
 from controlplane.outcomes._sources import OutcomeSources
 from controlplane.rollout import RolloutDriver
-from controlplane.stats import PushSource, StatsSource, open_source
+from controlplane.stats import PushLimits, PushSource, StatsSource, open_source
 from controlplane.verdict import extra_failures, judge, split_mismatch
 from controlplane.xds import ProxyRegistry, XdsLimits, XdsServer
 
@@ -97,6 +104,8 @@ class ControlPlane:
         xds_limits: XdsLimits | None = None,
         max_body: int = DEFAULT_MAX_BODY,
         auth: Authenticator | None = None,
+        push_limits: PushLimits | None = None,
+        api_limits: ApiLimits | None = None,
     ) -> None:
         """`stats` picks the evaluator's stats source (push, pull, promql), or "off" for none;
         each of `webhooks` is POSTed a JSON notification of rollouts, verdicts, rollbacks and
@@ -104,14 +113,20 @@ class ControlPlane:
         ledger changes less than `coalesce_ms` apart are one xDS push; `xds_limits` are the
         xDS port's caps (message size, connection age, streams per address); `max_body` bounds
         an API request's body, in bytes; `auth` knows the API's bearer tokens (by default,
-        those the ledger holds)."""
+        those the ledger holds); `push_limits` bound what one proxy may claim through the
+        metrics sink; `api_limits` bound the API port's connections."""
         self.store = store
         self.max_body = max_body
+        self.api_limits = api_limits or ApiLimits()
         self.auth = auth
-        self.controller = Controller(store)
+        self.controller = Controller(
+            store,
+            max_message_bytes=(xds_limits or XdsLimits()).max_message_bytes,
+        )
         self.registry = ProxyRegistry()
-        self.metrics_sink = PushSource()
-        """Envoy's metrics_service sink streams here, on the xDS port: the push stats source."""
+        self.metrics_sink = PushSource(directory=self.registry, limits=push_limits)
+        """Envoy's metrics_service sink streams here, on the xDS port: the push stats source.
+        A proxy's stats count only on the connection of its own ADS stream (the registry)."""
         self._http = httpx.AsyncClient(timeout=2.0, trust_env=False)
         self.outcomes = OutcomeSources.open(
             lambda: self.controller.state, self.registry, self._http, prometheus_url
@@ -178,6 +193,7 @@ class ControlPlane:
                 rollouts=self.rollouts,
                 metrics=self.metrics,
                 max_body=self.max_body,
+                body_timeout_s=self.api_limits.body_timeout_s,
                 auth=self.auth,
                 late=self.outcomes.late,
             ),
@@ -185,6 +201,9 @@ class ControlPlane:
             log_level="warning",
             access_log=False,
             timeout_graceful_shutdown=GRACE_S,
+            http=guarded_protocol(self.api_limits),
+            timeout_keep_alive=self.api_limits.idle_timeout_s,
+            h11_max_incomplete_event_size=self.api_limits.max_header_bytes,
         )
         self._api = _ApiServer(config)
         self._api_task = asyncio.create_task(self._api.serve(sockets=[api_socket]))
@@ -193,6 +212,7 @@ class ControlPlane:
                 await self._api_task  # raises what stopped it
                 raise OSError(f"the HTTP API on {api} stopped while starting")
             await asyncio.sleep(0.01)
+        self._loops.append(asyncio.create_task(trim_forever()))
         if self.replica is None:
             self._loops += [asyncio.create_task(work) for work in self._leader_work()]
         else:
@@ -245,6 +265,8 @@ async def serve(
     coalesce_ms: float = defaults.COALESCE_MS,
     xds_limits: XdsLimits | None = None,
     max_body: int = DEFAULT_MAX_BODY,
+    push_limits: PushLimits | None = None,
+    api_limits: ApiLimits | None = None,
     on_ready: Callable[[Listening], None] = lambda listening: None,
 ) -> None:
     """Run until SIGINT or SIGTERM, then stop both servers and close the store."""
@@ -257,6 +279,8 @@ async def serve(
         coalesce_ms=coalesce_ms,
         xds_limits=xds_limits,
         max_body=max_body,
+        push_limits=push_limits,
+        api_limits=api_limits,
     )
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -50,8 +50,8 @@ class _Request(BaseModel):
 class RolloutRequest(_Request):
     """What to roll out; every option left out comes from the service file's rollout section."""
 
-    service: str
-    version: str
+    service: str = Field(max_length=63)
+    version: str = Field(max_length=128)
     strategy: Strategy | None = None
     steps: Steps | None = Field(default=None, description="canary, shadow: percent, up to 100")
     bake: Duration | None = Field(default=None, description="least time at each step")

@@ -12,8 +12,10 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
+from controlplane import defaults
+from controlplane.control._credential import current_credential
 from controlplane.control._term import current_term
-from controlplane.errors import Conflict, NotFound
+from controlplane.errors import Conflict, NotFound, Unauthorized
 from controlplane.ledger import StaleSequence, Store
 from controlplane.model import (
     Activation,
@@ -33,6 +35,10 @@ from controlplane.model import (
     check_batch,
     fold,
 )
+from controlplane.resources import build_resources, message_refusal, message_sizes
+
+_SHAPES_RESOURCES = (ServiceApplied, InstanceRegistered, ActivationChanged)
+"""Events that change what Envoy is sent (the others are history, verdicts and tokens)."""
 
 Listener = Callable[[State], None]
 BudgetGate = Callable[[str], str | None]
@@ -50,9 +56,18 @@ def _utcnow() -> datetime:
 
 
 class Controller:
-    def __init__(self, store: Store, *, clock: Callable[[], datetime] = _utcnow) -> None:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        clock: Callable[[], datetime] = _utcnow,
+        max_message_bytes: int = defaults.XDS_MAX_MESSAGE_BYTES,
+    ) -> None:
+        """`max_message_bytes` is the xDS server's message cap: a batch whose state would make
+        a larger xDS response is refused before it is appended."""
         self._store = store
         self._clock = clock
+        self._max_message_bytes = max_message_bytes
         self._lock = threading.Lock()
         self._state = fold(store.read())
         self._listeners: list[Listener] = []
@@ -107,9 +122,12 @@ class Controller:
         step another replica already took is refused as a conflict, never taken twice)."""
         self._check_budget(batch)
         term = current_term()
+        credential = current_credential()
         for attempt in range(1, SUBMIT_ATTEMPTS + 1):
             with self._lock:
+                _check_credential(self._state, credential)
                 after = check_batch(self._state, batch)
+                self._check_sendable(batch, after)
                 try:
                     entries = self._store.append(
                         batch, after_seq=self._state.seq, at=self._clock(), term=term
@@ -126,6 +144,21 @@ class Controller:
             time.sleep(random.uniform(0, RACE_PAUSE_S * attempt))
         self._publish(after)
         return entries
+
+    def _check_sendable(self, batch: Sequence[ProposedEntry], after: State) -> None:
+        """Refuse a batch whose state could not be sent to Envoy in one xDS message. The
+        resources it builds are remembered by the builder, so the push that follows an append
+        re-encodes nothing."""
+        if not any(isinstance(p.event, _SHAPES_RESOURCES) for p in batch):
+            return
+        built = build_resources(after)
+        if message_sizes(built).largest()[1] <= self._max_message_bytes:
+            return
+        before = build_resources(self._state)
+        build_resources(after)  # leave the builder remembering the state that may follow
+        refusal = message_refusal(built, before, self._max_message_bytes)
+        if refusal is not None:
+            raise Conflict(refusal, field="xds_message_bytes")
 
     def _check_budget(self, batch: Sequence[ProposedEntry]) -> None:
         """New live traffic waits while the budget is spent; taking traffic away never does,
@@ -200,6 +233,13 @@ class Controller:
             budget_override=budget_override,
         )
         return ProposedEntry(actor=actor, reason=reason, event=event)
+
+
+def _check_credential(state: State, credential: str | None) -> None:
+    """Refuse a write made with a token the state (the ledger it is appended on) no longer
+    holds; see control/_credential.py."""
+    if credential is not None and not any(t.sha256 == credential for t in state.tokens.values()):
+        raise Unauthorized("the bearer token is revoked: nothing was written")
 
 
 def _service_of(entry: Entry) -> str | None:

@@ -22,6 +22,7 @@ from controlplane.evaluator._business import BusinessJudge
 from controlplane.evaluator._recent import RecentCounts, Sample
 from controlplane.evaluator._series import CounterSeries
 from controlplane.model import (
+    MAX_VERDICT_REASON,
     Activation,
     ActivationState,
     ArmEvidence,
@@ -298,9 +299,16 @@ class Evaluator:
             candidate, baseline, slo=spec.slo, elapsed_s=now - evaluation.opened_at
         )
         extra = self._extra_failures(candidate, baseline)
-        evaluation.verdict = verdict.model_copy(
-            update={"extra_failures": extra, "cost": extra * spec.risk.cost_per_failed_request}
-        )
+        update: dict[str, object] = {
+            "extra_failures": extra,
+            "cost": extra * spec.risk.cost_per_failed_request,
+        }
+        disputed = scrape.disputed.get(record.instance.cluster_name)
+        if disputed is not None and verdict.outcome is Outcome.INCONCLUSIVE:
+            # Its counts hold still meanwhile (stats/_claims.py): say why it does not move.
+            said = f"the proxies' stats on it are disputed ({disputed}); {verdict.reason}"
+            update["reason"] = said[:MAX_VERDICT_REASON]
+        evaluation.verdict = verdict.model_copy(update=update)
         if self._business is not None:  # objectives and value (evaluator/_business.py)
             evaluation.verdict = self._business.judge(
                 state,

@@ -3,17 +3,21 @@
 from pathlib import Path
 
 from controlplane.errors import InvalidInput
-from controlplane.ledger._postgres import CHANNEL, PostgresStore
+from controlplane.ledger._chain import LedgerDamaged, Verified
+from controlplane.ledger._postgres import CHANNEL, PostgresStore, ledger_conninfo
 from controlplane.ledger._sqlite import SqliteStore
 from controlplane.ledger._store import Fenced, StaleSequence, Store
 
 __all__ = [
     "CHANNEL",
     "Fenced",
+    "LedgerDamaged",
     "PostgresStore",
     "SqliteStore",
     "StaleSequence",
     "Store",
+    "Verified",
+    "ledger_conninfo",
     "open_store",
 ]
 

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Protocol
 
 from controlplane.errors import StoreError
+from controlplane.ledger._chain import Verified
 from controlplane.model import Entry, ProposedEntry
 
 
@@ -41,6 +42,11 @@ class Store(Protocol):
 
     def read(self, after_seq: int = 0) -> list[Entry]:
         """Every entry after `after_seq`, in order."""
+        ...
+
+    def verify(self) -> Verified:
+        """Check every entry against the ledger's hash chain (ledger/_chain.py); LedgerDamaged
+        names the first seq where it breaks."""
         ...
 
     def close(self) -> None: ...

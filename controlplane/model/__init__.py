@@ -39,6 +39,7 @@ from controlplane.model._ledger import (
     ServiceApplied,
     VerdictRecorded,
 )
+from controlplane.model._limits import MAX_HOST, MAX_VERDICT_REASON
 from controlplane.model._rollout import (
     BlueGreen,
     Canary,
@@ -83,6 +84,8 @@ from controlplane.model._verdict import ArmEvidence, Outcome, Verdict
 
 __all__ = [
     "DNS_LABEL",
+    "MAX_HOST",
+    "MAX_VERDICT_REASON",
     "MAX_WEIGHT",
     "OUTCOME_HEADER",
     "RESERVED_NAMES",

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from controlplane.model._durations import Duration
 from controlplane.model._instance import Activation
-from controlplane.model._service import DEFAULT_GRACE_S, MirrorPercent, Steps
+from controlplane.model._service import DEFAULT_GRACE_S, MirrorPercent, Name, Steps
 
 RolloutId = Annotated[
     str,
@@ -90,7 +90,7 @@ class RolloutOutcome(StrEnum):
 class Prior(_Frozen):
     """An instance's activation before the rollout: what a rollback returns it to."""
 
-    instance_id: str
+    instance_id: Name
     activation: Activation
 
 

@@ -8,12 +8,27 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from controlplane.model._business import Cohort, Objective, OutcomeHeader, check_objectives
+from controlplane.model._business import (
+    MAX_OBJECTIVES,
+    Cohort,
+    Objective,
+    OutcomeHeader,
+    check_objectives,
+)
 from controlplane.model._durations import Duration
+from controlplane.model._limits import (
+    MAX_ADDRESS,
+    MAX_DOMAINS,
+    MAX_HEADER_VALUE,
+    MAX_MATCH_HEADERS,
+    MAX_PATH,
+    MAX_ROUTES,
+    MAX_STEPS,
+)
 
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 DOMAIN = re.compile(r"^(\*\.)?[A-Za-z0-9]([-A-Za-z0-9.]*[A-Za-z0-9])?(:\d{1,5})?$")
@@ -61,7 +76,7 @@ MAX_TIMEOUT_S = 86400.0
 
 class Retries(_Frozen):
     attempts: int = Field(ge=0, le=10)
-    on: tuple[RetryOn, ...] = ("5xx", "reset")
+    on: tuple[RetryOn, ...] = Field(default=("5xx", "reset"), max_length=len(get_args(RetryOn)))
     per_try_timeout: Annotated[Duration, Field(gt=0, le=MAX_TIMEOUT_S)] | None = None
 
 
@@ -74,9 +89,11 @@ HeaderName = Annotated[
 class RouteMatch(_Frozen):
     """One of prefix or path (default prefix "/"), plus headers that must equal a value."""
 
-    prefix: str | None = None
-    path: str | None = None
-    headers: dict[HeaderName, str] = Field(default_factory=dict)
+    prefix: Annotated[str, Field(max_length=MAX_PATH)] | None = None
+    path: Annotated[str, Field(max_length=MAX_PATH)] | None = None
+    headers: dict[HeaderName, Annotated[str, Field(max_length=MAX_HEADER_VALUE)]] = Field(
+        default_factory=dict, max_length=MAX_MATCH_HEADERS
+    )
 
     @model_validator(mode="after")
     def _one_path_rule(self) -> RouteMatch:
@@ -125,7 +142,11 @@ def check_steps(steps: tuple[float, ...]) -> tuple[float, ...]:
     return steps
 
 
-Steps = Annotated[tuple[Annotated[float, Field(gt=0, le=100)], ...], AfterValidator(check_steps)]
+Steps = Annotated[
+    tuple[Annotated[float, Field(gt=0, le=100)], ...],
+    Field(max_length=MAX_STEPS),
+    AfterValidator(check_steps),
+]
 """Percentages of the service's live traffic, rising strictly to 100."""
 
 MirrorPercent = Annotated[float, Field(gt=0, le=100)]
@@ -163,11 +184,16 @@ PIN_HEADER = "x-weir-version"
 
 class Pinning(_Frozen):
     """A/B pinning, for testers: a request whose `header` names a version goes to that version's
-    instances whatever the weights: its live ones by weight, else its warm (shadow or inactive)
-    ones equally. Off unless the service file has a `pinning` section (`pinning: {}` turns it on
-    with the default header)."""
+    instances whatever the weights: its live ones by weight, else its shadow ones equally, and
+    its inactive ones only with `dark_launch: true`. Off unless `enabled: true`: a `pinning`
+    section without it changes nothing."""
 
+    enabled: bool = False
     header: HeaderName = PIN_HEADER
+    dark_launch: bool = Field(
+        default=False,
+        description="let a pinned request reach a version's inactive instances (a dark launch)",
+    )
 
     @field_validator("header")
     @classmethod
@@ -181,14 +207,18 @@ class ServiceSpec(_Frozen):
     """Routing policy, SLO, risk model and rollout defaults of one service."""
 
     name: ServiceName
-    domains: tuple[str, ...] = ()
-    routes: tuple[Route, ...] = ()
+    domains: tuple[Annotated[str, Field(max_length=MAX_ADDRESS)], ...] = Field(
+        default=(), max_length=MAX_DOMAINS
+    )
+    routes: tuple[Route, ...] = Field(default=(), max_length=MAX_ROUTES)
     slo: Slo = Field(default_factory=Slo)
     risk: Risk = Field(default_factory=Risk)
     rollout: RolloutDefaults = Field(default_factory=RolloutDefaults)
     pinning: Pinning | None = None
     # Business objectives and sticky cohorts (model/_business.py).
-    objectives: Annotated[tuple[Objective, ...], AfterValidator(check_objectives)] = ()
+    objectives: Annotated[
+        tuple[Objective, ...], Field(max_length=MAX_OBJECTIVES), AfterValidator(check_objectives)
+    ] = ()
     outcome_header: OutcomeHeader = Field(default_factory=OutcomeHeader)
     cohort: Cohort | None = None
 

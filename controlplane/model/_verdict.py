@@ -6,7 +6,8 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from controlplane.model._business import ObjectiveEvidence, ValueEstimate
+from controlplane.model._business import MAX_OBJECTIVES, ObjectiveEvidence, ValueEstimate
+from controlplane.model._limits import MAX_VERDICT_REASON
 
 
 class Outcome(StrEnum):
@@ -33,7 +34,7 @@ class ArmEvidence(_Frozen):
 
 class Verdict(_Frozen):
     outcome: Outcome
-    reason: str
+    reason: str = Field(max_length=MAX_VERDICT_REASON)
     """One sentence an operator can act on: what was seen and what it was measured against."""
     candidate: ArmEvidence
     baseline: ArmEvidence | None = None
@@ -51,7 +52,7 @@ class Verdict(_Frozen):
     """Failed requests beyond what the baseline's rate would have failed."""
     cost: float = Field(default=0.0, ge=0)
     """extra_failures times the service's cost_per_failed_request."""
-    objectives: tuple[ObjectiveEvidence, ...] = ()
+    objectives: tuple[ObjectiveEvidence, ...] = Field(default=(), max_length=MAX_OBJECTIVES)
     """Per business objective of the service: the comparison with the baseline."""
     value: ValueEstimate | None = None
     """The change's net value in money, with its interval (objectives, requests, failures)."""

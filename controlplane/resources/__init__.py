@@ -17,6 +17,7 @@ from controlplane.resources._encoded import (
     content_version,
     set_version,
 )
+from controlplane.resources._limits import MessageSizes, message_refusal, message_sizes
 from controlplane.resources._listener import LISTENER_NAME, ROUTE_CONFIG_NAME, build_listener
 
 __all__ = [
@@ -30,10 +31,13 @@ __all__ = [
     "VHOST_TYPE",
     "Encoded",
     "InconsistentResources",
+    "MessageSizes",
     "ResourceBuilder",
     "Resources",
     "build_listener",
     "build_resources",
     "content_version",
+    "message_refusal",
+    "message_sizes",
     "set_version",
 ]

@@ -62,6 +62,9 @@ class Scrape:
     clusters: Mapping[str, ClusterCounts]
     reporting: int
     """How many proxies contributed; 0 means the source saw none (treated as unavailable)."""
+    disputed: Mapping[str, str] = field(default_factory=dict)
+    """Cluster → why the proxies' claims about it are disputed: its counts hold still until the
+    dispute ends (the push source; see stats/_claims.py)."""
 
 
 @dataclass(frozen=True, slots=True)
