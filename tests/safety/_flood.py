@@ -116,14 +116,16 @@ async def clusters(xds: str, per_message: int, messages: int, seconds: float) ->
     sent = streams = refused = 0
     deadline = time.monotonic() + seconds
     while sent < messages and time.monotonic() < deadline:
-        streams += 1
         channel = grpc.aio.insecure_channel(xds)
         ads = await _ads(channel, _request("flood"))
         try:
             await asyncio.wait_for(ads.read(), 30)
         except (grpc.aio.AioRpcError, TimeoutError):
+            # No ADS stream (a busy server, or the node's stream cap while weir has yet to
+            # see the last one close): no stats stream either, so none is counted.
             await channel.close()
             continue
+        streams += 1
         call = channel.stream_unary(
             METHOD_PATH,
             request_serializer=lambda raw: raw,
