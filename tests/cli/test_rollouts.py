@@ -98,6 +98,7 @@ def test_status_json_is_the_api_answer(web: Server, weir: Weir) -> None:
     answer = httpx.get(
         f"{web.url}/v1/rollouts/web", headers={"Authorization": f"Bearer {secret_of('operator')}"}
     )
+
     def settled(view: dict[str, object]) -> dict[str, object]:
         return {**view, "next": {**view["next"], "in_s": None}}  # type: ignore[dict-item]
 
