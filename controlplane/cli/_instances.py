@@ -11,10 +11,20 @@ from controlplane.cli._options import api_client, json_option, server_option
 from controlplane.cli._output import emit_json, table
 from controlplane.model import Activation
 
+FORCE_HELP = (
+    "Go past a refusal on purpose (recorded): take the last live instance out of traffic, or "
+    "change an instance a running rollout moves, which pauses that rollout."
+)
+
 
 @click.group()
 def instance() -> None:
-    """Register instances and move them between inactive, shadow, live and retired."""
+    """Register instances and move them between inactive, shadow, live and retired.
+
+    While a rollout runs, the instances it moves (its new version's and those it replaces) are
+    its own: changing one is refused, naming the rollout, until it is paused or aborted, or the
+    change is made with --force, which pauses the rollout in the same ledger batch.
+    """
 
 
 def _labels(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict[str, str]:
@@ -79,7 +89,7 @@ def add(
     help="With --shadow: percent of live traffic mirrored. Default: kept if shadow, else 100.",
 )
 @click.option("--inactive", is_flag=True, help="No traffic; stays warm in Envoy.")
-@click.option("--force", is_flag=True, help="Allow taking the last live instance out of traffic.")
+@click.option("--force", is_flag=True, help=FORCE_HELP)
 @click.option(
     "--override-budget",
     is_flag=True,
@@ -124,13 +134,14 @@ def activate(
 
 @instance.command("retire")
 @click.argument("instance_id", metavar="ID")
+@click.option("--force", is_flag=True, help=FORCE_HELP)
 @click.option("--reason", default="", help="Why, for the ledger.")
 @server_option
 @json_option
-def retire(instance_id: str, reason: str, server: str | None, as_json: bool) -> None:
+def retire(instance_id: str, force: bool, reason: str, server: str | None, as_json: bool) -> None:
     """Retire instance ID for good: it leaves Envoy. Deactivate a live instance first."""
     entry = api_client(server).post(
-        f"/v1/instances/{segment(instance_id)}/retire", {"reason": reason}
+        f"/v1/instances/{segment(instance_id)}/retire", {"force": force, "reason": reason}
     )
     _report_change(entry, as_json)
 
@@ -146,6 +157,14 @@ def _report_change(entry: dict[str, Any], as_json: bool) -> None:
     if event.get("budget_override"):
         forced += ", error budget overridden"
     click.echo(f"{event['instance_id']}: {before} → {after} (ledger entry {entry['seq']}{forced})")
+    paused = entry.get("rollout_paused")
+    if paused:
+        rollout, service = paused["event"]["rollout_id"], paused["event"]["service"]
+        click.echo(
+            f"rollout {rollout} paused (ledger entry {paused['seq']}): it holds until "
+            f"`weir rollout resume {service}` (its next step may change {event['instance_id']} "
+            f"again) or `weir rollout abort {service}` (rolls it back)"
+        )
 
 
 @instance.command("list")

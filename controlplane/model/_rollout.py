@@ -148,3 +148,14 @@ class RolloutState:
 
     def describe(self) -> str:
         return f"rollout {self.id} ({self.plan.strategy} of {self.service} to {self.version})"
+
+    def controls(self, instance_id: str) -> bool:
+        """Whether the instance is one the rollout moves: a candidate or a replaced one."""
+        return instance_id in self.candidates or instance_id in self.replaced
+
+    def position(self) -> str:
+        """Where the rollout stands, for people: `at step 2 (50%)`."""
+        current = self.current
+        if current is None:
+            return "before its first step"
+        return f"at step {current.stage + 1} ({current.label})"

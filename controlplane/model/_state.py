@@ -70,6 +70,14 @@ class State:
                 return rollout
         return None
 
+    def rollout_controlling(self, instance_id: str) -> RolloutState | None:
+        """The rollout in progress that moves this instance (a candidate or a replaced one)."""
+        record = self.instances.get(instance_id)
+        if record is None:
+            return None
+        rollout = self.active_rollout(record.instance.service)
+        return rollout if rollout is not None and rollout.controls(instance_id) else None
+
     def rollouts_of(self, service: str) -> list[RolloutState]:
         """A service's rollouts, oldest first."""
         return [r for r in self.rollouts.values() if r.service == service]
