@@ -31,6 +31,7 @@ from controlplane.control import Controller
 from controlplane.evaluator import Evaluator
 from controlplane.ha import delivery_cursor, replica_of, share_stats
 from controlplane.ledger import Store
+from controlplane.loop_health import LoopHealth
 from controlplane.model import split_address
 from controlplane.notify import Notifier
 from controlplane.rollout import RolloutDriver
@@ -113,6 +114,7 @@ class ControlPlane:
         """Envoy's metrics_service sink streams here, on the xDS port: the push stats source."""
         self.metrics = CollectorRegistry()
         """What /metrics on the API port serves; the xDS server counts into it."""
+        self.loop_health = LoopHealth(self.metrics)
         self._xds = XdsServer(
             self.controller,
             registry=self.registry,
@@ -140,6 +142,7 @@ class ControlPlane:
                 judge=judge,
                 extra_failures=extra_failures,
                 split_check=split_mismatch,
+                on_tick=self.loop_health.tick,
             )
             self.controller.gate_on_budget(self.evaluator.budget_refusal)
         self.rollouts = RolloutDriver(self.controller)
@@ -186,6 +189,7 @@ class ControlPlane:
                 await self._api_task  # raises what stopped it
                 raise OSError(f"the HTTP API on {api} stopped while starting")
             await asyncio.sleep(0.01)
+        self._loops.append(asyncio.create_task(self.loop_health.watch_lag()))
         if self.replica is None:
             self._loops += [asyncio.create_task(work) for work in self._leader_work()]
         else:

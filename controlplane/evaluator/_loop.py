@@ -39,6 +39,8 @@ ACTOR = "evaluator"
 DEFAULT_INTERVAL_S = 1.0
 DEFAULT_MAX_WATCH_S = 3600.0
 JUDGED_STATES = (ActivationState.LIVE, ActivationState.SHADOW)
+_NO_COUNTS = ClusterCounts()
+"""One shared zero (frozen), so that the recent counts tell an idle instance by identity."""
 
 
 class StatsSource(Protocol):
@@ -87,9 +89,12 @@ class Evaluation:
     service: str
     opened_at: float
     start: Mapping[str, ClusterCounts] | None = None
-    """Cumulative counts at the first scrape after the change: the zero of its evidence."""
+    """Cumulative counts at the first scrape after the change: the zero of its evidence (the
+    scrape's own mapping, shared: a source makes a new one per scrape and never changes it)."""
     verdict: Verdict | None = None
     rolled_back: bool = field(default=False)
+    evidence: tuple[ClusterCounts, ClusterCounts | None] | None = None
+    """The candidate's and the baseline's counts `verdict` was judged on."""
 
 
 class Evaluator:
@@ -105,8 +110,11 @@ class Evaluator:
         max_watch_s: float = DEFAULT_MAX_WATCH_S,
         clock: Callable[[], float] = time.time,
         recent: RecentCounts | None = None,
+        on_tick: Callable[[float], None] = lambda seconds: None,
     ) -> None:
-        """`recent` keeps each instance's counts over the last minutes (for the dashboard)."""
+        """`recent` keeps each instance's counts over the last minutes (for the dashboard);
+        `on_tick` is told each tick's wall time, in seconds (a /metrics histogram)."""
+        self._on_tick = on_tick
         self._controller = controller
         self._source = source
         self._judge = judge
@@ -159,6 +167,7 @@ class Evaluator:
                 await self.step()
             except Exception:  # one bad tick must not end evaluation for good
                 log.exception("evaluator step failed")
+            self._on_tick(time.monotonic() - started)
             await asyncio.sleep(max(0.0, self._interval_s - (time.monotonic() - started)))
 
     async def watch(self, following: Callable[[], bool]) -> None:
@@ -173,6 +182,7 @@ class Evaluator:
                     await self.step(record=False)
                 except Exception:
                     log.exception("evaluator step failed")
+                self._on_tick(time.monotonic() - started)
             await asyncio.sleep(max(0.0, self._interval_s - (time.monotonic() - started)))
 
     async def step(self, *, record: bool = True) -> None:
@@ -192,10 +202,18 @@ class Evaluator:
                 await self._record(superseded)
             return
         self.source_error = None
+        slices = _Slices()
         self._track_budgets(state, scrape)
+        await slices.pause()
         self._track_instances(state, scrape)
+        await slices.pause()
         self._check_splits(state, scrape)
-        decided = [e for e in self._open.values() if self._judge_one(state, e, scrape, now)]
+        await slices.pause()
+        decided = []
+        for evaluation in list(self._open.values()):
+            if self._judge_one(state, evaluation, scrape, now):
+                decided.append(evaluation)
+            await slices.pause()
         if not record:
             return  # decided ones stay open: the leader's verdict in the ledger closes them
         for evaluation in decided:
@@ -236,9 +254,7 @@ class Evaluator:
         self.recent.add(
             scrape.at,
             {
-                record.instance.id: scrape.clusters.get(
-                    record.instance.cluster_name, ClusterCounts()
-                )
+                record.instance.id: scrape.clusters.get(record.instance.cluster_name, _NO_COUNTS)
                 for record in state.instances.values()
                 if record.state is not ActivationState.RETIRED
             },
@@ -256,12 +272,13 @@ class Evaluator:
                 self.splits.pop(service, None)
                 continue
             if window is None or window.weights != weights:
-                self._split_windows[service] = _SplitWindow(weights, dict(scrape.clusters))
+                self._split_windows[service] = _SplitWindow(weights, scrape.clusters)
                 self.splits.pop(service, None)
                 continue
-            since = _since(scrape.clusters, window.start)
             observed = {
-                i.instance.id: since.get(i.instance.cluster_name, ClusterCounts()).requests
+                i.instance.id: _since(
+                    scrape.clusters, window.start, i.instance.cluster_name
+                ).requests
                 for i in live
             }
             result = self._split_check(observed, dict(weights))
@@ -274,17 +291,20 @@ class Evaluator:
     def _judge_one(self, state: State, evaluation: Evaluation, scrape: Scrape, now: float) -> bool:
         """Judge one open change; True when its verdict is final."""
         if evaluation.start is None:
-            evaluation.start = dict(scrape.clusters)
+            evaluation.start = scrape.clusters
             return False
         record = state.instances[evaluation.instance_id]
-        since = _since(scrape.clusters, evaluation.start)
-        candidate = since.get(record.instance.cluster_name, ClusterCounts())
+        start = evaluation.start
+        candidate = _since(scrape.clusters, start, record.instance.cluster_name)
         others = [
-            since.get(other.instance.cluster_name, ClusterCounts())
+            _since(scrape.clusters, start, other.instance.cluster_name)
             for other in state.live_of(evaluation.service)
             if other.instance.id != evaluation.instance_id
         ]
         baseline = sum(others, ClusterCounts()) if others else None
+        if _judged_lately(evaluation, (candidate, baseline), now):
+            return now - evaluation.opened_at >= self._max_watch_s
+        evaluation.evidence = (candidate, baseline)
         spec = state.services[evaluation.service]
         verdict = self._judge(
             candidate, baseline, slo=spec.slo, elapsed_s=now - evaluation.opened_at
@@ -304,6 +324,7 @@ class Evaluator:
                 if evaluation.verdict
                 else ArmEvidence(requests=0, errors=0)
             )
+            evaluation.evidence = None  # judged afresh once the stats are back
             evaluation.verdict = Verdict(
                 outcome=Outcome.INCONCLUSIVE,
                 reason=reason,
@@ -359,7 +380,45 @@ class Evaluator:
             log.error("could not roll back %s: %s", evaluation.instance_id, exc)
 
 
+SLICE_S = 0.005
+"""The longest the evaluator holds the event loop at a time, as far as it can tell (one
+phase of a tick, or one open change, is not cut). The API and xDS share the loop: at a
+thousand services a tick is tens of milliseconds of work, and in one piece it would be that
+much latency on every request and push that arrived meanwhile."""
+
+
+class _Slices:
+    def __init__(self) -> None:
+        self._since = time.perf_counter()
+
+    async def pause(self) -> None:
+        """Hand the loop back if this tick has held it for a slice."""
+        if time.perf_counter() - self._since >= SLICE_S:
+            await asyncio.sleep(0)
+            self._since = time.perf_counter()
+
+
+REJUDGE_AFTER = 0.1
+"""A change whose evidence has not moved is judged again once the time since it opened has
+grown by this share (and at least a second) since its verdict: its outcome cannot differ (it
+depends on the counts alone), only the elapsed time in its reason and the expected time to a
+decision. Judging each of a thousand idle changes every second was most of an idle tick."""
+
+
+def _judged_lately(
+    evaluation: Evaluation, evidence: tuple[ClusterCounts, ClusterCounts | None], now: float
+) -> bool:
+    verdict = evaluation.verdict
+    if verdict is None or evaluation.evidence != evidence:
+        return False
+    elapsed = now - evaluation.opened_at
+    return elapsed < verdict.elapsed_s + max(1.0, REJUDGE_AFTER * verdict.elapsed_s)
+
+
 def _since(
-    now: Mapping[str, ClusterCounts], start: Mapping[str, ClusterCounts]
-) -> dict[str, ClusterCounts]:
-    return {name: counts - start.get(name, ClusterCounts()) for name, counts in now.items()}
+    now: Mapping[str, ClusterCounts], start: Mapping[str, ClusterCounts], cluster: str
+) -> ClusterCounts:
+    """One cluster's counts between two scrapes. Only the clusters asked about are
+    subtracted: a tick costs each open change its own service's instances, not the mesh's."""
+    counts = now.get(cluster)
+    return counts - start.get(cluster, ClusterCounts()) if counts is not None else ClusterCounts()
