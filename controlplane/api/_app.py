@@ -8,6 +8,7 @@ from prometheus_client import CollectorRegistry
 
 import controlplane
 from controlplane.api._actor import Authenticated
+from controlplane.api._apply import apply_router
 from controlplane.api._auth import Authenticate, Authenticator, LedgerTokens
 from controlplane.api._dashboard_data import dashboard_data_router
 from controlplane.api._errors import install_error_handlers, refusals
@@ -62,6 +63,7 @@ def create_app(
     install_error_handlers(app)
     routers = (
         services_router(controller),
+        apply_router(controller),
         instances_router(controller),
         fleet_router(controller, registry),
         evaluation_router(controller, evaluator),

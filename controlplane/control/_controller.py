@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
+from controlplane.control._bulk import BatchPlan, Registration, plan_batch
 from controlplane.control._term import current_term
 from controlplane.errors import Conflict, NotFound
 from controlplane.ledger import StaleSequence, Store
@@ -154,6 +155,22 @@ class Controller:
         return self.submit(
             [ProposedEntry(actor=actor, reason=reason, event=ServiceApplied(spec=spec))]
         )[0]
+
+    def apply_batch(
+        self,
+        services: Sequence[ServiceSpec],
+        registrations: Sequence[Registration],
+        *,
+        actor: str,
+        reason: str = "",
+    ) -> tuple[BatchPlan, list[Entry]]:
+        """Apply services and register instances (each in the activation it starts in) in one
+        transaction and one publication; what the ledger holds already is left alone."""
+        plan = plan_batch(self._state, services, registrations)
+        if not plan.events:
+            return plan, []
+        batch = [ProposedEntry(actor=actor, reason=reason, event=e) for e in plan.events]
+        return plan, self.submit(batch)
 
     def add_instance(self, instance: Instance, *, actor: str, reason: str = "") -> Entry:
         event = InstanceRegistered(instance=instance)
