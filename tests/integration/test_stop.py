@@ -100,7 +100,6 @@ def test_sigterm_under_load_ends_weir_within_2s_and_envoy_keeps_serving(
     assert set(load.outcomes) == {"200"}, load.outcomes
 
 
-
 HANGING_STOP = """
 import asyncio, sys
 import controlplane.serve
