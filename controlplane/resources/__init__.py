@@ -18,6 +18,7 @@ from controlplane.resources._encoded import (
     set_version,
 )
 from controlplane.resources._listener import LISTENER_NAME, ROUTE_CONFIG_NAME, build_listener
+from controlplane.resources._scope import scoped
 
 __all__ = [
     "CLUSTER_TYPE",
@@ -35,5 +36,6 @@ __all__ = [
     "build_listener",
     "build_resources",
     "content_version",
+    "scoped",
     "set_version",
 ]

@@ -49,6 +49,7 @@ from controlplane.xds._identity import require_identity
 from controlplane.xds._limits import PeerStreams, XdsLimits, peer_host
 from controlplane.xds._metrics import XdsMetrics
 from controlplane.xds._registry import ProxyRegistry, type_name
+from controlplane.xds._scope import declared_calls, scope_of
 from controlplane.xds._sotw import SotwSession
 from controlplane.xds._stream import Pushed, Session, Stream
 from controlplane.xds._tls import add_port
@@ -144,9 +145,11 @@ class _Ads:
             del opening, first  # Envoy's whole node: not to be held for the stream's life
             reader = asyncio.ensure_future(_take_requests(requests, session, stream, wakeup))
             cache.watch(wakeup.set)
+            declared, group = stream.calls, stream.node.cluster
             while True:
                 snapshot, published = cache.snapshot, cache.published_at
-                stream.view = self._views.of(snapshot, listener, protocol)
+                scope = scope_of(declared, group, snapshot)
+                stream.view = self._views.of(snapshot, listener, protocol, scope)
                 for response in session.responses(stream.view):
                     stream.inflight[response.type_url] = Pushed(snapshot.version, published)
                     self._metrics.sent(response.type_url, protocol, response.ByteSize())
@@ -189,6 +192,7 @@ class _Ads:
         _check_type(first)
         await require_identity(context, first.node.id)  # mTLS: the cert must name the node
         listener = self._listener_for(first.node)
+        calls = declared_calls(first.node)
         stream_id = self._registry.connect(
             node_id=first.node.id,
             node_cluster=first.node.cluster,
@@ -197,7 +201,9 @@ class _Ads:
             admin=_admin_of(first.node),
         )
         log.info("%s stream %d from %s (%s)", protocol, stream_id, first.node.id, context.peer())
-        stream = self.streams[stream_id] = Stream(stream_id, kept_node(first.node), protocol)
+        stream = self.streams[stream_id] = Stream(
+            stream_id, kept_node(first.node), protocol, calls=calls
+        )
         stream.session = session = make_session(
             on_ack=lambda t, v: self._on_ack(stream, t, v),
             on_nack=lambda t, v, m: self._on_nack(stream, t, v, m),
