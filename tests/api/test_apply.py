@@ -19,7 +19,7 @@ def mesh(services: int, instances: int) -> dict[str, Any]:
     for s in range(services):
         body["services"].append({"name": f"svc-{s}", "domains": [f"svc-{s}.internal"]})
         for i in range(instances):
-            instance = {
+            instance: dict[str, Any] = {
                 "id": f"svc-{s}-{i}",
                 "service": f"svc-{s}",
                 "version": "v1",

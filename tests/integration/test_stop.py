@@ -74,7 +74,7 @@ def test_sigterm_under_load_ends_weir_within_2s_and_envoy_keeps_serving(
     _, url = connect_envoy(weir, start_envoy, "sotw", delta=False)
     connect_envoy(weir, start_envoy, "delta", delta=True)
     serves(url, "a")
-    stop, done = threading.Event(), []
+    stop, done = threading.Event(), list[int]()
     writers = [
         threading.Thread(target=hammer, args=(weir, w, stop, done), daemon=True)
         for w in range(WRITERS)

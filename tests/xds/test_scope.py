@@ -90,8 +90,8 @@ def test_the_scope_adds_the_services_naming_the_proxys_group_as_caller() -> None
     c.apply_service(ServiceSpec(name="mail", callers=(GROUP, "other")), actor="test")
     snapshot = ResourceBuilder()(c.state)
     assert scope_of(None, GROUP, snapshot) is None  # undeclared: everything
-    assert scope_of(frozenset({"cart"}), GROUP, snapshot) == {"cart", "mail"}
-    assert scope_of(frozenset({"cart"}), "elsewhere", snapshot) == {"cart"}
+    assert scope_of(frozenset({"cart"}), GROUP, snapshot) == frozenset({"cart", "mail"})
+    assert scope_of(frozenset({"cart"}), "elsewhere", snapshot) == frozenset({"cart"})
 
 
 def vhost_services(names: set[str]) -> set[str]:
