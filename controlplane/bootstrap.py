@@ -53,8 +53,11 @@ XDS_HEALTH_STATS = (
         for xds in ("listener_manager.lds", "cluster_manager.cds")
         for outcome in ("attempt", "success", "rejected", "failure")
     ),
+    "cluster_manager.active_clusters",
+    "cluster_manager.warming_clusters",
 )
-"""Also kept: whether the proxy is connected to weir, and what it accepted or rejected."""
+"""Also kept: whether the proxy is connected to weir, what it accepted or rejected, and how
+many clusters it holds (all of the mesh's, or a scoped sidecar's few)."""
 
 _METRICS_SERVICE = "envoy.config.metrics.v3.MetricsServiceConfig"
 
