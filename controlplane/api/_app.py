@@ -76,7 +76,7 @@ def create_app(
     app.router.routes.append(metrics_route(controller, registry, metrics))
 
     @app.get("/healthz", tags=["health"], summary="The API answers and the ledger is loaded")
-    def healthz() -> Health:
+    async def healthz() -> Health:
         return Health(ledger_seq=controller.state.seq)
 
     mount_dashboard(app)  # the web dashboard at /, a client of the endpoints above

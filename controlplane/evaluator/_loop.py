@@ -32,6 +32,7 @@ from controlplane.model import (
     VerdictRecorded,
 )
 from controlplane.stats import ClusterCounts, Scrape, SourceUnavailable
+from controlplane.stats._counts import INSTANCE_CLUSTER_MARK
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +129,10 @@ class Evaluator:
         self._clock = clock
         self._open: dict[int, Evaluation] = {}
         self._series: dict[str, CounterSeries] = {}
+        self._last_seen: tuple[State | None, Mapping[str, ClusterCounts]] = (None, {})
+        """The state and the counts of the last tick that read stats."""
+        self._tracked: tuple[State | None, list[tuple[str, str]]] = (None, [])
+        """The state, and the (instance id, cluster) pairs whose recent counts it keeps."""
         self.recent = recent or RecentCounts()
         self.source_error: str | None = None
 
@@ -138,7 +143,7 @@ class Evaluator:
 
     def budget(self, service: str) -> Budget:
         spec = self._controller.state.services[service]
-        return budget_of(service, spec.slo, self._series.setdefault(service, CounterSeries()))
+        return budget_of(service, spec.slo, self._series_of(service))
 
     def recent_counts(self, instance_id: str, *, since: float | None = None) -> list[Sample]:
         """The instance's cumulative counts over the last minutes, oldest first."""
@@ -209,8 +214,11 @@ class Evaluator:
         await slices.pause()
         self._check_splits(state, scrape)
         await slices.pause()
+        moved = self._moved_services(state, scrape)
         decided = []
         for evaluation in list(self._open.values()):
+            if _nothing_new(evaluation, moved, now):
+                continue
             if self._judge_one(state, evaluation, scrape, now):
                 decided.append(evaluation)
             await slices.pause()
@@ -246,18 +254,41 @@ class Evaluator:
                     total = total + scrape.clusters.get(
                         record.instance.cluster_name, ClusterCounts()
                     )
-            self._series.setdefault(service, CounterSeries()).add(
-                scrape.at, total.requests, total.errors
-            )
+            self._series_of(service).add(scrape.at, total.requests, total.errors)
+
+    def _moved_services(self, state: State, scrape: Scrape) -> frozenset[str] | None:
+        """The services any of whose clusters' counts moved since the last scrape; None
+        (all of them) when the state changed meanwhile, as its live instances may have."""
+        last_state, last = self._last_seen
+        self._last_seen = (state, scrape.clusters)
+        if state is not last_state:
+            return None
+        return frozenset(
+            name.partition(INSTANCE_CLUSTER_MARK)[0]
+            for name, counts in scrape.clusters.items()
+            if (before := last.get(name)) is not counts and before != counts
+        )
+
+    def _series_of(self, service: str) -> CounterSeries:
+        # Not setdefault(service, CounterSeries()): that builds a series (three tiers of arrays)
+        # per service per tick only to throw it away.
+        series = self._series.get(service)
+        if series is None:
+            series = self._series[service] = CounterSeries()
+        return series
 
     def _track_instances(self, state: State, scrape: Scrape) -> None:
-        self.recent.add(
-            scrape.at,
-            {
-                record.instance.id: scrape.clusters.get(record.instance.cluster_name, _NO_COUNTS)
+        if self._tracked[0] is not state:  # which instances to track changes with the state
+            clusters = [
+                (record.instance.id, record.instance.cluster_name)
                 for record in state.instances.values()
                 if record.state is not ActivationState.RETIRED
-            },
+            ]
+            self._tracked = (state, clusters)
+        counts = scrape.clusters
+        self.recent.add(
+            scrape.at,
+            {instance: counts.get(name, _NO_COUNTS) for instance, name in self._tracked[1]},
         )
 
     def _check_splits(self, state: State, scrape: Scrape) -> None:
@@ -408,11 +439,27 @@ decision. Judging each of a thousand idle changes every second was most of an id
 def _judged_lately(
     evaluation: Evaluation, evidence: tuple[ClusterCounts, ClusterCounts | None], now: float
 ) -> bool:
+    return evaluation.evidence == evidence and not _due(evaluation, now)
+
+
+def _nothing_new(evaluation: Evaluation, moved: frozenset[str] | None, now: float) -> bool:
+    """Whether an open change can be passed over this tick without even working out its
+    evidence: it was judged on evidence before, none of its service's clusters moved since
+    (nor the state), and its verdict is not due to be judged again for its age."""
+    return (
+        moved is not None
+        and evaluation.evidence is not None
+        and evaluation.service not in moved
+        and not _due(evaluation, now)
+    )
+
+
+def _due(evaluation: Evaluation, now: float) -> bool:
     verdict = evaluation.verdict
-    if verdict is None or evaluation.evidence != evidence:
-        return False
+    if verdict is None:
+        return True
     elapsed = now - evaluation.opened_at
-    return elapsed < verdict.elapsed_s + max(1.0, REJUDGE_AFTER * verdict.elapsed_s)
+    return elapsed >= verdict.elapsed_s + max(1.0, REJUDGE_AFTER * verdict.elapsed_s)
 
 
 def _since(

@@ -61,11 +61,17 @@ class RecentCounts:
         if tracks.keys() != counts.keys():
             for key in tracks.keys() - counts.keys():
                 del tracks[key]
+        self.advance(at, counts)
+
+    def advance(self, at: float, moved: Mapping[str, ClusterCounts]) -> None:
+        """One scrape's counts for the keys whose counts moved (or are new); every other key
+        keeps its counts. A scrape costs what moved, not every key."""
+        tracks = self._tracks
         if not self._steps or self._step(self._steps[-1]) != self._step(at):
             self._steps.append(at)
         self._latest_at = at
         step_start, oldest = self._steps[-1], self._steps[0]
-        for key, value in counts.items():
+        for key, value in moved.items():
             track = tracks.get(key)
             if track is None:
                 first = Sample(at, value)
