@@ -38,6 +38,8 @@ import argparse
 import json
 import multiprocessing
 import random
+import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -101,6 +103,7 @@ class Options:
     rps: float = 200.0
     steps: tuple[float, ...] = (20, 50, 100)
     bake: str = "2s"
+    rollbacks: int = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +127,8 @@ class Idle:
     lag_p99_ms: float
     """The upper bound of the loop-lag bucket holding the 99th percentile."""
     api: Summary
+    bare_api: Summary
+    """A bare FastAPI /healthz probed in the same moments: the machine's own share."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,7 +136,9 @@ class Canary:
     completed_s: float
     completed: str
     rolled_back_s: float
+    """The median of the rollbacks'."""
     rolled_back: str
+    rollbacks: list[float]
 
 
 @dataclass(frozen=True, slots=True)
@@ -388,30 +395,52 @@ def register_one_by_one(
     return time.monotonic() - started, latencies
 
 
-def probe_api(weir: WeirProcess, options: Options, seconds: float) -> Summary:
+def probe_api(weir: WeirProcess, options: Options, seconds: float) -> tuple[Summary, Summary]:
     """Reads an operator or a dashboard makes, at `options.probe_rps`, timed one by one from a
     process of their own (the bench's threads driving traffic would otherwise delay the
-    client, not the server)."""
-    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as child:
-        latencies = child.submit(
-            _probe,
-            weir.api_url,
-            weir.headers,
-            service_names(options),
-            seconds,
-            options.probe_rps,
-        ).result()
-    return summarize(latencies, "requests")
+    client, not the server); each followed by a GET of a bare API on weir's stack (the
+    baseline: what the machine itself adds to a request's time, in the same moments)."""
+    port = free_port()
+    bare = subprocess.Popen(
+        [sys.executable, "-m", "bench._bare_api", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as child:
+            weirs, bares = child.submit(
+                _probe,
+                weir.api_url,
+                weir.headers,
+                f"http://127.0.0.1:{port}",
+                service_names(options),
+                seconds,
+                options.probe_rps,
+            ).result()
+    finally:
+        bare.kill()
+        bare.wait()
+    return summarize(weirs, "requests"), summarize(bares, "requests")
 
 
 def _probe(
-    api_url: str, headers: dict[str, str], names: list[str], seconds: float, rps: float
-) -> list[float]:
+    api_url: str,
+    headers: dict[str, str],
+    bare_url: str,
+    names: list[str],
+    seconds: float,
+    rps: float,
+) -> tuple[list[float], list[float]]:
     rng = random.Random(7)
-    latencies = []
+    weirs: list[float] = []
+    bares: list[float] = []
     interval = 1.0 / rps
-    with httpx.Client(base_url=api_url, headers=headers, timeout=10.0, trust_env=False) as api:
-        call(api, "GET", "/healthz")  # the connection, opened before the clock starts
+    with (
+        httpx.Client(base_url=api_url, headers=headers, timeout=10.0, trust_env=False) as api,
+        httpx.Client(base_url=bare_url, timeout=10.0, trust_env=False) as bare,
+    ):
+        call(api, "GET", "/healthz")  # connections opened before the clock starts
+        _until_up(bare)
         next_at = time.monotonic()
         deadline = next_at + seconds
         while time.monotonic() < deadline:
@@ -425,30 +454,54 @@ def _probe(
                     "/v1/proxies",
                 ]
             )
-            sent = time.perf_counter()
-            call(api, "GET", path)
-            latencies.append(time.perf_counter() - sent)
+            for client, path_, latencies in ((api, path, weirs), (bare, "/healthz", bares)):
+                sent = time.perf_counter()
+                call(client, "GET", path_)
+                latencies.append(time.perf_counter() - sent)
             next_at += interval
             time.sleep(max(0.0, next_at - time.monotonic()))
-    return latencies
+    return weirs, bares
 
 
-def run_canary(api: httpx.Client) -> Canary:
-    """v2 rolled out to completion, then v3 rolled out and rolled back by the evaluator."""
-    times: list[tuple[float, str]] = []
-    for version in ("v2", "v3"):
-        started = time.monotonic()
-        call(api, "POST", "/v1/rollouts", {"service": CANARY, "version": version})
-        while True:
-            status = call(api, "GET", f"/v1/rollouts/{CANARY}")
-            if status["state"] in ENDED:
-                times.append((time.monotonic() - started, status["state"]))
-                break
-            if time.monotonic() - started > ROLLOUT_TIMEOUT_S:
-                raise RuntimeError(f"the rollout of {version} did not end: {status}")
+def _until_up(client: httpx.Client) -> None:
+    deadline = time.monotonic() + CONVERGE_TIMEOUT_S
+    while True:
+        try:
+            call(client, "GET", "/healthz")
+            return
+        except httpx.TransportError:
+            if time.monotonic() > deadline:
+                raise
             time.sleep(LOOK_EVERY_S)
-    (done_s, done), (back_s, back) = times
-    return Canary(done_s, done, back_s, back)
+
+
+def run_canary(api: httpx.Client, rollbacks: int) -> Canary:
+    """v2 rolled out to completion, then v3 rolled out and rolled back by the evaluator,
+    `rollbacks` times (a rollback is a few evaluator ticks: its median over a few is steadier
+    than one)."""
+    completed_s, completed = roll_out(api, "v2")
+    back = [roll_out(api, "v3") for _ in range(rollbacks)]
+    states = {state for _, state in back}
+    return Canary(
+        completed_s,
+        completed,
+        statistics.median(seconds for seconds, _ in back),
+        states.pop() if len(states) == 1 else "/".join(sorted(states)),
+        [seconds for seconds, _ in back],
+    )
+
+
+def roll_out(api: httpx.Client, version: str) -> tuple[float, str]:
+    """Seconds from POST /v1/rollouts to the rollout's end, and how it ended."""
+    started = time.monotonic()
+    call(api, "POST", "/v1/rollouts", {"service": CANARY, "version": version})
+    while True:
+        status = call(api, "GET", f"/v1/rollouts/{CANARY}")
+        if status["state"] in ENDED:
+            return time.monotonic() - started, str(status["state"])
+        if time.monotonic() - started > ROLLOUT_TIMEOUT_S:
+            raise RuntimeError(f"the rollout of {version} did not end: {status}")
+        time.sleep(LOOK_EVERY_S)
 
 
 def idle_phase(
@@ -467,7 +520,7 @@ def idle_phase(
     lag_after, _, _ = histogram(after, "weir_event_loop_lag_seconds")
     ticks = int(count_after - count_before)
     say(f"  idle: {seconds:.0f} s, weir CPU {100 * cpu_share:.1f}% of a core")
-    api_summary = probe_api(weir, options, options.probe_s)
+    api_summary, bare_summary = probe_api(weir, options, options.probe_s)
     return Idle(
         seconds=seconds,
         cpu_share=cpu_share,
@@ -476,6 +529,7 @@ def idle_phase(
         tick_mean_ms=1000 * (sum_after - sum_before) / ticks if ticks else float("nan"),
         lag_p99_ms=1000 * bucket_quantile(lag_before, lag_after, 0.99),
         api=api_summary,
+        bare_api=bare_summary,
     )
 
 
@@ -530,7 +584,7 @@ def the_mesh(
             empty_rss=rss_bytes(empty.envoy.pid or 0),
             full_rss={p.envoy.name: rss_bytes(p.envoy.pid or 0) for p in (sotw, delta)},
         )
-        canary = run_canary(api)
+        canary = run_canary(api, options.rollbacks)
         say(f"  canary: {canary.completed_s:.1f} s, rollback {canary.rolled_back_s:.1f} s")
         return registration, idle, scoped, canary
 
@@ -547,7 +601,7 @@ def the_one_service_mesh(
         answers(sotw, CANARY, f"{CANARY}-0")
         stack.enter_context(steady(sotw, CANARY, options.rps))
         time.sleep(2.0)  # stats flowing, as in the big mesh
-        canary = run_canary(api)
+        canary = run_canary(api, options.rollbacks)
         say(f"  alone: canary {canary.completed_s:.1f} s, rollback {canary.rolled_back_s:.1f} s")
         return canary
 
@@ -598,6 +652,10 @@ def goals(result: WholeMesh) -> dict[str, bool]:
     }
 
 
+def _times(seconds: list[float]) -> str:
+    return ", ".join(f"{s:.1f}" for s in seconds)
+
+
 def report(result: WholeMesh) -> list[str]:
     o, met = result.options, goals(result)
     clusters = o.services * o.instances
@@ -622,11 +680,14 @@ def report(result: WholeMesh) -> list[str]:
         f"Envoy, stats flowing): weir's CPU {100 * idle.cpu_share:.1f}% of a core (goal <= "
         f"{100 * GOAL_IDLE_CPU:g}%, {_met(met['idle_cpu'])}); {idle.ticks} evaluator ticks, "
         f"mean {idle.tick_mean_ms:.1f} ms; event loop lag p99 <= {idle.lag_p99_ms:g} ms",
-        f"API while idle: {idle.api} (goal p99 <= {GOAL_API_P99_MS:g} ms, {_met(met['api_p99'])})",
+        f"API while idle: {idle.api} (goal p99 <= {GOAL_API_P99_MS:g} ms, "
+        f"{_met(met['api_p99'])}); a bare API on the same stack in the same moments "
+        f"(baseline): {idle.bare_api}; ratio p99 {idle.api.p99_ms / idle.bare_api.p99_ms:.2f}x",
         f"canary at {o.services} services: v2 {canary.completed} in {canary.completed_s:.1f} s, "
-        f"v3 {canary.rolled_back} in {canary.rolled_back_s:.1f} s; in a one-service mesh (same "
-        f"traffic): {alone.completed} in {alone.completed_s:.1f} s, {alone.rolled_back} in "
-        f"{alone.rolled_back_s:.1f} s",
+        f"v3 {canary.rolled_back} in {_times(canary.rollbacks)} s (median "
+        f"{canary.rolled_back_s:.1f}); in a one-service mesh (same traffic): {alone.completed} "
+        f"in {alone.completed_s:.1f} s, {alone.rolled_back} in {_times(alone.rollbacks)} s "
+        f"(median {alone.rolled_back_s:.1f})",
         f"  ratio {o.services} services / one: completion "
         f"{canary.completed_s / alone.completed_s:.2f}x, rollback "
         f"{canary.rolled_back_s / alone.rolled_back_s:.2f}x (goal <= {GOAL_CANARY_RATIO:g}x, "
@@ -654,6 +715,7 @@ def main(argv: list[str] | None = None) -> int:
         "--steps", default=",".join(f"{s:g}" for s in Options.steps), help="the canary's steps"
     )
     parser.add_argument("--bake", default=Options.bake, help="the canary's least time a step")
+    parser.add_argument("--rollbacks", type=int, default=Options.rollbacks)
     args = parser.parse_args(argv)
     if args.instances < 3 or not 1 <= args.calls < args.services:
         parser.error("--instances must be at least 3, and --calls between 1 and --services - 1")
@@ -668,6 +730,7 @@ def main(argv: list[str] | None = None) -> int:
         rps=args.rps,
         steps=tuple(float(step) for step in args.steps.split(",")),
         bake=args.bake,
+        rollbacks=args.rollbacks,
     )
     result = measure_whole_mesh(options, say=lambda line: print(line, file=sys.stderr))
     for line in report(result):

@@ -6,9 +6,11 @@ rule is enforced once and every change lands in the ledger before anything reach
 
 from __future__ import annotations
 
+import bisect
 import random
 import threading
 import time
+from array import array
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
@@ -55,7 +57,10 @@ class Controller:
         self._store = store
         self._clock = clock
         self._lock = threading.Lock()
-        self._state = fold(store.read())
+        self._seqs: dict[str, array[int]] = {}
+        """Service → the numbers of its entries: its history, without reading the ledger's."""
+        self._state = State()
+        self._fold_in(store.read())
         self._listeners: list[Listener] = []
         self._budget_gate: BudgetGate = lambda service: None
 
@@ -82,23 +87,39 @@ class Controller:
         and tell the listeners if there was anything. Cheap when there is nothing new."""
         with self._lock:
             before = self._state.seq
-            self._state = fold(self._store.read(after_seq=before), self._state)
+            self._fold_in(self._store.read(after_seq=before))
             state = self._state
         if state.seq != before:
             self._publish(state)
         return state
 
+    def _fold_in(self, entries: list[Entry], state: State | None = None) -> None:
+        """Take appended entries in: the state after them (`state`, when the caller checked
+        them already), and the index of each service's entries. Under the lock."""
+        self._state = state if state is not None else fold(entries, self._state)
+        for entry in entries:
+            service = _service_of(entry)
+            if service is not None:
+                self._seqs.setdefault(service, array("q")).append(entry.seq)
+
     def _publish(self, state: State) -> None:
         for listener in list(self._listeners):
             listener(state)
 
-    def history(self, service: str | None = None) -> list[Entry]:
-        entries = self._store.read()
+    def read_entries(self, seqs: Sequence[int]) -> list[Entry]:
+        """The entries numbered `seqs` (ascending)."""
+        return self._store.read_seqs(seqs)
+
+    def history(self, service: str | None = None, *, after_seq: int = 0) -> list[Entry]:
+        """Every entry after `after_seq`, or the service's: those only are read."""
         if service is None:
-            return entries
+            return self._store.read(after_seq)
         if service not in self._state.services:
             raise NotFound(f"unknown service {service!r}", field="service")
-        return [e for e in entries if _service_of(e) == service]
+        with self._lock:
+            seqs = self._seqs.get(service, array("q"))
+            wanted = seqs[bisect.bisect_right(seqs, after_seq) :].tolist()
+        return self._store.read_seqs(wanted)
 
     def submit(self, batch: Sequence[ProposedEntry]) -> list[Entry]:
         """Check the batch against the current state and append it in one transaction.
@@ -118,10 +139,10 @@ class Controller:
                 except StaleSequence:
                     if attempt == SUBMIT_ATTEMPTS:
                         raise
-                    self._state = fold(self._store.read(after_seq=self._state.seq), self._state)
+                    self._fold_in(self._store.read(after_seq=self._state.seq))
                     caught_up = self._state
                 else:
-                    self._state = after
+                    self._fold_in(entries, after)
                     break
             self._publish(caught_up)
             time.sleep(random.uniform(0, RACE_PAUSE_S * attempt))

@@ -165,3 +165,31 @@ def test_live_share_is_weight_over_the_live_total(controller: Controller) -> Non
     assert (live_share(state, "blue"), live_share(state, "green")) == (0.25, 0.75)
     controller.change("green", Activation.shadow(50), actor="ops")
     assert live_share(controller.state, "green") == 0.0
+
+
+def test_a_services_history_is_read_alone_and_the_same_after_a_restart(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "weir.db")
+    controller = Controller(store)
+    for name in ("web", "api"):
+        controller.apply_service(ServiceSpec(name=name), actor="ops")
+    for n in range(3):
+        for name in ("web", "api"):
+            instance = Instance(
+                id=f"{name}-{n}", service=name, version="v1", address=f"10.0.0.{n}:80"
+            )
+            controller.add_instance(instance, actor="ops")
+    controller.change("web-1", Activation.live(3), actor="ops")
+    everything = controller.history()
+
+    web = controller.history("web")
+
+    def of_web(entry: Entry) -> bool:
+        if isinstance(entry.event, ServiceApplied):
+            return entry.event.spec.name == "web"
+        if isinstance(entry.event, InstanceRegistered):
+            return entry.event.instance.service == "web"
+        return getattr(entry.event, "service", None) == "web"
+
+    assert web == [e for e in everything if of_web(e)] and len(web) == 1 + 3 + 1
+    assert controller.history("web", after_seq=web[2].seq) == web[3:]
+    assert Controller(SqliteStore(tmp_path / "weir.db")).history("web") == web  # a restart
