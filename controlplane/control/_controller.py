@@ -12,6 +12,7 @@ import threading
 import time
 from array import array
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from controlplane.control._bulk import BatchPlan, Registration, plan_batch
@@ -57,6 +58,10 @@ class Controller:
         self._store = store
         self._clock = clock
         self._lock = threading.Lock()
+        """Held by the thread writing to the store (and folding what it wrote in)."""
+        self._queue_lock = threading.Lock()
+        self._queue: list[_Pending] = []
+        """Batches submitted and not yet taken by a writing thread."""
         self._seqs: dict[str, array[int]] = {}
         """Service → the numbers of its entries: its history, without reading the ledger's."""
         self._state = State()
@@ -124,30 +129,74 @@ class Controller:
     def submit(self, batch: Sequence[ProposedEntry]) -> list[Entry]:
         """Check the batch against the current state and append it in one transaction.
 
+        Batches submitted at the same time from several threads are written together (group
+        commit): the thread that gets to write takes every batch waiting, checks each against
+        the state the ones before it leave (each is still all or nothing, and refused on its
+        own), and appends those accepted in one transaction, so that one wait for the disk
+        serves them all. Each submitter gets its own entries back, or its own refusal.
+
         On a shared ledger another replica may have appended since: the store refuses the
-        stale sequence, and the batch is checked again against the caught-up state (so a
+        stale sequence, and the batches are checked again against the caught-up state (so a
         step another replica already took is refused as a conflict, never taken twice)."""
         self._check_budget(batch)
-        term = current_term()
+        mine = _Pending(list(batch), current_term())
+        with self._queue_lock:
+            self._queue.append(mine)
+        with self._lock:
+            before = after = self._state
+            if not mine.finished:
+                with self._queue_lock:
+                    waiting, self._queue = self._queue, []
+                for group in _by_term(waiting):
+                    self._write(group)
+                after = self._state
+        if after.seq != before.seq:  # the writer tells the listeners, once for all it wrote
+            self._publish(after)
+        if mine.error is not None:
+            raise mine.error
+        assert mine.entries is not None
+        return mine.entries
+
+    def _write(self, group: list[_Pending]) -> None:
+        """Append the group's batches that pass the rules in one transaction. Under the lock."""
+        term = group[0].term
         for attempt in range(1, SUBMIT_ATTEMPTS + 1):
-            with self._lock:
-                after = check_batch(self._state, batch)
+            state = self._state
+            accepted: list[tuple[_Pending, int, int]] = []
+            batch: list[ProposedEntry] = []
+            for pending in group:
                 try:
-                    entries = self._store.append(
-                        batch, after_seq=self._state.seq, at=self._clock(), term=term
-                    )
-                except StaleSequence:
-                    if attempt == SUBMIT_ATTEMPTS:
-                        raise
-                    self._fold_in(self._store.read(after_seq=self._state.seq))
-                    caught_up = self._state
-                else:
-                    self._fold_in(entries, after)
-                    break
-            self._publish(caught_up)
-            time.sleep(random.uniform(0, RACE_PAUSE_S * attempt))
-        self._publish(after)
-        return entries
+                    after = check_batch(state, pending.batch)
+                except Exception as exc:  # refused (or a bug): that batch alone
+                    pending.error = exc
+                    continue
+                pending.error = None
+                accepted.append((pending, len(batch), len(pending.batch)))
+                batch += pending.batch
+                state = after
+            if not accepted:
+                return
+            try:
+                entries = self._store.append(
+                    batch, after_seq=self._state.seq, at=self._clock(), term=term
+                )
+            except StaleSequence as exc:
+                if attempt == SUBMIT_ATTEMPTS:
+                    for pending, _, _ in accepted:
+                        pending.error = exc
+                    return
+                self._fold_in(self._store.read(after_seq=self._state.seq))
+                self._publish(self._state)
+                time.sleep(random.uniform(0, RACE_PAUSE_S * attempt))
+                continue
+            except Exception as exc:  # the store failed or fenced the term: nothing written
+                for pending, _, _ in accepted:
+                    pending.error = exc
+                return
+            self._fold_in(entries, state)
+            for pending, start, size in accepted:
+                pending.entries = entries[start : start + size]
+            return
 
     def _check_budget(self, batch: Sequence[ProposedEntry]) -> None:
         """New live traffic waits while the budget is spent; taking traffic away never does,
@@ -238,6 +287,31 @@ class Controller:
             budget_override=budget_override,
         )
         return ProposedEntry(actor=actor, reason=reason, event=event)
+
+
+@dataclass(slots=True, eq=False)
+class _Pending:
+    """A batch waiting to be written, and then what became of it."""
+
+    batch: list[ProposedEntry]
+    term: int | None
+    entries: list[Entry] | None = None
+    error: BaseException | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.entries is not None or self.error is not None
+
+
+def _by_term(waiting: list[_Pending]) -> list[list[_Pending]]:
+    """Runs of batches with the same fencing term, in order: one transaction carries one."""
+    groups: list[list[_Pending]] = []
+    for pending in waiting:
+        if groups and groups[-1][0].term == pending.term:
+            groups[-1].append(pending)
+        else:
+            groups.append([pending])
+    return groups
 
 
 def _service_of(entry: Entry) -> str | None:
