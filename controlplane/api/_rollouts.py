@@ -182,7 +182,7 @@ def rollouts_router(
 
     @router.get("", summary="Rollouts in progress")
     async def list_rollouts() -> list[RolloutView]:
-        active = sorted(r.service for r in controller.state.rollouts.values() if r.active)
+        active = [r.service for r in controller.state.active_rollouts()]
         return [await view(service) for service in active]
 
     # async: the evaluator and the driver live on the event loop, so they are read there.

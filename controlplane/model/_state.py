@@ -61,6 +61,8 @@ class State:
     asked of one service costs that service's instances, not the whole mesh's."""
     rollout_ids: Mapping[str, Sequence[str]] = field(default_factory=_frozen_dict)  # type: ignore[arg-type]
     """Service → the ids of its rollouts, oldest first (the same kind of index)."""
+    in_progress: Mapping[str, str] = field(default_factory=_frozen_dict)  # type: ignore[arg-type]
+    """Service → the id of its rollout in progress (at most one a service)."""
     domain_owners: Mapping[str, str] = field(default_factory=_frozen_dict)  # type: ignore[arg-type]
     """Host/authority value → the service it routes to (an index of every service's
     `host_domains()`)."""
@@ -75,9 +77,12 @@ class State:
 
     def active_rollout(self, service: str) -> RolloutState | None:
         """The service's rollout in progress (at most one), if any."""
-        ids = self.rollout_ids.get(service, ())
-        latest = self.rollouts[ids[-1]] if ids else None  # rollouts of a service never overlap
-        return latest if latest is not None and latest.active else None
+        rollout_id = self.in_progress.get(service)
+        return self.rollouts[rollout_id] if rollout_id is not None else None
+
+    def active_rollouts(self) -> list[RolloutState]:
+        """Every rollout in progress, by service."""
+        return [self.rollouts[self.in_progress[s]] for s in sorted(self.in_progress)]
 
     def rollouts_of(self, service: str) -> list[RolloutState]:
         """A service's rollouts, oldest first."""
@@ -150,6 +155,7 @@ _MAPPINGS = (
     "tokens",
     "instance_ids",
     "rollout_ids",
+    "in_progress",
     "domain_owners",
 )
 
@@ -204,6 +210,7 @@ def fold_into(draft: Draft, event: Event, seq: int) -> None:
             )
             _with_rollout(draft, started)
             draft.append_id("rollout_ids", event.service, event.rollout_id)
+            draft.own("in_progress")[event.service] = event.rollout_id
             return
         case RolloutStepped(rollout_id=rollout_id):
             rollout = draft.get("rollouts")[rollout_id]
@@ -223,6 +230,7 @@ def fold_into(draft: Draft, event: Event, seq: int) -> None:
         case RolloutFinished(rollout_id=rollout_id, outcome=outcome):
             rollout = draft.get("rollouts")[rollout_id]
             _with_rollout(draft, replace(rollout, outcome=outcome, finished_seq=seq))
+            draft.own("in_progress").pop(rollout.service, None)
             return
         case TokenCreated(name=name, role=role, sha256=sha256):
             draft.own("tokens")[name] = TokenState(

@@ -145,6 +145,7 @@ class Ledger(RuleBasedStateMachine):
             assert state.instances_of(service) == scanned
             rollouts = [r for r in state.rollouts.values() if r.service == service]
             assert state.rollouts_of(service) == rollouts
+            assert state.active_rollout(service) == next((r for r in rollouts if r.active), None)
         owners = {d: s.name for s in state.services.values() for d in s.host_domains()}
         assert dict(state.domain_owners) == owners
 
