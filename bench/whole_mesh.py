@@ -76,10 +76,10 @@ CANARY = "svc-0000"
 CANARY_FILE: dict[str, Any] = {
     "name": CANARY,
     "slo": {"success_rate": 98, "latency_p99_ms": 500},
-    "rollout": {"strategy": "canary", "grace": "5s"},
+    "rollout": {"strategy": "canary"},
 }
-"""The demo's service file (steps and bake from the options): a loose SLO, so that a healthy
-step passes in seconds."""
+"""The demo's service file (steps, bake and grace from the options): a loose SLO, so that a
+healthy step passes in seconds."""
 CANARY_ERRORS = 0.3
 ENDED = ("completed", "rolled_back", "aborted")
 ROLLOUT_TIMEOUT_S = 120.0
@@ -103,6 +103,7 @@ class Options:
     rps: float = 200.0
     steps: tuple[float, ...] = (20, 50, 100)
     bake: str = "2s"
+    grace: str = "5s"
     rollbacks: int = 3
 
 
@@ -190,7 +191,12 @@ def instance_plan(service: str, options: Options) -> list[tuple[str, str]]:
 def service_file(service: str, options: Options) -> dict[str, Any]:
     if service != CANARY:
         return {"name": service}
-    rollout = {**CANARY_FILE["rollout"], "steps": list(options.steps), "bake": options.bake}
+    rollout = {
+        **CANARY_FILE["rollout"],
+        "steps": list(options.steps),
+        "bake": options.bake,
+        "grace": options.grace,
+    }
     return {**CANARY_FILE, "rollout": rollout}
 
 
@@ -715,6 +721,9 @@ def main(argv: list[str] | None = None) -> int:
         "--steps", default=",".join(f"{s:g}" for s in Options.steps), help="the canary's steps"
     )
     parser.add_argument("--bake", default=Options.bake, help="the canary's least time a step")
+    parser.add_argument(
+        "--grace", default=Options.grace, help="how long the canary keeps the old version warm"
+    )
     parser.add_argument("--rollbacks", type=int, default=Options.rollbacks)
     args = parser.parse_args(argv)
     if args.instances < 3 or not 1 <= args.calls < args.services:
@@ -730,6 +739,7 @@ def main(argv: list[str] | None = None) -> int:
         rps=args.rps,
         steps=tuple(float(step) for step in args.steps.split(",")),
         bake=args.bake,
+        grace=args.grace,
         rollbacks=args.rollbacks,
     )
     result = measure_whole_mesh(options, say=lambda line: print(line, file=sys.stderr))
