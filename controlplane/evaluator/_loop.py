@@ -131,8 +131,8 @@ class Evaluator:
         self._series: dict[str, CounterSeries] = {}
         self._last_seen: tuple[State | None, Mapping[str, ClusterCounts]] = (None, {})
         """The state and the counts of the last tick that read stats."""
-        self._tracked: tuple[State | None, list[tuple[str, str]]] = (None, [])
-        """The state, and the (instance id, cluster) pairs whose recent counts it keeps."""
+        self._tracked: tuple[State | None, dict[str, str]] = (None, {})
+        """The state, and the instances (by cluster) whose recent counts it keeps."""
         self.recent = recent or RecentCounts()
         self.source_error: str | None = None
 
@@ -208,16 +208,17 @@ class Evaluator:
             return
         self.source_error = None
         slices = _Slices()
+        moved = self._moved_clusters(state, scrape)
         self._track_budgets(state, scrape)
         await slices.pause()
-        self._track_instances(state, scrape)
+        self._track_instances(state, scrape, moved)
         await slices.pause()
         self._check_splits(state, scrape)
         await slices.pause()
-        moved = self._moved_services(state, scrape)
+        services = None if moved is None else frozenset(_service_of(c) for c in moved)
         decided = []
         for evaluation in list(self._open.values()):
-            if _nothing_new(evaluation, moved, now):
+            if _nothing_new(evaluation, services, now):
                 continue
             if self._judge_one(state, evaluation, scrape, now):
                 decided.append(evaluation)
@@ -256,18 +257,19 @@ class Evaluator:
                     )
             self._series_of(service).add(scrape.at, total.requests, total.errors)
 
-    def _moved_services(self, state: State, scrape: Scrape) -> frozenset[str] | None:
-        """The services any of whose clusters' counts moved since the last scrape; None
-        (all of them) when the state changed meanwhile, as its live instances may have."""
+    def _moved_clusters(self, state: State, scrape: Scrape) -> list[str] | None:
+        """The clusters whose counts moved since the last scrape (so that a tick costs the
+        clusters with traffic, not the mesh); None (all of them) when the state changed
+        meanwhile, as which instances are live, or tracked, may have."""
         last_state, last = self._last_seen
         self._last_seen = (state, scrape.clusters)
         if state is not last_state:
             return None
-        return frozenset(
-            name.partition(INSTANCE_CLUSTER_MARK)[0]
+        return [
+            name
             for name, counts in scrape.clusters.items()
             if (before := last.get(name)) is not counts and before != counts
-        )
+        ]
 
     def _series_of(self, service: str) -> CounterSeries:
         # Not setdefault(service, CounterSeries()): that builds a series (three tiers of arrays)
@@ -277,18 +279,23 @@ class Evaluator:
             series = self._series[service] = CounterSeries()
         return series
 
-    def _track_instances(self, state: State, scrape: Scrape) -> None:
-        if self._tracked[0] is not state:  # which instances to track changes with the state
-            clusters = [
-                (record.instance.id, record.instance.cluster_name)
+    def _track_instances(self, state: State, scrape: Scrape, moved: list[str] | None) -> None:
+        counts = scrape.clusters
+        if moved is None or self._tracked[0] is not state:
+            # Which instances to track changes with the state: every one's counts, afresh.
+            tracked = {
+                record.instance.cluster_name: record.instance.id
                 for record in state.instances.values()
                 if record.state is not ActivationState.RETIRED
-            ]
-            self._tracked = (state, clusters)
-        counts = scrape.clusters
-        self.recent.add(
-            scrape.at,
-            {instance: counts.get(name, _NO_COUNTS) for instance, name in self._tracked[1]},
+            }
+            self._tracked = (state, tracked)
+            self.recent.add(
+                scrape.at, {i: counts.get(name, _NO_COUNTS) for name, i in tracked.items()}
+            )
+            return
+        tracked = self._tracked[1]
+        self.recent.advance(
+            scrape.at, {tracked[name]: counts[name] for name in moved if name in tracked}
         )
 
     def _check_splits(self, state: State, scrape: Scrape) -> None:
@@ -460,6 +467,10 @@ def _due(evaluation: Evaluation, now: float) -> bool:
         return True
     elapsed = now - evaluation.opened_at
     return elapsed >= verdict.elapsed_s + max(1.0, REJUDGE_AFTER * verdict.elapsed_s)
+
+
+def _service_of(cluster: str) -> str:
+    return cluster.partition(INSTANCE_CLUSTER_MARK)[0]
 
 
 def _since(

@@ -112,3 +112,22 @@ def test_an_idle_mesh_keeps_one_sample_per_instance() -> None:
         recent.add(float(second), {f"i{n}": idle for n in range(100)})
     assert all(len(track.changes) == 1 for track in recent._tracks.values())
     assert len(recent.samples("i7")) == 61
+
+
+def test_advancing_by_what_moved_keeps_every_other_key_as_it_was() -> None:
+    recent = RecentCounts(resolution_s=1.0, window_s=60.0)
+    recent.add(100.0, {"a": counts(1), "b": counts(5)})
+    recent.advance(101.0, {"a": counts(2)})
+    recent.advance(102.0, {})
+
+    assert recent.keys() == {"a", "b"}
+    assert [(s.at, s.counts.requests) for s in recent.samples("a")] == [
+        (100.0, 1),
+        (101.0, 2),
+        (102.0, 2),
+    ]
+    assert [(s.at, s.counts.requests) for s in recent.samples("b")] == [
+        (100.0, 5),
+        (101.0, 5),
+        (102.0, 5),
+    ]
