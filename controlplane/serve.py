@@ -39,6 +39,7 @@ from controlplane.ledger import Store
 from controlplane.loop_health import LoopHealth
 from controlplane.model import split_address
 from controlplane.notify import Notifier
+from controlplane.outcomes._sources import OutcomeSources
 from controlplane.rollout import RolloutDriver
 from controlplane.stats import PushSource, StatsSource, open_source
 from controlplane.verdict import extra_failures, judge, split_mismatch
@@ -123,19 +124,23 @@ class ControlPlane:
         self.registry = ProxyRegistry()
         self.metrics_sink = PushSource()
         """Envoy's metrics_service sink streams here, on the xDS port: the push stats source."""
+        self._http = httpx.AsyncClient(timeout=2.0, trust_env=False)
+        self.outcomes = OutcomeSources.open(
+            lambda: self.controller.state, self.registry, self._http, prometheus_url
+        )
+        """Business outcomes: Envoy's access logs (on the xDS port), PromQL, late pushes."""
         self.metrics = CollectorRegistry()
         """What /metrics on the API port serves; the xDS server counts into it."""
         self.loop_health = LoopHealth(self.metrics)
         self._xds = XdsServer(
             self.controller,
             registry=self.registry,
-            services=[self.metrics_sink.handler()],
+            services=[self.metrics_sink.handler(), self.outcomes.access_log.handler()],
             metrics=self.metrics,
             credentials=xds_credentials,
             coalesce_ms=coalesce_ms,
             limits=xds_limits,
         )
-        self._http = httpx.AsyncClient(timeout=2.0, trust_env=False)
         self.evaluator: Evaluator | None = None
         source: StatsSource | None = None
         if stats != "off":
@@ -154,6 +159,7 @@ class ControlPlane:
                 extra_failures=extra_failures,
                 split_check=split_mismatch,
                 on_tick=self.loop_health.tick,
+                business=self.outcomes.judge(),
             )
             self.controller.gate_on_budget(self.evaluator.budget_refusal)
         self.rollouts = RolloutDriver(self.controller)
@@ -187,6 +193,7 @@ class ControlPlane:
                 metrics=self.metrics,
                 max_body=self.max_body,
                 auth=self.auth,
+                late=self.outcomes.late,
             ),
             lifespan="off",
             log_level="warning",

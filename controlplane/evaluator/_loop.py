@@ -18,6 +18,7 @@ from typing import Protocol
 from controlplane.control import Controller
 from controlplane.errors import WeirError
 from controlplane.evaluator._budget import Budget, budget_of
+from controlplane.evaluator._business import BusinessJudge
 from controlplane.evaluator._recent import RecentCounts, Sample
 from controlplane.evaluator._series import CounterSeries
 from controlplane.model import (
@@ -112,9 +113,11 @@ class Evaluator:
         clock: Callable[[], float] = time.time,
         recent: RecentCounts | None = None,
         on_tick: Callable[[float], None] = lambda seconds: None,
+        business: BusinessJudge | None = None,
     ) -> None:
         """`recent` keeps each instance's counts over the last minutes (for the dashboard);
-        `on_tick` is told each tick's wall time, in seconds (a /metrics histogram)."""
+        `on_tick` is told each tick's wall time, in seconds (a /metrics histogram);
+        `business` judges the services' objectives and values each change."""
         self._on_tick = on_tick
         self._controller = controller
         self._source = source
@@ -135,6 +138,7 @@ class Evaluator:
         """The state, and the instances (by cluster) whose recent counts it keeps."""
         self.recent = recent or RecentCounts()
         self.source_error: str | None = None
+        self._business = business
 
     # What the API shows.
 
@@ -215,10 +219,12 @@ class Evaluator:
         await slices.pause()
         self._check_splits(state, scrape)
         await slices.pause()
+        if self._business is not None:
+            await self._business.read(state, scrape)
         services = None if moved is None else frozenset(_service_of(c) for c in moved)
         decided = []
         for evaluation in list(self._open.values()):
-            if _nothing_new(evaluation, services, now):
+            if _nothing_new(evaluation, services, now) and not _objectives(state, evaluation):
                 continue
             if self._judge_one(state, evaluation, scrape, now):
                 decided.append(evaluation)
@@ -330,6 +336,8 @@ class Evaluator:
         """Judge one open change; True when its verdict is final."""
         if evaluation.start is None:
             evaluation.start = scrape.clusters
+            if self._business is not None:
+                self._business.begin(evaluation.change_seq)
             return False
         record = state.instances[evaluation.instance_id]
         start = evaluation.start
@@ -340,10 +348,10 @@ class Evaluator:
             if other.instance.id != evaluation.instance_id
         ]
         baseline = sum(others, ClusterCounts()) if others else None
-        if _judged_lately(evaluation, (candidate, baseline), now):
+        spec = state.services[evaluation.service]
+        if not spec.objectives and _judged_lately(evaluation, (candidate, baseline), now):
             return now - evaluation.opened_at >= self._max_watch_s
         evaluation.evidence = (candidate, baseline)
-        spec = state.services[evaluation.service]
         verdict = self._judge(
             candidate, baseline, slo=spec.slo, elapsed_s=now - evaluation.opened_at
         )
@@ -351,6 +359,15 @@ class Evaluator:
         evaluation.verdict = verdict.model_copy(
             update={"extra_failures": extra, "cost": extra * spec.risk.cost_per_failed_request}
         )
+        if self._business is not None:  # objectives and value (evaluator/_business.py)
+            evaluation.verdict = self._business.judge(
+                state,
+                evaluation.change_seq,
+                evaluation.instance_id,
+                evaluation.verdict,
+                candidate,
+                baseline,
+            )
         if evaluation.verdict.outcome is not Outcome.INCONCLUSIVE:
             return True
         return now - evaluation.opened_at >= self._max_watch_s
@@ -439,14 +456,22 @@ class _Slices:
 REJUDGE_AFTER = 0.1
 """A change whose evidence has not moved is judged again once the time since it opened has
 grown by this share (and at least a second) since its verdict: its outcome cannot differ (it
-depends on the counts alone), only the elapsed time in its reason and the expected time to a
-decision. Judging each of a thousand idle changes every second was most of an idle tick."""
+depends on the counts alone, for a service without business objectives: those are judged every
+tick), only the elapsed time in its reason and the expected time to a decision. Judging each of
+a thousand idle changes every second was most of an idle tick."""
 
 
 def _judged_lately(
     evaluation: Evaluation, evidence: tuple[ClusterCounts, ClusterCounts | None], now: float
 ) -> bool:
     return evaluation.evidence == evidence and not _due(evaluation, now)
+
+
+def _objectives(state: State, evaluation: Evaluation) -> bool:
+    """Whether the change's service has business objectives: their evidence (outcomes from
+    access logs, PromQL, late pushes) moves without Envoy's counts, so it is judged each tick."""
+    spec = state.services.get(evaluation.service)
+    return spec is not None and bool(spec.objectives)
 
 
 def _nothing_new(evaluation: Evaluation, moved: frozenset[str] | None, now: float) -> bool:

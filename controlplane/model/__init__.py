@@ -1,5 +1,18 @@
 """The domain: services, immutable instances, activations, ledger entries and the fold."""
 
+from controlplane.model._business import (
+    OUTCOME_HEADER,
+    Better,
+    Cohort,
+    Objective,
+    ObjectiveArm,
+    ObjectiveEvidence,
+    ObjectiveKind,
+    ObjectiveOutcome,
+    ObjectiveSource,
+    OutcomeHeader,
+    ValueEstimate,
+)
 from controlplane.model._durations import Duration, format_duration, parse_duration
 from controlplane.model._instance import (
     MAX_WEIGHT,
@@ -71,6 +84,7 @@ from controlplane.model._verdict import ArmEvidence, Outcome, Verdict
 __all__ = [
     "DNS_LABEL",
     "MAX_WEIGHT",
+    "OUTCOME_HEADER",
     "RESERVED_NAMES",
     "SERVICE_NAME",
     "TOKEN_NAME",
@@ -78,8 +92,10 @@ __all__ = [
     "ActivationChanged",
     "ActivationState",
     "ArmEvidence",
+    "Better",
     "BlueGreen",
     "Canary",
+    "Cohort",
     "Duration",
     "Entry",
     "Event",
@@ -87,7 +103,14 @@ __all__ = [
     "InstanceRegistered",
     "InstanceState",
     "MirrorPercent",
+    "Objective",
+    "ObjectiveArm",
+    "ObjectiveEvidence",
+    "ObjectiveKind",
+    "ObjectiveOutcome",
+    "ObjectiveSource",
     "Outcome",
+    "OutcomeHeader",
     "Partial",
     "Pinning",
     "Plan",
@@ -122,6 +145,7 @@ __all__ = [
     "TokenName",
     "TokenRevoked",
     "TokenState",
+    "ValueEstimate",
     "Verdict",
     "VerdictRecorded",
     "apply_event",

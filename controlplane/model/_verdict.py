@@ -6,11 +6,15 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from controlplane.model._business import ObjectiveEvidence, ValueEstimate
+
 
 class Outcome(StrEnum):
     PASS = "pass"
     FAIL = "fail"
     INCONCLUSIVE = "inconclusive"
+    IMPROVEMENT = "improvement"
+    """Passed, and a business objective is better than the baseline's (never rolled back)."""
 
 
 class _Frozen(BaseModel):
@@ -47,3 +51,7 @@ class Verdict(_Frozen):
     """Failed requests beyond what the baseline's rate would have failed."""
     cost: float = Field(default=0.0, ge=0)
     """extra_failures times the service's cost_per_failed_request."""
+    objectives: tuple[ObjectiveEvidence, ...] = ()
+    """Per business objective of the service: the comparison with the baseline."""
+    value: ValueEstimate | None = None
+    """The change's net value in money, with its interval (objectives, requests, failures)."""

@@ -14,6 +14,7 @@ from envoy.type.v3 import percent_pb2
 from google.protobuf import duration_pb2
 
 from controlplane.model import ActivationState, InstanceState, Route, ServiceSpec
+from controlplane.resources._business import add_outcome_rules, stick
 
 Targets = list[tuple[str, int]]
 """(cluster name, weight) pairs."""
@@ -49,6 +50,7 @@ def virtual_host(
             _action(pinned.route, route, targets)
             named |= {name for name, _ in targets}
         _route(vhost.routes.add(), spec, route, live, shadow)
+    add_outcome_rules(vhost, spec)
     return vhost, frozenset(named)
 
 
@@ -106,6 +108,7 @@ def _route(
         return
     action = message.route
     _action(action, route, live)
+    stick(action, spec)  # sticky cohorts: the user's hash picks the instance
     for name, percent in shadow:
         mirror = action.request_mirror_policies.add()
         mirror.cluster = name

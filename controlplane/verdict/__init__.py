@@ -9,15 +9,20 @@ evidence. `extra_failures` is what the change has cost so far in failed requests
 from controlplane.verdict._evidence import MAX_E_VALUE, rate_e_value, share_e_value
 from controlplane.verdict._histogram import quantile_ms
 from controlplane.verdict._judge import VerdictPolicy, allowed_error_rate, extra_failures, judge
+from controlplane.verdict._objectives import ObjectivePolicy, judge_objective
+from controlplane.verdict._objectives import decide as decide_objective
 from controlplane.verdict._split import SplitCheck, split_mismatch
 
 __all__ = [
     "MAX_E_VALUE",
+    "ObjectivePolicy",
     "SplitCheck",
     "VerdictPolicy",
     "allowed_error_rate",
+    "decide_objective",
     "extra_failures",
     "judge",
+    "judge_objective",
     "quantile_ms",
     "rate_e_value",
     "share_e_value",

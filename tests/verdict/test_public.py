@@ -6,11 +6,14 @@ import controlplane.verdict
 def test_exported_names() -> None:
     assert controlplane.verdict.__all__ == [
         "MAX_E_VALUE",
+        "ObjectivePolicy",
         "SplitCheck",
         "VerdictPolicy",
         "allowed_error_rate",
+        "decide_objective",
         "extra_failures",
         "judge",
+        "judge_objective",
         "quantile_ms",
         "rate_e_value",
         "share_e_value",
