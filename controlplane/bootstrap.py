@@ -4,7 +4,8 @@ A bootstrap holds only what Envoy needs before it can reach the controller: its 
 ADS as the source of clusters and listeners, the one static cluster leading to weir, and the
 admin port. Everything else arrives over xDS. `node.metadata.weir_listen` tells the xDS server
 where to build this proxy's HTTP listener; `node.metadata.weir_admin` tells the pull stats
-source where this proxy's admin answers.
+source where this proxy's admin answers; `node.metadata.weir_calls` (`--calls`), when given,
+scopes the proxy to the services it calls (see controlplane.xds._scope).
 
 Stats: a 1 s flush to weir's metrics_service sink over the same `weir_xds` cluster, and a stats
 matcher that keeps only the evidence the evaluator reads (each instance cluster's
@@ -33,9 +34,9 @@ from typing import Any
 import yaml
 
 from controlplane import defaults
-from controlplane.defaults import LISTEN_METADATA_KEY
+from controlplane.defaults import CALLS_METADATA_KEY, LISTEN_METADATA_KEY
 from controlplane.errors import InvalidInput
-from controlplane.model import is_ip, split_address
+from controlplane.model import SERVICE_NAME, is_ip, split_address
 
 XDS_CLUSTER = "weir_xds"
 MAX_DOWNSTREAM_CONNECTIONS = 50_000
@@ -52,8 +53,11 @@ XDS_HEALTH_STATS = (
         for xds in ("listener_manager.lds", "cluster_manager.cds")
         for outcome in ("attempt", "success", "rejected", "failure")
     ),
+    "cluster_manager.active_clusters",
+    "cluster_manager.warming_clusters",
 )
-"""Also kept: whether the proxy is connected to weir, and what it accepted or rejected."""
+"""Also kept: whether the proxy is connected to weir, what it accepted or rejected, and how
+many clusters it holds (all of the mesh's, or a scoped sidecar's few)."""
 
 _METRICS_SERVICE = "envoy.config.metrics.v3.MetricsServiceConfig"
 
@@ -224,10 +228,12 @@ def render_bootstrap(
     admin: str = defaults.ENVOY_ADMIN,
     delta: bool = False,
     tls: BootstrapTls | None = None,
+    calls: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """A complete Envoy v3 bootstrap for one proxy, as plain data (YAML- and JSON-ready);
     with `tls`, it reaches weir over mTLS. `xds` is weir's address, or every replica's in
-    order of preference."""
+    order of preference. With `calls` the proxy is scoped: weir serves it those services and
+    the ones whose files name its `cluster` among their callers, nothing else."""
     for flag, value in (("node-id", node_id), ("cluster", cluster)):
         if not value.strip() or any(c.isspace() for c in value):
             raise InvalidInput(f"--{flag} must be a non-empty name without spaces", field=flag)
@@ -239,12 +245,11 @@ def render_bootstrap(
         raise InvalidInput(f"--xds names a replica twice: {', '.join(addresses)}", field="xds")
     _address("listen", listen)  # only checked here; the xDS server builds the listener
     admin_host, admin_port = _address("admin", admin)
+    metadata: dict[str, Any] = {LISTEN_METADATA_KEY: listen, ADMIN_METADATA_KEY: admin}
+    if calls is not None:
+        metadata[CALLS_METADATA_KEY] = _calls(calls)
     return {
-        "node": {
-            "id": node_id,
-            "cluster": cluster,
-            "metadata": {LISTEN_METADATA_KEY: listen, ADMIN_METADATA_KEY: admin},
-        },
+        "node": {"id": node_id, "cluster": cluster, "metadata": metadata},
         "dynamic_resources": {
             "ads_config": {
                 "api_type": "DELTA_GRPC" if delta else "GRPC",
@@ -273,6 +278,24 @@ def render_bootstrap(
             ]
         },
     }
+
+
+MAX_CALLS = 512
+"""As many services as weir accepts in node.metadata.weir_calls (controlplane.xds._scope)."""
+
+
+def _calls(calls: Sequence[str]) -> list[str]:
+    names = list(dict.fromkeys(calls))
+    for name in names:
+        if not SERVICE_NAME.fullmatch(name) or len(name) > 63:
+            raise InvalidInput(f"--calls: {name!r} is not a service name", field="calls")
+    if len(names) > MAX_CALLS:
+        raise InvalidInput(
+            f"--calls names {len(names)} services, more than the {MAX_CALLS} weir accepts; "
+            "leave it out to serve the proxy every service",
+            field="calls",
+        )
+    return names
 
 
 def bootstrap_yaml(bootstrap: dict[str, Any], *, command: str | None = None) -> str:

@@ -29,6 +29,13 @@ from controlplane.errors import InvalidInput
     "of an HA weir, in order of preference: Envoy health-checks them and moves to a survivor.",
 )
 @click.option(
+    "--calls",
+    metavar="SERVICE,...",
+    help="Scope this proxy to the services it calls: weir serves it their virtual hosts and "
+    "clusters (and those of services whose files name its --cluster among their callers), "
+    "nothing else. '' scopes it to the latter alone. Without it, every service.",
+)
+@click.option(
     "--tls-cert",
     metavar="FILE",
     help="mTLS to weir (serve --xds-tls-*): this proxy's PEM client certificate, whose SAN "
@@ -52,6 +59,7 @@ def bootstrap(
     tls_key: str | None,
     tls_ca: str | None,
     tls_server_name: str | None,
+    calls: str | None,
 ) -> None:
     """Print an Envoy bootstrap (YAML) for one proxy, pointing it at weir over ADS.
 
@@ -64,8 +72,16 @@ def bootstrap(
         raise click.UsageError(exc.message) from exc
     replicas = list(xds) or [defaults.XDS]
     try:
+        called = None if calls is None else [c.strip() for c in calls.split(",") if c.strip()]
         rendered = render_bootstrap(
-            node_id, cluster, xds=replicas, listen=listen, admin=admin, delta=delta, tls=tls
+            node_id,
+            cluster,
+            xds=replicas,
+            listen=listen,
+            admin=admin,
+            delta=delta,
+            tls=tls,
+            calls=called,
         )
     except InvalidInput as exc:
         raise click.UsageError(exc.message) from exc
@@ -80,6 +96,7 @@ def bootstrap(
         ("--tls-key", tls_key, None),
         ("--tls-ca", tls_ca, None),
         ("--tls-server-name", tls_server_name, None),
+        ("--calls", calls, None),
     ):
         words += [flag, value] if value is not None and value != default else []
     click.echo(bootstrap_yaml(rendered, command=shlex.join(words)), nl=False)

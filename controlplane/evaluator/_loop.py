@@ -34,6 +34,7 @@ from controlplane.model import (
     VerdictRecorded,
 )
 from controlplane.stats import ClusterCounts, Scrape, SourceUnavailable
+from controlplane.stats._counts import INSTANCE_CLUSTER_MARK
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,8 @@ ACTOR = "evaluator"
 DEFAULT_INTERVAL_S = 1.0
 DEFAULT_MAX_WATCH_S = 3600.0
 JUDGED_STATES = (ActivationState.LIVE, ActivationState.SHADOW)
+_NO_COUNTS = ClusterCounts()
+"""One shared zero (frozen), so that the recent counts tell an idle instance by identity."""
 
 
 class StatsSource(Protocol):
@@ -89,9 +92,12 @@ class Evaluation:
     service: str
     opened_at: float
     start: Mapping[str, ClusterCounts] | None = None
-    """Cumulative counts at the first scrape after the change: the zero of its evidence."""
+    """Cumulative counts at the first scrape after the change: the zero of its evidence (the
+    scrape's own mapping, shared: a source makes a new one per scrape and never changes it)."""
     verdict: Verdict | None = None
     rolled_back: bool = field(default=False)
+    evidence: tuple[ClusterCounts, ClusterCounts | None] | None = None
+    """The candidate's and the baseline's counts `verdict` was judged on."""
 
 
 class Evaluator:
@@ -107,10 +113,13 @@ class Evaluator:
         max_watch_s: float = DEFAULT_MAX_WATCH_S,
         clock: Callable[[], float] = time.time,
         recent: RecentCounts | None = None,
+        on_tick: Callable[[float], None] = lambda seconds: None,
         business: BusinessJudge | None = None,
     ) -> None:
         """`recent` keeps each instance's counts over the last minutes (for the dashboard);
+        `on_tick` is told each tick's wall time, in seconds (a /metrics histogram);
         `business` judges the services' objectives and values each change."""
+        self._on_tick = on_tick
         self._controller = controller
         self._source = source
         self._judge = judge
@@ -124,6 +133,10 @@ class Evaluator:
         self._clock = clock
         self._open: dict[int, Evaluation] = {}
         self._series: dict[str, CounterSeries] = {}
+        self._last_seen: tuple[State | None, Mapping[str, ClusterCounts]] = (None, {})
+        """The state and the counts of the last tick that read stats."""
+        self._tracked: tuple[State | None, dict[str, str]] = (None, {})
+        """The state, and the instances (by cluster) whose recent counts it keeps."""
         self.recent = recent or RecentCounts()
         self.source_error: str | None = None
         self._business = business
@@ -135,7 +148,7 @@ class Evaluator:
 
     def budget(self, service: str) -> Budget:
         spec = self._controller.state.services[service]
-        return budget_of(service, spec.slo, self._series.setdefault(service, CounterSeries()))
+        return budget_of(service, spec.slo, self._series_of(service))
 
     def recent_counts(self, instance_id: str, *, since: float | None = None) -> list[Sample]:
         """The instance's cumulative counts over the last minutes, oldest first."""
@@ -164,6 +177,7 @@ class Evaluator:
                 await self.step()
             except Exception:  # one bad tick must not end evaluation for good
                 log.exception("evaluator step failed")
+            self._on_tick(time.monotonic() - started)
             await asyncio.sleep(max(0.0, self._interval_s - (time.monotonic() - started)))
 
     async def watch(self, following: Callable[[], bool]) -> None:
@@ -178,6 +192,7 @@ class Evaluator:
                     await self.step(record=False)
                 except Exception:
                     log.exception("evaluator step failed")
+                self._on_tick(time.monotonic() - started)
             await asyncio.sleep(max(0.0, self._interval_s - (time.monotonic() - started)))
 
     async def step(self, *, record: bool = True) -> None:
@@ -197,12 +212,24 @@ class Evaluator:
                 await self._record(superseded)
             return
         self.source_error = None
+        slices = _Slices()
+        moved = self._moved_clusters(state, scrape)
         self._track_budgets(state, scrape)
-        self._track_instances(state, scrape)
+        await slices.pause()
+        self._track_instances(state, scrape, moved)
+        await slices.pause()
         self._check_splits(state, scrape)
+        await slices.pause()
         if self._business is not None:
             await self._business.read(state, scrape)
-        decided = [e for e in self._open.values() if self._judge_one(state, e, scrape, now)]
+        services = None if moved is None else frozenset(_service_of(c) for c in moved)
+        decided = []
+        for evaluation in list(self._open.values()):
+            if _nothing_new(evaluation, services, now) and not _objectives(state, evaluation):
+                continue
+            if self._judge_one(state, evaluation, scrape, now):
+                decided.append(evaluation)
+            await slices.pause()
         if not record:
             return  # decided ones stay open: the leader's verdict in the ledger closes them
         for evaluation in decided:
@@ -235,20 +262,47 @@ class Evaluator:
                     total = total + scrape.clusters.get(
                         record.instance.cluster_name, ClusterCounts()
                     )
-            self._series.setdefault(service, CounterSeries()).add(
-                scrape.at, total.requests, total.errors
-            )
+            self._series_of(service).add(scrape.at, total.requests, total.errors)
 
-    def _track_instances(self, state: State, scrape: Scrape) -> None:
-        self.recent.add(
-            scrape.at,
-            {
-                record.instance.id: scrape.clusters.get(
-                    record.instance.cluster_name, ClusterCounts()
-                )
+    def _moved_clusters(self, state: State, scrape: Scrape) -> list[str] | None:
+        """The clusters whose counts moved since the last scrape (so that a tick costs the
+        clusters with traffic, not the mesh); None (all of them) when the state changed
+        meanwhile, as which instances are live, or tracked, may have."""
+        last_state, last = self._last_seen
+        self._last_seen = (state, scrape.clusters)
+        if state is not last_state:
+            return None
+        return [
+            name
+            for name, counts in scrape.clusters.items()
+            if (before := last.get(name)) is not counts and before != counts
+        ]
+
+    def _series_of(self, service: str) -> CounterSeries:
+        # Not setdefault(service, CounterSeries()): that builds a series (three tiers of arrays)
+        # per service per tick only to throw it away.
+        series = self._series.get(service)
+        if series is None:
+            series = self._series[service] = CounterSeries()
+        return series
+
+    def _track_instances(self, state: State, scrape: Scrape, moved: list[str] | None) -> None:
+        counts = scrape.clusters
+        if moved is None or self._tracked[0] is not state:
+            # Which instances to track changes with the state: every one's counts, afresh.
+            tracked = {
+                record.instance.cluster_name: record.instance.id
                 for record in state.instances.values()
                 if record.state is not ActivationState.RETIRED
-            },
+            }
+            self._tracked = (state, tracked)
+            self.recent.add(
+                scrape.at, {i: counts.get(name, _NO_COUNTS) for name, i in tracked.items()}
+            )
+            return
+        tracked = self._tracked[1]
+        self.recent.advance(
+            scrape.at, {tracked[name]: counts[name] for name in moved if name in tracked}
         )
 
     def _check_splits(self, state: State, scrape: Scrape) -> None:
@@ -263,12 +317,13 @@ class Evaluator:
                 self.splits.pop(service, None)
                 continue
             if window is None or window.weights != weights:
-                self._split_windows[service] = _SplitWindow(weights, dict(scrape.clusters))
+                self._split_windows[service] = _SplitWindow(weights, scrape.clusters)
                 self.splits.pop(service, None)
                 continue
-            since = _since(scrape.clusters, window.start)
             observed = {
-                i.instance.id: since.get(i.instance.cluster_name, ClusterCounts()).requests
+                i.instance.id: _since(
+                    scrape.clusters, window.start, i.instance.cluster_name
+                ).requests
                 for i in live
             }
             result = self._split_check(observed, dict(weights))
@@ -281,20 +336,23 @@ class Evaluator:
     def _judge_one(self, state: State, evaluation: Evaluation, scrape: Scrape, now: float) -> bool:
         """Judge one open change; True when its verdict is final."""
         if evaluation.start is None:
-            evaluation.start = dict(scrape.clusters)
+            evaluation.start = scrape.clusters
             if self._business is not None:
                 self._business.begin(evaluation.change_seq)
             return False
         record = state.instances[evaluation.instance_id]
-        since = _since(scrape.clusters, evaluation.start)
-        candidate = since.get(record.instance.cluster_name, ClusterCounts())
+        start = evaluation.start
+        candidate = _since(scrape.clusters, start, record.instance.cluster_name)
         others = [
-            since.get(other.instance.cluster_name, ClusterCounts())
+            _since(scrape.clusters, start, other.instance.cluster_name)
             for other in state.live_of(evaluation.service)
             if other.instance.id != evaluation.instance_id
         ]
         baseline = sum(others, ClusterCounts()) if others else None
         spec = state.services[evaluation.service]
+        if not spec.objectives and _judged_lately(evaluation, (candidate, baseline), now):
+            return now - evaluation.opened_at >= self._max_watch_s
+        evaluation.evidence = (candidate, baseline)
         verdict = self._judge(
             candidate, baseline, slo=spec.slo, elapsed_s=now - evaluation.opened_at
         )
@@ -329,6 +387,7 @@ class Evaluator:
                 if evaluation.verdict
                 else ArmEvidence(requests=0, errors=0)
             )
+            evaluation.evidence = None  # judged afresh once the stats are back
             evaluation.verdict = Verdict(
                 outcome=Outcome.INCONCLUSIVE,
                 reason=reason,
@@ -384,7 +443,73 @@ class Evaluator:
             log.error("could not roll back %s: %s", evaluation.instance_id, exc)
 
 
+SLICE_S = 0.005
+"""The longest the evaluator holds the event loop at a time, as far as it can tell (one
+phase of a tick, or one open change, is not cut). The API and xDS share the loop: at a
+thousand services a tick is tens of milliseconds of work, and in one piece it would be that
+much latency on every request and push that arrived meanwhile."""
+
+
+class _Slices:
+    def __init__(self) -> None:
+        self._since = time.perf_counter()
+
+    async def pause(self) -> None:
+        """Hand the loop back if this tick has held it for a slice."""
+        if time.perf_counter() - self._since >= SLICE_S:
+            await asyncio.sleep(0)
+            self._since = time.perf_counter()
+
+
+REJUDGE_AFTER = 0.1
+"""A change whose evidence has not moved is judged again once the time since it opened has
+grown by this share (and at least a second) since its verdict: its outcome cannot differ (it
+depends on the counts alone, for a service without business objectives: those are judged every
+tick), only the elapsed time in its reason and the expected time to a decision. Judging each of
+a thousand idle changes every second was most of an idle tick."""
+
+
+def _judged_lately(
+    evaluation: Evaluation, evidence: tuple[ClusterCounts, ClusterCounts | None], now: float
+) -> bool:
+    return evaluation.evidence == evidence and not _due(evaluation, now)
+
+
+def _objectives(state: State, evaluation: Evaluation) -> bool:
+    """Whether the change's service has business objectives: their evidence (outcomes from
+    access logs, PromQL, late pushes) moves without Envoy's counts, so it is judged each tick."""
+    spec = state.services.get(evaluation.service)
+    return spec is not None and bool(spec.objectives)
+
+
+def _nothing_new(evaluation: Evaluation, moved: frozenset[str] | None, now: float) -> bool:
+    """Whether an open change can be passed over this tick without even working out its
+    evidence: it was judged on evidence before, none of its service's clusters moved since
+    (nor the state), and its verdict is not due to be judged again for its age."""
+    return (
+        moved is not None
+        and evaluation.evidence is not None
+        and evaluation.service not in moved
+        and not _due(evaluation, now)
+    )
+
+
+def _due(evaluation: Evaluation, now: float) -> bool:
+    verdict = evaluation.verdict
+    if verdict is None:
+        return True
+    elapsed = now - evaluation.opened_at
+    return elapsed >= verdict.elapsed_s + max(1.0, REJUDGE_AFTER * verdict.elapsed_s)
+
+
+def _service_of(cluster: str) -> str:
+    return cluster.partition(INSTANCE_CLUSTER_MARK)[0]
+
+
 def _since(
-    now: Mapping[str, ClusterCounts], start: Mapping[str, ClusterCounts]
-) -> dict[str, ClusterCounts]:
-    return {name: counts - start.get(name, ClusterCounts()) for name, counts in now.items()}
+    now: Mapping[str, ClusterCounts], start: Mapping[str, ClusterCounts], cluster: str
+) -> ClusterCounts:
+    """One cluster's counts between two scrapes. Only the clusters asked about are
+    subtracted: a tick costs each open change its own service's instances, not the mesh's."""
+    counts = now.get(cluster)
+    return counts - start.get(cluster, ClusterCounts()) if counts is not None else ClusterCounts()

@@ -8,6 +8,7 @@ cluster, so the evaluator only ever subtracts two scrapes.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -22,8 +23,11 @@ class SourceUnavailable(Exception):
     """The source could not be read (or gave nothing): verdicts become inconclusive."""
 
 
+_NO_LATENCY = (0,) * (len(LATENCY_BOUNDS_MS) + 1)
+
+
 def _no_latency() -> tuple[int, ...]:
-    return (0,) * (len(LATENCY_BOUNDS_MS) + 1)
+    return _NO_LATENCY  # one shared tuple (immutable): the evaluator makes many empty counts
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,11 +41,15 @@ class ClusterCounts:
     """Of those, responses of class 5xx."""
     latency: tuple[int, ...] = field(default_factory=_no_latency)
 
+    # Both are on the evaluator's path for every instance and open change each second: a map
+    # and a list comprehension rather than generators (a quarter of the time).
+
     def __add__(self, other: ClusterCounts) -> ClusterCounts:
+        _same_slots(self, other)
         return ClusterCounts(
             self.requests + other.requests,
             self.errors + other.errors,
-            tuple(a + b for a, b in zip(self.latency, other.latency, strict=True)),
+            tuple(map(operator.add, self.latency, other.latency)),
         )
 
     def __sub__(self, other: ClusterCounts) -> ClusterCounts:
@@ -49,8 +57,16 @@ class ClusterCounts:
         return ClusterCounts(
             max(0, self.requests - other.requests),
             max(0, self.errors - other.errors),
-            tuple(max(0, a - b) for a, b in zip(self.latency, other.latency, strict=True)),
+            tuple(
+                [a - b if a > b else 0 for a, b in zip(self.latency, other.latency, strict=True)]
+            ),
         )
+
+
+def _same_slots(a: ClusterCounts, b: ClusterCounts) -> None:
+    """What zip's strict=True checks, for `map`."""
+    if len(a.latency) != len(b.latency):
+        raise ValueError(f"latency slots differ in number: {len(a.latency)} and {len(b.latency)}")
 
 
 @dataclass(frozen=True, slots=True)

@@ -58,6 +58,7 @@ from controlplane.xds._limits import (
 from controlplane.xds._metrics import XdsMetrics
 from controlplane.xds._registry import ProxyRegistry, type_name
 from controlplane.xds._requests import close_requests
+from controlplane.xds._scope import declared_calls, scope_of
 from controlplane.xds._sotw import SotwSession
 from controlplane.xds._stream import Pushed, Session, Stream
 from controlplane.xds._tls import add_port
@@ -168,9 +169,11 @@ class _Ads:
                 return
             reader = asyncio.ensure_future(_take_requests(requests, session, stream, wakeup))
             cache.watch(wakeup.set)
+            declared, group = stream.calls, stream.node.cluster
             while True:
                 snapshot, published = cache.snapshot, cache.published_at
-                stream.view = self._views.of(snapshot, listener, protocol)
+                scope = scope_of(declared, group, snapshot)
+                stream.view = self._views.of(snapshot, listener, protocol, scope)
                 for response in session.responses(stream.view):
                     stream.inflight[response.type_url] = Pushed(snapshot.version, published)
                     self._metrics.sent(response.type_url, protocol, response.ByteSize())
@@ -250,7 +253,8 @@ class _Ads:
     ) -> tuple[Stream, Session, Encoded]:
         """Register the proxy of an admitted first request: its stream, session and listener."""
         listener = self._listener_for(first.node)
-        stream = Stream(0, kept_node(first.node), protocol)
+        calls = declared_calls(first.node)
+        stream = Stream(0, kept_node(first.node), protocol, calls=calls)
         stream.stream_id = stream_id = self._registry.connect(
             node_id=first.node.id,
             node_cluster=first.node.cluster,

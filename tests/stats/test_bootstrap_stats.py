@@ -59,4 +59,5 @@ def test_the_matcher_keeps_the_xds_health_operators_read() -> None:
         "control_plane.connected_state",
         "listener_manager.lds.update_rejected",
         "cluster_manager.cds.update_rejected",
+        "cluster_manager.active_clusters",
     } <= exact
