@@ -6,10 +6,16 @@ admin port. Everything else arrives over xDS. `node.metadata.weir_listen` tells 
 where to build this proxy's HTTP listener; `node.metadata.weir_admin` tells the pull stats
 source where this proxy's admin answers.
 
-Stats: a 1 s flush to weir's metrics_service sink over the same `weir_xds` cluster, and a stats
-matcher that keeps only the evidence the evaluator reads (each instance cluster's
-`upstream_rq_<class>xx` and `upstream_rq_time`) and the proxy's own xDS health, so a flush, an
-admin scrape and a Prometheus scrape all stay small.
+Stats: a 1 s flush to weir's metrics_service sink over the same `weir_xds` cluster. Envoy keeps
+all of its own stats (listeners, connection manager, server, every cluster's), so its admin page
+and any Prometheus scraping it show them as usual. Envoy 1.40's metrics_service sink has no
+filter of its own (it sends every stat that was ever used, and the stats matcher would limit
+what Envoy keeps, not only what it sends), so weir reads its evidence out of each flush and
+passes over the rest, and `batch_size` splits a flush into messages well under the xDS port's
+4 MiB cap. A proxy's flush grows with its clusters: about 16 KB a second with a few, 0.6 MB at
+1,000 clusters and 3.2 MB at 5,000 (README, "Stats and their cost"). `lean_stats`
+(`weir bootstrap --lean-stats`) puts back a stats matcher that keeps only the evidence and the
+proxy's xDS health, for large fleets on push that give up Envoy's other stats for it.
 
 mTLS (`--tls-cert/--tls-key/--tls-ca`, for `weir serve --xds-tls-*`): the `weir_xds` cluster
 gets a TLS transport socket that presents the proxy's client certificate, trusts only the given
@@ -43,8 +49,11 @@ ADMIN_METADATA_KEY = "weir_admin"
 """Node metadata naming the proxy's admin host:port (the pull stats source reads it)."""
 
 STATS_FLUSH_INTERVAL = "1s"
-EVIDENCE_STATS = r"^cluster\.[^.]+--[^.]+\.upstream_rq_([1-5]xx|time)$"
-"""Envoy stat names of the evaluator's evidence: instance clusters (`<service>--<id>`) only."""
+EVIDENCE_STATS = r"^cluster\.[^.]+--[^.]+\.(retry\.)?upstream_rq_([1-5]xx|time|retry)$"
+"""Envoy stat names of the evaluator's evidence: instance clusters (`<service>--<id>`) only.
+Final responses by class and their time, responses retried by class, and retries made."""
+SINK_BATCH_SIZE = 1000
+"""Metrics per sink message: about 90 KB each, whatever the proxy's size."""
 XDS_HEALTH_STATS = (
     "control_plane.connected_state",
     *(
@@ -211,6 +220,7 @@ def _metrics_sink() -> dict[str, Any]:
             "report_counters_as_deltas": True,
             "emit_tags_as_labels": True,
             "histogram_emit_mode": "HISTOGRAM",
+            "batch_size": SINK_BATCH_SIZE,
         },
     }
 
@@ -224,10 +234,11 @@ def render_bootstrap(
     admin: str = defaults.ENVOY_ADMIN,
     delta: bool = False,
     tls: BootstrapTls | None = None,
+    lean_stats: bool = False,
 ) -> dict[str, Any]:
     """A complete Envoy v3 bootstrap for one proxy, as plain data (YAML- and JSON-ready);
     with `tls`, it reaches weir over mTLS. `xds` is weir's address, or every replica's in
-    order of preference."""
+    order of preference. With `lean_stats` Envoy keeps only the stats weir reads."""
     for flag, value in (("node-id", node_id), ("cluster", cluster)):
         if not value.strip() or any(c.isspace() for c in value):
             raise InvalidInput(f"--{flag} must be a non-empty name without spaces", field=flag)
@@ -239,6 +250,7 @@ def render_bootstrap(
         raise InvalidInput(f"--xds names a replica twice: {', '.join(addresses)}", field="xds")
     _address("listen", listen)  # only checked here; the xDS server builds the listener
     admin_host, admin_port = _address("admin", admin)
+    stats: dict[str, Any] = {"stats_config": _stats_config()} if lean_stats else {}
     return {
         "node": {
             "id": node_id,
@@ -257,7 +269,7 @@ def render_bootstrap(
         },
         "static_resources": {"clusters": [_xds_cluster(replicas, tls)]},
         "admin": {"address": _socket_address(admin_host, admin_port)},
-        "stats_config": _stats_config(),
+        **stats,
         "stats_flush_interval": STATS_FLUSH_INTERVAL,
         "stats_sinks": [_metrics_sink()],
         # Without a limit Envoy warns at start and accepts connections until it runs out of fds.

@@ -16,6 +16,12 @@ from controlplane.errors import InvalidInput
 @click.option("--node-id", required=True, help="node.id: names this proxy; unique per Envoy.")
 @click.option("--cluster", required=True, help="node.cluster: the group this proxy belongs to.")
 @click.option("--delta", is_flag=True, help="Incremental xDS (DELTA_GRPC) instead of SotW.")
+@click.option(
+    "--lean-stats",
+    is_flag=True,
+    help="Envoy keeps only the stats weir reads (a stats matcher), not its own: for large "
+    "fleets on --stats push, whose every flush otherwise carries all of Envoy's stats.",
+)
 @address_option(
     "--listen", defaults.SIDECAR_LISTEN, "Where this proxy's HTTP listener accepts traffic."
 )
@@ -45,6 +51,7 @@ def bootstrap(
     node_id: str,
     cluster: str,
     delta: bool,
+    lean_stats: bool,
     listen: str,
     admin: str,
     xds: tuple[str, ...],
@@ -65,13 +72,21 @@ def bootstrap(
     replicas = list(xds) or [defaults.XDS]
     try:
         rendered = render_bootstrap(
-            node_id, cluster, xds=replicas, listen=listen, admin=admin, delta=delta, tls=tls
+            node_id,
+            cluster,
+            xds=replicas,
+            listen=listen,
+            admin=admin,
+            delta=delta,
+            tls=tls,
+            lean_stats=lean_stats,
         )
     except InvalidInput as exc:
         raise click.UsageError(exc.message) from exc
     # The header repeats the flags that matter, so a checked-in file says how to remake it.
     words = ["weir", "bootstrap", "--node-id", node_id, "--cluster", cluster]
     words += ["--delta"] if delta else []
+    words += ["--lean-stats"] if lean_stats else []
     for flag, value, default in (
         ("--listen", listen, defaults.SIDECAR_LISTEN),
         ("--admin", admin, defaults.ENVOY_ADMIN),

@@ -1,14 +1,16 @@
 """push: Envoy's metrics_service sink streams each stats flush to weir's gRPC port.
 
 `weir bootstrap` configures the sink (`envoy.stat_sinks.metrics_service`, 1 s flush, counters
-as deltas, tags as labels, histograms as histograms) and a stats matcher that keeps only the
-evidence, so one flush of one proxy is a few hundred bytes per instance cluster. Seen with
-Envoy 1.40:
+as deltas, tags as labels, histograms as histograms, at most 1,000 metrics a message). The sink
+sends every stat Envoy ever used, each metric a family of its own; weir reads the families
+below and passes over the rest. Seen with Envoy 1.40:
 
 - a stream's first message carries `identifier.node` (about 60 KB: the node lists every
   extension Envoy has); later messages carry only metrics;
 - `cluster.upstream_rq_xx` is a COUNTER family labelled `envoy.cluster_name` and
   `envoy.response_code_class` ("2", "5"), its value the change since the previous flush;
+- `cluster.retry.upstream_rq_xx` (responses Envoy retried) is labelled the same way, and
+  `cluster.upstream_rq_retry` (retries made) by `envoy.cluster_name` alone;
 - `cluster.upstream_rq_time` is a HISTOGRAM family labelled `envoy.cluster_name` whose
   buckets (cumulative over bounds, no +Inf bucket) and sample_count cover only the interval
   since the previous flush, not the proxy's lifetime.
@@ -39,6 +41,8 @@ METHOD_PATH = f"/{SERVICE.full_name}/{STREAM_METRICS.name}"
 """/envoy.service.metrics.v3.MetricsService/StreamMetrics"""
 
 REQUESTS_FAMILY = "cluster.upstream_rq_xx"
+RETRIED_FAMILY = "cluster.retry.upstream_rq_xx"
+RETRIES_FAMILY = "cluster.upstream_rq_retry"
 LATENCY_FAMILY = "cluster.upstream_rq_time"
 CLUSTER_LABEL = "envoy.cluster_name"
 CLASS_LABEL = "envoy.response_code_class"
@@ -56,7 +60,8 @@ def read_flush(families: Iterable[MetricFamily]) -> Reading:
     reading = Reading()
     for family in families:
         name = family.name
-        if name == REQUESTS_FAMILY:
+        if name in (REQUESTS_FAMILY, RETRIED_FAMILY):
+            add = reading.response_class if name == REQUESTS_FAMILY else reading.retried_class
             for metric in family.metric:
                 if not metric.counter.value:
                     continue  # most clusters of a big config see nothing in a second
@@ -66,7 +71,14 @@ def read_flush(families: Iterable[MetricFamily]) -> Reading:
                         cluster = label.value
                     elif label.name == CLASS_LABEL:
                         klass = label.value
-                reading.response_class(cluster, klass, metric.counter.value)
+                add(cluster, klass, metric.counter.value)
+        elif name == RETRIES_FAMILY:
+            for metric in family.metric:
+                if metric.counter.value:
+                    cluster = next(
+                        (lb.value for lb in metric.label if lb.name == CLUSTER_LABEL), ""
+                    )
+                    reading.retries(cluster, metric.counter.value)
         elif name == LATENCY_FAMILY:
             for metric in family.metric:
                 histogram = metric.histogram
