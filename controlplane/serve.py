@@ -30,7 +30,7 @@ from controlplane.api import DEFAULT_MAX_BODY, Authenticator, create_app
 from controlplane.control import Controller
 from controlplane.evaluator import Evaluator
 from controlplane.ha import delivery_cursor, replica_of, share_stats
-from controlplane.ledger import Store
+from controlplane.ledger import BudgetStore, Store, budgets_of
 from controlplane.model import split_address
 from controlplane.notify import Notifier
 from controlplane.rollout import RolloutDriver
@@ -124,8 +124,10 @@ class ControlPlane:
         )
         self._http = httpx.AsyncClient(timeout=2.0, trust_env=False)
         self.evaluator: Evaluator | None = None
+        self._budgets: BudgetStore | None = None
         source: StatsSource | None = None
         if stats != "off":
+            self._budgets = budgets_of(store)
             source = open_source(
                 stats,
                 sink=self.metrics_sink,
@@ -140,6 +142,7 @@ class ControlPlane:
                 judge=judge,
                 extra_failures=extra_failures,
                 split_check=split_mismatch,
+                budgets=self._budgets,
             )
             self.controller.gate_on_budget(self.evaluator.budget_refusal)
         self.rollouts = RolloutDriver(self.controller)
@@ -223,6 +226,8 @@ class ControlPlane:
             self._api = self._api_task = None
         await self._xds.stop(grace)
         await self._http.aclose()
+        if self._budgets is not None:
+            self._budgets.close()
         self.store.close()
 
 

@@ -15,11 +15,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from controlplane.control import Controller
+from controlplane.control import Controller, current_term
 from controlplane.errors import WeirError
 from controlplane.evaluator._budget import Budget, budget_of
 from controlplane.evaluator._recent import RecentCounts, Sample
-from controlplane.evaluator._series import CounterSeries
+from controlplane.evaluator._series import LONGEST_WINDOW_S, AnsweredSeries
+from controlplane.evaluator._tally import CallerTally
+from controlplane.ledger import BudgetStore
 from controlplane.model import (
     Activation,
     ActivationState,
@@ -38,6 +40,8 @@ log = logging.getLogger(__name__)
 ACTOR = "evaluator"
 DEFAULT_INTERVAL_S = 1.0
 DEFAULT_MAX_WATCH_S = 3600.0
+COMPACT_EVERY_S = 3600.0
+"""How often the leader folds old minute buckets of the budget's history into hours."""
 JUDGED_STATES = (ActivationState.LIVE, ActivationState.SHADOW)
 
 
@@ -105,8 +109,11 @@ class Evaluator:
         max_watch_s: float = DEFAULT_MAX_WATCH_S,
         clock: Callable[[], float] = time.time,
         recent: RecentCounts | None = None,
+        budgets: BudgetStore | None = None,
     ) -> None:
-        """`recent` keeps each instance's counts over the last minutes (for the dashboard)."""
+        """`recent` keeps each instance's counts over the last minutes (for the dashboard);
+        `budgets` keeps each service's answered requests across restarts and leaders (without
+        one, the budget's history lives and dies with this process)."""
         self._controller = controller
         self._source = source
         self._judge = judge
@@ -119,7 +126,13 @@ class Evaluator:
         self._max_watch_s = max_watch_s
         self._clock = clock
         self._open: dict[int, Evaluation] = {}
-        self._series: dict[str, CounterSeries] = {}
+        self._tally = CallerTally()
+        self._answered: dict[str, AnsweredSeries] = {}
+        self._budgets = budgets
+        self._restored = budgets is None
+        """Whether the budget's history was read from the store since this replica began to
+        lead (or to follow): until then nothing is written to it."""
+        self._compacted_at: float | None = None
         self.recent = recent or RecentCounts()
         self.source_error: str | None = None
 
@@ -130,7 +143,10 @@ class Evaluator:
 
     def budget(self, service: str) -> Budget:
         spec = self._controller.state.services[service]
-        return budget_of(service, spec.slo, self._series.setdefault(service, CounterSeries()))
+        return budget_of(service, spec.slo, self._answered_of(service).windows)
+
+    def _answered_of(self, service: str) -> AnsweredSeries:
+        return self._answered.setdefault(service, AnsweredSeries())
 
     def recent_counts(self, instance_id: str, *, since: float | None = None) -> list[Sample]:
         """The instance's cumulative counts over the last minutes, oldest first."""
@@ -153,10 +169,15 @@ class Evaluator:
     # The loop.
 
     async def run(self) -> None:
+        """The leader's loop: the budget's history is read from the store first (a new leader
+        takes over its predecessor's), then each step is judged, acted on and saved."""
+        self._restored = self._budgets is None
         while True:
             started = time.monotonic()
             try:
+                await self.restore_budgets()
                 await self.step()
+                await self.save_budgets()
             except Exception:  # one bad tick must not end evaluation for good
                 log.exception("evaluator step failed")
             await asyncio.sleep(max(0.0, self._interval_s - (time.monotonic() - started)))
@@ -170,6 +191,7 @@ class Evaluator:
             started = time.monotonic()
             if following():
                 try:
+                    await self.restore_budgets()
                     await self.step(record=False)
                 except Exception:
                     log.exception("evaluator step failed")
@@ -221,16 +243,41 @@ class Evaluator:
         return [e for e in superseded if e.verdict is not None]
 
     def _track_budgets(self, state: State, scrape: Scrape) -> None:
-        for service in state.services:
-            total = ClusterCounts()
-            for record in state.instances_of(service):
-                if record.state is ActivationState.LIVE:
-                    total = total + scrape.clusters.get(
-                        record.instance.cluster_name, ClusterCounts()
-                    )
-            self._series.setdefault(service, CounterSeries()).add(
-                scrape.at, total.requests, total.errors
-            )
+        """What each service's callers got since the last scrape, whichever instance answered
+        (controlplane/evaluator/_tally.py)."""
+        for service, answered in self._tally.add(state, scrape.clusters).items():
+            self._answered_of(service).add(scrape.at, answered.requests, answered.errors)
+
+    async def restore_budgets(self) -> None:
+        """Once per term (or once as a follower): every service's answered history from the
+        store, in place of what this process counted itself."""
+        if self._restored or self._budgets is None:
+            return
+        now = self._clock()
+        loaded = await asyncio.to_thread(self._budgets.load, now - LONGEST_WINDOW_S)
+        for service in set(loaded) | set(self._answered):
+            self._answered_of(service).restore(loaded.get(service, []), now)
+        self._restored = True
+        log.info("error budget history read for %d services", len(loaded))
+
+    async def save_budgets(self) -> None:
+        """The leader's: write the buckets that changed (a failure keeps them for the next
+        tick); compact the history every COMPACT_EVERY_S."""
+        if self._budgets is None or not self._restored:
+            return
+        now, term = self._clock(), current_term()
+        unsaved = {s: b for s, series in self._answered.items() if (b := series.unsaved())}
+        if unsaved:
+            await asyncio.to_thread(self._budgets.save, unsaved, term=term)
+            for service, buckets in unsaved.items():
+                self._answered[service].saved(buckets, now)
+        if self._compacted_at is None or now - self._compacted_at >= COMPACT_EVERY_S:
+            windows = {
+                name: min(spec.slo.window, LONGEST_WINDOW_S)
+                for name, spec in self._controller.state.services.items()
+            }
+            await asyncio.to_thread(self._budgets.compact, now, windows, term=term)
+            self._compacted_at = now
 
     def _track_instances(self, state: State, scrape: Scrape) -> None:
         self.recent.add(
@@ -286,12 +333,22 @@ class Evaluator:
         ]
         baseline = sum(others, ClusterCounts()) if others else None
         spec = state.services[evaluation.service]
+        # Judged on every attempt (a retry hides a failure from the caller, not from the
+        # evidence); costed on what callers got, and a shadow's answers reach none.
         verdict = self._judge(
-            candidate, baseline, slo=spec.slo, elapsed_s=now - evaluation.opened_at
+            candidate.per_attempt(),
+            baseline.per_attempt() if baseline is not None else None,
+            slo=spec.slo,
+            elapsed_s=now - evaluation.opened_at,
         )
-        extra = self._extra_failures(candidate, baseline)
+        shadow = record.state is ActivationState.SHADOW
+        extra = 0.0 if shadow else self._extra_failures(candidate, baseline)
         evaluation.verdict = verdict.model_copy(
-            update={"extra_failures": extra, "cost": extra * spec.risk.cost_per_failed_request}
+            update={
+                "callers": None if shadow else _answered(candidate),
+                "extra_failures": extra,
+                "cost": extra * spec.risk.cost_per_failed_request,
+            }
         )
         if evaluation.verdict.outcome is not Outcome.INCONCLUSIVE:
             return True
@@ -357,6 +414,12 @@ class Evaluator:
             evaluation.rolled_back = True
         except WeirError as exc:
             log.error("could not roll back %s: %s", evaluation.instance_id, exc)
+
+
+def _answered(counts: ClusterCounts) -> ArmEvidence:
+    """What callers got from an instance: its final answers."""
+    rate = min(1.0, counts.errors / counts.requests) if counts.requests else None
+    return ArmEvidence(requests=counts.requests, errors=counts.errors, error_rate=rate)
 
 
 def _since(

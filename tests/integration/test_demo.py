@@ -39,7 +39,9 @@ def test_weir_demo_runs_a_canary_rolls_back_a_bad_one_and_stops_everything() -> 
     # the v2 canary completed and the v3 canary was rolled back by a fail verdict
     assert re.search(r"100\.0% on v2 — completed", out), out
     assert re.search(r"on v3 — rolled back", out), out
-    assert re.search(r"verdict fail on #\d+, cost \d+\.\d\d", out), out
+    assert re.search(
+        r"verdict fail on #\d+: \d+/\d+ attempts failed, callers \d+/\d+, cost \d+\.\d\d", out
+    ), out
     # traffic through the real Envoy ends entirely on v2
     last_sample = out.split("after the v3 rollback:")[1].split("\n\n")[0]
     assert re.search(r"checkout-v2-a\s+█+\s+100\.0%", last_sample), last_sample
