@@ -18,9 +18,7 @@ async def test_a_canary_whose_failures_envoy_retries_is_judged_on_every_attempt(
     source.serve("web--old", 900, 0)
     # 100 requests to new made 142 attempts: 40 answered 5xx and retried, 2 reset and
     # retried; its callers got 3 failures
-    source.totals["web--new"] = ClusterCounts(
-        100, 3, retried=40, retried_errors=40, retries=42
-    )
+    source.totals["web--new"] = ClusterCounts(100, 3, retried=40, retried_errors=40, retries=42)
     await evaluator.step()
 
     [recorded] = [v.verdict for v in verdicts(c) if v.instance_id == "new"]

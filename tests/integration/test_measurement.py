@@ -36,7 +36,8 @@ def budget(server: WeirServer) -> dict[str, Any]:
 
 
 def state_of(server: WeirServer, instance_id: str) -> str:
-    [record] = [i for i in server.call("GET", "/v1/instances") if i["instance"]["id"] == instance_id]
+    instances = server.call("GET", "/v1/instances")
+    [record] = [i for i in instances if i["instance"]["id"] == instance_id]
     return str(record["activation"]["state"])
 
 
