@@ -76,7 +76,7 @@ SELECT s.replica, s.proxy, s.cluster, s.own_counters, s.requests, s.errors, s.la
        EXTRACT(EPOCH FROM now() - p.heard_at)::float8
 FROM weir_stats s JOIN weir_stats_proxies p USING (replica, proxy)
 """
-_RETRY_COLUMNS_LOCK = 0x7765697201  # pg_advisory_xact_lock key: one replica alters at a time
+_RETRY_COLUMNS_LOCK = 0x7765697203  # pg_advisory_xact_lock key (the leader holds ...01)
 _RETRY_COLUMNS = """
 ALTER TABLE weir_stats ADD COLUMN IF NOT EXISTS retried bigint NOT NULL DEFAULT 0;
 ALTER TABLE weir_stats ADD COLUMN IF NOT EXISTS retried_errors bigint NOT NULL DEFAULT 0;
@@ -84,8 +84,18 @@ ALTER TABLE weir_stats ADD COLUMN IF NOT EXISTS retries bigint NOT NULL DEFAULT 
 """
 
 
+_HAS_RETRY_COLUMNS = """
+SELECT count(*) FROM information_schema.columns
+WHERE table_name = 'weir_stats' AND column_name IN ('retried', 'retried_errors', 'retries')
+"""
+
+
 async def add_retry_columns(db: psycopg.AsyncConnection[Any]) -> None:
-    """Give weir_stats the retry counts' columns, if an older weir made it without them."""
+    """Give weir_stats the retry counts' columns, if an older weir made it without them (an
+    ALTER TABLE locks the table: only then)."""
+    row = await (await db.execute(_HAS_RETRY_COLUMNS)).fetchone()
+    if row is not None and row[0] == 3:
+        return
     async with db.transaction():
         await db.execute("SELECT pg_advisory_xact_lock(%s)", (_RETRY_COLUMNS_LOCK,))
         await db.execute(_RETRY_COLUMNS)

@@ -195,7 +195,7 @@ CREATE TABLE IF NOT EXISTS weir_budget (
     PRIMARY KEY (service, start, span)
 )
 """
-_PG_TABLE_LOCK = 0x7765697202  # pg_advisory_xact_lock key: replicas create it one at a time
+_PG_TABLE_LOCK = 0x7765697202  # advisory key no other use shares (ledger ...00, leader ...01)
 
 
 def create_postgres_budget_table(db: psycopg.Connection[Any]) -> None:
