@@ -74,12 +74,19 @@ SplitCheck = Callable[[Mapping[str, int], Mapping[str, float]], SplitResult]
 """Observed requests per live instance, and the shares asked for → whether they differ."""
 
 
+SPLIT_SETTLE_S = 5.0
+"""After a service's weights change, how long before the split is counted: Envoy's stats of
+requests routed under the old weights arrive for a flush or two after (push: a 1 s flush and a
+read; HA: a publish more), and the proxies apply the new routes at their own pace."""
+
+
 @dataclass(slots=True)
 class _SplitWindow:
-    """Counts since the service's live weights last changed: only then is the ask fixed."""
+    """A period of constant weights: counts from `start`, taken once the change settled."""
 
     weights: tuple[tuple[str, int], ...]
-    start: Mapping[str, ClusterCounts]
+    changed_at: float
+    start: Mapping[str, ClusterCounts] | None = None
 
 
 @dataclass(slots=True)
@@ -110,6 +117,7 @@ class Evaluator:
         clock: Callable[[], float] = time.time,
         recent: RecentCounts | None = None,
         budgets: BudgetStore | None = None,
+        split_settle_s: float = SPLIT_SETTLE_S,
     ) -> None:
         """`recent` keeps each instance's counts over the last minutes (for the dashboard);
         `budgets` keeps each service's answered requests across restarts and leaders (without
@@ -120,6 +128,7 @@ class Evaluator:
         self._extra_failures = extra_failures
         self._split_check = split_check
         self._split_windows: dict[str, _SplitWindow] = {}
+        self._split_settle_s = split_settle_s
         self.splits: dict[str, SplitResult] = {}
         """Per service with two or more live instances: does Envoy split as weir asked?"""
         self._interval_s = interval_s
@@ -292,10 +301,14 @@ class Evaluator:
         )
 
     def _check_splits(self, state: State, scrape: Scrape) -> None:
+        """Each service's split over the current period of constant weights, among the
+        instances taking live traffic now; counted from SPLIT_SETTLE_S after the change, so
+        neither the requests routed under the old weights nor the last answers of an instance
+        that left traffic are read against the new ask."""
         if self._split_check is None:
             return
         for service in state.services:
-            live = state.live_of(service)
+            live = [i for i in state.live_of(service) if (i.activation.weight or 0) > 0]
             weights = tuple(sorted((i.instance.id, i.activation.weight or 0) for i in live))
             window = self._split_windows.get(service)
             if len(live) < 2:
@@ -303,8 +316,12 @@ class Evaluator:
                 self.splits.pop(service, None)
                 continue
             if window is None or window.weights != weights:
-                self._split_windows[service] = _SplitWindow(weights, dict(scrape.clusters))
+                self._split_windows[service] = _SplitWindow(weights, scrape.at)
                 self.splits.pop(service, None)
+                continue
+            if window.start is None:
+                if scrape.at - window.changed_at >= self._split_settle_s:
+                    window.start = dict(scrape.clusters)
                 continue
             since = _since(scrape.clusters, window.start)
             observed = {
