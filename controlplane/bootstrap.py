@@ -39,7 +39,11 @@ from typing import Any
 import yaml
 
 from controlplane import defaults
-from controlplane.defaults import LISTEN_METADATA_KEY
+from controlplane.defaults import (
+    ACCESS_LOG_METADATA_KEY,
+    LISTEN_METADATA_KEY,
+    MAX_ACCESS_LOG_PATH,
+)
 from controlplane.errors import InvalidInput
 from controlplane.model import is_ip, split_address
 
@@ -235,10 +239,13 @@ def render_bootstrap(
     delta: bool = False,
     tls: BootstrapTls | None = None,
     lean_stats: bool = False,
+    access_log: str | None = None,
 ) -> dict[str, Any]:
     """A complete Envoy v3 bootstrap for one proxy, as plain data (YAML- and JSON-ready);
     with `tls`, it reaches weir over mTLS. `xds` is weir's address, or every replica's in
-    order of preference. With `lean_stats` Envoy keeps only the stats weir reads."""
+    order of preference. With `lean_stats` Envoy keeps only the stats weir reads. With
+    `access_log` (an absolute path on the proxy's machine) weir's listener for this proxy logs
+    every request there, a JSON object a line."""
     for flag, value in (("node-id", node_id), ("cluster", cluster)):
         if not value.strip() or any(c.isspace() for c in value):
             raise InvalidInput(f"--{flag} must be a non-empty name without spaces", field=flag)
@@ -251,11 +258,24 @@ def render_bootstrap(
     _address("listen", listen)  # only checked here; the xDS server builds the listener
     admin_host, admin_port = _address("admin", admin)
     stats: dict[str, Any] = {"stats_config": _stats_config()} if lean_stats else {}
+    metadata = {LISTEN_METADATA_KEY: listen, ADMIN_METADATA_KEY: admin}
+    if access_log is not None:
+        if not access_log.startswith("/") or len(access_log) > MAX_ACCESS_LOG_PATH:
+            raise InvalidInput(
+                f"--access-log must be an absolute path of at most {MAX_ACCESS_LOG_PATH} "
+                "characters",
+                field="access-log",
+            )
+        if not access_log.isprintable():
+            raise InvalidInput(
+                "--access-log must hold printable characters only", field="access-log"
+            )
+        metadata[ACCESS_LOG_METADATA_KEY] = access_log
     return {
         "node": {
             "id": node_id,
             "cluster": cluster,
-            "metadata": {LISTEN_METADATA_KEY: listen, ADMIN_METADATA_KEY: admin},
+            "metadata": metadata,
         },
         "dynamic_resources": {
             "ads_config": {

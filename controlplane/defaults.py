@@ -11,6 +11,9 @@ SIDECAR_LISTEN = "127.0.0.1:15001"
 ENVOY_ADMIN = "127.0.0.1:9901"
 LISTEN_METADATA_KEY = "weir_listen"
 """Node metadata naming where the xDS server builds a proxy's HTTP listener."""
+ACCESS_LOG_METADATA_KEY = "weir_access_log"
+"""Node metadata naming a file (on the proxy's machine) where its listener logs each request."""
+MAX_ACCESS_LOG_PATH = 1024
 COALESCE_MS = 20
 """Ledger changes this close together reach Envoy as one push; a lone change goes at once."""
 XDS_MAX_MESSAGE_BYTES = 4 * 1024 * 1024

@@ -27,6 +27,13 @@ from controlplane.errors import InvalidInput
 )
 @address_option("--admin", defaults.ENVOY_ADMIN, "Envoy's admin.")
 @click.option(
+    "--access-log",
+    metavar="PATH",
+    help="Log every request of this proxy's listener to PATH (absolute, on the proxy's "
+    "machine), a JSON object a line: status, response flags and details, the instance "
+    "cluster and host, attempts, duration.",
+)
+@click.option(
     "--xds",
     multiple=True,
     callback=lambda ctx, param, values: tuple(host_port(ctx, param, v) for v in values),
@@ -54,6 +61,7 @@ def bootstrap(
     lean_stats: bool,
     listen: str,
     admin: str,
+    access_log: str | None,
     xds: tuple[str, ...],
     tls_cert: str | None,
     tls_key: str | None,
@@ -80,6 +88,7 @@ def bootstrap(
             delta=delta,
             tls=tls,
             lean_stats=lean_stats,
+            access_log=access_log,
         )
     except InvalidInput as exc:
         raise click.UsageError(exc.message) from exc
@@ -90,6 +99,7 @@ def bootstrap(
     for flag, value, default in (
         ("--listen", listen, defaults.SIDECAR_LISTEN),
         ("--admin", admin, defaults.ENVOY_ADMIN),
+        ("--access-log", access_log, None),
         *(("--xds", address, defaults.XDS if len(replicas) == 1 else None) for address in replicas),
         ("--tls-cert", tls_cert, None),
         ("--tls-key", tls_key, None),
