@@ -52,6 +52,8 @@ from controlplane.demo._weir_process import WeirProcess, free_port, weir_command
 
 SERVICE = "checkout"
 ERROR_RATE = 0.3
+LATENCY_MS = 20.0
+"""Each instance's answer takes this long: requests are in flight whenever weir changes."""
 STEPS = "20,50,100"
 ROLLOUT_TIMEOUT_S = 300.0
 VERDICT_TIMEOUT_S = 60.0
@@ -89,10 +91,12 @@ Say = Callable[[str], None]
 
 
 class Instances:
-    """`weir demo-instance` processes, one per instance, stopped by PID."""
+    """`weir demo-instance` processes, one per instance, each answer `latency_s` late; stopped
+    by PID."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, latency_s: float = 0.0) -> None:
         self.workdir = workdir
+        self.latency_s = latency_s
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
         self.addresses: dict[str, str] = {}
 
@@ -102,6 +106,8 @@ class Instances:
         command = [weir_command(), "demo-instance", "--id", instance_id, "--listen", address]
         if error_rate:
             command += ["--error-rate", f"{error_rate:g}", "--error-status", "500"]
+        if self.latency_s:
+            command += ["--delay", f"{self.latency_s:g}"]
         self.processes[instance_id] = subprocess.Popen(
             command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
         )
@@ -180,25 +186,31 @@ class Session:
                 return str(record["activation"]["state"])
         raise KeyError(instance_id)
 
-    def verdict_on(self, instance_id: str, timeout: float = VERDICT_TIMEOUT_S) -> str | None:
-        """The outcome of the verdict on the instance's latest change, once final."""
+    def history(self) -> list[dict[str, Any]]:
+        entries: list[dict[str, Any]] = self.api.get(
+            "/v1/history", params={"service": SERVICE}
+        ).json()
+        return entries
+
+    def last_change_of(self, instance_id: str) -> int:
+        return max(
+            int(e["seq"])
+            for e in self.history()
+            if e["event"]["kind"] == "activation_changed"
+            and e["event"]["instance_id"] == instance_id
+        )
+
+    def verdict_on(self, change: int, timeout: float = VERDICT_TIMEOUT_S) -> dict[str, Any]:
+        """The final verdict on ledger change `change` (an outcome and a reason)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            history: list[dict[str, Any]] = self.api.get(
-                "/v1/history", params={"service": SERVICE}
-            ).json()
-            changes = [
-                e["seq"]
-                for e in history
-                if e["event"]["kind"] == "activation_changed"
-                and e["event"]["instance_id"] == instance_id
-            ]
-            for entry in history:
+            for entry in self.history():
                 event = entry["event"]
-                if event["kind"] == "verdict_recorded" and event["change_seq"] == changes[-1]:
-                    return str(event["verdict"]["outcome"])
+                if event["kind"] == "verdict_recorded" and event["change_seq"] == change:
+                    verdict: dict[str, Any] = event["verdict"]
+                    return verdict
             time.sleep(0.25)
-        return None
+        raise RuntimeError(f"no verdict on change #{change} after {timeout:g}s")
 
     def rollout(self, version: str, *, promote_at: int | None = None) -> str:
         """Start a canary of `version`, promote it at step `promote_at`, follow it to its end,
@@ -241,8 +253,10 @@ class Session:
         self.add(f"{bad}-a", bad, ERROR_RATE)
         self.failing.add(f"{SERVICE}--{bad}-a")
         self.run("instance", "activate", f"{good}-a", "--shadow", "--mirror-percent", "50")
-        self.say(f"    verdict on the shadow: {self.verdict_on(f'{good}-a')}")
-        self.run("instance", "activate", f"{good}-a", "--inactive")
+        verdict = self.verdict_on(self.last_change_of(f"{good}-a"))
+        self.say(f"    verdict on the shadow: {verdict['reason']}")
+        if self.state_of(f"{good}-a") == "shadow":  # a failing shadow, weir deactivated itself
+            self.run("instance", "activate", f"{good}-a", "--inactive")
         self.rollout(good, promote_at=1)
         self.rollout(bad)
         self.run("instance", "retire", f"{bad}-a")
@@ -277,7 +291,12 @@ def _served(url: str, timeout: float = 20.0) -> None:
 
 
 def run_session(
-    minutes: float, rps: float, *, delta: bool = False, say: Say = print
+    minutes: float,
+    rps: float,
+    *,
+    delta: bool = False,
+    latency_ms: float = LATENCY_MS,
+    say: Say = print,
 ) -> SessionResult:
     bake_s = min(20.0, max(1.0, 2 * minutes))
     grace_s = min(30.0, max(2.0, 3 * minutes))
@@ -285,7 +304,7 @@ def run_session(
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="weir-session-")))
         weir = stack.enter_context(WeirProcess(workdir, options=("--stats", "push")))
         stack.callback(forget_local_token, weir.api_url, weir.token)
-        instances = Instances(workdir)
+        instances = Instances(workdir, latency_ms / 1000)
         stack.callback(instances.stop_all)
         access_log = workdir / "access.log"
         listen = f"127.0.0.1:{free_port()}"
@@ -296,8 +315,8 @@ def run_session(
         stack.enter_context(EnvoyProcess(bootstrap, workdir, name="envoy"))
         session = Session(weir, instances, bake_s, say)
         xds = "delta" if delta else "SotW"
-        say(f"session: {minutes:g} min at {rps:g} rps through one Envoy ({xds} xDS), "
-            f"bake {bake_s:g}s, grace {grace_s:g}s")  # fmt: skip
+        say(f"session: {minutes:g} min at {rps:g} rps through one Envoy ({xds} xDS), instances "
+            f"answering in {latency_ms:g} ms, bake {bake_s:g}s, grace {grace_s:g}s")  # fmt: skip
         spec = workdir / "checkout.yaml"
         spec.write_text(service_file(grace_s))
         session.run("apply", "-f", str(spec))
@@ -366,10 +385,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--minutes", type=float, default=10.0, help="session length [10]")
     parser.add_argument("--rps", type=float, default=200.0, help="steady requests a second [200]")
     parser.add_argument("--delta", action="store_true", help="delta xDS instead of SotW")
+    parser.add_argument(
+        "--latency-ms", type=float, default=LATENCY_MS, help="each answer's delay [20]"
+    )
     args = parser.parse_args(argv)
     if not 0 < args.minutes <= 120 or not 0 < args.rps <= 2000:
         parser.error("--minutes must lie in (0, 120] and --rps in (0, 2000]")
-    result = run_session(args.minutes, args.rps, delta=args.delta)
+    result = run_session(args.minutes, args.rps, delta=args.delta, latency_ms=args.latency_ms)
     print()
     print("\n".join(result.lines))
     return 0 if result.attribution.unexplained == 0 else 1
