@@ -12,8 +12,8 @@ and any Prometheus scraping it show them as usual. Envoy 1.40's metrics_service 
 filter of its own (it sends every stat that was ever used, and the stats matcher would limit
 what Envoy keeps, not only what it sends), so weir reads its evidence out of each flush and
 passes over the rest, and `batch_size` splits a flush into messages well under the xDS port's
-4 MiB cap. A proxy's flush grows with its clusters: about 16 KB a second with a few, 0.6 MB at
-1,000 clusters and 3.2 MB at 5,000 (README, "Stats and their cost"). `lean_stats`
+4 MiB cap. A proxy's flush grows with its clusters (`python -m bench.sink_cost`; README, "Stats
+and their cost"). `lean_stats`
 (`weir bootstrap --lean-stats`) puts back a stats matcher that keeps only the evidence and the
 proxy's xDS health, for large fleets on push that give up Envoy's other stats for it.
 
