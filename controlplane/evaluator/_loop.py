@@ -11,9 +11,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from controlplane.control import Controller, current_term
 from controlplane.errors import WeirError
@@ -161,7 +161,9 @@ class Evaluator:
         return budget_of(service, spec.slo, self._answered_of(service).windows)
 
     def _answered_of(self, service: str) -> AnsweredSeries:
-        return self._answered.setdefault(service, AnsweredSeries())
+        if service not in self._answered:
+            self._answered[service] = AnsweredSeries(buckets=self._budgets is not None)
+        return self._answered[service]
 
     def recent_counts(self, instance_id: str, *, since: float | None = None) -> list[Sample]:
         """The instance's cumulative counts over the last minutes, oldest first."""
@@ -189,12 +191,11 @@ class Evaluator:
         self._restored = self._budgets is None
         while True:
             started = time.monotonic()
-            try:
-                await self.restore_budgets()
-                await self.step()
-                await self.save_budgets()
-            except Exception:  # one bad tick must not end evaluation for good
-                log.exception("evaluator step failed")
+            # one bad tick must not end evaluation for good, nor a store that cannot be
+            # reached hold up judging
+            await _guarded("reading the error budget's history", self.restore_budgets())
+            await _guarded("evaluator step", self.step())
+            await _guarded("saving the error budget's history", self.save_budgets())
             await asyncio.sleep(max(0.0, self._interval_s - (time.monotonic() - started)))
 
     async def watch(self, following: Callable[[], bool]) -> None:
@@ -205,11 +206,8 @@ class Evaluator:
         while True:
             started = time.monotonic()
             if following():
-                try:
-                    await self.restore_budgets()
-                    await self.step(record=False)
-                except Exception:
-                    log.exception("evaluator step failed")
+                await _guarded("reading the error budget's history", self.restore_budgets())
+                await _guarded("evaluator step", self.step(record=False))
             await asyncio.sleep(max(0.0, self._interval_s - (time.monotonic() - started)))
 
     async def step(self, *, record: bool = True) -> None:
@@ -437,6 +435,13 @@ class Evaluator:
             evaluation.rolled_back = True
         except WeirError as exc:
             log.error("could not roll back %s: %s", evaluation.instance_id, exc)
+
+
+async def _guarded(what: str, work: Coroutine[Any, Any, None]) -> None:
+    try:
+        await work
+    except Exception:
+        log.exception("%s failed", what)
 
 
 def _answered(counts: ClusterCounts) -> ArmEvidence:

@@ -90,10 +90,12 @@ class AnsweredSeries:
     time it grows, a closed one once more after its last request.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, buckets: bool = True) -> None:
+        """Without `buckets` (no store to save them in) only the windows are kept."""
         self.windows = CounterSeries()
         self._requests = 0
         self._errors = 0
+        self._keeps_buckets = buckets
         self._buckets: dict[int, tuple[int, int]] = {}
         """Minute start → (requests, errors) of minutes not yet saved as they are now."""
         self._saved: dict[int, tuple[int, int]] = {}
@@ -108,7 +110,7 @@ class AnsweredSeries:
         self._requests += requests
         self._errors += errors
         self.windows.add(at, self._requests, self._errors)
-        if requests or errors:
+        if self._keeps_buckets and (requests or errors):
             start = int(at // BUCKET_S) * BUCKET_S
             before = self._buckets.get(start, (0, 0))
             self._buckets[start] = (before[0] + requests, before[1] + errors)
