@@ -186,15 +186,16 @@ class Evaluator:
     # The loop.
 
     async def run(self) -> None:
-        """The leader's loop: the budget's history is read from the store first (a new leader
-        takes over its predecessor's), then each step is judged, acted on and saved."""
+        """The leader's loop: each step judged and acted on, and the budget's history saved;
+        before the first save it is read from the store (a new leader takes over its
+        predecessor's; what the first step counted is the zero, or a second of it)."""
         self._restored = self._budgets is None
         while True:
             started = time.monotonic()
             # one bad tick must not end evaluation for good, nor a store that cannot be
             # reached hold up judging
-            await _guarded("reading the error budget's history", self.restore_budgets())
             await _guarded("evaluator step", self.step())
+            await _guarded("reading the error budget's history", self.restore_budgets())
             await _guarded("saving the error budget's history", self.save_budgets())
             await asyncio.sleep(max(0.0, self._interval_s - (time.monotonic() - started)))
 
@@ -206,8 +207,8 @@ class Evaluator:
         while True:
             started = time.monotonic()
             if following():
-                await _guarded("reading the error budget's history", self.restore_budgets())
                 await _guarded("evaluator step", self.step(record=False))
+                await _guarded("reading the error budget's history", self.restore_budgets())
             await asyncio.sleep(max(0.0, self._interval_s - (time.monotonic() - started)))
 
     async def step(self, *, record: bool = True) -> None:

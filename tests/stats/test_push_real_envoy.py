@@ -56,6 +56,10 @@ async def test_the_sink_counts_what_envoy_served_within_a_flush(
     names = {family.name for flush in flushes for family in flush}
     evidence = {REQUESTS_FAMILY, RETRIED_FAMILY, RETRIES_FAMILY, LATENCY_FAMILY}
     assert evidence | {"http.downstream_rq_xx", "server.uptime"} <= names, names
+    # and Envoy's admin page shows them, as an operator's dashboard reads them
+    shown = mesh.envoy.stats()
+    assert shown["http.weir.downstream_rq_2xx"] > 0 and shown["server.live"] == 1
+    assert shown["cluster.api--flaky.upstream_cx_total"] > 0
     size, parse_us = _measure(flushes[-1])
     print(f"\none steady flush: {size} bytes, {parse_us:.0f} µs to parse and fold")
     assert parse_us < 5000
