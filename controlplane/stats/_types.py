@@ -13,6 +13,9 @@ attempt that failed without one (a reset, a connect failure, a per-try timeout),
 `upstream_rq_retry`, at the moment the retry is decided. So a cluster's attempts are its final
 responses plus its retries, and the attempts that failed are its final 5xx, its retried 5xx and
 the retries that followed no response (tests/stats measure it exact against a real Envoy).
+Other counts were weighed and left: `upstream_rq_total` counts attempts that got a stream from
+the connection pool (not those whose connection failed), and virtual-cluster and route stats
+count a route's final responses, not an instance's.
 """
 
 from __future__ import annotations
