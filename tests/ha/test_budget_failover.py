@@ -9,13 +9,9 @@ from pathlib import Path
 
 from tests.conftest import StartEnvoy
 from tests.ha._replicas import bootstrap_on, leader, replica
+from tests.integration._budget import settled
 from tests.integration._mesh import serves
-from tests.integration.test_budget_durable import (
-    mesh,
-    same_figures,
-    settled,
-    traffic,
-)
+from tests.integration.test_budget_durable import mesh, same_figures, traffic
 from tests.support import eventually, free_port
 
 

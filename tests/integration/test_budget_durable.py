@@ -12,6 +12,7 @@ from typing import Any
 
 from controlplane.demo import Upstream
 from tests.conftest import StartEnvoy
+from tests.integration._budget import budget, settled
 from tests.integration._load import SteadyLoad
 from tests.integration._mesh import SERVICE, connect_envoy, serves
 from tests.integration._weir import WeirServer
@@ -22,28 +23,6 @@ SLO = {"success_rate": 99, "window": "1d"}
 NO_ROLLBACK = {"auto_rollback": False}  # the failing instance stays: its failures pile up
 BUCKET = RPS * 60
 """Requests in one minute bucket at the test's rate: the most a restart may lose."""
-
-
-def budget(server: WeirServer) -> dict[str, Any]:
-    answer: dict[str, Any] = server.call("GET", f"/v1/services/{SERVICE}/budget")
-    return answer
-
-
-def settled(server: WeirServer) -> dict[str, Any]:
-    """The budget once Envoy's last flushes are in (and written): two reads that agree, from
-    an evaluator that reads the stats (its first read after a start is the zero it counts
-    from)."""
-    last = [budget(server)]
-
-    def still() -> None:
-        time.sleep(1.5)
-        now = budget(server)
-        same = (now["requests"], now["errors"]) == (last[0]["requests"], last[0]["errors"])
-        last[0] = now
-        assert same and now["stats_error"] is None, now
-
-    eventually(still, timeout=20, interval=0)
-    return last[0]
 
 
 def traffic(url: str, seconds: float) -> SteadyLoad:

@@ -14,6 +14,7 @@ import pytest
 
 from controlplane.demo import Upstream
 from tests.conftest import StartEnvoy
+from tests.integration._budget import budget, settled
 from tests.integration._load import SteadyLoad
 from tests.integration._mesh import SERVICE, connect_envoy, serves
 from tests.integration._weir import WeirServer
@@ -36,11 +37,6 @@ def failing(instance_id: str) -> Upstream:
     return Upstream(instance_id, error_rate=ERROR_RATE, error_status=500, seed=7)
 
 
-def budget(server: WeirServer) -> dict[str, Any]:
-    answer: dict[str, Any] = server.call("GET", f"/v1/services/{SERVICE}/budget")
-    return answer
-
-
 def state_of(server: WeirServer, instance_id: str) -> str:
     instances = server.call("GET", "/v1/instances")
     [record] = [i for i in instances if i["instance"]["id"] == instance_id]
@@ -55,22 +51,6 @@ def verdict_on(server: WeirServer, instance_id: str) -> dict[str, Any]:
     ]
     verdict: dict[str, Any] = entry["event"]["verdict"]
     return verdict
-
-
-def settled(server: WeirServer) -> dict[str, Any]:
-    """The budget once Envoy's last flushes are in: two reads a flush apart that agree, from an
-    evaluator that reads the stats (its first read after a start is the zero it counts from)."""
-    last: list[dict[str, Any]] = [budget(server)]
-
-    def still() -> None:
-        time.sleep(1.5)
-        now = budget(server)
-        same = (now["requests"], now["errors"]) == (last[0]["requests"], last[0]["errors"])
-        last[0] = now
-        assert same and now["stats_error"] is None, now
-
-    eventually(still, timeout=20, interval=0)
-    return last[0]
 
 
 def test_a_rolled_back_canarys_failures_stay_in_the_budget(
