@@ -42,7 +42,7 @@ from controlplane.api import (
 from controlplane.control import Controller
 from controlplane.evaluator import Evaluator
 from controlplane.ha import delivery_cursor, replica_of, share_stats
-from controlplane.ledger import Store
+from controlplane.ledger import BudgetStore, Store, budgets_of
 from controlplane.loop_health import LoopHealth
 from controlplane.model import split_address
 from controlplane.notify import Notifier
@@ -157,8 +157,10 @@ class ControlPlane:
             limits=xds_limits,
         )
         self.evaluator: Evaluator | None = None
+        self._budgets: BudgetStore | None = None
         source: StatsSource | None = None
         if stats != "off":
+            self._budgets = budgets_of(store)
             source = open_source(
                 stats,
                 sink=self.metrics_sink,
@@ -175,6 +177,7 @@ class ControlPlane:
                 split_check=split_mismatch,
                 on_tick=self.loop_health.tick,
                 business=self.outcomes.judge(),
+                budgets=self._budgets,
             )
             self.controller.gate_on_budget(self.evaluator.budget_refusal)
         self.rollouts = RolloutDriver(self.controller)
@@ -263,6 +266,8 @@ class ControlPlane:
         # Both servers at once: each has the same grace to let its requests and streams end.
         await asyncio.gather(self._stop_api(), self._xds.stop(grace))
         await self._http.aclose()
+        if self._budgets is not None:
+            self._budgets.close()
         self.store.close()
 
     async def _stop_api(self) -> None:
