@@ -11,6 +11,11 @@ SIDECAR_LISTEN = "127.0.0.1:15001"
 ENVOY_ADMIN = "127.0.0.1:9901"
 LISTEN_METADATA_KEY = "weir_listen"
 """Node metadata naming where the xDS server builds a proxy's HTTP listener."""
+CALLS_METADATA_KEY = "weir_calls"
+"""Node metadata naming the services a scoped proxy calls (`weir bootstrap --calls`)."""
+ACCESS_LOG_METADATA_KEY = "weir_access_log"
+"""Node metadata naming a file (on the proxy's machine) where its listener logs each request."""
+MAX_ACCESS_LOG_PATH = 1024
 COALESCE_MS = 20
 """Ledger changes this close together reach Envoy as one push; a lone change goes at once."""
 XDS_MAX_MESSAGE_BYTES = 4 * 1024 * 1024
@@ -42,3 +47,7 @@ API_HEADER_TIMEOUT_S = 10.0
 response)."""
 API_BODY_TIMEOUT_S = 30.0
 """A request's body must arrive this soon after its head."""
+
+SINK_BATCH_SIZE = 1000
+"""Metrics per stats-sink message (`weir bootstrap`'s metrics_service `batch_size`): about 90 KB
+each, whatever the proxy's size; the push source takes no bigger message."""

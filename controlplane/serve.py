@@ -14,8 +14,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import os
 import signal
 import socket
+import sys
+import threading
+import time
 from collections.abc import Callable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -37,7 +42,8 @@ from controlplane.api import (
 from controlplane.control import Controller
 from controlplane.evaluator import Evaluator
 from controlplane.ha import delivery_cursor, replica_of, share_stats
-from controlplane.ledger import Store
+from controlplane.ledger import BudgetStore, Store, budgets_of
+from controlplane.loop_health import LoopHealth
 from controlplane.model import split_address
 from controlplane.notify import Notifier
 from controlplane.outcomes._sources import OutcomeSources
@@ -46,7 +52,13 @@ from controlplane.stats import PushLimits, PushSource, StatsSource, open_source
 from controlplane.verdict import extra_failures, judge, split_mismatch
 from controlplane.xds import ProxyRegistry, XdsLimits, XdsServer
 
-GRACE_S = 1
+log = logging.getLogger(__name__)
+
+GRACE_S = 0.5
+"""What stopping grants each part (queued webhooks, then the API's requests and the xDS
+streams, together) to finish on its own."""
+STOP_DEADLINE_S = 1.5
+"""After a SIGTERM or SIGINT, the process exits within this long, stopped cleanly or not."""
 
 
 def join_address(host: str, port: int) -> str:
@@ -134,6 +146,7 @@ class ControlPlane:
         """Business outcomes: Envoy's access logs (on the xDS port), PromQL, late pushes."""
         self.metrics = CollectorRegistry()
         """What /metrics on the API port serves; the xDS server counts into it."""
+        self.loop_health = LoopHealth(self.metrics)
         self._xds = XdsServer(
             self.controller,
             registry=self.registry,
@@ -144,8 +157,10 @@ class ControlPlane:
             limits=xds_limits,
         )
         self.evaluator: Evaluator | None = None
+        self._budgets: BudgetStore | None = None
         source: StatsSource | None = None
         if stats != "off":
+            self._budgets = budgets_of(store)
             source = open_source(
                 stats,
                 sink=self.metrics_sink,
@@ -160,7 +175,9 @@ class ControlPlane:
                 judge=judge,
                 extra_failures=extra_failures,
                 split_check=split_mismatch,
+                on_tick=self.loop_health.tick,
                 business=self.outcomes.judge(),
+                budgets=self._budgets,
             )
             self.controller.gate_on_budget(self.evaluator.budget_refusal)
         self.rollouts = RolloutDriver(self.controller)
@@ -200,7 +217,8 @@ class ControlPlane:
             lifespan="off",
             log_level="warning",
             access_log=False,
-            timeout_graceful_shutdown=GRACE_S,
+            # Seconds: uvicorn waits with asyncio.timeout, which takes a float (typed int).
+            timeout_graceful_shutdown=GRACE_S,  # type: ignore[arg-type]
             http=guarded_protocol(self.api_limits),
             timeout_keep_alive=self.api_limits.idle_timeout_s,
             h11_max_incomplete_event_size=self.api_limits.max_header_bytes,
@@ -213,6 +231,7 @@ class ControlPlane:
                 raise OSError(f"the HTTP API on {api} stopped while starting")
             await asyncio.sleep(0.01)
         self._loops.append(asyncio.create_task(trim_forever()))
+        self._loops.append(asyncio.create_task(self.loop_health.watch_lag()))
         if self.replica is None:
             self._loops += [asyncio.create_task(work) for work in self._leader_work()]
         else:
@@ -244,13 +263,18 @@ class ControlPlane:
             task.cancel()
         await asyncio.gather(*self._loops, return_exceptions=True)
         self._loops.clear()
+        # Both servers at once: each has the same grace to let its requests and streams end.
+        await asyncio.gather(self._stop_api(), self._xds.stop(grace))
+        await self._http.aclose()
+        if self._budgets is not None:
+            self._budgets.close()
+        self.store.close()
+
+    async def _stop_api(self) -> None:
         if self._api is not None and self._api_task is not None:
             self._api.should_exit = True
             await self._api_task
             self._api = self._api_task = None
-        await self._xds.stop(grace)
-        await self._http.aclose()
-        self.store.close()
 
 
 async def serve(
@@ -269,7 +293,12 @@ async def serve(
     api_limits: ApiLimits | None = None,
     on_ready: Callable[[Listening], None] = lambda listening: None,
 ) -> None:
-    """Run until SIGINT or SIGTERM, then stop both servers and close the store."""
+    """Run until SIGINT or SIGTERM, then stop both servers and close the store.
+
+    The process is gone within STOP_DEADLINE_S of the signal whatever it is doing: what has
+    not stopped by then (a request still in a worker thread, a build) is cut short, which
+    loses nothing acknowledged (an append is durable before it is answered) and leaves
+    Envoy serving its last configuration. A second signal exits at once."""
     plane = ControlPlane(
         store,
         stats=stats,
@@ -284,8 +313,20 @@ async def serve(
     )
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stopping.set)
+    signalled = threading.Event()
+
+    def on_signal(signum: int, frame: object) -> None:
+        # A plain handler, not the loop's: Python runs it at the main thread's next bytecode
+        # even while the loop is far behind (a loop handler waits its turn behind every
+        # callback queued before it), so the deadline counts from the signal itself.
+        if signalled.is_set():
+            _exit_now("a second signal")
+        signalled.set()
+        threading.Thread(target=_exit_after, args=(STOP_DEADLINE_S,), daemon=True).start()
+        loop.call_soon_threadsafe(stopping.set)
+
+    signums = (signal.SIGINT, signal.SIGTERM)
+    previous = {signum: signal.signal(signum, on_signal) for signum in signums}
     try:
         try:
             listening = await plane.start(xds=xds, api=api)
@@ -294,7 +335,31 @@ async def serve(
             raise
         on_ready(listening)
         await stopping.wait()
+        log.info("stopping")
+        started = time.monotonic()
         await plane.stop()
+        log.info("stopped in %.2fs", time.monotonic() - started)
     finally:
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(signum)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _exit_after(seconds: float) -> None:
+    time.sleep(seconds)
+    _exit_now(f"not stopped {seconds:g}s after the signal")
+
+
+def _exit_now(why: str) -> None:
+    log.warning("weir serve exits now (%s)", why)
+    exit_process()
+
+
+def exit_process() -> None:
+    """End the process at once, its output flushed: after a clean stop, the interpreter's own
+    teardown (a last collection of a large heap) can take seconds more, and nothing in it
+    matters once the store is closed and both servers are down."""
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(0)

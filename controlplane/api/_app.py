@@ -9,6 +9,7 @@ from prometheus_client import CollectorRegistry
 import controlplane
 from controlplane import defaults
 from controlplane.api._actor import Authenticated
+from controlplane.api._apply import apply_router
 from controlplane.api._auth import Authenticate, Authenticator, LedgerTokens
 from controlplane.api._dashboard_data import dashboard_data_router
 from controlplane.api._errors import install_error_handlers, refusals
@@ -72,6 +73,7 @@ def create_app(
     install_error_handlers(app)
     routers = (
         services_router(controller),
+        apply_router(controller),
         instances_router(controller),
         fleet_router(controller, registry),
         evaluation_router(controller, evaluator),
@@ -85,7 +87,7 @@ def create_app(
     app.router.routes.append(metrics_route(controller, registry, metrics))
 
     @app.get("/healthz", tags=["health"], summary="The API answers and the ledger is loaded")
-    def healthz() -> Health:
+    async def healthz() -> Health:
         return Health(ledger_seq=controller.state.seq)
 
     mount_dashboard(app)  # the web dashboard at /, a client of the endpoints above

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Body
@@ -149,7 +150,10 @@ def rollouts_router(
         rollout = state.active_rollout(service) or next(reversed(state.rollouts_of(service)), None)
         if rollout is None:
             raise NotFound(f"service {service!r} has had no rollout", field="service")
-        entries = await asyncio.to_thread(controller.history, service)
+        # What the rollout did is all at or after its start: only that is read.
+        entries = await asyncio.to_thread(
+            partial(controller.history, service, after_seq=rollout.started_seq - 1)
+        )
         return rollout_view(state, rollout, entries, evaluator=evaluator, driver=driver)
 
     @router.post(
@@ -178,7 +182,7 @@ def rollouts_router(
 
     @router.get("", summary="Rollouts in progress")
     async def list_rollouts() -> list[RolloutView]:
-        active = sorted(r.service for r in controller.state.rollouts.values() if r.active)
+        active = [r.service for r in controller.state.active_rollouts()]
         return [await view(service) for service in active]
 
     # async: the evaluator and the driver live on the event loop, so they are read there.

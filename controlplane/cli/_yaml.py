@@ -95,6 +95,17 @@ _Loader.add_implicit_resolver(_BOOL, re.compile(r"^(?:true|True|TRUE|false|False
 
 def load_service_file(stream: IO[str], name: str) -> dict[str, Any]:
     """The one mapping in a service file; a syntax error is reported with its line."""
+    documents = load_documents(stream, name)
+    if len(documents) != 1:
+        raise CliError(
+            f"{name}: a service file holds one service, not {len(documents)} YAML documents"
+        )
+    return documents[0]
+
+
+def load_documents(stream: IO[str], name: str) -> list[dict[str, Any]]:
+    """Every mapping in a file of one or more YAML documents (empty ones skipped); a syntax
+    error is reported with its line."""
     text = stream.read(MAX_FILE_BYTES + 1)
     if len(text.encode()) > MAX_FILE_BYTES:
         raise CliError(f"{name}: a service file is at most {MAX_FILE_BYTES:,} bytes")
@@ -115,11 +126,10 @@ def load_service_file(stream: IO[str], name: str) -> dict[str, Any]:
         ) from exc
     except yaml.YAMLError as exc:
         raise CliError(f"{name}: {exc}") from exc
-    if len(documents) != 1:
-        raise CliError(
-            f"{name}: a service file holds one service, not {len(documents)} YAML documents"
-        )
-    (document,) = documents
-    if not isinstance(document, dict):
-        raise CliError(f"{name}: a service file is a mapping, starting with `name: <service>`")
-    return document
+    if not documents:
+        raise CliError(f"{name}: the file holds no service (it is empty)")
+    for number, document in enumerate(documents, 1):
+        if not isinstance(document, dict):
+            where = f"{name}: document {number}" if len(documents) > 1 else name
+            raise CliError(f"{where}: a service file is a mapping, starting with `name: <service>`")
+    return documents

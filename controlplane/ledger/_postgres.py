@@ -270,6 +270,22 @@ class PostgresStore:
                 raise StoreError(f"cannot read the ledger at {self.where}: {exc}") from exc
         return entries_of(rows, str(self.where))
 
+    def read_seqs(self, seqs: Sequence[int]) -> list[Entry]:
+        with self._lock:
+            try:
+                rows = (
+                    self._connection()
+                    .execute(
+                        "SELECT seq, at, actor, reason, body FROM ledger WHERE seq = ANY(%s) "
+                        "ORDER BY seq",
+                        (list(seqs),),
+                    )
+                    .fetchall()
+                )
+            except psycopg.Error as exc:
+                raise StoreError(f"cannot read the ledger at {self.where}: {exc}") from exc
+        return entries_of(rows, str(self.where))
+
     def close(self) -> None:
         with self._lock:
             if self._db is not None:

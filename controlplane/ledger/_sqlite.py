@@ -59,6 +59,10 @@ BEGIN SELECT RAISE(ABORT, 'the ledger is append-only'); END;
 """The hash chain over the ledger's rows (ledger/_chain.py): one hash per seq."""
 
 
+_SEQS_PER_QUERY = 500
+"""Under SQLite's oldest limit on parameters in one statement (999)."""
+
+
 class SqliteStore:
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
@@ -198,6 +202,22 @@ class SqliteStore:
                     "SELECT seq, at, actor, reason, body FROM ledger WHERE seq > ? ORDER BY seq",
                     (after_seq,),
                 ).fetchall()
+            except sqlite3.Error as exc:
+                raise StoreError(f"cannot read the ledger at {self.path}: {exc}") from exc
+        return entries_of(rows, str(self.path))
+
+    def read_seqs(self, seqs: Sequence[int]) -> list[Entry]:
+        rows = []
+        with self._lock:
+            try:
+                for start in range(0, len(seqs), _SEQS_PER_QUERY):
+                    chunk = seqs[start : start + _SEQS_PER_QUERY]
+                    marks = ",".join("?" * len(chunk))
+                    rows += self._db.execute(
+                        f"SELECT seq, at, actor, reason, body FROM ledger WHERE seq IN ({marks}) "
+                        "ORDER BY seq",
+                        tuple(chunk),
+                    ).fetchall()
             except sqlite3.Error as exc:
                 raise StoreError(f"cannot read the ledger at {self.path}: {exc}") from exc
         return entries_of(rows, str(self.path))

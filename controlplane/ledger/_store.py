@@ -49,4 +49,9 @@ class Store(Protocol):
         names the first seq where it breaks."""
         ...
 
+    def read_seqs(self, seqs: Sequence[int]) -> list[Entry]:
+        """The entries numbered `seqs` (ascending), in order: one service's history without
+        reading every other's. Numbers the ledger does not hold are left out."""
+        ...
+
     def close(self) -> None: ...

@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from enum import StrEnum
+from functools import cached_property
 from typing import Annotated, Self
 
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator, model_validator
@@ -95,8 +96,10 @@ class Instance(BaseModel):
                 raise ValueError(f"label key {key!r} is not a valid key")
         return labels
 
-    @property
+    @cached_property
     def cluster_name(self) -> str:
+        # Cached (pydantic leaves it out of equality and dumps): asked for per instance on
+        # every evaluator tick and resource build, and checking both labels costs.
         return cluster_name(self.service, self.id)
 
 

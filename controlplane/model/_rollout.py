@@ -150,8 +150,9 @@ class RolloutState:
         return f"rollout {self.id} ({self.plan.strategy} of {self.service} to {self.version})"
 
     def controls(self, instance_id: str) -> bool:
-        """Whether the instance is one the rollout moves: a candidate or a replaced one."""
-        return instance_id in self.candidates or instance_id in self.replaced
+        """Whether the instance is one the rollout moves: a candidate or a replaced one (the
+        instances whose prior activation it recorded, by the rules exactly those)."""
+        return instance_id in self.prior
 
     def position(self) -> str:
         """Where the rollout stands, for people: `at step 2 (50%)`."""

@@ -203,6 +203,20 @@ class Pinning(_Frozen):
         return header.lower()  # Envoy compares header names in lower case
 
 
+PROXY_GROUP = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
+MAX_CALLERS = 256
+
+ProxyGroup = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=128,
+        pattern=PROXY_GROUP.pattern,
+        description="A proxy group: the node.cluster of its Envoys (weir bootstrap --cluster).",
+    ),
+]
+
+
 class ServiceSpec(_Frozen):
     """Routing policy, SLO, risk model and rollout defaults of one service."""
 
@@ -221,6 +235,13 @@ class ServiceSpec(_Frozen):
     ] = ()
     outcome_header: OutcomeHeader = Field(default_factory=OutcomeHeader)
     cohort: Cohort | None = None
+    callers: tuple[ProxyGroup, ...] = Field(
+        default=(),
+        max_length=MAX_CALLERS,
+        description="Proxy groups (node.cluster) whose scoped sidecars call this service: they "
+        "get its virtual host and clusters beside those they name themselves (weir bootstrap "
+        "--calls). Proxies that are not scoped get every service anyway.",
+    )
 
     @field_validator("domains")
     @classmethod
@@ -233,6 +254,13 @@ class ServiceSpec(_Frozen):
         if len(set(lowered)) != len(lowered):
             raise ValueError("a domain is listed twice")
         return tuple(lowered)
+
+    @field_validator("callers")
+    @classmethod
+    def _callers_once(cls, callers: tuple[str, ...]) -> tuple[str, ...]:
+        if len(set(callers)) != len(callers):
+            raise ValueError("a caller is listed twice")
+        return callers
 
     def host_domains(self) -> tuple[str, ...]:
         """The Host/authority values routed to this service: its name first, then aliases

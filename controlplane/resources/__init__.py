@@ -19,6 +19,7 @@ from controlplane.resources._encoded import (
 )
 from controlplane.resources._limits import MessageSizes, message_refusal, message_sizes
 from controlplane.resources._listener import LISTENER_NAME, ROUTE_CONFIG_NAME, build_listener
+from controlplane.resources._scope import scoped
 
 __all__ = [
     "CLUSTER_TYPE",
@@ -39,5 +40,6 @@ __all__ = [
     "content_version",
     "message_refusal",
     "message_sizes",
+    "scoped",
     "set_version",
 ]

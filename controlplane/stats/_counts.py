@@ -1,10 +1,12 @@
 """From Envoy's samples to ClusterCounts, and from readings to monotonic totals.
 
-Every source reads the same two stats per instance cluster, in one of Envoy's spellings:
+Every source reads the same stats per instance cluster, in one of Envoy's spellings:
 `upstream_rq_xx` by response code class and the `upstream_rq_time` histogram (cumulative
-buckets). `Reading` gathers one read's samples and turns them into ClusterCounts. `Totals`
-keeps the counts each source reports monotonic, whether a reading is a delta (the sink), a
-proxy's counters since it started (admin), or a fleet-wide sum (Prometheus).
+buckets), and for attempts Envoy retried, `retry.upstream_rq_xx` by class and
+`upstream_rq_retry` (see _types). `Reading` gathers one read's samples and turns them into
+ClusterCounts. `Totals` keeps the counts each source reports monotonic, whether a reading is a
+delta (the sink), a proxy's counters since it started (admin), or a fleet-wide sum
+(Prometheus).
 """
 
 from __future__ import annotations
@@ -64,6 +66,8 @@ def latency_slots(buckets: Iterable[tuple[float, float]], count: float | None) -
 @dataclass(slots=True)
 class _ClusterSamples:
     classes: dict[int, float] = field(default_factory=dict)
+    retried_classes: dict[int, float] = field(default_factory=dict)
+    retries: float = 0.0
     buckets: dict[float, float] = field(default_factory=dict)
     count: float | None = None
     latency: tuple[int, ...] | None = None
@@ -93,6 +97,18 @@ class Reading:
             samples = self._clusters[cluster]
             samples.classes[number] = samples.classes.get(number, 0.0) + value
 
+    def retried_class(self, cluster: str, klass: str, value: float) -> None:
+        """`value` responses of class `klass` that Envoy retried rather than passed on."""
+        number = code_class(klass)
+        if number is not None and is_instance_cluster(cluster):
+            samples = self._clusters[cluster]
+            samples.retried_classes[number] = samples.retried_classes.get(number, 0.0) + value
+
+    def retries(self, cluster: str, value: float) -> None:
+        """`value` retries Envoy made on the cluster (`upstream_rq_retry`)."""
+        if is_instance_cluster(cluster):
+            self._clusters[cluster].retries += value
+
     def histogram(
         self, cluster: str, buckets: Iterable[tuple[float, float]], count: float | None
     ) -> None:
@@ -121,6 +137,9 @@ class Reading:
                 requests=round(sum(samples.classes.values())),
                 errors=round(samples.classes.get(5, 0.0)),
                 latency=samples.slots(),
+                retried=round(sum(samples.retried_classes.values())),
+                retried_errors=round(samples.retried_classes.get(5, 0.0)),
+                retries=round(samples.retries),
             )
             for cluster, samples in sorted(self._clusters.items())
         }
@@ -131,6 +150,9 @@ def covers(newer: ClusterCounts, older: ClusterCounts) -> bool:
     return (
         newer.requests >= older.requests
         and newer.errors >= older.errors
+        and newer.retried >= older.retried
+        and newer.retried_errors >= older.retried_errors
+        and newer.retries >= older.retries
         and all(a >= b for a, b in zip(newer.latency, older.latency, strict=True))
     )
 

@@ -29,6 +29,8 @@ log = logging.getLogger(__name__)
 
 STATS_PATH = "/stats/prometheus"
 REQUESTS_FAMILY = "envoy_cluster_upstream_rq_xx"
+RETRIED_FAMILY = "envoy_cluster_retry_upstream_rq_xx"
+RETRIES_FAMILY = "envoy_cluster_upstream_rq_retry"
 LATENCY_FAMILY = "envoy_cluster_upstream_rq_time"
 CLUSTER_LABEL = "envoy_cluster_name"
 CLASS_LABEL = "envoy_response_code_class"
@@ -43,12 +45,18 @@ def read_exposition(text: str) -> dict[str, ClusterCounts]:
     """Cumulative counts per instance cluster from Envoy's Prometheus text exposition."""
     reading = Reading()
     for family in text_string_to_metric_families(text):
-        if family.name == REQUESTS_FAMILY:
+        if family.name in (REQUESTS_FAMILY, RETRIED_FAMILY):
+            retried = family.name == RETRIED_FAMILY
+            add = reading.retried_class if retried else reading.response_class
             for sample in family.samples:
                 cluster = sample.labels.get(CLUSTER_LABEL)
                 klass = sample.labels.get(CLASS_LABEL)
                 if cluster and klass:
-                    reading.response_class(cluster, klass, sample.value)
+                    add(cluster, klass, sample.value)
+        elif family.name == RETRIES_FAMILY:
+            for sample in family.samples:
+                if cluster := sample.labels.get(CLUSTER_LABEL):
+                    reading.retries(cluster, sample.value)
         elif family.name == LATENCY_FAMILY:
             for sample in family.samples:
                 cluster = sample.labels.get(CLUSTER_LABEL)

@@ -1,14 +1,16 @@
 """push: Envoy's metrics_service sink streams each stats flush to weir's gRPC port.
 
 `weir bootstrap` configures the sink (`envoy.stat_sinks.metrics_service`, 1 s flush, counters
-as deltas, tags as labels, histograms as histograms) and a stats matcher that keeps only the
-evidence, so one flush of one proxy is a few hundred bytes per instance cluster. Seen with
-Envoy 1.40:
+as deltas, tags as labels, histograms as histograms, at most 1,000 metrics a message). The sink
+sends every stat Envoy ever used, each metric a family of its own; weir reads the families
+below and passes over the rest. Seen with Envoy 1.40:
 
 - a stream's first message carries `identifier.node` (about 60 KB: the node lists every
   extension Envoy has); later messages carry only metrics;
 - `cluster.upstream_rq_xx` is a COUNTER family labelled `envoy.cluster_name` and
   `envoy.response_code_class` ("2", "5"), its value the change since the previous flush;
+- `cluster.retry.upstream_rq_xx` (responses Envoy retried) is labelled the same way, and
+  `cluster.upstream_rq_retry` (retries made) by `envoy.cluster_name` alone;
 - `cluster.upstream_rq_time` is a HISTOGRAM family labelled `envoy.cluster_name` whose
   buckets (cumulative over bounds, no +Inf bucket) and sample_count cover only the interval
   since the previous flush, not the proxy's lifetime.
@@ -64,6 +66,8 @@ METHOD_PATH = f"/{SERVICE.full_name}/{STREAM_METRICS.name}"
 """/envoy.service.metrics.v3.MetricsService/StreamMetrics"""
 
 REQUESTS_FAMILY = "cluster.upstream_rq_xx"
+RETRIED_FAMILY = "cluster.retry.upstream_rq_xx"
+RETRIES_FAMILY = "cluster.upstream_rq_retry"
 LATENCY_FAMILY = "cluster.upstream_rq_time"
 CLUSTER_LABEL = "envoy.cluster_name"
 CLASS_LABEL = "envoy.response_code_class"
@@ -90,13 +94,25 @@ class PushLimits:
     bind_wait_s: float = 5.0
     """How long a metrics stream may wait for its proxy's ADS stream on the same connection."""
     messages_per_s: float = 4.0
-    """Messages a stream may send per second on average (Envoy sends one per flush)."""
+    """Flushes a stream may send per second on average (Envoy flushes every 5 s by default,
+    every second in `weir bootstrap`'s); a flush may take several messages, as many as its
+    metrics fill (`batch_size`)."""
     message_burst: int = 16
-    max_families: int = 64
-    metrics_per_cluster: int = 8
-    """A flush carries a counter per response class and a histogram per cluster sent."""
-    spare_metrics: int = 64
-    """Metrics beyond those of the clusters sent (the proxy's own xDS health)."""
+    max_families: int = defaults.SINK_BATCH_SIZE
+    """In one message: Envoy's sink sends each metric as a family, `batch_size` at most."""
+    metrics_per_cluster: int = 160
+    """A flush may carry every stat Envoy keeps for each cluster sent (the bootstrap keeps them
+    all; `--lean-stats` keeps a handful)."""
+    spare_metrics: int = 2000
+    """Metrics beyond those of the clusters sent: the proxy's own (server, listeners, HTTP,
+    xDS health)."""
+
+    def metrics_a_flush(self, clusters: int) -> int:
+        return self.metrics_per_cluster * clusters + self.spare_metrics
+
+    def messages_a_flush(self, clusters: int) -> int:
+        """How many messages a whole flush of a proxy holding `clusters` may take."""
+        return -(-self.metrics_a_flush(clusters) // defaults.SINK_BATCH_SIZE)
 
 
 class ProxyDirectory(Protocol):
@@ -123,9 +139,10 @@ def read_flush(
     reading = Reading()
     for family in families:
         name = family.name
-        if name == REQUESTS_FAMILY:
+        if name in (REQUESTS_FAMILY, RETRIED_FAMILY):
+            add = reading.response_class if name == REQUESTS_FAMILY else reading.retried_class
             for metric in family.metric:
-                value = _count(metric.counter.value, REQUESTS_FAMILY)
+                value = _count(metric.counter.value, name)
                 if not value:
                     continue  # most clusters of a big config see nothing in a second
                 cluster = klass = ""
@@ -135,7 +152,15 @@ def read_flush(
                     elif label.name == CLASS_LABEL:
                         klass = label.value
                 if sent is None or sent(cluster):
-                    reading.response_class(cluster, klass, value)
+                    add(cluster, klass, value)
+        elif name == RETRIES_FAMILY:
+            for metric in family.metric:
+                value = _count(metric.counter.value, RETRIES_FAMILY)
+                if not value:
+                    continue
+                cluster = next((lb.value for lb in metric.label if lb.name == CLUSTER_LABEL), "")
+                if sent is None or sent(cluster):
+                    reading.retries(cluster, value)
         elif name == LATENCY_FAMILY:
             for metric in family.metric:
                 histogram = metric.histogram
@@ -169,8 +194,11 @@ class _Pace:
         self._rate, self._burst = rate, burst
         self._tokens, self._at = float(burst), now
 
-    def take(self, now: float) -> bool:
-        self._tokens = min(self._burst, self._tokens + (now - self._at) * self._rate)
+    def take(self, now: float, scale: int = 1) -> bool:
+        """One message; `scale` multiplies the rate and the burst (messages a flush)."""
+        self._tokens = min(
+            self._burst * scale, self._tokens + (now - self._at) * self._rate * scale
+        )
         self._at = now
         if self._tokens < 1:
             return False
@@ -319,12 +347,6 @@ class PushSource:
         pace = _Pace(self.limits.messages_per_s, self.limits.message_burst, time.monotonic())
         try:
             async for message in messages:
-                if not pace.take(time.monotonic()):
-                    raise _Refused(
-                        grpc.StatusCode.RESOURCE_EXHAUSTED,
-                        f"more than {self.limits.messages_per_s:g} metrics messages a second "
-                        "(Envoy sends one per stats flush)",
-                    )
                 if message.HasField("identifier") and message.identifier.node.id:
                     node_id = self._named(node_id, message.identifier.node.id, context, peer)
                 if not node_id:
@@ -333,6 +355,13 @@ class PushSource:
                         "the first message of a metrics stream must carry identifier.node.id",
                     )
                 connection = await self._connection(peer, node_id)
+                per_flush = self.limits.messages_a_flush(connection.sent_count())
+                if not pace.take(time.monotonic(), per_flush):
+                    raise _Refused(
+                        grpc.StatusCode.RESOURCE_EXHAUSTED,
+                        f"more than {self.limits.messages_per_s:g} stats flushes a second "
+                        f"({per_flush} messages each at most, for the proxy's clusters)",
+                    )
                 self._check_size(message, connection)
                 try:
                     self.receive(node_id, message.envoy_metrics, connection.sent)
@@ -391,7 +420,7 @@ class PushSource:
                 grpc.StatusCode.RESOURCE_EXHAUSTED,
                 f"{len(families)} metric families in one message, more than {limits.max_families}",
             )
-        most = limits.metrics_per_cluster * connection.sent_count() + limits.spare_metrics
+        most = min(limits.metrics_a_flush(connection.sent_count()), limits.max_families)
         metrics = sum(len(family.metric) for family in families)
         if metrics > most:
             raise _Refused(

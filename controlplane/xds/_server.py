@@ -35,7 +35,12 @@ from prometheus_client import CollectorRegistry
 from controlplane import defaults
 from controlplane.bootstrap import ADMIN_METADATA_KEY
 from controlplane.control import Controller
-from controlplane.defaults import LISTEN_METADATA_KEY, SIDECAR_LISTEN
+from controlplane.defaults import (
+    ACCESS_LOG_METADATA_KEY,
+    LISTEN_METADATA_KEY,
+    MAX_ACCESS_LOG_PATH,
+    SIDECAR_LISTEN,
+)
 from controlplane.model import split_address
 from controlplane.resources import (
     DELTA_TYPE_ORDER,
@@ -58,6 +63,7 @@ from controlplane.xds._limits import (
 from controlplane.xds._metrics import XdsMetrics
 from controlplane.xds._registry import ProxyRegistry, type_name
 from controlplane.xds._requests import close_requests
+from controlplane.xds._scope import declared_calls, scope_of
 from controlplane.xds._sotw import SotwSession
 from controlplane.xds._stream import Pushed, Session, Stream
 from controlplane.xds._tls import add_port
@@ -81,7 +87,7 @@ class _Ads:
         self._limits = limits
         self._caps = StreamCaps(limits)
         self._first_reads = FirstReads(limits)
-        self._listeners: dict[str, Encoded] = {}
+        self._listeners: dict[tuple[str, str | None], Encoded] = {}
         self._views = ViewCache()
         self.streams: dict[int, Stream] = {}
 
@@ -168,9 +174,11 @@ class _Ads:
                 return
             reader = asyncio.ensure_future(_take_requests(requests, session, stream, wakeup))
             cache.watch(wakeup.set)
+            declared, group = stream.calls, stream.node.cluster
             while True:
                 snapshot, published = cache.snapshot, cache.published_at
-                stream.view = self._views.of(snapshot, listener, protocol)
+                scope = scope_of(declared, group, snapshot)
+                stream.view = self._views.of(snapshot, listener, protocol, scope)
                 for response in session.responses(stream.view):
                     stream.inflight[response.type_url] = Pushed(snapshot.version, published)
                     self._metrics.sent(response.type_url, protocol, response.ByteSize())
@@ -250,7 +258,8 @@ class _Ads:
     ) -> tuple[Stream, Session, Encoded]:
         """Register the proxy of an admitted first request: its stream, session and listener."""
         listener = self._listener_for(first.node)
-        stream = Stream(0, kept_node(first.node), protocol)
+        calls = declared_calls(first.node)
+        stream = Stream(0, kept_node(first.node), protocol, calls=calls)
         stream.stream_id = stream_id = self._registry.connect(
             node_id=first.node.id,
             node_cluster=first.node.cluster,
@@ -300,9 +309,11 @@ class _Ads:
             host, port = split_address(address)
         except ValueError as exc:
             raise ProtocolError(f"node.metadata.{LISTEN_METADATA_KEY}: {exc}") from exc
-        if address not in self._listeners:
-            self._listeners[address] = build_listener(host, port)
-        return self._listeners[address]
+        access_log = _access_log_of(node)
+        key = (address, access_log)
+        if key not in self._listeners:
+            self._listeners[key] = build_listener(host, port, access_log)
+        return self._listeners[key]
 
 
 ADS_SERVICE = ads_pb2.DESCRIPTOR.services_by_name["AggregatedDiscoveryService"].full_name
@@ -401,6 +412,21 @@ def _request(session: Session, request: Any, stream: Stream) -> None:
             stream.node.id,
             request.type_url,
         )
+
+
+def _access_log_of(node: Any) -> str | None:
+    """The file the proxy wants its requests logged to (node.metadata.weir_access_log), if it
+    names one: an absolute path of printable characters, at most MAX_ACCESS_LOG_PATH long."""
+    fields = node.metadata.fields
+    if ACCESS_LOG_METADATA_KEY not in fields:
+        return None
+    path: str = fields[ACCESS_LOG_METADATA_KEY].string_value
+    if not path.startswith("/") or len(path) > MAX_ACCESS_LOG_PATH or not path.isprintable():
+        raise ProtocolError(
+            f"node.metadata.{ACCESS_LOG_METADATA_KEY} must be an absolute file path of at most "
+            f"{MAX_ACCESS_LOG_PATH} printable characters"
+        )
+    return path
 
 
 def _admin_of(node: Any) -> str | None:

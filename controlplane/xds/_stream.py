@@ -47,6 +47,9 @@ class Stream:
     node: Any
     """The proxy's envoy.config.core.v3.Node, from the stream's first request."""
     protocol: str
+    calls: frozenset[str] | None = None
+    """The services the proxy declared it calls (node.metadata.weir_calls); None: it is
+    served every service."""
     session: Session | None = None
     view: ProxyView | None = None
     """The view the latest responses were computed from."""

@@ -14,7 +14,7 @@ from controlplane.stats._proto import metrics_service_pb2
 from controlplane.stats._proto import prometheus_metrics_pb2 as pm
 from controlplane.stats._push import METHOD_PATH, read_flush
 from controlplane.xds import Connection
-from tests.stats._flushes import latency_family, message, requests_family
+from tests.stats._flushes import latency_family, message, requests_family, retries_family
 
 
 class Sent:
@@ -68,6 +68,23 @@ def test_a_flush_gives_each_instance_clusters_deltas() -> None:
     ]
 
     assert read_flush(families).counts() == {"web--a": ClusterCounts(200, 62, slots(199, 1))}
+
+
+def test_retried_responses_and_retries_are_counted_apart_from_final_ones() -> None:
+    families = [
+        requests_family({"web--a": {"2": 97, "5": 3}}),
+        requests_family({"web--a": {"5": 40, "4": 2}}, name="cluster.retry.upstream_rq_xx"),
+        retries_family({"web--a": 45, "weir_xds": 1}),
+    ]
+
+    [(name, counts)] = read_flush(families).counts().items()
+
+    assert name == "web--a"
+    assert counts == ClusterCounts(100, 3, retried=42, retried_errors=40, retries=45)
+    # 145 attempts: 100 final, 45 before a retry; 3 final 5xx, 40 retried 5xx, and 3 retried
+    # without a response (45 retries, 42 of them after one)
+    assert (counts.attempts, counts.attempt_errors) == (145, 46)
+    assert counts.per_attempt() == ClusterCounts(145, 46)
 
 
 def test_samples_beyond_the_last_bound_are_the_overflow_slot() -> None:
