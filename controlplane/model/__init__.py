@@ -43,6 +43,7 @@ from controlplane.model._rules import check_batch
 from controlplane.model._service import (
     DNS_LABEL,
     SERVICE_NAME,
+    Judging,
     MirrorPercent,
     Pinning,
     Retries,
@@ -86,6 +87,7 @@ __all__ = [
     "Instance",
     "InstanceRegistered",
     "InstanceState",
+    "Judging",
     "MirrorPercent",
     "Outcome",
     "Partial",

@@ -101,6 +101,30 @@ class Slo(_Frozen):
     window: Duration = Field(default=30 * 86400.0, gt=0)
 
 
+DEFAULT_WARMUP_S = 2.0
+"""A new instance's first seconds behind Envoy (bench/warmup.py measures them)."""
+DEFAULT_TOLERANCE = 5.0
+
+
+class Judging(_Frozen):
+    """How the evaluator judges this service's changes (the `verdict:` section)."""
+
+    warmup: Duration = Field(
+        default=DEFAULT_WARMUP_S,
+        le=3600,
+        description="a newly serving instance's first seconds: only gross failure (a 5xx rate "
+        "above 50% and above its baseline's) fails it; the other tests start when it ends",
+    )
+    tolerance: float = Field(
+        default=DEFAULT_TOLERANCE,
+        gt=1,
+        le=1000,
+        description="a candidate passes once shown to fail fewer than this many times as many "
+        "requests as its baseline (against a baseline that hardly fails: fewer than "
+        "1/tolerance of the SLO's allowed rate)",
+    )
+
+
 class Risk(_Frozen):
     cost_per_failed_request: float = Field(default=0.0, ge=0)
     value_per_request: float = Field(default=0.0, ge=0)
@@ -130,6 +154,7 @@ Steps = Annotated[tuple[Annotated[float, Field(gt=0, le=100)], ...], AfterValida
 MirrorPercent = Annotated[float, Field(gt=0, le=100)]
 
 DEFAULT_GRACE_S = 300.0
+DEFAULT_DECIDE_WITHIN_S = 600.0
 
 
 class RolloutDefaults(_Frozen):
@@ -149,6 +174,17 @@ class RolloutDefaults(_Frozen):
     )
     verify_in_shadow: bool = Field(
         default=False, description="blue-green: judge green in shadow before the switch"
+    )
+    decide_within: Duration = Field(
+        default=DEFAULT_DECIDE_WITHIN_S,
+        gt=0,
+        le=7 * 86400.0,
+        description="how long a step waits for its verdict: past it an inconclusive step is "
+        "recorded, and the rollout waits for the operator (or goes on, with accept_risk)",
+    )
+    accept_risk: bool = Field(
+        default=False,
+        description="go on from a step still inconclusive at decide_within, the risk recorded",
     )
 
 
@@ -179,6 +215,7 @@ class ServiceSpec(_Frozen):
     routes: tuple[Route, ...] = ()
     slo: Slo = Field(default_factory=Slo)
     risk: Risk = Field(default_factory=Risk)
+    verdict: Judging = Field(default_factory=Judging)
     rollout: RolloutDefaults = Field(default_factory=RolloutDefaults)
     pinning: Pinning | None = None
 
