@@ -183,7 +183,12 @@ class SharedStats:
             raise SourceUnavailable(
                 f"no proxy has reported stats to any replica in the last {self._fresh_s:g}s"
             )
-        return Scrape(at=now, clusters=self._totals.clusters(), reporting=reporting)
+        return Scrape(
+            at=now,
+            clusters=self._totals.clusters(),
+            reporting=reporting,
+            rejected=self._totals.rejected(),
+        )
 
     async def _reading_connection(self) -> psycopg.AsyncConnection[Any]:
         if self._reader is None or self._reader.closed or self._reader.broken:

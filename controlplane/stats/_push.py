@@ -104,7 +104,8 @@ class PushSource:
 
     def receive(self, node_id: str, families: Iterable[MetricFamily]) -> None:
         """Fold one flush from proxy `node_id` into its totals."""
-        self._totals.add(node_id, read_flush(families).counts())
+        reading = read_flush(families)
+        self._totals.add(node_id, reading.counts(), reading.rejected())
         self._heard[node_id] = self._clock()
         self.flushes += 1
 
@@ -120,7 +121,12 @@ class PushSource:
                 f"no proxy has pushed stats in the last {self._fresh_s:g}s "
                 "(the metrics_service sink of `weir bootstrap` streams them)"
             )
-        return Scrape(at=now, clusters=self._totals.clusters(), reporting=reporting)
+        return Scrape(
+            at=now,
+            clusters=self._totals.clusters(),
+            reporting=reporting,
+            rejected=self._totals.rejected(),
+        )
 
     def readings(self) -> list[ProxyReading]:
         """Per proxy, the counts this process received from it (each flush a delta)."""

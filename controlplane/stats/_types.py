@@ -62,6 +62,9 @@ class Scrape:
     clusters: Mapping[str, ClusterCounts]
     reporting: int
     """How many proxies contributed; 0 means the source saw none (treated as unavailable)."""
+    rejected: Mapping[str, str] = field(default_factory=dict)
+    """Cluster name -> why the source refused its latest counts (NaN, negative, going back,
+    absurd): its entry in `clusters` is its last good one, and verdicts that read it wait."""
 
 
 @dataclass(frozen=True, slots=True)
