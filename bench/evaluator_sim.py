@@ -38,8 +38,15 @@ from dataclasses import dataclass, field, replace
 
 from controlplane.model import Outcome, Slo
 from controlplane.stats import LATENCY_BOUNDS_MS, ClusterCounts
-from controlplane.verdict import Dispersions, Evidence, VerdictPolicy, judge, quantile_ms
-from controlplane.verdict._forecast import Traffic, seconds_to_pass
+from controlplane.verdict import (
+    Dispersions,
+    Evidence,
+    Traffic,
+    VerdictPolicy,
+    judge,
+    quantile_ms,
+    seconds_to_pass,
+)
 
 FLUSH_S = 1
 HORIZON_S = 600

@@ -46,7 +46,7 @@ from controlplane.model import (
 )
 from controlplane.rollout import step_evaluations
 from controlplane.stats import ClusterCounts, Scrape, SourceUnavailable
-from controlplane.verdict import Dispersions, Evidence, InvalidCounts, VerdictPolicy
+from controlplane.verdict import Dispersions, Evidence, InvalidCounts, Traffic, VerdictPolicy
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +56,9 @@ JUDGED_STATES = (ActivationState.LIVE, ActivationState.SHADOW)
 WARM_LOOKBACK_S = 60.0
 """An instance that served requests within this long before its change needs no warm-up."""
 MAX_INTERVAL_S = 60.0
+TRAFFIC_WINDOW_S = 300.0
+TRAFFIC_MIN_S = 30.0
+TRAFFIC_MIN_REQUESTS = 100
 """An interval longer than this (the loop stalled) counts as this long."""
 
 
@@ -163,6 +166,16 @@ class Evaluator:
     def recent_counts(self, instance_id: str, *, since: float | None = None) -> list[Sample]:
         """The instance's cumulative counts over the last minutes, oldest first."""
         return self.recent.samples(instance_id, since=since)
+
+    def traffic(self, service: str) -> Traffic | None:
+        """The service's live traffic over the last minutes, or None while too little is known
+        to forecast anything by (what `weir rollout start` forecasts its steps at)."""
+        if service not in self._controller.state.services:
+            return None
+        seen = self._series.setdefault(service, CounterSeries()).increase(TRAFFIC_WINDOW_S)
+        if seen.seconds < TRAFFIC_MIN_S or seen.requests < TRAFFIC_MIN_REQUESTS:
+            return None
+        return Traffic(seen.requests / seen.seconds, seen.errors / seen.requests)
 
     def budget_refusal(self, service: str) -> str | None:
         """Why new live traffic must wait for this service, or None. The controller's gate."""

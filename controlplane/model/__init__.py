@@ -38,6 +38,7 @@ from controlplane.model._rollout import (
     Shadow,
     StageChange,
     StageRecord,
+    StepForecast,
 )
 from controlplane.model._rules import check_batch
 from controlplane.model._service import (
@@ -118,6 +119,7 @@ __all__ = [
     "StageChange",
     "StageRecord",
     "State",
+    "StepForecast",
     "Steps",
     "Strategy",
     "TokenCreated",

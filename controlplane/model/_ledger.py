@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from controlplane.model._instance import Activation, Instance
-from controlplane.model._rollout import Plan, Prior, RolloutId, RolloutOutcome
+from controlplane.model._rollout import Plan, Prior, RolloutId, RolloutOutcome, StepForecast
 from controlplane.model._service import Name, ServiceName, ServiceSpec
 from controlplane.model._tokens import TokenCreated, TokenRevoked
 from controlplane.model._verdict import Verdict
@@ -76,6 +76,9 @@ class RolloutStarted(_Event):
     candidates: tuple[Name, ...] = Field(min_length=1)
     replaced: tuple[Name, ...] = ()
     prior: tuple[Prior, ...]
+    forecast: tuple[StepForecast, ...] = ()
+    """Each judged step's expected time to a pass at the traffic when it started (empty when
+    the evaluator had no traffic to go by)."""
 
     def describe(self) -> str:
         return f"rollout {self.rollout_id} started: {self.plan.strategy} to {self.version}"

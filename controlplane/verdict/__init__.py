@@ -5,10 +5,11 @@ service's other live instances) served; `judge` reads a Verdict off it -- pass, 
 inconclusive, with its evidence. `Dispersions` is how a service's events come (one by one or in
 clumps), which sets what counts as one piece of evidence. `extra_failures` is what the change has
 cost so far in failed requests, `split_mismatch` checks that the proxies split traffic as weir
-asked, and `step_forecast` says how long a rollout step needs to pass. All are pure.
+asked, and `seconds_to_pass` says how long a rollout step needs to pass. All are pure.
 """
 
 from controlplane.verdict._evidence import MAX_E_VALUE, rate_e_value, share_e_value
+from controlplane.verdict._forecast import Traffic, seconds_to_pass
 from controlplane.verdict._histogram import quantile_ms
 from controlplane.verdict._judge import (
     Evidence,
@@ -27,12 +28,14 @@ __all__ = [
     "Evidence",
     "InvalidCounts",
     "SplitCheck",
+    "Traffic",
     "VerdictPolicy",
     "allowed_error_rate",
     "extra_failures",
     "judge",
     "quantile_ms",
     "rate_e_value",
+    "seconds_to_pass",
     "share_e_value",
     "split_mismatch",
 ]

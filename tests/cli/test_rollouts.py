@@ -48,8 +48,10 @@ def test_start_says_what_will_happen_and_how_to_follow_it(web: Server, weir: Wei
 
     assert result.exit_code == 0, result.output
     assert result.stdout == (
-        "started rollout web/1: canary (steps 10%, 50%, 100%; bake 30s; grace 0ms) of web to v2 "
-        "(ledger entry 5)\nfollow it with: weir rollout status web --watch\n"
+        "started rollout web/1: canary (steps 10%, 50%, 100%; bake 30s; decide within 10m; "
+        "grace 0ms) of web to v2 (ledger entry 5)\n"
+        "time to a decision: not forecast (too little traffic seen lately to go by)\n"
+        "follow it with: weir rollout status web --watch\n"
     )
 
 
