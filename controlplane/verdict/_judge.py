@@ -562,13 +562,18 @@ def judge(evidence: Evidence, *, elapsed_s: float) -> Verdict:
         if strongest.log_e > 0
         else "no evidence of harm"
     )
+    allowed = allowed_error_rate(evidence.slo)
     against = (
         f"the baseline's {_rate(base.errors, base.requests)}"
         if base is not None
-        else f"the SLO's allowed {_pct(allowed_error_rate(evidence.slo))}"
+        else f"the SLO's allowed {_pct(allowed)}"
     )
     breach = ""
-    if base is not None and evidence.slo_errors.log_e >= log_t:
+    if (
+        base is not None
+        and evidence.slo_errors.log_e >= log_t
+        and base.errors > allowed * base.requests
+    ):
         breach = (
             "; both are over the SLO, which is the service's trouble, not this change's "
             "(the error budget's freeze guards the service)"

@@ -6,13 +6,18 @@ import controlplane.verdict
 def test_exported_names() -> None:
     assert controlplane.verdict.__all__ == [
         "MAX_E_VALUE",
+        "Dispersions",
+        "Evidence",
+        "InvalidCounts",
         "SplitCheck",
+        "Traffic",
         "VerdictPolicy",
         "allowed_error_rate",
         "extra_failures",
         "judge",
         "quantile_ms",
         "rate_e_value",
+        "seconds_to_pass",
         "share_e_value",
         "split_mismatch",
     ]
