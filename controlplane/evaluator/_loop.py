@@ -468,7 +468,11 @@ class Evaluator:
             if dispersions is None or dispersions.slo_ms != spec.slo.latency_p99_ms:
                 dispersions = Dispersions.of(spec.slo)
             if names and seconds > 0:
-                dispersions = dispersions.add(_interval(scrape.clusters, previous, names), seconds)
+                try:
+                    interval = _interval(scrape.clusters, previous, names)
+                    dispersions = dispersions.add(interval, seconds)
+                except (ValueError, TypeError):  # counts no source should give: judged apart
+                    log.warning("service %s: unusable counts left out of its dispersion", service)
             self._dispersions[service] = dispersions
         for gone in self._dispersions.keys() - state.services.keys():
             del self._dispersions[gone]

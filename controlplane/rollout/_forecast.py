@@ -108,9 +108,9 @@ def refusal(
     if not slow or rollout.plan.accept_risk:
         return None
     limit = rollout.plan.decide_within
-    steps = "; ".join(
-        f"step {f.stage + 1} ({f.label}) "
-        + (f"about {_minutes(f.seconds)}" if f.seconds is not None else "never, at this traffic")
+    steps = " and ".join(
+        (f"about {_minutes(f.seconds)}" if f.seconds is not None else "more than a month")
+        + f" to pass step {f.stage + 1} ({f.label})"
         for f in slow
     )
     options = []
@@ -129,8 +129,8 @@ def refusal(
     )
     return (
         f"at the last minutes' traffic ({traffic.requests_per_s:.3g} requests/s, 5xx rate "
-        f"{100 * traffic.error_rate:.2g}%), a new version as good as the old would need to pass "
-        f"{steps} — more than the {format_duration(limit)} a step may take (decide_within). "
+        f"{100 * traffic.error_rate:.2g}%), a new version as good as the old would take {steps}"
+        f": more than the {format_duration(limit)} a step may take (decide_within). "
         f"Options: {'; '.join(options)}"
     )
 
