@@ -120,8 +120,8 @@ class Judging(_Frozen):
         gt=1,
         le=1000,
         description="a candidate passes once shown to fail fewer than this many times as many "
-        "requests as its baseline (against a baseline that hardly fails: fewer than "
-        "1/tolerance of the SLO's allowed rate)",
+        "requests as its baseline (or no more than its baseline plus half the SLO's allowed "
+        "rate, when that is more)",
     )
 
 

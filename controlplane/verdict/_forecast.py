@@ -15,7 +15,12 @@ from dataclasses import dataclass
 
 from controlplane.model import Slo
 from controlplane.verdict._betting import ODDS_BELOW, STAKES
-from controlplane.verdict._judge import VerdictPolicy, allowed_error_rate, rate_bound
+from controlplane.verdict._judge import (
+    ABSOLUTE_TOLERANCE,
+    VerdictPolicy,
+    allowed_error_rate,
+    rate_bound,
+)
 
 DEFAULT_POLICY = VerdictPolicy()
 
@@ -48,7 +53,7 @@ def seconds_to_pass(
         return None
     need = policy.min_requests / candidate_rps
     allowed = allowed_error_rate(slo)
-    floor = allowed / policy.tolerance
+    floor = allowed * ABSOLUTE_TOLERANCE
     log_target = math.log(policy.threshold) + math.log(len(STAKES))
     routes: list[float] = []
     if baseline and 0 < share < 1:

@@ -46,10 +46,12 @@ The failing tests (each an e-process failing at 1/alpha):
 Passing. A candidate passes, after `min_requests`, when no failing test is even halfway (on the
 log scale) to its threshold and the evidence shows it is not worse than its baseline by the
 service's tolerance rho: either its events are fewer than rho times its share would allow (the
-paired test betting on the baseline's side), or its 5xx rate is shown below delta = allowed / rho
-whatever its baseline (for a baseline that hardly fails). Without a baseline: its 5xx rate shown
-below rho times the replaced version's (its lower confidence bound), else below the allowed rate
-plus delta. A candidate worse than that passes with probability at most alpha per route.
+paired test betting on the baseline's side), or its 5xx rate is shown below delta, half the
+SLO's allowed rate, whatever its baseline (for a baseline that hardly fails). So "worse by the
+tolerance" is a 5xx rate above both rho times the baseline's and the baseline's plus delta.
+Without a baseline: its 5xx rate shown below rho times the replaced version's (its lower
+confidence bound), else below the allowed rate plus delta. A candidate worse than that passes
+with probability at most alpha per route.
 
 Anything else is inconclusive, with an estimate of the time to a decision at the rate the
 evidence has grown so far: low traffic is not failure.
@@ -86,6 +88,8 @@ the candidate compares when the service is itself)."""
 GROSS_RATE = 0.5
 """During the warm-up only a 5xx rate above this (and above the baseline's) fails."""
 DEFAULT_TOLERANCE = 5.0
+ABSOLUTE_TOLERANCE = 0.5
+"""A candidate within half the SLO's allowed 5xx rate is no worse, whatever its baseline."""
 DEFAULT_WARMUP_S = 2.0
 MAX_PROJECTION_S = 30 * 86400.0
 
@@ -99,7 +103,7 @@ class VerdictPolicy:
     """Requests the candidate must have served (after its warm-up) before it can pass."""
     tolerance: float = DEFAULT_TOLERANCE
     """How many times its baseline's 5xx rate a candidate may reach and still count as no
-    worse; against a baseline that hardly fails, 1/tolerance of the SLO's allowed rate."""
+    worse (or its baseline's plus half the SLO's allowed rate, when that is more)."""
     warmup_s: float = DEFAULT_WARMUP_S
     """A newly serving instance's first seconds, judged for gross failure only."""
 
@@ -298,7 +302,7 @@ class Evidence:
         pass_each = modes[0] is not Dependence.CLUMPED
         latency_mode = _jointly(modes[1:])
         allowed = allowed_error_rate(slo)
-        floor = allowed / policy.tolerance
+        floor = allowed * ABSOLUTE_TOLERANCE
         ref = self.reference
         fail_rate = max(allowed, ref.error_high) if ref else allowed
         alone_rate = max(policy.tolerance * ref.error_low, floor) if ref else allowed + floor
@@ -622,7 +626,7 @@ def _pass_test(evidence: Evidence, compared: bool) -> tuple[float, str]:
     policy, slo = evidence.policy, evidence.slo
     cand = evidence.candidate
     allowed = allowed_error_rate(slo)
-    floor = allowed / policy.tolerance
+    floor = allowed * ABSOLUTE_TOLERANCE
     confidence = f"with {100 * (1 - policy.alpha):g}% confidence"
     if compared:
         base = evidence.baseline
@@ -636,7 +640,7 @@ def _pass_test(evidence: Evidence, compared: bool) -> tuple[float, str]:
             )
         return absolute, (
             f"{confidence} the 5xx rate {_rate(cand.errors, cand.requests)} is under "
-            f"{_pct(floor)} (1/{policy.tolerance:g} of the SLO's allowed {_pct(allowed)}), "
+            f"{_pct(floor)} (half the SLO's allowed {_pct(allowed)}), "
             f"whatever the baseline's {_rate(base.errors, base.requests)}"
         )
     ref = evidence.reference
