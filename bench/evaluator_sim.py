@@ -360,9 +360,9 @@ class RunResult:
 
 def _history(scenario: Scenario, rng: random.Random) -> Dispersions:
     """How the service's events came before the change: all its traffic, on the baseline's
-    instances (a step's candidate had its share already, behaving as after)."""
+    instances (a rollout step's candidate had its share already, behaving as after)."""
     base = scenario.baseline or scenario.reference or scenario.candidate
-    if scenario.new_instance:
+    if scenario.new_instance or scenario.kind != "step":
         arm = replace(
             base,
             rps=base.rps + scenario.candidate.rps,
@@ -493,6 +493,14 @@ def _scenarios() -> tuple[Scenario, ...]:
     slo99 = Slo(success_rate=99.0, latency_p99_ms=300)
     scenarios: list[Scenario] = [
         Scenario("20% vs 0.1% 5xx", "detect", Arm(10.0, 0.20), base, sprt=(0.2, 0.001)),
+        Scenario(
+            "20% vs 0.1% 5xx, a serving instance's weight step (no warm-up)",
+            "detect",
+            Arm(10.0, 0.20),
+            base,
+            new_instance=False,
+            sprt=(0.2, 0.001),
+        ),
         Scenario("1% vs 0.1% 5xx", "detect", Arm(10.0, 0.01), base, sprt=(0.01, 0.001)),
         Scenario(
             "1% vs 0.1% 5xx, SLO 99%",
@@ -794,6 +802,7 @@ def report(results: dict[int, list[RunResult]], runs: int, seed: int) -> tuple[s
         )
     for name, limit in (
         ("20% vs 0.1% 5xx", GOAL_FAST_S),
+        ("20% vs 0.1% 5xx, a serving instance's weight step (no warm-up)", GOAL_FAST_S),
         ("latency 2x (p99 150 -> 300 ms)", GOAL_LATENCY_S),
     ):
         if name in named:

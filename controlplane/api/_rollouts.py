@@ -267,9 +267,13 @@ def rollout_view(
     open_verdicts = {e.change_seq: e.verdict for e in evaluator.evaluations()} if evaluator else {}
 
     def verdict_on(seq: int) -> tuple[Verdict | None, bool]:
-        if seq in state.verdicts:
-            return state.verdicts[seq], True
-        return open_verdicts.get(seq), False
+        recorded = state.verdicts.get(seq)
+        if recorded is not None and recorded.outcome is not Outcome.INCONCLUSIVE:
+            return recorded, True
+        judged_on = open_verdicts.get(seq)  # an undecided step is judged on after its record
+        if judged_on is not None:
+            return judged_on, False
+        return recorded, recorded is not None
 
     shares = []
     for record in state.instances_of(rollout.service):

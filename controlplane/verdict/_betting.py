@@ -33,7 +33,7 @@ mixture SPRT on cumulative counts; per bin it is the bounded-mean bet on Y = k /
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Literal
 
 MAX_LOG_E = math.log(1e100)
@@ -58,6 +58,8 @@ long is one unit."""
 _FLAT = (0.0,) * len(STAKES)
 
 Unit = Literal["event", "interval", "run", "skip"]
+_ODDS_TERMS_ABOVE = tuple((math.log(r), r - 1) for r in ODDS_ABOVE)
+_ODDS_TERMS_BELOW = tuple((math.log(r), r - 1) for r in ODDS_BELOW)
 
 
 def log_mean_exp(values: tuple[float, ...]) -> float:
@@ -80,6 +82,8 @@ class Paired:
     """
 
     log_wealth: tuple[float, ...] = _FLAT
+    log_e: float = 0.0
+    """log of the e-value: the mean of the stakes' wealth."""
     units: int = 0
     run_hits: float = 0.0
     run_events: float = 0.0
@@ -89,11 +93,7 @@ class Paired:
 
     @property
     def e_value(self) -> float:
-        return capped_e(self.log_wealth)
-
-    @property
-    def log_e(self) -> float:
-        return log_mean_exp(self.log_wealth)
+        return math.exp(min(self.log_e, MAX_LOG_E))
 
     def add(self, hits: int, misses: int, p: float, seconds: float, unit: Unit) -> Paired:
         """One interval: `hits` and `misses` events, each a hit with probability at most `p`
@@ -103,12 +103,14 @@ class Paired:
         if unit == "run":
             if events == 0:
                 return self.close_run()
-            test = replace(
-                self,
-                run_hits=self.run_hits + hits,
-                run_events=self.run_events + events,
-                run_expected=self.run_expected + events * p,
-                run_s=self.run_s + seconds,
+            test = Paired(
+                self.log_wealth,
+                self.log_e,
+                self.units,
+                self.run_hits + hits,
+                self.run_events + events,
+                self.run_expected + events * p,
+                self.run_s + seconds,
             )
             return test.close_run() if test.run_s >= RUN_CAP_S else test
         test = self.close_run()
@@ -124,7 +126,7 @@ class Paired:
             return self
         p = self.run_expected / self.run_events
         x = self.run_hits / self.run_events
-        closed = replace(self, run_hits=0.0, run_events=0.0, run_expected=0.0, run_s=0.0)
+        closed = Paired(self.log_wealth, self.log_e, self.units)
         if p >= 1:
             return closed
         return closed._bet_fraction(x, p)
@@ -132,23 +134,29 @@ class Paired:
     def _bet_events(self, hits: int, misses: int, p: float) -> Paired:
         if p <= 0:
             return self._impossible() if hits else self
+        odds = 1 / p - 1
+        log1p = math.log1p
         wealth = tuple(
-            w + hits * math.log1p(c * (1 / p - 1)) + misses * keep
+            w + hits * log1p(c * odds) + misses * keep
             for w, c, keep in zip(self.log_wealth, STAKES, _LOG_KEEP, strict=True)
         )
-        return replace(self, log_wealth=_cap(wealth), units=self.units + hits + misses)
+        return self._with(wealth, hits + misses)
 
     def _bet_fraction(self, x: float, p: float) -> Paired:
         if p <= 0:
             return self._impossible() if x > 0 else self
-        wealth = tuple(
-            w + math.log1p(c * (x / p - 1)) for w, c in zip(self.log_wealth, STAKES, strict=True)
-        )
-        return replace(self, log_wealth=_cap(wealth), units=self.units + 1)
+        ratio = x / p - 1
+        log1p = math.log1p
+        wealth = tuple(w + log1p(c * ratio) for w, c in zip(self.log_wealth, STAKES, strict=True))
+        return self._with(wealth, 1)
 
     def _impossible(self) -> Paired:
         """A hit the null gives no chance: the null is refuted outright."""
-        return replace(self, log_wealth=(MAX_LOG_E,) * len(STAKES), units=self.units + 1)
+        return self._with((MAX_LOG_E,) * len(STAKES), 1)
+
+    def _with(self, wealth: tuple[float, ...], units: int) -> Paired:
+        wealth = _cap(wealth)
+        return Paired(wealth, log_mean_exp(wealth), self.units + units)
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,34 +166,33 @@ class Rate:
 
     above: bool
     log_wealth: tuple[float, ...] = _FLAT
+    log_e: float = 0.0
     bin_events: float = 0.0
     bin_trials: float = 0.0
     bin_s: float = 0.0
 
     @property
     def e_value(self) -> float:
-        return capped_e(self.log_wealth)
-
-    @property
-    def log_e(self) -> float:
-        return log_mean_exp(self.log_wealth)
+        return math.exp(min(self.log_e, MAX_LOG_E))
 
     def add(self, events: int, trials: int, bound: float, seconds: float, per_trial: bool) -> Rate:
         if per_trial:
             test = self.close_bin(bound) if self.bin_s else self
             return test._bet_trials(events, trials, bound)
-        test = replace(
-            self,
-            bin_events=self.bin_events + events,
-            bin_trials=self.bin_trials + trials,
-            bin_s=self.bin_s + seconds,
+        test = Rate(
+            self.above,
+            self.log_wealth,
+            self.log_e,
+            self.bin_events + events,
+            self.bin_trials + trials,
+            self.bin_s + seconds,
         )
         return test.close_bin(bound) if test.bin_s >= BIN_S else test
 
     def close_bin(self, bound: float) -> Rate:
         if not self.bin_s:
             return self
-        closed = replace(self, bin_events=0.0, bin_trials=0.0, bin_s=0.0)
+        closed = Rate(self.above, self.log_wealth, self.log_e)
         if not self.bin_trials:
             return closed
         y = self.bin_events / self.bin_trials
@@ -204,7 +211,7 @@ class Rate:
         wealth = tuple(
             w + math.log1p(c * (ratio - 1)) for w, c in zip(self.log_wealth, STAKES, strict=True)
         )
-        return replace(closed, log_wealth=_cap(wealth))
+        return closed._with(wealth)
 
     def _bet_trials(self, events: int, trials: int, bound: float) -> Rate:
         if trials <= 0:
@@ -215,16 +222,20 @@ class Rate:
                 bound >= 1 and not self.above and events < trials
             )
             return self._refuted() if refuted else self
-        odds = ODDS_ABOVE if self.above else ODDS_BELOW
+        terms = _ODDS_TERMS_ABOVE if self.above else _ODDS_TERMS_BELOW
         log1p = math.log1p
         wealth = tuple(
-            w + events * math.log(r) - trials * log1p((r - 1) * bound)
-            for w, r in zip(self.log_wealth, odds, strict=True)
+            w + events * log_r - trials * log1p(r_less_1 * bound)
+            for w, (log_r, r_less_1) in zip(self.log_wealth, terms, strict=True)
         )
-        return replace(self, log_wealth=_cap(wealth))
+        return self._with(wealth)
 
     def _refuted(self) -> Rate:
-        return replace(self, log_wealth=(MAX_LOG_E,) * len(STAKES))
+        return self._with((MAX_LOG_E,) * len(STAKES))
+
+    def _with(self, wealth: tuple[float, ...]) -> Rate:
+        wealth = _cap(wealth)
+        return Rate(self.above, wealth, log_mean_exp(wealth))
 
 
 def _cap(wealth: tuple[float, ...]) -> tuple[float, ...]:

@@ -32,7 +32,9 @@ Warm-up. The first `policy.warmup_s` after a change that brings an instance traf
 had are judged for gross failure only: the candidate's 5xx rate above GROSS_RATE and above its
 baseline's. The other tests start from zero when the warm-up ends.
 
-The failing tests (each an e-process failing at 1/alpha):
+The failing tests, two at a time (with a baseline the first two, without one the last two): the
+average of the pair's e-values is one e-process, which fails the candidate at 1/alpha, so a
+harmless change is failed with probability at most alpha however many tests look at it:
 
   errors against the baseline   events = 5xx, paired as above
   latency against the baseline  events = requests slower than each bound near the SLO's p99,
@@ -60,6 +62,7 @@ evidence has grown so far: low traffic is not failure.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from controlplane.model import ArmEvidence, Outcome, Slo, Verdict
@@ -170,7 +173,7 @@ class Evidence:
     """Seconds of intervals since the warm-up ended."""
     warmup_s: float = 0.0
     served: ClusterCounts = field(default_factory=ClusterCounts)
-    """The candidate's counts since the change, warm-up included (its cost)."""
+    """The candidate's requests and 5xx since the change, warm-up included (its cost)."""
     served_baseline: ClusterCounts | None = None
     candidate: ClusterCounts = field(default_factory=ClusterCounts)
     """The candidate's counts since the warm-up ended: what is judged."""
@@ -250,23 +253,25 @@ class Evidence:
                 self.candidate_dispersions.streams, self.dispersions.streams, strict=True
             )
         )
-        dispersions = self.dispersions.add(baseline, seconds) if baseline else self.dispersions
         served_baseline = self.served_baseline
         if baseline is not None:
-            served_baseline = (served_baseline or ClusterCounts()) + baseline
-        updated = replace(
-            self,
-            dispersions=dispersions,
-            candidate_dispersions=self.candidate_dispersions.add(candidate, seconds),
-            age_s=self.age_s + seconds,
-            served=self.served + candidate,
-            served_baseline=served_baseline,
-        )
+            served_baseline = _tally(served_baseline, baseline)
+        changes: dict[str, object] = {
+            "dispersions": self.dispersions.add(baseline, seconds)
+            if baseline
+            else self.dispersions,
+            "candidate_dispersions": self.candidate_dispersions.add(candidate, seconds),
+            "age_s": self.age_s + seconds,
+            "served": _tally(self.served, candidate),
+            "served_baseline": served_baseline,
+        }
         if self.warming:
-            return updated._warmup(candidate, baseline, seconds, modes[0])
-        return updated._judged(
-            candidate, baseline, seconds, modes, (timed_c, slow_c), (timed_b, slow_b)
-        )
+            changes |= self._warmup(candidate, baseline, seconds, modes[0])
+        else:
+            changes |= self._judged(
+                candidate, baseline, seconds, modes, (timed_c, slow_c), (timed_b, slow_b)
+            )
+        return replace(self, **changes)  # type: ignore[arg-type]
 
     def _warmup(
         self,
@@ -274,19 +279,19 @@ class Evidence:
         baseline: ClusterCounts | None,
         seconds: float,
         mode: Dependence,
-    ) -> Evidence:
+    ) -> dict[str, object]:
         independent = mode is Dependence.INDEPENDENT
         gross = self.gross.add(
             candidate.errors, candidate.requests, GROSS_RATE, seconds, independent
         )
         if baseline is None or baseline.requests <= 0:
-            return replace(self, gross=gross)
+            return {"gross": gross}
         share = candidate.requests / (candidate.requests + baseline.requests)
         unit = self._fail_unit(
             mode, candidate.errors + baseline.errors, candidate.requests + baseline.requests, 0
         )
         paired = self.gross_paired.add(candidate.errors, baseline.errors, share, seconds, unit)
-        return replace(self, gross=gross, gross_paired=paired, gross_baseline=True)
+        return {"gross": gross, "gross_paired": paired, "gross_baseline": True}
 
     def _judged(
         self,
@@ -296,7 +301,7 @@ class Evidence:
         modes: tuple[Dependence, ...],
         cand_slow: tuple[int, tuple[int, ...]],
         base_slow: tuple[int, tuple[int, ...]],
-    ) -> Evidence:
+    ) -> dict[str, object]:
         slo, policy = self.slo, self.policy
         fail_each = modes[0] is Dependence.INDEPENDENT
         pass_each = modes[0] is not Dependence.CLUMPED
@@ -357,7 +362,7 @@ class Evidence:
                     )
                     tests.append(test.add(slow_c[j], slow_b[j], share, seconds, unit))
                 changes["latency"] = tuple(tests)
-        return replace(self, **changes)  # type: ignore[arg-type]
+        return changes
 
     def _surge(self, events: int, trials: int, stream: int) -> bool:
         return events >= SURGE_EVENTS and events > SURGE_FACTOR * self.normal[stream] * trials
@@ -371,6 +376,13 @@ class Evidence:
         if self._surge(events, trials, 0):
             return "skip"
         return "run" if mode is Dependence.CLUMPED else "event"
+
+
+def _tally(total: ClusterCounts | None, more: ClusterCounts) -> ClusterCounts:
+    """Requests and 5xx summed (what a change cost; its latency is not needed)."""
+    if total is None:
+        return ClusterCounts(more.requests, more.errors)
+    return ClusterCounts(total.requests + more.requests, total.errors + more.errors)
 
 
 def _jointly(modes: tuple[Dependence, ...]) -> Dependence:
@@ -430,13 +442,18 @@ def _poisson_cdf(k: int, mu: float) -> float:
     return min(1.0, total)
 
 
+_Say = Callable[[Outcome, str, float | None], Verdict]
+"""Makes the verdict from an outcome, its reason and the expected time to a decision."""
+
+
 @dataclass(frozen=True, slots=True)
 class _Test:
     """A failing test as the verdict reads it: its e-value and how to say what it saw."""
 
     name: str
     log_e: float
-    seen: str
+    seen: Callable[[], str]
+    """What it saw, in words (made only when the verdict names this test)."""
 
     @property
     def e_value(self) -> float:
@@ -491,16 +508,20 @@ def judge(evidence: Evidence, *, elapsed_s: float) -> Verdict:
     if compared:
         assert base is not None
         errors = _Test(
-            "errors against the baseline", evidence.errors.log_e, _errors_seen(cand, base)
+            "errors against the baseline", evidence.errors.log_e, lambda: _errors_seen(cand, base)
         )
         latency = _latency_vs_baseline(evidence, cand, base)
         tests = [errors, latency]
     else:
         errors = _Test(
-            "errors against the SLO", evidence.slo_errors.log_e, _slo_errors_seen(evidence, cand)
+            "errors against the SLO",
+            evidence.slo_errors.log_e,
+            lambda: _slo_errors_seen(evidence, cand),
         )
         latency = _Test(
-            "latency against the SLO", evidence.slo_latency.log_e, _slo_latency_seen(evidence, cand)
+            "latency against the SLO",
+            evidence.slo_latency.log_e,
+            lambda: _slo_latency_seen(evidence, cand),
         )
         tests = [errors, latency]
 
@@ -518,7 +539,7 @@ def judge(evidence: Evidence, *, elapsed_s: float) -> Verdict:
         )
 
     if evidence.warming:
-        return _warmup_verdict(evidence, verdict, log_t, elapsed_s)
+        return _warmup_verdict(evidence, verdict, log_t)
     if cand.requests == 0 and cand.latency.total == 0:
         return verdict(
             Outcome.INCONCLUSIVE,
@@ -528,11 +549,15 @@ def judge(evidence: Evidence, *, elapsed_s: float) -> Verdict:
         )
 
     strongest = max(tests, key=lambda t: t.log_e)
-    if strongest.log_e >= log_t:
+    # the errors' and the latency's e-values averaged are one e-value: a harmless change is
+    # failed with probability at most alpha in all, not alpha per test
+    harm = log_mean_exp(tuple(t.log_e for t in tests))
+    if harm >= log_t:
         how = _how(evidence)
         return verdict(
             Outcome.FAIL,
-            f"fail: {strongest.seen}, e-value {_e(strongest.e_value)} >= {threshold:g}{how}",
+            f"fail: {strongest.seen()}, e-value {_e(strongest.e_value)} (with the other test's, "
+            f"{_e(math.exp(min(harm, 230.0)))} >= {threshold:g}){how}",
         )
 
     passing, route = _pass_test(evidence, compared)
@@ -544,7 +569,7 @@ def judge(evidence: Evidence, *, elapsed_s: float) -> Verdict:
             f"(p99 {_ms(cand.p99_ms)}{f' against {_ms(base.p99_ms)}' if base else ''})",
         )
 
-    growth = [_seconds_to_cross(t.log_e, evidence.judged_s, log_t) for t in tests]
+    growth = [_seconds_to_cross(harm, evidence.judged_s, log_t)]
     if quiet:
         to_pass = _seconds_to_cross(passing, evidence.judged_s, log_t)
         if to_pass is not None and cand.requests < policy.min_requests and cand.requests:
@@ -590,8 +615,7 @@ def judge(evidence: Evidence, *, elapsed_s: float) -> Verdict:
     )
 
 
-def _warmup_verdict(evidence: Evidence, verdict: object, log_t: float, elapsed_s: float) -> Verdict:
-    assert callable(verdict)
+def _warmup_verdict(evidence: Evidence, verdict: _Say, log_t: float) -> Verdict:
     gross = evidence.gross.log_e
     if evidence.gross_baseline:
         gross = min(gross, evidence.gross_paired.log_e)
@@ -603,22 +627,21 @@ def _warmup_verdict(evidence: Evidence, verdict: object, log_t: float, elapsed_s
             if base is not None and base.requests
             else ""
         )
-        result: Verdict = verdict(
+        return verdict(
             Outcome.FAIL,
             f"fail during the warm-up: 5xx rate {_rate(served.errors, served.requests)}"
             f"{against}, above the {_pct(GROSS_RATE)} that fails a warming instance, e-value "
             f"{_e(math.exp(min(gross, 230.0)))} >= {evidence.policy.threshold:g}",
+            None,
         )
-        return result
     left = max(0.0, evidence.warmup_s - evidence.age_s)
-    result = verdict(
+    return verdict(
         Outcome.INCONCLUSIVE,
         f"inconclusive: warming up ({_duration(evidence.age_s)} of {_duration(evidence.warmup_s)}"
         f", 5xx rate {_rate(served.errors, served.requests)}): only a 5xx rate above "
         f"{_pct(GROSS_RATE)} fails until then, and the other tests start after it",
         left,
     )
-    return result
 
 
 def _pass_test(evidence: Evidence, compared: bool) -> tuple[float, str]:
@@ -683,14 +706,17 @@ def _latency_vs_baseline(evidence: Evidence, cand: _Arm, base: _Arm) -> _Test:
     logs = tuple(test.log_e for test in evidence.latency)
     j = max(range(len(logs)), key=lambda i: logs[i])
     i = compared[j]
-    slow_c, slow_b = cand.latency.slower_than(i), base.latency.slower_than(i)
-    return _Test(
-        "latency against the baseline",
-        log_mean_exp(logs),
-        f"{_rate(slow_c, cand.latency.total)} of requests slower than "
-        f"{LATENCY_BOUNDS_MS[i]:g} ms against the baseline's {_rate(slow_b, base.latency.total)} "
-        f"(p99 {_ms(cand.p99_ms)} against {_ms(base.p99_ms)})",
-    )
+
+    def seen() -> str:
+        slow_c, slow_b = cand.latency.slower_than(i), base.latency.slower_than(i)
+        return (
+            f"{_rate(slow_c, cand.latency.total)} of requests slower than "
+            f"{LATENCY_BOUNDS_MS[i]:g} ms against the baseline's "
+            f"{_rate(slow_b, base.latency.total)} (p99 {_ms(cand.p99_ms)} against "
+            f"{_ms(base.p99_ms)})"
+        )
+
+    return _Test("latency against the baseline", log_mean_exp(logs), seen)
 
 
 def _slo_errors_seen(evidence: Evidence, cand: _Arm) -> str:

@@ -34,6 +34,18 @@ def _count(value: object, what: str) -> int:
 def checked(counts: ClusterCounts, side: str) -> ClusterCounts:
     """`counts` as whole ints, or InvalidCounts naming `side` ("candidate", "baseline") and the
     field at fault."""
+    latency = counts.latency
+    if (  # the common case, checked at C speed: sound ints (a float or NaN makes the sum float)
+        type(counts.requests) is int
+        and type(counts.errors) is int
+        and 0 <= counts.errors <= counts.requests <= MAX_COUNT
+        and type(latency) is tuple
+        and len(latency) == SLOTS
+        and type(sum(latency)) is int
+        and min(latency) >= 0
+        and max(latency) <= MAX_COUNT
+    ):
+        return counts
     requests = _count(counts.requests, f"{side}.requests")
     errors = _count(counts.errors, f"{side}.errors")
     if errors > requests:
@@ -41,19 +53,12 @@ def checked(counts: ClusterCounts, side: str) -> ClusterCounts:
             f"{side}.errors is {errors} of {requests} requests: more 5xx than requests",
             field=f"{side}.errors",
         )
-    latency = counts.latency
     if not isinstance(latency, tuple) or len(latency) != SLOTS:
         raise InvalidCounts(
             f"{side}.latency must hold {SLOTS} bucket counts, not {latency!r:.80}",
             field=f"{side}.latency",
         )
     slots = tuple(_count(n, f"{side}.latency[{i}]") for i, n in enumerate(latency))
-    if (
-        type(counts.requests) is int
-        and type(counts.errors) is int
-        and all(type(n) is int for n in latency)
-    ):
-        return counts
     return ClusterCounts(requests, errors, slots)
 
 
