@@ -585,7 +585,7 @@ def judge(evidence: Evidence, *, elapsed_s: float) -> Verdict:
         if expected is not None
         else "no decision in sight at the current rates"
     )
-    harm = (
+    evidence_of_harm = (
         f"the strongest evidence of harm ({strongest.name}) is an e-value of "
         f"{_e(strongest.e_value)} of {threshold:g}"
         if strongest.log_e > 0
@@ -610,7 +610,7 @@ def judge(evidence: Evidence, *, elapsed_s: float) -> Verdict:
     return verdict(
         Outcome.INCONCLUSIVE,
         f"inconclusive: 5xx rate {_rate(cand.errors, cand.requests)} against {against}, "
-        f"p99 {_ms(cand.p99_ms)}{breach}; {harm}; {when}",
+        f"p99 {_ms(cand.p99_ms)}{breach}; {evidence_of_harm}; {when}",
         expected,
     )
 
