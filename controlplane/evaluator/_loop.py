@@ -447,8 +447,11 @@ class Evaluator:
         )
 
     def _served_lately(self, instance_id: str, at: float) -> bool:
+        """Whether the instance served requests in the minute before the scrape at `at` (what
+        it served since the scrape before is its new traffic, not its past)."""
         samples = self.recent.samples(instance_id, since=at - WARM_LOOKBACK_S)
-        return len(samples) >= 2 and samples[-1].counts.requests > samples[0].counts.requests
+        before = [s for s in samples if s.at < at]
+        return len(before) >= 2 and before[-1].counts.requests > before[0].counts.requests
 
     def _track_dispersions(
         self,

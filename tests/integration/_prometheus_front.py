@@ -4,6 +4,7 @@ clusters, which read NaN (what a broken recording rule or exporter hands Prometh
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 from collections import defaultdict
@@ -60,7 +61,7 @@ class PrometheusFront:
         for family in text_string_to_metric_families(text):
             for sample in family.samples:
                 cluster = sample.labels.get("envoy_cluster_name", "")
-                if query == REQUESTS and sample.name == "envoy_cluster_upstream_rq_xx":
+                if query == REQUESTS and family.name == "envoy_cluster_upstream_rq_xx":
                     klass = sample.labels["envoy_response_code_class"]
                     key = (("envoy_cluster_name", cluster), ("envoy_response_code_class", klass))
                 elif query == LATENCY and sample.name == "envoy_cluster_upstream_rq_time_bucket":
@@ -91,7 +92,8 @@ class PrometheusFront:
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
-                self.wfile.write(body)
+                with contextlib.suppress(ConnectionError):  # weir gave up waiting: fine
+                    self.wfile.write(body)
 
             def log_message(self, format: str, *args: object) -> None:
                 pass

@@ -158,8 +158,9 @@ def test_an_undecided_step_is_recorded_and_judged_on_across_a_restart(
             judged.call("POST", "/v1/rollouts", {"service": SERVICE, "version": "v2", **plan})
 
             def recorded_undecided() -> dict[str, Any]:
-                [undecided] = verdicts(judged, "v2")
-                return undecided
+                found = verdicts(judged, "v2")
+                assert len(found) == 1, found
+                return found[0]
 
             undecided = eventually(recorded_undecided, timeout=30, interval=0.2)
             assert undecided["verdict"]["outcome"] == "inconclusive"
