@@ -126,7 +126,7 @@ async def test_a_warming_instance_is_failed_only_for_gross_failure_then_judged()
             break
     [failed] = recorded(c, "web-new")
     assert failed.outcome is Outcome.FAIL and failed.elapsed_s > 10
-    assert c.state.instances["web-new"].state is ActivationState.INACTIVE
+    assert c.state.instances["web-new"].activation == Activation.inactive()
 
 
 async def test_a_gross_failure_is_rolled_back_during_the_warm_up() -> None:

@@ -4,8 +4,11 @@ verdict."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
+from controlplane.control import Controller
 from controlplane.errors import Conflict
 from controlplane.model import Outcome, RolloutStarted, RolloutStepped, Slo, apply_event
 from controlplane.rollout import Advance, RolloutDriver, Wait, next_action, plan_for
@@ -18,7 +21,9 @@ HUNDRED = Traffic(requests_per_s=100.0, error_rate=0.001)
 SLO = Slo(success_rate=99.9, latency_p99_ms=300)
 
 
-def _started(steps: tuple[float, ...], traffic: Traffic, **options: object):  # type: ignore[no-untyped-def]
+def _started(
+    steps: tuple[float, ...], traffic: Traffic, **options: Any
+) -> tuple[Controller, RolloutStarted]:
     c = world(old={"a": 1}, steps=steps, **options)  # one old instance, as the simulator has
     plan = plan_for(c.state.services["web"])
     entry = propose_start(c.state, "web", "v2", plan, actor="ops", traffic=traffic)
@@ -36,10 +41,10 @@ def test_the_forecast_at_the_default_steps_of_a_100_rps_service() -> None:
         ("50%", 50, True),
         ("100%: a out", 100, True),
     ]
-    seconds = [f.seconds for f in event.forecast]
-    assert all(s is not None for s in seconds)
-    assert seconds[0] > 30 * 60 and 8 * 60 < seconds[1] < 15 * 60  # type: ignore[operator]
-    assert seconds[2] < 10 * 60 and seconds[3] < 10 * 60  # type: ignore[operator]
+    seconds = [f.seconds or 0.0 for f in event.forecast]
+    assert all(f.seconds is not None for f in event.forecast)
+    assert seconds[0] > 30 * 60 and 8 * 60 < seconds[1] < 15 * 60
+    assert seconds[2] < 10 * 60 and seconds[3] < 10 * 60
 
 
 def test_a_plan_whose_steps_cannot_pass_in_time_is_refused_with_the_options() -> None:

@@ -274,7 +274,10 @@ def test_a_harmless_shared_outage_gives_no_pass_either() -> None:
     """During an incident the candidate's share of the errors says nothing about it: the
     passing test leaves those intervals out (so a regression that starts then is still
     caught once the incident ends)."""
-    outage = lambda t: 5 <= t < 65  # noqa: E731
+
+    def outage(t: int) -> bool:
+        return 5 <= t < 65
+
     _, evidence = run(
         lambda t: counts(10, 5 if outage(t) else 0),
         lambda t: counts(90, 45 if outage(t) else 0),
