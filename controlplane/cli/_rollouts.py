@@ -13,7 +13,7 @@ from controlplane.cli._client import segment
 from controlplane.cli._errors import REFUSED, CliError
 from controlplane.cli._options import api_client, json_option, server_option
 from controlplane.cli._output import emit_json, table, when
-from controlplane.model import Strategy, format_duration, parse_duration
+from controlplane.model import Strategy, format_duration, parse_duration, say_duration
 
 BAR_WIDTH = 30
 ENDED = ("completed", "rolled_back", "aborted")
@@ -151,21 +151,13 @@ def forecast_lines(event: dict[str, Any]) -> list[str]:
     lines = [f"time to a decision at the current traffic (each step may take {limit}):"]
     for step in forecast:
         seconds = step["seconds"]
-        said = f"about {_time(seconds)}" if seconds is not None else "not at this traffic"
+        said = f"about {say_duration(seconds)}" if seconds is not None else "not at this traffic"
         late = "" if step["within"] else "  (over; the plan accepts the risk)"
         lines.append(
             f"  step {step['stage'] + 1} ({step['label']}, {100 * step['share']:.3g}% of "
             f"traffic): {said} to pass if as good as the old version{late}"
         )
     return lines
-
-
-def _time(seconds: float) -> str:
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    if seconds < 5400:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
 
 
 def _plan_text(plan: dict[str, Any]) -> str:

@@ -43,6 +43,7 @@ from controlplane.model import (
     State,
     Verdict,
     VerdictRecorded,
+    say_duration,
 )
 from controlplane.rollout import step_evaluations
 from controlplane.stats import ClusterCounts, Scrape, SourceUnavailable
@@ -411,7 +412,7 @@ class Evaluator:
         ):
             evaluation.deadline_recorded = True
             evaluation.verdict = evaluation.verdict.model_copy(
-                update={"reason": f"no decision within {_duration(due)}: {verdict.reason}"}
+                update={"reason": f"no decision within {say_duration(due)}: {verdict.reason}"}
             )
             return True
         return False
@@ -588,7 +589,3 @@ def _decide_within(state: State, seq: int) -> float | None:
         if rollout.active and seq in rollout.change_seqs:
             return rollout.plan.decide_within
     return None
-
-
-def _duration(seconds: float) -> str:
-    return f"{seconds / 60:g} min" if seconds >= 60 else f"{seconds:g} s"

@@ -1,6 +1,11 @@
 """The domain: services, immutable instances, activations, ledger entries and the fold."""
 
-from controlplane.model._durations import Duration, format_duration, parse_duration
+from controlplane.model._durations import (
+    Duration,
+    format_duration,
+    parse_duration,
+    say_duration,
+)
 from controlplane.model._instance import (
     MAX_WEIGHT,
     Activation,
@@ -136,5 +141,6 @@ __all__ = [
     "format_duration",
     "is_ip",
     "parse_duration",
+    "say_duration",
     "split_address",
 ]

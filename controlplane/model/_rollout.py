@@ -22,6 +22,8 @@ from controlplane.model._instance import Activation
 from controlplane.model._service import (
     DEFAULT_DECIDE_WITHIN_S,
     DEFAULT_GRACE_S,
+    AcceptRisk,
+    DecideWithin,
     MirrorPercent,
     Steps,
 )
@@ -48,18 +50,8 @@ class _Plan(_Frozen):
         description="how long replaced instances stay inactive, for instant rollback, before "
         "they are retired",
     )
-    decide_within: Duration = Field(
-        default=DEFAULT_DECIDE_WITHIN_S,
-        gt=0,
-        le=7 * 86400.0,
-        description="how long each step waits for its verdict before it is recorded as "
-        "inconclusive (the evaluator keeps judging it)",
-    )
-    accept_risk: bool = Field(
-        default=False,
-        description="a step still inconclusive at decide_within goes on, the risk recorded; "
-        "without it the rollout waits for the operator there",
-    )
+    decide_within: DecideWithin = DEFAULT_DECIDE_WITHIN_S
+    accept_risk: AcceptRisk = False
 
 
 class Canary(_Plan):

@@ -156,6 +156,21 @@ MirrorPercent = Annotated[float, Field(gt=0, le=100)]
 DEFAULT_GRACE_S = 300.0
 DEFAULT_DECIDE_WITHIN_S = 600.0
 
+DecideWithin = Annotated[
+    Duration,
+    Field(
+        gt=0,
+        le=7 * 86400.0,
+        description="how long a step may wait for its verdict: past it an inconclusive step is "
+        "recorded, and the rollout waits for the operator (or goes on, with accept_risk); the "
+        "evaluator judges on",
+    ),
+]
+AcceptRisk = Annotated[
+    bool,
+    Field(description="go on from a step still inconclusive at decide_within, the risk recorded"),
+]
+
 
 class RolloutDefaults(_Frozen):
     strategy: Strategy = Strategy.CANARY

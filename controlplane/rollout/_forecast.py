@@ -19,6 +19,7 @@ from controlplane.model import (
     State,
     StepForecast,
     format_duration,
+    say_duration,
 )
 from controlplane.rollout._stages import stages_of
 from controlplane.verdict import Traffic, VerdictPolicy, seconds_to_pass
@@ -109,7 +110,7 @@ def refusal(
         return None
     limit = rollout.plan.decide_within
     steps = " and ".join(
-        (f"about {_minutes(f.seconds)}" if f.seconds is not None else "more than a month")
+        (f"about {say_duration(f.seconds)}" if f.seconds is not None else "more than a month")
         + f" to pass step {f.stage + 1} ({f.label})"
         for f in slow
     )
@@ -133,14 +134,6 @@ def refusal(
         f": more than the {format_duration(limit)} a step may take (decide_within). "
         f"Options: {'; '.join(options)}"
     )
-
-
-def _minutes(seconds: float) -> str:
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    if seconds < 5400:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
 
 
 def _round_up(seconds: float) -> str:

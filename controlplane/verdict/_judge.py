@@ -65,7 +65,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-from controlplane.model import ArmEvidence, Outcome, Slo, Verdict
+from controlplane.model import ArmEvidence, Outcome, Slo, Verdict, say_duration
 from controlplane.stats import LATENCY_BOUNDS_MS, ClusterCounts
 from controlplane.verdict._betting import Paired, Rate, Unit, log_mean_exp
 from controlplane.verdict._dependence import Dependence, dependence_of
@@ -543,8 +543,12 @@ def judge(evidence: Evidence, *, elapsed_s: float) -> Verdict:
     if cand.requests == 0 and cand.latency.total == 0:
         return verdict(
             Outcome.INCONCLUSIVE,
-            f"inconclusive: no request has reached the candidate in {_duration(elapsed_s)}"
-            + (f" (after its {_duration(evidence.warmup_s)} warm-up)" if evidence.warmup_s else "")
+            f"inconclusive: no request has reached the candidate in {say_duration(elapsed_s)}"
+            + (
+                f" (after its {say_duration(evidence.warmup_s)} warm-up)"
+                if evidence.warmup_s
+                else ""
+            )
             + ", so there is nothing to judge yet",
         )
 
@@ -581,7 +585,7 @@ def judge(evidence: Evidence, *, elapsed_s: float) -> Verdict:
         expected = None
     rate = cand.requests / evidence.judged_s if evidence.judged_s > 0 else 0.0
     when = (
-        f"about {_duration(expected)} more to a decision at {rate:.3g} requests/s"
+        f"about {say_duration(expected)} more to a decision at {rate:.3g} requests/s"
         if expected is not None
         else "no decision in sight at the current rates"
     )
@@ -637,9 +641,10 @@ def _warmup_verdict(evidence: Evidence, verdict: _Say, log_t: float) -> Verdict:
     left = max(0.0, evidence.warmup_s - evidence.age_s)
     return verdict(
         Outcome.INCONCLUSIVE,
-        f"inconclusive: warming up ({_duration(evidence.age_s)} of {_duration(evidence.warmup_s)}"
-        f", 5xx rate {_rate(served.errors, served.requests)}): only a 5xx rate above "
-        f"{_pct(GROSS_RATE)} fails until then, and the other tests start after it",
+        f"inconclusive: warming up ({say_duration(evidence.age_s)} of "
+        f"{say_duration(evidence.warmup_s)}, 5xx rate {_rate(served.errors, served.requests)}"
+        f"): only a 5xx rate above {_pct(GROSS_RATE)} fails until then, and the other tests "
+        "start after it",
         left,
     )
 
@@ -772,16 +777,6 @@ def _ms(value: float | None) -> str:
 
 def _e(value: float) -> str:
     return f"{value:.3g}" if value < 1e6 else f"{value:.2e}"
-
-
-def _duration(seconds: float) -> str:
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    if seconds < 90 * 60:
-        return f"{seconds / 60:.0f} min"
-    if seconds < 48 * 3600:
-        return f"{seconds / 3600:.1f} h"
-    return f"{seconds / 86400:.1f} days"
 
 
 __all__ = ["Evidence", "InvalidCounts", "VerdictPolicy", "judge"]

@@ -262,7 +262,7 @@ async def test_an_undecided_rollout_step_is_recorded_at_its_deadline_and_judged_
         await tick(evaluator, clock, source, web__old=(90, 0), web__new=(10, 0))
     [undecided] = recorded(c, "web-new")
     assert undecided.outcome is Outcome.INCONCLUSIVE
-    assert undecided.reason.startswith("no decision within 1 min: inconclusive")
+    assert undecided.reason.startswith("no decision within 60 s: inconclusive")
     assert any(e.change_seq == change.seq for e in evaluator.evaluations())  # still judged
 
     for _ in range(60):
