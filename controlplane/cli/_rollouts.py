@@ -151,11 +151,15 @@ def forecast_lines(event: dict[str, Any]) -> list[str]:
     lines = [f"time to a decision at the current traffic (each step may take {limit}):"]
     for step in forecast:
         seconds = step["seconds"]
-        said = f"about {say_duration(seconds)}" if seconds is not None else "not at this traffic"
+        said = (
+            f"about {say_duration(seconds)} to pass"
+            if seconds is not None
+            else "no pass in sight at this traffic"
+        )
         late = "" if step["within"] else "  (over; the plan accepts the risk)"
         lines.append(
             f"  step {step['stage'] + 1} ({step['label']}, {100 * step['share']:.3g}% of "
-            f"traffic): {said} to pass if as good as the old version{late}"
+            f"traffic): {said} if as good as the old version{late}"
         )
     return lines
 
