@@ -13,7 +13,12 @@ from controlplane.model._business import (
     OutcomeHeader,
     ValueEstimate,
 )
-from controlplane.model._durations import Duration, format_duration, parse_duration
+from controlplane.model._durations import (
+    Duration,
+    format_duration,
+    parse_duration,
+    say_duration,
+)
 from controlplane.model._instance import (
     MAX_WEIGHT,
     Activation,
@@ -52,11 +57,13 @@ from controlplane.model._rollout import (
     Shadow,
     StageChange,
     StageRecord,
+    StepForecast,
 )
 from controlplane.model._rules import check_batch
 from controlplane.model._service import (
     DNS_LABEL,
     SERVICE_NAME,
+    Judging,
     MirrorPercent,
     Pinning,
     Retries,
@@ -105,6 +112,7 @@ __all__ = [
     "Instance",
     "InstanceRegistered",
     "InstanceState",
+    "Judging",
     "MirrorPercent",
     "Objective",
     "ObjectiveArm",
@@ -142,6 +150,7 @@ __all__ = [
     "StageChange",
     "StageRecord",
     "State",
+    "StepForecast",
     "Steps",
     "Strategy",
     "TokenCreated",
@@ -159,5 +168,6 @@ __all__ = [
     "format_duration",
     "is_ip",
     "parse_duration",
+    "say_duration",
     "split_address",
 ]

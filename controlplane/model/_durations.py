@@ -47,6 +47,17 @@ def format_duration(seconds: float) -> str:
     return f"{Decimal(repr(seconds)):f}s"
 
 
+def say_duration(seconds: float) -> str:
+    """A duration as people read it, rounded: 45 s, 12 min, 3.5 h, 2.0 days."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 48 * 3600:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} days"
+
+
 Duration = Annotated[
     float,
     BeforeValidator(parse_duration),

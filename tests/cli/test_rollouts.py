@@ -51,8 +51,10 @@ def test_start_says_what_will_happen_and_how_to_follow_it(web: Server, weir: Wei
 
     assert result.exit_code == 0, result.output
     assert result.stdout == (
-        "started rollout web/1: canary (steps 10%, 50%, 100%; bake 30s; grace 0ms) of web to v2 "
-        "(ledger entry 5)\nfollow it with: weir rollout status web --watch\n"
+        "started rollout web/1: canary (steps 10%, 50%, 100%; bake 30s; decide within 10m; "
+        "grace 0ms) of web to v2 (ledger entry 5)\n"
+        "time to a decision: not forecast (too little traffic seen lately to go by)\n"
+        "follow it with: weir rollout status web --watch\n"
     )
 
 
@@ -222,3 +224,24 @@ def test_a_refused_start_exits_non_zero_and_records_nothing(
     assert result.exit_code == code, result.output
     assert words in result.stderr
     assert web.ledger_length() == length
+
+
+def test_the_forecast_of_each_step_is_printed_as_recorded() -> None:
+    from controlplane.cli._rollouts import forecast_lines
+
+    event = {
+        "plan": {"decide_within": "10m"},
+        "forecast": [
+            {"stage": 0, "label": "1%", "share": 0.01, "seconds": 3000.0, "within": False},
+            {"stage": 1, "label": "25%", "share": 0.25, "seconds": 240.0, "within": True},
+            {"stage": 2, "label": "100%: a out", "share": 1.0, "seconds": None, "within": False},
+        ],
+    }
+    assert forecast_lines(event) == [
+        "time to a decision at the current traffic (each step may take 10m):",
+        "  step 1 (1%, 1% of traffic): about 50 min to pass if as good as the old version"
+        "  (over; the plan accepts the risk)",
+        "  step 2 (25%, 25% of traffic): about 4 min to pass if as good as the old version",
+        "  step 3 (100%: a out, 100% of traffic): no pass in sight at this traffic if as good as "
+        "the old version  (over; the plan accepts the risk)",
+    ]
