@@ -16,6 +16,7 @@ from controlplane.api._fleet import fleet_router
 from controlplane.api._instances import instances_router
 from controlplane.api._limits import DEFAULT_MAX_BODY, BodyLimit
 from controlplane.api._metrics import metrics_route
+from controlplane.api._rollout_list import rollout_list_router
 from controlplane.api._rollouts import rollouts_router
 from controlplane.api._schemas import Health
 from controlplane.api._services import services_router
@@ -66,6 +67,7 @@ def create_app(
         fleet_router(controller, registry),
         evaluation_router(controller, evaluator),
         rollouts_router(controller, evaluator, rollouts),
+        rollout_list_router(controller),
         dashboard_data_router(controller, evaluator),
         tokens_router(controller),
     )

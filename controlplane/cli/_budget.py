@@ -7,21 +7,20 @@ from typing import Any
 import click
 
 from controlplane.cli._client import segment
-from controlplane.cli._options import api_client, json_option, server_option
-from controlplane.cli._output import emit_json, table
-from controlplane.model import format_duration
+from controlplane.cli._options import api_client, output_option
+from controlplane.cli._output import emit, paint, table
+from controlplane.units import format_duration
 
 
 @click.command()
 @click.argument("service")
-@server_option
-@json_option
-def budget(service: str, server: str | None, as_json: bool) -> None:
+@output_option
+def budget(service: str, output: str) -> None:
     """SERVICE's SLO, error budget left over its window, burn rates, and whether new live
     traffic is frozen."""
-    data: dict[str, Any] = api_client(server).get(f"/v1/services/{segment(service)}/budget")
-    if as_json:
-        emit_json(data)
+    data: dict[str, Any] = api_client().get(f"/v1/services/{segment(service)}/budget")
+    if output != "table":
+        emit(data, output)
         return
     window = format_duration(data["window_s"])
     click.echo(f"service {data['service']}: SLO {data['success_rate']:g}% over {window}")
@@ -38,18 +37,18 @@ def budget(service: str, server: str | None, as_json: bool) -> None:
             f"{r['threshold']:g}x",
             _rate(r["long"]),
             _rate(r["short"]),
-            "ALERT" if r["alerting"] else "ok",
+            paint("ALERT" if r["alerting"] else "ok"),
         ]
         for r in data["burn_rates"]
     ]
     click.echo(table(["  WINDOWS", "THRESHOLD", "LONG", "SHORT", "STATE"], rows))
     if data["frozen"]:
         click.echo(
-            "  FROZEN: new live activations are refused; deactivations and rollbacks work; "
-            "--override-budget proceeds (recorded)"
+            f"  {paint('FROZEN')}: new live activations are refused; deactivations and "
+            "rollbacks work; --override-budget proceeds (recorded)"
         )
     if data.get("split"):
-        state = "MISMATCH" if data["split_mismatch"] else "ok"
+        state = paint("MISMATCH" if data["split_mismatch"] else "ok")
         click.echo(f"  split: {state} — {data['split']}")
     if data.get("stats_error"):
         click.echo(f"  stats: {data['stats_error']}")

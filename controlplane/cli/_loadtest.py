@@ -8,9 +8,9 @@ import click
 
 from controlplane import defaults
 from controlplane.cli._errors import REFUSED, UNREACHABLE, USAGE, CliError
-from controlplane.cli._options import address_option, api_client, server_option
-from controlplane.cli._output import emit_json, table
-from controlplane.model import parse_duration, split_address
+from controlplane.cli._options import address_option, api_client, output_option
+from controlplane.cli._output import emit, table
+from controlplane.units import parse_duration, split_address
 
 
 def _url_of(address: str) -> str:
@@ -80,8 +80,7 @@ def _path(ctx: click.Context, param: click.Parameter, value: str) -> str:
     metavar="DURATION",
     help="Per request.",
 )
-@server_option
-@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON, for scripts.")
+@output_option
 def loadtest(
     service: str,
     rps: float,
@@ -91,8 +90,7 @@ def loadtest(
     path: str,
     concurrency: int,
     timeout_s: float,
-    server: str | None,
-    as_json: bool,
+    output: str,
 ) -> None:
     """Drive HTTP load at SERVICE through an Envoy listener, then report what each instance
     got (live and shadow, from the proxy's per-cluster stats) beside what the callers saw.
@@ -125,7 +123,7 @@ def loadtest(
         plan.check()
     except LoadError as exc:
         raise CliError(str(exc), USAGE) from exc
-    api = api_client(server)
+    api = api_client()
     query = {"service": service}
     roles = [Role.from_api(view) for view in api.get("/v1/instances", query)]
     if not any(role.state == "live" for role in roles):
@@ -145,8 +143,8 @@ def loadtest(
         roles=roles,
         roles_after=roles_after,
     )
-    if as_json:
-        emit_json(report.to_json())
+    if output != "table":
+        emit(report.to_json(), output)
     else:
         click.echo("\n".join(render(report.to_json())))
     failed = sum(not check.ok for check in report.checks)

@@ -25,7 +25,9 @@ from controlplane.model import (
     ProposedEntry,
     RolloutFinished,
     RolloutOutcome,
+    RolloutUndone,
     ServiceApplied,
+    ServiceDeleted,
     ServiceSpec,
     State,
     TokenCreated,
@@ -95,9 +97,10 @@ class Controller:
         entries = self._store.read()
         if service is None:
             return entries
-        if service not in self._state.services:
+        mine = [e for e in entries if _service_of(e) == service]
+        if not mine and service not in self._state.services:
             raise NotFound(f"unknown service {service!r}", field="service")
-        return [e for e in entries if _service_of(e) == service]
+        return mine  # a deleted service's too: its history stays in the ledger
 
     def submit(self, batch: Sequence[ProposedEntry]) -> list[Entry]:
         """Check the batch against the current state and append it in one transaction.
@@ -133,8 +136,11 @@ class Controller:
         rolling_back = {
             proposed.event.rollout_id
             for proposed in batch
-            if isinstance(proposed.event, RolloutFinished)
-            and proposed.event.outcome is not RolloutOutcome.COMPLETED
+            if (
+                isinstance(proposed.event, RolloutFinished)
+                and proposed.event.outcome is not RolloutOutcome.COMPLETED
+            )
+            or isinstance(proposed.event, RolloutUndone)
         }
         for proposed in batch:
             event = proposed.event
@@ -154,6 +160,35 @@ class Controller:
         return self.submit(
             [ProposedEntry(actor=actor, reason=reason, event=ServiceApplied(spec=spec))]
         )[0]
+
+    def delete_service(self, service: str, *, actor: str, reason: str = "") -> list[Entry]:
+        """Retire the service's instances that are left (inactive or shadow) and delete it, in
+        one batch; refused while any instance of it is live."""
+        state = self._state
+        if service not in state.services:
+            raise NotFound(f"unknown service {service!r}", field="service")
+        if live := [i.instance.id for i in state.live_of(service)]:
+            raise Conflict(
+                f"service {service!r} has live instances ({', '.join(live)}): take them out of "
+                f"traffic first (weir instance activate {live[0]} --inactive; the last one "
+                "needs --force), then delete it",
+                field="service",
+            )
+        why = reason or f"service {service} deleted"
+        batch = [
+            self.propose_change(record.instance.id, Activation.retired(), actor=actor, reason=why)
+            for record in state.instances_of(service)
+            if record.state is not ActivationState.RETIRED
+        ]
+        batch.append(
+            ProposedEntry(actor=actor, reason=reason, event=ServiceDeleted(service=service))
+        )
+        return self.submit(batch)
+
+    def check_service(self, spec: ServiceSpec) -> None:
+        """Raise what `apply_service(spec)` would be refused with; append nothing."""
+        event = ServiceApplied(spec=spec)
+        check_batch(self._state, [ProposedEntry(actor="dry-run", event=event)])
 
     def add_instance(self, instance: Instance, *, actor: str, reason: str = "") -> Entry:
         event = InstanceRegistered(instance=instance)

@@ -8,7 +8,6 @@ from controlplane.model._instance import (
     Instance,
     cluster_name,
     is_ip,
-    split_address,
 )
 from controlplane.model._ledger import (
     ActivationChanged,
@@ -23,7 +22,9 @@ from controlplane.model._ledger import (
     RolloutResumed,
     RolloutStarted,
     RolloutStepped,
+    RolloutUndone,
     ServiceApplied,
+    ServiceDeleted,
     VerdictRecorded,
 )
 from controlplane.model._rollout import (
@@ -67,6 +68,7 @@ from controlplane.model._tokens import (
     TokenState,
 )
 from controlplane.model._verdict import ArmEvidence, Outcome, Verdict
+from controlplane.units import split_address
 
 __all__ = [
     "DNS_LABEL",
@@ -107,9 +109,11 @@ __all__ = [
     "RolloutStarted",
     "RolloutState",
     "RolloutStepped",
+    "RolloutUndone",
     "Route",
     "RouteMatch",
     "ServiceApplied",
+    "ServiceDeleted",
     "ServiceSpec",
     "Shadow",
     "Slo",

@@ -131,15 +131,42 @@ class RolloutPromoted(_Event):
 
 class RolloutFinished(_Event):
     """The rollout ended: completed, rolled back after a failing verdict, or aborted. A rollback's
-    changes precede this entry in the same batch."""
+    changes follow this entry in the same batch."""
 
     kind: Literal["rollout_finished"] = "rollout_finished"
     rollout_id: RolloutId
     service: ServiceName
     outcome: RolloutOutcome
+    at: datetime | None = None
+    """When it completed: the replaced instances' grace is counted from here."""
 
     def describe(self) -> str:
         return f"rollout {self.rollout_id} {self.outcome.value.replace('_', ' ')}"
+
+
+class RolloutUndone(_Event):
+    """Someone (the entry's actor) returned the service to the version before a completed
+    rollout, within the replaced instances' grace. The changes follow in the same batch: the
+    replaced instances back to their activations before the rollout, then the new ones."""
+
+    kind: Literal["rollout_undone"] = "rollout_undone"
+    rollout_id: RolloutId
+    service: ServiceName
+
+    def describe(self) -> str:
+        return f"rollout {self.rollout_id} undone"
+
+
+class ServiceDeleted(_Event):
+    """A service left the mesh: its virtual host and the clusters of its instances go. Its
+    instances are retired in the same batch, first; their ids stay taken, and its history stays
+    in the ledger."""
+
+    kind: Literal["service_deleted"] = "service_deleted"
+    service: ServiceName
+
+    def describe(self) -> str:
+        return f"service {self.service} deleted"
 
 
 RolloutEvent = (
@@ -149,6 +176,7 @@ RolloutEvent = (
     | RolloutResumed
     | RolloutPromoted
     | RolloutFinished
+    | RolloutUndone
 )
 
 Event = Annotated[
@@ -162,6 +190,8 @@ Event = Annotated[
     | RolloutResumed
     | RolloutPromoted
     | RolloutFinished
+    | RolloutUndone
+    | ServiceDeleted
     | TokenCreated
     | TokenRevoked,
     Field(discriminator="kind"),

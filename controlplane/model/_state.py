@@ -18,7 +18,9 @@ from controlplane.model._ledger import (
     RolloutResumed,
     RolloutStarted,
     RolloutStepped,
+    RolloutUndone,
     ServiceApplied,
+    ServiceDeleted,
     VerdictRecorded,
 )
 from controlplane.model._rollout import RolloutState, StageChange, StageRecord
@@ -74,6 +76,10 @@ class State:
         """A service's rollouts, oldest first."""
         return [r for r in self.rollouts.values() if r.service == service]
 
+    def last_rollout(self, service: str) -> RolloutState | None:
+        """The service's newest rollout, running or finished."""
+        return next(reversed(self.rollouts_of(service)), None)
+
 
 def apply_event(state: State, event: Event, seq: int) -> State:
     """The state after one event. Pure; the event is assumed to have passed the rules."""
@@ -127,8 +133,18 @@ def apply_event(state: State, event: Event, seq: int) -> State:
             stages = (*done, replace(current, promoted=True))
             return _with_rollout(replace(state, seq=seq), replace(rollout, stages=stages))
         case RolloutFinished(rollout_id=rollout_id, outcome=outcome):
-            rollout = replace(state.rollouts[rollout_id], outcome=outcome, finished_seq=seq)
+            rollout = replace(
+                state.rollouts[rollout_id], outcome=outcome, finished_seq=seq, finished_at=event.at
+            )
             return _with_rollout(replace(state, seq=seq), rollout)
+        case RolloutUndone(rollout_id=rollout_id):
+            rollout = replace(state.rollouts[rollout_id], undone_seq=seq)
+            return _with_rollout(replace(state, seq=seq), rollout)
+        case ServiceDeleted(service=service):
+            # Its instances were retired in the same batch: they stay, so their ids stay taken.
+            services = dict(state.services)
+            del services[service]
+            return replace(state, services=MappingProxyType(services), seq=seq)
         case TokenCreated(name=name, role=role, sha256=sha256):
             tokens = dict(state.tokens)
             tokens[name] = TokenState(name=name, role=role, sha256=sha256, created_seq=seq)
@@ -148,8 +164,8 @@ def _with_rollout(state: State, rollout: RolloutState) -> State:
 
 def _rollout_change(rollout: RolloutState, event: ActivationChanged, seq: int) -> RolloutState:
     """A change the rollout made: one of its current step's, or, once it has finished, one of
-    its closing changes (the retirements of a completed rollout, the restorations of a rollback),
-    which follow its RolloutFinished entry in the same batch."""
+    its closing changes (the retirements of a completed rollout, the restorations of a rollback
+    or of an undo), which follow its RolloutFinished (or RolloutUndone) entry in one batch."""
     touched = (*(i for i in rollout.touched if i != event.instance_id), event.instance_id)
     rollout = replace(rollout, touched=touched, change_seqs=(*rollout.change_seqs, seq))
     current = rollout.current

@@ -10,6 +10,7 @@ from controlplane.rollout._commands import (
     propose_start,
     resume,
     start,
+    undo,
 )
 from controlplane.rollout._driver import RolloutDriver
 from controlplane.rollout._planner import (
@@ -18,10 +19,13 @@ from controlplane.rollout._planner import (
     Advance,
     Wait,
     failed_change,
+    grace_action,
+    grace_ends,
+    in_grace,
     next_action,
     rollback_batch,
 )
-from controlplane.rollout._stages import Stage, canary_weight, split, stages_of
+from controlplane.rollout._stages import Stage, asked_steps, canary_weight, split, stages_of
 
 __all__ = [
     "ACTOR",
@@ -33,8 +37,12 @@ __all__ = [
     "Wait",
     "abort",
     "active",
+    "asked_steps",
     "canary_weight",
     "failed_change",
+    "grace_action",
+    "grace_ends",
+    "in_grace",
     "next_action",
     "pause",
     "plan_for",
@@ -45,4 +53,5 @@ __all__ = [
     "split",
     "stages_of",
     "start",
+    "undo",
 ]

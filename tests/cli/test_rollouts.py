@@ -63,7 +63,7 @@ def test_status_reads_as_a_progress_display(web: Server, weir: Weir) -> None:
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
     assert lines[0] == "rollout web/1: canary of web to v2 — running, step 1 of 2 (50%)"
-    assert lines[1] == f"[{'#' * 15}{'.' * 15}]  50.0% of live traffic on v2"
+    assert lines[1] == f"[{'#' * 15}{'.' * 15}] 50% of live traffic on v2"
     assert lines[2].split() == [
         "INSTANCE",
         "VERSION",
@@ -74,8 +74,8 @@ def test_status_reads_as_a_progress_display(web: Server, weir: Weir) -> None:
         "ERRORS",
         "P99",
     ]
-    assert lines[3].split() == ["a", "v1", "old", "live", "weight", "9", "50.0%", "-", "-", "-"]
-    assert lines[4].split()[:7] == ["c", "v2", "new", "live", "weight", "9", "50.0%"]
+    assert lines[3].split() == ["a", "v1", "old", "live", "weight", "9", "50%", "-", "-", "-"]
+    assert lines[4].split()[:7] == ["c", "v2", "new", "live", "weight", "9", "50%"]
     assert lines[5] == "verdict on #7 (c): pass: pass by the test"
     assert lines[6].startswith("next: holding step 1 (50%) until ") and lines[6].endswith(")")
     assert lines[7] == "steps:"
@@ -110,8 +110,8 @@ def test_watch_redraws_until_the_rollout_completes(web: Server, weir: Weir) -> N
     assert result.exit_code == 0, result.output
     frames = result.stdout.split("\n\n")
     assert "— running, step 0 of 3" in frames[0]
-    assert "— completed, step 3 of 3 (100%: a out)" in result.stdout
-    assert f"[{'#' * 30}] 100.0% of live traffic on v2" in result.stdout
+    assert "— completed, step 3 of 3 (100%)\n  now: 100%: a out" in result.stdout
+    assert f"[{'#' * 30}] 100% of live traffic on v2" in result.stdout
 
 
 def test_watch_of_a_rolled_back_rollout_exits_1(web: Server, weir: Weir) -> None:
