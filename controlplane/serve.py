@@ -175,6 +175,7 @@ class ControlPlane:
                 auth=self.auth,
             ),
             lifespan="off",
+            log_config=None,  # uvicorn's records go to weir's handler, in its --log-format
             log_level="warning",
             access_log=False,
             timeout_graceful_shutdown=GRACE_S,

@@ -73,7 +73,7 @@ def create_app(
     )
     for router in routers:
         app.include_router(router, dependencies=[Authenticated], responses=_GUARDED)
-    app.router.routes.append(metrics_route(controller, registry, metrics))
+    app.router.routes.append(metrics_route(controller, registry, metrics, evaluator))
 
     @app.get("/healthz", tags=["health"], summary="The API answers and the ledger is loaded")
     def healthz() -> Health:

@@ -18,7 +18,9 @@ from prometheus_client.registry import Collector
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from controlplane.api._signals import SignalsCollector
 from controlplane.control import Controller
+from controlplane.evaluator import Evaluator
 from controlplane.model import ActivationState
 from controlplane.xds import ProxyRegistry
 
@@ -66,12 +68,17 @@ class _Asgi:
 
 
 def metrics_route(
-    controller: Controller, registry: ProxyRegistry, metrics: CollectorRegistry | None = None
+    controller: Controller,
+    registry: ProxyRegistry,
+    metrics: CollectorRegistry | None = None,
+    evaluator: Evaluator | None = None,
 ) -> Route:
-    """/metrics over `metrics` (where the xDS server counts), or a registry of its own."""
+    """/metrics over `metrics` (where the xDS server counts), or a registry of its own; with
+    the rollout, verdict, budget and proxy signals (controlplane.api._signals)."""
     metrics = metrics if metrics is not None else CollectorRegistry()
     for collector in (ProcessCollector, PlatformCollector, GCCollector):
         collector(registry=metrics)
     metrics.register(_WeirCollector(controller, registry))
+    metrics.register(SignalsCollector(controller, registry, evaluator))
     app: Any = prometheus_asgi_app(metrics)
     return Route("/metrics", endpoint=_Asgi(app), methods=["GET"], include_in_schema=False)

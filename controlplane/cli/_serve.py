@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from typing import TYPE_CHECKING
 
 import click
@@ -11,6 +10,7 @@ from controlplane import defaults
 from controlplane.cli._errors import CliError
 from controlplane.cli._local_token import announce_first_admin
 from controlplane.cli._options import address_option
+from controlplane.logs import configure_logging
 
 if TYPE_CHECKING:
     import grpc
@@ -96,6 +96,21 @@ def webhook_urls(
     metavar="BYTES",
     help="The largest API request body accepted; a larger one is refused with 413, unread.",
 )
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="text: a line for people; json: an object a line (time, level, logger, message, and "
+    "each ledger change's seq, actor, kind, service, instance, reason).",
+)
+@click.option(
+    "--log-level",
+    type=click.Choice(["debug", "info", "warning", "error"]),
+    default="info",
+    show_default=True,
+    help="info logs every change appended to the ledger, with its actor.",
+)
 def serve(
     store: str,
     xds: str,
@@ -109,6 +124,8 @@ def serve(
     coalesce_ms: float,
     xds_streams_per_peer: int,
     max_body: int,
+    log_format: str,
+    log_level: str,
 ) -> None:
     """Serve the ledger, ADS for the Envoy fleet and the HTTP API, judge every change from
     Envoy's stats and drive rollouts, in one process."""
@@ -122,9 +139,7 @@ def serve(
     from controlplane.serve import serve as run
     from controlplane.xds import XdsLimits
 
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(log_format, log_level)
     opened = open_store(store)
     ledger = getattr(opened, "where", store)  # a PostgreSQL URL without its password
     first_admin = issue_first_admin(opened)

@@ -6,6 +6,7 @@ rule is enforced once and every change lands in the ledger before anything reach
 
 from __future__ import annotations
 
+import logging
 import random
 import threading
 import time
@@ -35,6 +36,10 @@ from controlplane.model import (
     check_batch,
     fold,
 )
+
+log = logging.getLogger("weir.ledger")
+"""Every appended entry, with its actor: `weir serve --log-format json` makes each a record
+with seq, actor, kind, service, instance and reason."""
 
 Listener = Callable[[State], None]
 BudgetGate = Callable[[str], str | None]
@@ -93,6 +98,10 @@ class Controller:
         for listener in list(self._listeners):
             listener(state)
 
+    def entries(self, after_seq: int = 0) -> list[Entry]:
+        """The ledger's entries after `after_seq`, in order, as the store holds them."""
+        return self._store.read(after_seq=after_seq)
+
     def history(self, service: str | None = None) -> list[Entry]:
         entries = self._store.read()
         if service is None:
@@ -127,6 +136,8 @@ class Controller:
                     break
             self._publish(caught_up)
             time.sleep(random.uniform(0, RACE_PAUSE_S * attempt))
+        for entry in entries:
+            _log_entry(entry)
         self._publish(after)
         return entries
 
@@ -235,6 +246,22 @@ class Controller:
             budget_override=budget_override,
         )
         return ProposedEntry(actor=actor, reason=reason, event=event)
+
+
+def _log_entry(entry: Entry) -> None:
+    event = entry.event
+    fields = {
+        "seq": entry.seq,
+        "actor": entry.actor,
+        "kind": event.kind,
+        "service": _service_of(entry),
+        "instance": event.instance.id
+        if isinstance(event, InstanceRegistered)
+        else getattr(event, "instance_id", None),
+        "reason": entry.reason,
+    }
+    why = f" ({entry.reason})" if entry.reason else ""
+    log.info("#%d by %s: %s%s", entry.seq, entry.actor, event.describe(), why, extra=fields)
 
 
 def _service_of(entry: Entry) -> str | None:

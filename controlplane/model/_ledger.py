@@ -27,12 +27,19 @@ class ServiceApplied(_Event):
     kind: Literal["service_applied"] = "service_applied"
     spec: ServiceSpec
 
+    def describe(self) -> str:
+        return f"service {self.spec.name} applied"
+
 
 class InstanceRegistered(_Event):
     """A new immutable instance joined its service, inactive."""
 
     kind: Literal["instance_registered"] = "instance_registered"
     instance: Instance
+
+    def describe(self) -> str:
+        item = self.instance
+        return f"{item.id} registered: {item.service} {item.version} at {item.address}"
 
 
 class ActivationChanged(_Event):
@@ -50,6 +57,14 @@ class ActivationChanged(_Event):
     rollout_id: RolloutId | None = None
     """The rollout that made this change, if one did (a step of it, or its rollback)."""
 
+    def describe(self) -> str:
+        text = f"{self.instance_id}: {self.before.describe()} → {self.after.describe()}"
+        if self.forced:
+            text += " (forced)"
+        if self.budget_override:
+            text += " (error budget overridden)"
+        return text + (f" [rollout {self.rollout_id}]" if self.rollout_id else "")
+
 
 class VerdictRecorded(_Event):
     """The evaluator's judgement of an earlier change (entry `change_seq`), with its evidence."""
@@ -59,6 +74,9 @@ class VerdictRecorded(_Event):
     instance_id: Name
     service: ServiceName
     verdict: Verdict
+
+    def describe(self) -> str:
+        return f"verdict {self.verdict.outcome.value} on #{self.change_seq} ({self.instance_id})"
 
 
 class RolloutStarted(_Event):
