@@ -23,3 +23,7 @@ XDS_STREAMS_PER_PEER = 64
 """Open ADS streams one client address may hold; the next is refused with RESOURCE_EXHAUSTED."""
 MAX_REQUEST_BODY = 1024 * 1024
 """1 MiB: the largest HTTP API request body; a service file or an activation is a few KiB."""
+LOADTEST_HEADER = "x-weir-loadtest"
+"""A request carrying this header (any value) gets INSTANCE_HEADER on its response."""
+INSTANCE_HEADER = "x-weir-instance"
+"""The cluster (`<service>--<instance id>`) that answered a request carrying LOADTEST_HEADER."""
