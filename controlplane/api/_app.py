@@ -10,6 +10,7 @@ import controlplane
 from controlplane.api._actor import Authenticated
 from controlplane.api._auth import Authenticate, Authenticator, LedgerTokens
 from controlplane.api._dashboard_data import dashboard_data_router
+from controlplane.api._dashboard_stream import dashboard_stream_router
 from controlplane.api._errors import install_error_handlers, refusals
 from controlplane.api._evaluation import evaluation_router
 from controlplane.api._fleet import fleet_router
@@ -61,6 +62,7 @@ def create_app(
         description="Operator API of weir, a service-mesh traffic controller for Envoy.",
     )
     install_error_handlers(app)
+    auth = auth if auth is not None else LedgerTokens(controller)
     routers = (
         services_router(controller),
         instances_router(controller),
@@ -69,6 +71,7 @@ def create_app(
         rollouts_router(controller, evaluator, rollouts),
         rollout_list_router(controller),
         dashboard_data_router(controller, evaluator),
+        dashboard_stream_router(controller, registry, evaluator, rollouts, auth),
         tokens_router(controller),
     )
     for router in routers:
@@ -87,6 +90,6 @@ def create_app(
         routes=[
             route for router in routers for route in router.routes if isinstance(route, APIRoute)
         ],
-        auth=auth if auth is not None else LedgerTokens(controller),
+        auth=auth,
     )
     return app

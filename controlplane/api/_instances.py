@@ -24,6 +24,15 @@ def _view(state: State, instance_id: str) -> InstanceView:
     return InstanceView.of(record, live_share(state, instance_id))
 
 
+def instance_views(state: State, service: str | None = None) -> list[InstanceView]:
+    """Every instance (of `service`) with its share of live traffic, from one state."""
+    return [
+        _view(state, record.instance.id)
+        for record in state.instances.values()
+        if service is None or record.instance.service == service
+    ]
+
+
 def instances_router(controller: Controller) -> APIRouter:
     router = APIRouter(prefix="/v1/instances", tags=["instances"], responses=refusals(422))
 
@@ -45,11 +54,7 @@ def instances_router(controller: Controller) -> APIRouter:
         state = controller.state  # one snapshot, so shares add up
         if service is not None and service not in state.services:
             raise NotFound(f"unknown service {service!r}", field="service")
-        return [
-            _view(state, record.instance.id)
-            for record in state.instances.values()
-            if service is None or record.instance.service == service
-        ]
+        return instance_views(state, service)
 
     @router.get("/{instance_id}", responses=refusals(404), summary="One instance")
     def get_instance(instance_id: str) -> InstanceView:

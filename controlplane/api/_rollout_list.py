@@ -17,7 +17,7 @@ from controlplane.api._errors import refusals
 from controlplane.control import Controller
 from controlplane.errors import NotFound
 from controlplane.model import Entry, RolloutState, State
-from controlplane.rollout import asked_steps, in_grace, stages_of
+from controlplane.rollout import in_grace, progress
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 1000
@@ -79,12 +79,7 @@ def _moment(entries: dict[int, Entry], seq: int | None) -> Moment | None:
 
 
 def summary(state: State, rollout: RolloutState, entries: dict[int, Entry]) -> RolloutSummary:
-    stages = stages_of(rollout)
-    asked = asked_steps(rollout)
-    current = rollout.current
-    taken = 0
-    if current is not None and current.stage < len(stages):
-        taken = asked.index(stages[current.stage].step) + 1
+    taken, asked = progress(rollout)
     started = _moment(entries, rollout.started_seq)
     assert started is not None, "a rollout's start is in the ledger"
     state_name: Literal["running", "paused", "completed", "rolled_back", "aborted"] = (
@@ -97,7 +92,7 @@ def summary(state: State, rollout: RolloutState, entries: dict[int, Entry]) -> R
         strategy=rollout.plan.strategy,
         state=state_name,
         undone=rollout.undone_seq is not None,
-        steps=len(asked),
+        steps=asked,
         steps_taken=taken,
         candidates=list(rollout.candidates),
         replaced=list(rollout.replaced),

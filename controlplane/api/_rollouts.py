@@ -45,6 +45,7 @@ from controlplane.rollout import (
     grace_ends,
     in_grace,
     next_action,
+    progress,
     stages_of,
 )
 
@@ -377,6 +378,7 @@ def rollout_view(
     )
     stage = stages[current.stage] if current and current.stage < len(stages) else None
     step_label = stage.step if stage else (current.label if current else None)
+    step, steps = progress(rollout)
     return RolloutView(
         id=rollout.id,
         service=rollout.service,
@@ -384,8 +386,8 @@ def rollout_view(
         strategy=rollout.plan.strategy,
         plan=rollout.plan,
         state=state_name,
-        step=asked.index(stage.step) + 1 if stage else (len(asked) if current else 0),
-        steps=len(asked),
+        step=step,
+        steps=steps,
         step_label=step_label,
         step_detail=stage.label if stage and stage.label != stage.step else None,
         stage=current.stage + 1 if current else 0,

@@ -36,7 +36,7 @@ from controlplane.model import (
     State,
     VerdictRecorded,
 )
-from controlplane.rollout import asked_steps, stages_of
+from controlplane.rollout import progress
 from controlplane.units import format_duration
 from controlplane.xds import ProxyRegistry
 
@@ -155,14 +155,9 @@ class SignalsCollector(Collector):
             )
             for name in ROLLOUT_STATES:
                 states.add_metric([*key, name], 1 if name == now else 0)
-            asked = asked_steps(rollout)
-            stages = stages_of(rollout)
-            current = rollout.current
-            taken = 0
-            if current is not None and current.stage < len(stages):
-                taken = asked.index(stages[current.stage].step) + 1
+            taken, asked = progress(rollout)
             step.add_metric(key, taken)
-            steps.add_metric(key, len(asked))
+            steps.add_metric(key, asked)
             live = state.live_of(service)
             total = sum(i.activation.weight or 0 for i in live)
             mine = sum(

@@ -25,7 +25,14 @@ from controlplane.rollout._planner import (
     next_action,
     rollback_batch,
 )
-from controlplane.rollout._stages import Stage, asked_steps, canary_weight, split, stages_of
+from controlplane.rollout._stages import (
+    Stage,
+    asked_steps,
+    canary_weight,
+    progress,
+    split,
+    stages_of,
+)
 
 __all__ = [
     "ACTOR",
@@ -46,6 +53,7 @@ __all__ = [
     "next_action",
     "pause",
     "plan_for",
+    "progress",
     "promote",
     "propose_start",
     "resume",

@@ -63,6 +63,18 @@ def asked_steps(rollout: RolloutState) -> list[str]:
     return list(dict.fromkeys(stage.step for stage in stages_of(rollout)))
 
 
+def progress(rollout: RolloutState) -> tuple[int, int]:
+    """(the step reached, 1-based and counted as asked, 0 before the first; steps asked)."""
+    stages = stages_of(rollout)
+    asked = list(dict.fromkeys(stage.step for stage in stages))
+    current = rollout.current
+    if current is None:
+        return 0, len(asked)
+    if current.stage >= len(stages):
+        return len(asked), len(asked)
+    return asked.index(stages[current.stage].step) + 1, len(asked)
+
+
 def replaced_weights(rollout: RolloutState) -> list[int]:
     """The live weights of the replaced instances when the rollout started."""
     return [rollout.prior[r].weight or 0 for r in rollout.replaced]
