@@ -33,7 +33,7 @@ def budget(service: str, output: str) -> None:
         )
     rows = [
         [
-            f"{format_duration(r['long_window_s'])}/{format_duration(r['short_window_s'])}",
+            f"  {format_duration(r['long_window_s'])}/{format_duration(r['short_window_s'])}",
             f"{r['threshold']:g}x",
             _rate(r["long"]),
             _rate(r["short"]),

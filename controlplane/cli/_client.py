@@ -122,6 +122,10 @@ class ApiClient:
             return cls(server, token=token, token_source=source, transport=transport)
         return cls(server, transport=transport)
 
+    @property
+    def has_token(self) -> bool:
+        return bool(self._token)
+
     def get(self, path: str, params: dict[str, str] | None = None) -> Any:
         return self._request("GET", path, params=params)
 

@@ -94,6 +94,12 @@ COMMANDS = (
         "Bearer tokens: viewer reads, operator also changes instances and...",
     ),
     Lazy(
+        "wait",
+        "_wait",
+        "wait",
+        "Wait until the weir server answers and takes the token (and, with...",
+    ),
+    Lazy(
         "loadtest",
         "_loadtest",
         "loadtest",

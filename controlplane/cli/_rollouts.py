@@ -192,6 +192,7 @@ class _Watch:
         self.deadline = deadline
         self.tty = sys.stdout.isatty() and output == "table"
         self.shown = ""
+        self.shown_key = ""
 
     def show(self, data: dict[str, Any], notice: str = "") -> None:
         if self.output == "table":
@@ -201,8 +202,10 @@ class _Watch:
         if self.tty:
             extra = f"\n{paint(notice, 'wait')}" if notice else ""
             click.echo("\x1b[H\x1b[2J" + frame + extra)  # redraw in place
-        elif frame != self.shown:
+        elif (key := _progress(data)) != self.shown_key:
+            # Into a pipe or a file: a frame when the rollout moves, not when its counts do.
             click.echo(frame + ("\n" if self.output == "table" else ""))
+            self.shown_key = key
         self.shown = frame
 
     def check_time(self, data: dict[str, Any], timeout: str) -> None:
@@ -247,6 +250,23 @@ class _Watch:
             return data
 
 
+def _progress(data: dict[str, Any]) -> str:
+    """What says the rollout moved: its state, step, verdicts' outcomes, what it waits for."""
+    upcoming = data["next"]
+    return json.dumps(
+        [
+            data["state"],
+            data["step"],
+            data.get("step_detail"),
+            [(v["seq"], v["verdict"], v["final"]) for v in data["verdicts"]],
+            upcoming["action"],
+            upcoming["why"],
+            data.get("refused"),
+            data.get("undone_seq"),
+        ]
+    )
+
+
 def _yaml(data: dict[str, Any]) -> str:
     import yaml
 
@@ -282,13 +302,15 @@ def render(data: dict[str, Any]) -> str:
             share_text(s["live_share"]) if s["activation"].startswith("live") else "-",
             _count(s["requests"]),
             _count(s["errors"]),
-            f"{s['p99_ms']:g}ms" if s["p99_ms"] is not None else "-",
+            f"{s['p99_ms']:.3g}ms" if s["p99_ms"] is not None else "-",
         ]
         for s in data["shares"]
     ]
     headers = ["  INSTANCE", "VERSION", "ROLE", "ACTIVATION", "SHARE", "REQUESTS", "ERRORS", "P99"]
     lines.append(table(headers, [["  " + r[0], *r[1:]] for r in rows]))
     for verdict in data["verdicts"]:
+        if not verdict["verdict"] and not _into_traffic(verdict["change"]):
+            continue  # only changes into traffic (live, shadow) are judged
         outcome = verdict["verdict"] or "pending"
         final = "" if verdict["final"] or not verdict["verdict"] else " (so far)"
         if verdict.get("expected_s"):
@@ -329,6 +351,11 @@ def render(data: dict[str, Any]) -> str:
                 + (f": {changes}" if changes else "")
             )
     return "\n".join(lines)
+
+
+def _into_traffic(change: str) -> bool:
+    """Whether a change ("inactive → live weight 25") leaves its instance with traffic."""
+    return change.rsplit("→", 1)[-1].strip().startswith(("live", "shadow"))
 
 
 def _count(value: int | None) -> str:

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import threading
 import time
 
+import httpx
 import pytest
 
 from controlplane.control import Controller
 from controlplane.model import Outcome
 from controlplane.rollout import RolloutDriver
+from tests.cli._run import invoke
 from tests.cli.conftest import Server, Weir
 from tests.rollout._world import judge
+from tests.support import secret_of
 
 SERVICE = """\
 name: web
@@ -94,7 +98,18 @@ def test_status_json_is_the_api_answer(web: Server, weir: Weir) -> None:
 def test_watch_redraws_until_the_rollout_completes(web: Server, weir: Weir) -> None:
     weir("rollout", "start", "web", "--version", "v2")
 
+    first_read = threading.Event()
+
+    class Noting(httpx.HTTPTransport):
+        """The network, noting when the watch has read the rollout once."""
+
+        def handle_request(self, request: httpx.Request) -> httpx.Response:
+            response = super().handle_request(request)
+            first_read.set()
+            return response
+
     def drive() -> None:
+        assert first_read.wait(10), "the watch never read the rollout"
         for _ in range(20):
             time.sleep(0.05)
             if web.controller.state.active_rollout("web") is None:
@@ -104,12 +119,17 @@ def test_watch_redraws_until_the_rollout_completes(web: Server, weir: Weir) -> N
 
     driver = threading.Thread(target=drive)
     driver.start()
-    result = weir("rollout", "status", "web", "--watch", "--interval", "0.02")
+    env = {"WEIR_SERVER": web.url, "WEIR_TOKEN": secret_of("operator")}
+    args = ("rollout", "status", "web", "--watch", "--interval", "0.02")
+    result = invoke(*args, env=env, transport=Noting())
     driver.join()
 
     assert result.exit_code == 0, result.output
     frames = result.stdout.split("\n\n")
-    assert "— running, step 0 of 3" in frames[0]
+    # (the server's own driver may take the first step before the watch first reads)
+    assert re.search(r"— running, step [01] of 3", frames[0]), frames[0]
+    shown = [int(m) for m in re.findall(r"— \w+, step (\d) of 3", result.stdout)]
+    assert shown == sorted(shown) and shown[-1] == 3, shown
     assert "— completed, step 3 of 3 (100%)\n  now: 100%: a out" in result.stdout
     assert f"[{'#' * 30}] 100% of live traffic on v2" in result.stdout
 
