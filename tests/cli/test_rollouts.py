@@ -95,21 +95,25 @@ def test_status_json_is_the_api_answer(web: Server, weir: Weir) -> None:
     assert (data["id"], data["state"], data["step"]) == ("web/1", "running", 0)
 
 
+class _FirstAnswer(httpx.HTTPTransport):
+    """The network, noting when the CLI has had its first answer."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.answered = threading.Event()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = super().handle_request(request)
+        self.answered.set()
+        return response
+
+
 def test_watch_redraws_until_the_rollout_completes(web: Server, weir: Weir) -> None:
     weir("rollout", "start", "web", "--version", "v2")
-
-    first_read = threading.Event()
-
-    class Noting(httpx.HTTPTransport):
-        """The network, noting when the watch has read the rollout once."""
-
-        def handle_request(self, request: httpx.Request) -> httpx.Response:
-            response = super().handle_request(request)
-            first_read.set()
-            return response
+    network = _FirstAnswer()
 
     def drive() -> None:
-        assert first_read.wait(10), "the watch never read the rollout"
+        network.answered.wait(timeout=30)  # the first frame shows the rollout as it started
         for _ in range(20):
             time.sleep(0.05)
             if web.controller.state.active_rollout("web") is None:
@@ -120,13 +124,14 @@ def test_watch_redraws_until_the_rollout_completes(web: Server, weir: Weir) -> N
     driver = threading.Thread(target=drive)
     driver.start()
     env = {"WEIR_SERVER": web.url, "WEIR_TOKEN": secret_of("operator")}
-    args = ("rollout", "status", "web", "--watch", "--interval", "0.02")
-    result = invoke(*args, env=env, transport=Noting())
+    result = invoke(
+        "rollout", "status", "web", "--watch", "--interval", "0.02", env=env, transport=network
+    )
     driver.join()
 
     assert result.exit_code == 0, result.output
     frames = result.stdout.split("\n\n")
-    # (the server's own driver may take the first step before the watch first reads)
+    # (the server's own rollout driver may take the first step before the watch first reads)
     assert re.search(r"— running, step [01] of 3", frames[0]), frames[0]
     shown = [int(m) for m in re.findall(r"— \w+, step (\d) of 3", result.stdout)]
     assert shown == sorted(shown) and shown[-1] == 3, shown
