@@ -243,11 +243,14 @@ def _check_undo(state: State, event: RolloutUndone) -> None:
     if rollout.outcome is not RolloutOutcome.COMPLETED:
         assert rollout.outcome is not None
         raise Conflict(
-            f"rollout {rollout.id} was {rollout.outcome.value.replace('_', ' ')}: it left the "
-            "service as it found it, there is nothing to undo"
+            f"{rollout.service}'s last rollout, {rollout.id}, was "
+            f"{rollout.outcome.value.replace('_', ' ')}: it left the service as it found it, "
+            "there is nothing to undo"
         )
     if rollout.undone_seq is not None:
-        raise Conflict(f"rollout {rollout.id} was undone already (entry #{rollout.undone_seq})")
+        raise Conflict(
+            f"rollout {rollout.id} was undone already (ledger entry {rollout.undone_seq})"
+        )
     last = state.last_rollout(rollout.service)
     if last is not None and last.id != rollout.id:
         raise Conflict(f"rollout {rollout.id} is not {rollout.service}'s last: {last.id} is")

@@ -209,30 +209,16 @@ def undo(controller: Controller, service: str, *, actor: str, reason: str = "") 
     rollout = state.last_rollout(service)
     if rollout is None:
         raise NotFound(f"service {service!r} has had no rollout to undo", field="service")
-    if rollout.active:
-        raise Conflict(
-            f"{rollout.describe()} is still in progress: `weir rollout abort {service}` rolls "
-            "it back"
-        )
-    if rollout.outcome is not RolloutOutcome.COMPLETED:
-        assert rollout.outcome is not None
-        raise Conflict(
-            f"{service}'s last rollout, {rollout.id}, was "
-            f"{rollout.outcome.value.replace('_', ' ')}: it left the service as it found it, "
-            "there is nothing to undo"
-        )
-    if rollout.undone_seq is not None:
-        raise Conflict(
-            f"rollout {rollout.id} was undone already (ledger entry {rollout.undone_seq})"
-        )
-    if not rollout.replaced:
-        raise Conflict(
-            f"rollout {rollout.id} replaced nothing (no instance of {service} was live before "
-            "it): there is no version to go back to"
-        )
-    gone = [i for i in rollout.replaced if state.instances[i].state is ActivationState.RETIRED]
-    if gone:
-        raise Conflict(_gone(state, rollout, gone))
+    if rollout.outcome is RolloutOutcome.COMPLETED and rollout.undone_seq is None:
+        if not rollout.replaced:
+            raise Conflict(
+                f"rollout {rollout.id} replaced nothing (no instance of {service} was live "
+                "before it): there is no version to go back to"
+            )
+        retired = ActivationState.RETIRED
+        if gone := [i for i in rollout.replaced if state.instances[i].state is retired]:
+            raise Conflict(_gone(state, rollout, gone))
+    # Anything else the ledger's rules refuse, with their reason (running, rolled back, ...).
     why = f"{service} back to {_versions(state, rollout.replaced)} by {actor}" + (
         f": {reason}" if reason else ""
     )
