@@ -29,6 +29,7 @@ from controlplane.api._fleet import proxy_views
 from controlplane.api._instances import instance_views
 from controlplane.api._rollouts import rollout_view
 from controlplane.control import Controller, live_share
+from controlplane.errors import WeirError
 from controlplane.evaluator import Evaluator
 from controlplane.model import ActivationState, Entry, State
 from controlplane.rollout import RolloutDriver, progress
@@ -39,6 +40,13 @@ KEEPALIVE_S = 15.0
 MAX_STREAM_S = 3600.0
 """A stream ends after an hour; the page reconnects (a bounded life for every connection)."""
 TIMELINE_LIMIT = 40
+MAX_STREAMS = 256
+"""Open dashboard streams per server; the next is refused with 503 until one closes."""
+MAX_EVENTS = 10_000
+
+
+class TooManyStreams(WeirError):
+    status = 503
 
 
 class WhoAmI(BaseModel):
@@ -176,6 +184,8 @@ def dashboard_stream_router(
     auth: Authenticator,
 ) -> APIRouter:
     router = APIRouter(prefix="/v1", tags=["dashboard"], responses=refusals(422))
+    streams: set[object] = set()
+    """The streams open now: at most MAX_STREAMS (each costs a check a second)."""
 
     @router.get("/whoami", summary="The holder of this token and its role")
     def whoami(caller: Caller) -> WhoAmI:
@@ -185,7 +195,7 @@ def dashboard_stream_router(
         "/dashboard/stream",
         summary="Server-sent events: the dashboard's view of a service, sent when it changes",
         response_class=StreamingResponse,
-        responses={200: {"content": {"text/event-stream": {}}}},
+        responses={200: {"content": {"text/event-stream": {}}}, **refusals(503)},
     )
     async def stream(
         request: Request,
@@ -193,11 +203,30 @@ def dashboard_stream_router(
         service: Annotated[
             str | None, Query(max_length=63, description="the service shown; default: one")
         ] = None,
+        events: Annotated[
+            int | None,
+            Query(ge=1, le=MAX_EVENTS, description="end after this many events (scripts)"),
+        ] = None,
     ) -> StreamingResponse:
+        if len(streams) >= MAX_STREAMS:
+            raise TooManyStreams(
+                f"{MAX_STREAMS} dashboard streams are open on this server already; close one "
+                "(a tab) and reload"
+            )
         secret = request.headers.get("authorization", "").partition(" ")[2].strip()
 
-        async def events() -> AsyncIterator[str]:
+        async def frames() -> AsyncIterator[str]:
+            token = object()
+            streams.add(token)
+            try:
+                async for frame in _frames():
+                    yield frame
+            finally:
+                streams.discard(token)
+
+        async def _frames() -> AsyncIterator[str]:
             me = {"name": caller.name, "role": caller.role.value}
+            sent = 0
             caches: dict[str, _ServiceEntries] = {}
             last = ""
             quiet_since = started = time.monotonic()
@@ -221,13 +250,16 @@ def dashboard_stream_router(
                     last = key
                     quiet_since = time.monotonic()
                     yield f"id: {state.seq}\ndata: {json.dumps(page, default=str)}\n\n"
+                    sent += 1
+                    if events is not None and sent >= events:
+                        return
                 elif time.monotonic() - quiet_since >= KEEPALIVE_S:
                     quiet_since = time.monotonic()
                     yield ": still here\n\n"
                 await asyncio.sleep(TICK_S)
 
         return StreamingResponse(
-            events(),
+            frames(),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
         )
