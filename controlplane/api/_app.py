@@ -12,6 +12,7 @@ from controlplane.api._actor import Authenticated
 from controlplane.api._apply import apply_router
 from controlplane.api._auth import Authenticate, Authenticator, LedgerTokens
 from controlplane.api._dashboard_data import dashboard_data_router
+from controlplane.api._dashboard_stream import dashboard_stream_router
 from controlplane.api._errors import install_error_handlers, refusals
 from controlplane.api._evaluation import evaluation_router
 from controlplane.api._fleet import fleet_router
@@ -19,6 +20,7 @@ from controlplane.api._instances import instances_router
 from controlplane.api._limits import DEFAULT_MAX_BODY, BodyLimit
 from controlplane.api._metrics import metrics_route
 from controlplane.api._outcomes import outcomes_router
+from controlplane.api._rollout_list import rollout_list_router
 from controlplane.api._rollouts import rollouts_router
 from controlplane.api._schemas import Health
 from controlplane.api._services import services_router
@@ -71,6 +73,7 @@ def create_app(
         redoc_url=None,
     )
     install_error_handlers(app)
+    auth = auth if auth is not None else LedgerTokens(controller)
     routers = (
         services_router(controller),
         apply_router(controller),
@@ -78,13 +81,15 @@ def create_app(
         fleet_router(controller, registry),
         evaluation_router(controller, evaluator),
         rollouts_router(controller, evaluator, rollouts),
+        rollout_list_router(controller),
         dashboard_data_router(controller, evaluator),
+        dashboard_stream_router(controller, registry, evaluator, rollouts, auth),
         tokens_router(controller),
         *((outcomes_router(controller, late),) if late is not None else ()),  # late outcomes
     )
     for router in routers:
         app.include_router(router, dependencies=[Authenticated], responses=_GUARDED)
-    app.router.routes.append(metrics_route(controller, registry, metrics))
+    app.router.routes.append(metrics_route(controller, registry, metrics, evaluator))
 
     @app.get("/healthz", tags=["health"], summary="The API answers and the ledger is loaded")
     async def healthz() -> Health:
@@ -98,6 +103,6 @@ def create_app(
         routes=[
             route for router in routers for route in router.routes if isinstance(route, APIRoute)
         ],
-        auth=auth if auth is not None else LedgerTokens(controller),
+        auth=auth,
     )
     return app

@@ -26,7 +26,6 @@ from controlplane.model._instance import (
     Instance,
     cluster_name,
     is_ip,
-    split_address,
 )
 from controlplane.model._ledger import (
     ActivationChanged,
@@ -41,7 +40,9 @@ from controlplane.model._ledger import (
     RolloutResumed,
     RolloutStarted,
     RolloutStepped,
+    RolloutUndone,
     ServiceApplied,
+    ServiceDeleted,
     VerdictRecorded,
 )
 from controlplane.model._limits import MAX_HOST, MAX_VERDICT_REASON
@@ -88,6 +89,7 @@ from controlplane.model._tokens import (
     TokenState,
 )
 from controlplane.model._verdict import ArmEvidence, Outcome, Verdict
+from controlplane.units import split_address
 
 __all__ = [
     "DNS_LABEL",
@@ -141,9 +143,11 @@ __all__ = [
     "RolloutStarted",
     "RolloutState",
     "RolloutStepped",
+    "RolloutUndone",
     "Route",
     "RouteMatch",
     "ServiceApplied",
+    "ServiceDeleted",
     "ServiceSpec",
     "Shadow",
     "Slo",

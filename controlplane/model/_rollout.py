@@ -161,6 +161,10 @@ class RolloutState:
     paused: bool = False
     outcome: RolloutOutcome | None = None
     finished_seq: int | None = None
+    finished_at: datetime | None = None
+    """When a completed rollout completed: its replaced instances' grace counts from here."""
+    undone_seq: int | None = None
+    """The RolloutUndone entry that returned the service to the version before it, if any."""
 
     @property
     def active(self) -> bool:

@@ -10,6 +10,7 @@ from controlplane.rollout._commands import (
     propose_start,
     resume,
     start,
+    undo,
 )
 from controlplane.rollout._driver import RolloutDriver
 from controlplane.rollout._planner import (
@@ -18,13 +19,18 @@ from controlplane.rollout._planner import (
     Advance,
     Wait,
     failed_change,
+    grace_action,
+    grace_ends,
+    in_grace,
     next_action,
     rollback_batch,
 )
 from controlplane.rollout._stages import (
     Stage,
     StepEvaluation,
+    asked_steps,
     canary_weight,
+    progress,
     split,
     stages_of,
     step_evaluations,
@@ -41,11 +47,16 @@ __all__ = [
     "Wait",
     "abort",
     "active",
+    "asked_steps",
     "canary_weight",
     "failed_change",
+    "grace_action",
+    "grace_ends",
+    "in_grace",
     "next_action",
     "pause",
     "plan_for",
+    "progress",
     "promote",
     "propose_start",
     "resume",
@@ -54,4 +65,5 @@ __all__ = [
     "stages_of",
     "start",
     "step_evaluations",
+    "undo",
 ]

@@ -32,7 +32,7 @@ from controlplane.model import (
     apply_event,
 )
 from controlplane.rollout._forecast import forecast_steps, refusal
-from controlplane.rollout._planner import rollback_batch
+from controlplane.rollout._planner import grace_ends, rollback_batch, undo_batch
 from controlplane.verdict import Traffic
 
 BudgetGate = Callable[[str], str | None]
@@ -222,3 +222,60 @@ def abort(controller: Controller, service: str, *, actor: str, reason: str = "")
     why = f"aborted by {actor}" + (f": {reason}" if reason else "")
     batch = rollback_batch(state, rollout, RolloutOutcome.ABORTED, actor=actor, why=why)
     return controller.submit(batch)
+
+
+def undo(controller: Controller, service: str, *, actor: str, reason: str = "") -> list[Entry]:
+    """Return the service to the version before its last rollout, completed, while the
+    instances it replaced are in their grace: they take their traffic back and the new
+    version's instances return to where they were, in one batch. Once those instances are
+    retired, the refusal says how to bring the old version back."""
+    state = controller.state
+    if service not in state.services:
+        raise NotFound(f"unknown service {service!r}", field="service")
+    rollout = state.last_rollout(service)
+    if rollout is None:
+        raise NotFound(f"service {service!r} has had no rollout to undo", field="service")
+    if rollout.outcome is RolloutOutcome.COMPLETED and rollout.undone_seq is None:
+        if not rollout.replaced:
+            raise Conflict(
+                f"rollout {rollout.id} replaced nothing (no instance of {service} was live "
+                "before it): there is no version to go back to"
+            )
+        retired = ActivationState.RETIRED
+        if gone := [i for i in rollout.replaced if state.instances[i].state is retired]:
+            raise Conflict(_gone(state, rollout, gone))
+    # Anything else the ledger's rules refuse, with their reason (running, rolled back, ...).
+    why = f"{service} back to {_versions(state, rollout.replaced)} by {actor}" + (
+        f": {reason}" if reason else ""
+    )
+    return controller.submit(undo_batch(state, rollout, actor=actor, why=why))
+
+
+def _versions(state: State, ids: Sequence[str]) -> str:
+    return ", ".join(dict.fromkeys(state.instances[i].instance.version for i in ids))
+
+
+def _gone(state: State, rollout: RolloutState, gone: Sequence[str]) -> str:
+    """Why undo cannot be, and the commands that bring the old version back."""
+    ended = grace_ends(rollout)
+    when = f" ended at {ended:%Y-%m-%d %H:%M:%S}Z" if ended else " is over"
+    commands = []
+    for instance_id in gone:
+        item = state.instances[instance_id].instance
+        number = 2
+        while f"{instance_id}-{number}" in state.instances:
+            number += 1
+        fresh = f"{instance_id}-{number}"[:63].rstrip("-")
+        labels = "".join(f" --label {k}={v}" for k, v in sorted(item.labels.items()))
+        commands.append(
+            f"  weir instance add {item.service} --id {fresh} --version {item.version} "
+            f"--address {item.address}{labels}"
+        )
+    for version in dict.fromkeys(state.instances[i].instance.version for i in gone):
+        commands.append(f"  weir rollout start {rollout.service} --version {version}")
+    return (
+        f"cannot undo rollout {rollout.id}: the grace of the instances it replaced{when}, and "
+        f"{', '.join(gone)} {'is' if len(gone) == 1 else 'are'} retired (retired is final). "
+        f"To go back to {_versions(state, gone)}, register it again under new ids (instances "
+        "are immutable) and roll it out:\n" + "\n".join(commands)
+    )

@@ -290,6 +290,8 @@ async def test_the_rollout_paths_are_in_the_openapi_schema(api: httpx.AsyncClien
         "/v1/rollouts/{service}/pause": {"post"},
         "/v1/rollouts/{service}/resume": {"post"},
         "/v1/rollouts/{service}/abort": {"post"},
+        "/v1/rollouts/{service}/undo": {"post"},
+        "/v1/history/rollouts": {"get"},
     }
     abort = paths["/v1/rollouts/{service}/abort"]["post"]["responses"]["409"]
     assert abort["content"]["application/json"]["schema"]["$ref"].endswith("/ErrorBody")
