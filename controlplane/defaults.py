@@ -51,3 +51,7 @@ API_BODY_TIMEOUT_S = 30.0
 SINK_BATCH_SIZE = 1000
 """Metrics per stats-sink message (`weir bootstrap`'s metrics_service `batch_size`): about 90 KB
 each, whatever the proxy's size; the push source takes no bigger message."""
+LOADTEST_HEADER = "x-weir-loadtest"
+"""A request carrying this header (any value) gets INSTANCE_HEADER on its response."""
+INSTANCE_HEADER = "x-weir-instance"
+"""The cluster (`<service>--<instance id>`) that answered a request carrying LOADTEST_HEADER."""

@@ -215,6 +215,7 @@ class ControlPlane:
                 late=self.outcomes.late,
             ),
             lifespan="off",
+            log_config=None,  # uvicorn's records go to weir's handler, in its --log-format
             log_level="warning",
             access_log=False,
             # Seconds: uvicorn waits with asyncio.timeout, which takes a float (typed int).

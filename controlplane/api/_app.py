@@ -12,6 +12,8 @@ from controlplane.api._actor import Authenticated
 from controlplane.api._apply import apply_router
 from controlplane.api._auth import Authenticate, Authenticator, LedgerTokens
 from controlplane.api._dashboard_data import dashboard_data_router
+from controlplane.api._dashboard_stream import dashboard_stream_router
+from controlplane.api._docs import mount_docs
 from controlplane.api._errors import install_error_handlers, refusals
 from controlplane.api._evaluation import evaluation_router
 from controlplane.api._fleet import fleet_router
@@ -19,6 +21,7 @@ from controlplane.api._instances import instances_router
 from controlplane.api._limits import DEFAULT_MAX_BODY, BodyLimit
 from controlplane.api._metrics import metrics_route
 from controlplane.api._outcomes import outcomes_router
+from controlplane.api._rollout_list import rollout_list_router
 from controlplane.api._rollouts import rollouts_router
 from controlplane.api._schemas import Health
 from controlplane.api._services import services_router
@@ -64,13 +67,14 @@ def create_app(
         title="weir",
         version=controlplane.__version__,
         description="Operator API of weir, a service-mesh traffic controller for Envoy.",
-        # No /docs nor /redoc: FastAPI's pages load their scripts from a CDN, unpinned, in the
-        # origin whose localStorage holds the dashboard's token. The schema stays at
-        # /openapi.json, for any tool that reads it.
+        # Not FastAPI's /docs nor /redoc: their pages load scripts from a CDN, unpinned, in the
+        # origin whose localStorage holds the dashboard's token. /docs is served from packaged
+        # assets instead (api/_docs.py); the schema is at /openapi.json.
         docs_url=None,
         redoc_url=None,
     )
     install_error_handlers(app)
+    auth = auth if auth is not None else LedgerTokens(controller)
     routers = (
         services_router(controller),
         apply_router(controller),
@@ -78,18 +82,21 @@ def create_app(
         fleet_router(controller, registry),
         evaluation_router(controller, evaluator),
         rollouts_router(controller, evaluator, rollouts),
+        rollout_list_router(controller),
         dashboard_data_router(controller, evaluator),
+        dashboard_stream_router(controller, registry, evaluator, rollouts, auth),
         tokens_router(controller),
         *((outcomes_router(controller, late),) if late is not None else ()),  # late outcomes
     )
     for router in routers:
         app.include_router(router, dependencies=[Authenticated], responses=_GUARDED)
-    app.router.routes.append(metrics_route(controller, registry, metrics))
+    app.router.routes.append(metrics_route(controller, registry, metrics, evaluator))
 
     @app.get("/healthz", tags=["health"], summary="The API answers and the ledger is loaded")
     async def healthz() -> Health:
         return Health(ledger_seq=controller.state.seq)
 
+    mount_docs(app)  # the API's reference, offline
     mount_dashboard(app)  # the web dashboard at /, a client of the endpoints above
     # The last added runs first: who is calling, then how much they send, then the app.
     app.add_middleware(BodyLimit, max_bytes=max_body, timeout_s=body_timeout_s)
@@ -98,6 +105,6 @@ def create_app(
         routes=[
             route for router in routers for route in router.routes if isinstance(route, APIRoute)
         ],
-        auth=auth if auth is not None else LedgerTokens(controller),
+        auth=auth,
     )
     return app

@@ -251,34 +251,7 @@ def dashboard_data_router(controller: Controller, evaluator: Evaluator | None) -
         state = known(name)
         if evaluator is None:
             raise StoreError("this weir server runs without an evaluator (no stats source)")
-        now = time.time()
-        window = evaluator.recent.window_s
-        instances = []
-        for record in state.instances_of(name):
-            if record.state is ActivationState.RETIRED:
-                continue
-            samples = evaluator.recent_counts(record.instance.id, since=now - window)
-            instances.append(
-                InstanceSeries(
-                    instance_id=record.instance.id,
-                    version=record.instance.version,
-                    state=record.state,
-                    activation=record.activation.describe(),
-                    live_share=live_share(state, record.instance.id),
-                    last_minute=last_minute(samples),
-                    points=series_points(samples),
-                )
-            )
-        slo = state.services[name].slo
-        return ServiceSeries(
-            service=name,
-            now=now,
-            window_s=window,
-            resolution_s=evaluator.recent.resolution_s,
-            success_rate_slo=slo.success_rate,
-            latency_p99_slo_ms=slo.latency_p99_ms,
-            instances=instances,
-        )
+        return service_series(state, name, evaluator)
 
     @router.get(
         "/{name}/timeline",
@@ -301,3 +274,35 @@ def dashboard_data_router(controller: Controller, evaluator: Evaluator | None) -
         return timeline(state, entries, open_verdicts, limit)
 
     return router
+
+
+def service_series(state: State, name: str, evaluator: Evaluator) -> ServiceSeries:
+    """A known service's per-instance figures over the evaluator's recent window."""
+    now = time.time()
+    window = evaluator.recent.window_s
+    instances = []
+    for record in state.instances_of(name):
+        if record.state is ActivationState.RETIRED:
+            continue
+        samples = evaluator.recent_counts(record.instance.id, since=now - window)
+        instances.append(
+            InstanceSeries(
+                instance_id=record.instance.id,
+                version=record.instance.version,
+                state=record.state,
+                activation=record.activation.describe(),
+                live_share=live_share(state, record.instance.id),
+                last_minute=last_minute(samples),
+                points=series_points(samples),
+            )
+        )
+    slo = state.services[name].slo
+    return ServiceSeries(
+        service=name,
+        now=now,
+        window_s=window,
+        resolution_s=evaluator.recent.resolution_s,
+        success_rate_slo=slo.success_rate,
+        latency_p99_slo_ms=slo.latency_p99_ms,
+        instances=instances,
+    )

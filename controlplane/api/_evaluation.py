@@ -80,33 +80,37 @@ def evaluation_router(controller: Controller, evaluator: Evaluator | None) -> AP
     async def budget(name: str) -> BudgetView:
         if name not in controller.state.services:
             raise NotFound(f"unknown service {name!r}", field="name")
-        current = running()
-        b = current.budget(name)
-        split = current.splits.get(name)
-        return BudgetView(
-            service=b.service,
-            success_rate=b.success_rate,
-            window_s=b.window_s,
-            requests=b.requests,
-            errors=b.errors,
-            allowed_failures=b.allowed_failures,
-            remaining=b.remaining,
-            exhausted=b.exhausted,
-            frozen=b.exhausted,
-            burn_rates=[
-                BurnRateView(
-                    long_window_s=r.long_window_s,
-                    short_window_s=r.short_window_s,
-                    threshold=r.threshold,
-                    long=r.long,
-                    short=r.short,
-                    alerting=r.alerting,
-                )
-                for r in b.burn_rates
-            ],
-            stats_error=current.source_error,
-            split_mismatch=split.mismatch if split else None,
-            split=split.reason if split else None,
-        )
+        return budget_view(running(), name)
 
     return router
+
+
+def budget_view(evaluator: Evaluator, name: str) -> BudgetView:
+    """A known service's budget as the evaluator sees it now (on the event loop)."""
+    b = evaluator.budget(name)
+    split = evaluator.splits.get(name)
+    return BudgetView(
+        service=b.service,
+        success_rate=b.success_rate,
+        window_s=b.window_s,
+        requests=b.requests,
+        errors=b.errors,
+        allowed_failures=b.allowed_failures,
+        remaining=b.remaining,
+        exhausted=b.exhausted,
+        frozen=b.exhausted,
+        burn_rates=[
+            BurnRateView(
+                long_window_s=r.long_window_s,
+                short_window_s=r.short_window_s,
+                threshold=r.threshold,
+                long=r.long,
+                short=r.short,
+                alerting=r.alerting,
+            )
+            for r in b.burn_rates
+        ],
+        stats_error=evaluator.source_error,
+        split_mismatch=split.mismatch if split else None,
+        split=split.reason if split else None,
+    )

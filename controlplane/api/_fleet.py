@@ -75,22 +75,27 @@ def fleet_router(controller: Controller, registry: ProxyRegistry) -> APIRouter:
     # is read there too, never from the threadpool that runs the plain-def endpoints.
     @router.get("/proxies", tags=["proxies"], summary="Connected Envoys and what each ACKed")
     async def proxies() -> list[ProxyView]:
-        now = datetime.now(UTC)
-        current = registry.current_version
-        return [
-            ProxyView.model_validate(
-                {
-                    **{f.name: getattr(status, f.name) for f in fields(status)},
-                    "current_version": current,
-                    "in_sync": status.behind_since is None and status.synced_version == current,
-                    "behind_seconds": (
-                        None
-                        if status.behind_since is None
-                        else max((now - status.behind_since).total_seconds(), 0.0)
-                    ),
-                }
-            )
-            for status in registry.proxies()
-        ]
+        return proxy_views(registry)
 
     return router
+
+
+def proxy_views(registry: ProxyRegistry) -> list[ProxyView]:
+    """Every connected proxy and whether it holds the current state (on the event loop)."""
+    now = datetime.now(UTC)
+    current = registry.current_version
+    return [
+        ProxyView.model_validate(
+            {
+                **{f.name: getattr(status, f.name) for f in fields(status)},
+                "current_version": current,
+                "in_sync": status.behind_since is None and status.synced_version == current,
+                "behind_seconds": (
+                    None
+                    if status.behind_since is None
+                    else max((now - status.behind_since).total_seconds(), 0.0)
+                ),
+            }
+        )
+        for status in registry.proxies()
+    ]

@@ -38,6 +38,12 @@ def _every_view(state: State) -> bytes:
     return _VIEWS.dump_json([_view(state, instance_id) for instance_id in state.instances])
 
 
+def instance_views(state: State, service: str | None = None) -> list[InstanceView]:
+    """Every instance (of `service`) with its share of live traffic, from one state."""
+    records = state.instances.values() if service is None else state.instances_of(service)
+    return [_view(state, record.instance.id) for record in records]
+
+
 def instances_router(controller: Controller) -> APIRouter:
     router = APIRouter(prefix="/v1/instances", tags=["instances"], responses=refusals(422))
 
@@ -69,7 +75,7 @@ def instances_router(controller: Controller) -> APIRouter:
             return Response(body, media_type="application/json")
         if service not in state.services:
             raise NotFound(f"unknown service {service!r}", field="service")
-        return [_view(state, record.instance.id) for record in state.instances_of(service)]
+        return instance_views(state, service)
 
     @router.get("/{instance_id}", responses=refusals(404), summary="One instance")
     async def get_instance(instance_id: str) -> InstanceView:

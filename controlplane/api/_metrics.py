@@ -21,7 +21,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from controlplane.api._signals import SignalsCollector
 from controlplane.control import Controller
+from controlplane.evaluator import Evaluator
 from controlplane.model import ActivationState
 from controlplane.xds import ProxyRegistry
 
@@ -85,13 +87,18 @@ class _Exposition:
 
 
 def metrics_route(
-    controller: Controller, registry: ProxyRegistry, metrics: CollectorRegistry | None = None
+    controller: Controller,
+    registry: ProxyRegistry,
+    metrics: CollectorRegistry | None = None,
+    evaluator: Evaluator | None = None,
 ) -> Route:
-    """/metrics over `metrics` (where the xDS server counts), or a registry of its own."""
+    """/metrics over `metrics` (where the xDS server counts), or a registry of its own; with
+    the rollout, verdict, budget and proxy signals (controlplane.api._signals)."""
     metrics = metrics if metrics is not None else CollectorRegistry()
     for collector in (ProcessCollector, PlatformCollector, GCCollector):
         collector(registry=metrics)
     metrics.register(_WeirCollector(controller, registry))
+    metrics.register(SignalsCollector(controller, registry, evaluator))
     return Route(
         "/metrics", endpoint=_Exposition(metrics), methods=["GET"], include_in_schema=False
     )

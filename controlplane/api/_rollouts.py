@@ -39,7 +39,16 @@ from controlplane.model import (
     Verdict,
     VerdictRecorded,
 )
-from controlplane.rollout import Advance, RolloutDriver, next_action, stages_of
+from controlplane.rollout import (
+    Advance,
+    RolloutDriver,
+    asked_steps,
+    grace_ends,
+    in_grace,
+    next_action,
+    progress,
+    stages_of,
+)
 
 Reason = Annotated[str, Field(max_length=1024, description="why, as the ledger records it")]
 
@@ -63,6 +72,14 @@ class RolloutRequest(_Request):
         default=None, description="shadow, blue-green verified in shadow"
     )
     verify_in_shadow: bool | None = Field(default=None, description="blue-green only")
+    decide_within: Duration | None = Field(
+        default=None, description="how long each step may wait for its verdict"
+    )
+    accept_risk: bool | None = Field(
+        default=None,
+        description="go on from a step still undecided at decide_within (the risk recorded); "
+        "without it, a plan whose steps cannot be expected to pass in time is refused",
+    )
     reason: Reason = ""
 
 
@@ -96,6 +113,7 @@ class ChangeView(BaseModel):
 class StepView(BaseModel):
     stage: int = Field(description="0-based")
     label: str
+    step: int = Field(default=0, description="1-based, counted as the operator asked")
     at: datetime
     promoted: bool
     changes: list[ChangeView]
@@ -116,6 +134,14 @@ class NextView(BaseModel):
     in_s: float | None = None
 
 
+class GraceView(BaseModel):
+    """A completed rollout's replaced instances, warm and inactive until their grace ends."""
+
+    instances: list[str]
+    until: datetime | None
+    left_s: float | None = Field(description="seconds until they are retired")
+
+
 class RolloutView(BaseModel):
     id: str
     service: str
@@ -123,9 +149,29 @@ class RolloutView(BaseModel):
     strategy: str
     plan: Plan
     state: Literal["running", "paused", "completed", "rolled_back", "aborted"]
-    step: int = Field(description="1-based; 0 before the first step")
-    steps: int
-    step_label: str | None
+    step: int = Field(
+        description="1-based, counted as the operator asked (steps 10,50,100 are 3); 0 before "
+        "the first"
+    )
+    steps: int = Field(description="how many steps were asked for (the grace is not one)")
+    step_label: str | None = Field(description="the step as asked: 10%, shadow 10%, switch")
+    step_detail: str | None = Field(
+        default=None,
+        description="what the step is doing when it takes several stages (100%: v1-a out)",
+    )
+    stage: int = Field(default=0, description="1-based: the stages the planner took")
+    stages: int = Field(default=0)
+    asked_share: float | None = Field(
+        default=None, ge=0, le=1, description="a canary step's share as asked, 0..1"
+    )
+    grace: GraceView | None = Field(
+        default=None,
+        description="completed: the replaced instances kept warm, and until when; `weir "
+        "rollout undo` returns to them meanwhile",
+    )
+    undone_seq: int | None = Field(
+        default=None, description="the ledger entry that undid this (completed) rollout"
+    )
     new_version_share: float = Field(ge=0, le=1, description="of live traffic, 0..1")
     shares: list[InstanceShare]
     verdicts: list[ChangeView] = Field(description="on the current step's changes")
@@ -163,7 +209,7 @@ def rollouts_router(
         openapi_extra=OPERATOR,
         summary="Start a rollout of a version; the driver takes its steps",
     )
-    def start(request: RolloutRequest, actor: Actor) -> Entry:
+    async def start(request: RolloutRequest, actor: Actor) -> Entry:
         spec = controller.state.services.get(request.service)
         if spec is None:
             raise NotFound(f"unknown service {request.service!r}", field="service")
@@ -175,9 +221,20 @@ def rollouts_router(
             grace=request.grace,
             mirror_percent=request.mirror_percent,
             verify_in_shadow=request.verify_in_shadow,
+            decide_within=request.decide_within,
+            accept_risk=request.accept_risk,
         )
-        return rollouts.start(
-            controller, request.service, request.version, plan, actor=actor, reason=request.reason
+        # read on the event loop, where the evaluator lives; the ledger write in a thread
+        traffic = evaluator.traffic(request.service) if evaluator is not None else None
+        return await asyncio.to_thread(
+            rollouts.start,
+            controller,
+            request.service,
+            request.version,
+            plan,
+            actor=actor,
+            reason=request.reason,
+            traffic=traffic,
         )
 
     @router.get("", summary="Rollouts in progress")
@@ -198,7 +255,7 @@ def rollouts_router(
         ("promote", rollouts.promote, "Skip the rest of the current step's bake and gate"),
         ("pause", rollouts.pause, "Hold the rollout where it is"),
         ("resume", rollouts.resume, "Go on with a paused rollout"),
-    ):
+    ):  # abort and undo answer with every entry of their batch: below
         router.add_api_route(
             f"/{{service}}/{name}",
             _action(controller, act),
@@ -220,6 +277,18 @@ def rollouts_router(
     ) -> list[Entry]:
         reason = request.reason if request is not None else ""
         return rollouts.abort(controller, service, actor=actor, reason=reason)
+
+    @router.post(
+        "/{service}/undo",
+        responses=refusals(404, 409),
+        openapi_extra=OPERATOR,
+        summary="Back to the version before the last rollout, completed, within its grace",
+    )
+    def undo(
+        service: str, actor: Actor, request: Annotated[ActionRequest | None, Body()] = None
+    ) -> list[Entry]:
+        reason = request.reason if request is not None else ""
+        return rollouts.undo(controller, service, actor=actor, reason=reason)
 
     return router
 
@@ -252,9 +321,13 @@ def rollout_view(
     open_verdicts = {e.change_seq: e.verdict for e in evaluator.evaluations()} if evaluator else {}
 
     def verdict_on(seq: int) -> tuple[Verdict | None, bool]:
-        if seq in state.verdicts:
-            return state.verdicts[seq], True
-        return open_verdicts.get(seq), False
+        recorded = state.verdicts.get(seq)
+        if recorded is not None and recorded.outcome is not Outcome.INCONCLUSIVE:
+            return recorded, True
+        judged_on = open_verdicts.get(seq)  # an undecided step is judged on after its record
+        if judged_on is not None:
+            return judged_on, False
+        return recorded, recorded is not None
 
     shares = []
     for record in state.instances_of(rollout.service):
@@ -300,10 +373,17 @@ def rollout_view(
             expected_s=verdict.expected_s_to_decision if verdict and not final else None,
         )
 
+    stages = stages_of(rollout)
+    asked = asked_steps(rollout)
+
+    def step_of(stage: int) -> int:
+        return asked.index(stages[stage].step) + 1 if stage < len(stages) else stage + 1
+
     history = [
         StepView(
             stage=record.stage,
             label=record.label,
+            step=step_of(record.stage),
             at=record.at,
             promoted=record.promoted,
             changes=[change_view(c.seq) for c in record.changes if c.seq in changes],
@@ -323,6 +403,9 @@ def rollout_view(
     state_name: Literal["running", "paused", "completed", "rolled_back", "aborted"] = (
         rollout.outcome.value if rollout.outcome else ("paused" if rollout.paused else "running")
     )
+    stage = stages[current.stage] if current and current.stage < len(stages) else None
+    step_label = stage.step if stage else (current.label if current else None)
+    step, steps = progress(rollout)
     return RolloutView(
         id=rollout.id,
         service=rollout.service,
@@ -330,9 +413,15 @@ def rollout_view(
         strategy=rollout.plan.strategy,
         plan=rollout.plan,
         state=state_name,
-        step=current.stage + 1 if current else 0,
-        steps=len(stages_of(rollout)),
-        step_label=current.label if current else None,
+        step=step,
+        steps=steps,
+        step_label=step_label,
+        step_detail=stage.label if stage and stage.label != stage.step else None,
+        stage=current.stage + 1 if current else 0,
+        stages=len(stages),
+        asked_share=_asked_share(step_label),
+        grace=_grace(state, rollout, now),
+        undone_seq=rollout.undone_seq,
         new_version_share=sum(s.live_share for s in shares if s.version == rollout.version),
         shares=shares,
         verdicts=history[-1].changes if history and rollout.active else [],
@@ -342,6 +431,25 @@ def rollout_view(
         history=history,
         events=[_event_view(e) for e in entries if _of(e, rollout, changes)],
     )
+
+
+def _asked_share(label: str | None) -> float | None:
+    """0.1 for a canary step "10%"; None for steps that are not a share of live traffic."""
+    if label is None or not label.endswith("%") or " " in label:
+        return None
+    try:
+        return float(label[:-1]) / 100
+    except ValueError:
+        return None
+
+
+def _grace(state: State, rollout: RolloutState, now: datetime) -> GraceView | None:
+    warm = in_grace(state, rollout)
+    if not warm:
+        return None
+    until = grace_ends(rollout)
+    left = max(0.0, (until - now).total_seconds()) if until else None
+    return GraceView(instances=warm, until=until, left_s=left)
 
 
 def _of(entry: Entry, rollout: RolloutState, changes: dict[int, ActivationChanged]) -> bool:

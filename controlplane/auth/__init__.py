@@ -2,13 +2,13 @@
 state, and the local admin token kept in a per-user file for the CLI on this machine."""
 
 from controlplane.auth._issue import FIRST_ADMIN, SERVE_ACTOR, issue_first_admin, issue_token
-from controlplane.auth._local import (
+from controlplane.auth._secrets import digest, find_token, new_secret
+from controlplane.token_file import (
     forget_local_token,
     local_token_path,
     read_local_token,
     save_local_token,
 )
-from controlplane.auth._secrets import digest, find_token, new_secret
 
 __all__ = [
     "FIRST_ADMIN",

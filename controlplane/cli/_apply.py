@@ -18,8 +18,8 @@ import click
 
 from controlplane.cli._client import segment
 from controlplane.cli._errors import CliError
-from controlplane.cli._options import api_client, json_option, server_option
-from controlplane.cli._output import emit_json
+from controlplane.cli._options import api_client, output_option
+from controlplane.cli._output import emit
 from controlplane.cli._yaml import load_documents
 
 
@@ -34,9 +34,15 @@ from controlplane.cli._yaml import load_documents
     "standard input.",
 )
 @click.option("--reason", default="", help="Why, as the ledger records it (with instances).")
-@server_option
-@json_option
-def apply(service_file: IO[str], reason: str, server: str | None, as_json: bool) -> None:
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Change nothing: print the difference from the current policy, as the server reads "
+    "both (defaults filled in); exits 1 if the server would refuse the file. A file of one "
+    "service without instances.",
+)
+@output_option
+def apply(service_file: IO[str], reason: str, dry_run: bool, output: str) -> None:
     """Create or replace services' routing policy, SLO, risk model and rollout defaults, and
     register the instances the file lists.
 
@@ -46,16 +52,21 @@ def apply(service_file: IO[str], reason: str, server: str | None, as_json: bool)
     source = service_file.name if service_file.name != "<stdin>" else "standard input"
     documents = load_documents(service_file, source)
     if len(documents) == 1 and "instances" not in documents[0]:
-        _apply_one(documents[0], source, server, as_json)
+        _apply_one(documents[0], source, dry_run, output)
         return
+    if dry_run:
+        raise CliError(
+            f"{source}: --dry-run compares one service's policy: this file holds "
+            f"{len(documents)} documents or lists instances"
+        )
     body, places = _batch(documents, source)
     body["reason"] = reason
     try:
-        result = api_client(server).post("/v1/apply", body)
+        result = api_client().post("/v1/apply", body)
     except CliError as exc:
         raise CliError(_in_file_terms(exc.message, places, source), exc.exit_code) from exc
-    if as_json:
-        emit_json(result)
+    if output != "table":
+        emit(result, output)
         return
     entries = (
         f"ledger entries {result['first_seq']}-{result['last_seq']}"
@@ -70,13 +81,22 @@ def apply(service_file: IO[str], reason: str, server: str | None, as_json: bool)
     )
 
 
-def _apply_one(document: dict[str, Any], source: str, server: str | None, as_json: bool) -> None:
+def _apply_one(document: dict[str, Any], source: str, dry_run: bool, output: str) -> None:
     name = document.get("name")
     if not isinstance(name, str) or not name:
         raise CliError(f"{source}: name: the service needs a name (name: <service>)")
-    entry = api_client(server).put(f"/v1/services/{segment(name)}", document)
-    if as_json:
-        emit_json(entry)
+    if dry_run:
+        from controlplane.cli._diff import show_dry_run
+
+        answer = api_client().post(f"/v1/services/{segment(name)}/dry-run", document)
+        if output != "table":
+            emit(answer, output)
+        else:
+            show_dry_run(answer)
+        return
+    entry = api_client().put(f"/v1/services/{segment(name)}", document)
+    if output != "table":
+        emit(entry, output)
     else:
         click.echo(f"applied service {name} (ledger entry {entry['seq']})")
 

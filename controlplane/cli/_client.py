@@ -1,30 +1,94 @@
-"""The CLI's client of the weir HTTP API.
+"""The CLI's client of the weir HTTP API, on the standard library's http.client.
 
-`transport` is the one seam for tests: an httpx transport (MockTransport, or one bound to an
-ASGI app) stands in for the network. Errors become CliError with the exit status the CLI
-promises, so no httpx exception ever reaches an operator as a traceback.
+Not httpx: importing it (and what it pulls in) costs a client command more than the rest of
+its start-up together, and a CLI call is one short request. `Transport` is the one seam for
+tests: a subclass (tests adapt an httpx transport, MockTransport or one bound to an ASGI app)
+stands in for the network. Errors become CliError with the exit status the CLI promises, so
+no network exception ever reaches an operator as a traceback.
 """
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
-from typing import Any
-from urllib.parse import quote
-
-import httpx
+from typing import Any, NamedTuple
+from urllib.parse import quote, urlencode, urlsplit
 
 from controlplane import defaults
 from controlplane.cli._errors import REFUSED, UNREACHABLE, USAGE, CliError
 
 DEFAULT_SERVER = f"http://{defaults.API}"
 TIMEOUT_S = 10.0
+MAX_ANSWER_BYTES = 64 * 1024 * 1024
+"""An answer larger than this is refused unread: no API answer comes near it."""
 
 
 def segment(value: str) -> str:
     """One path segment, escaped, so an odd id cannot walk to another endpoint."""
     return quote(value, safe="")
+
+
+class Reply(NamedTuple):
+    status: int
+    reason: str
+    body: bytes
+
+
+class Unreachable(Exception):
+    """No answer: nothing listens there, the connection broke, or a name did not resolve."""
+
+
+class TimedOut(Unreachable):
+    """No answer within the timeout."""
+
+
+class BadHeader(Exception):
+    """A header the HTTP library refused to send (its own message is not repeated)."""
+
+
+class BadUrl(Exception):
+    """The server's URL is not http:// or https://, or not a URL at all."""
+
+
+class Transport:
+    """One HTTP request and its whole answer."""
+
+    def request(
+        self, method: str, url: str, *, headers: dict[str, str], body: bytes | None, timeout: float
+    ) -> Reply:
+        import http.client
+        import socket
+
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise BadUrl(f"unsupported URL {url!r}")
+        try:
+            port = parts.port
+        except ValueError as exc:
+            raise BadUrl(str(exc)) from exc
+        if parts.scheme == "https":
+            connection: http.client.HTTPConnection = http.client.HTTPSConnection(
+                parts.hostname, port, timeout=timeout
+            )
+        else:
+            connection = http.client.HTTPConnection(parts.hostname, port, timeout=timeout)
+        target = parts.path + (f"?{parts.query}" if parts.query else "")
+        try:
+            connection.request(method, target, body=body, headers=headers)
+            response = connection.getresponse()
+            answer = response.read(MAX_ANSWER_BYTES + 1)
+        except TimeoutError as exc:
+            raise TimedOut(str(exc) or "timed out") from exc
+        except ValueError as exc:
+            # http.client quotes the header value it refused: never echo it, a token may be in it.
+            raise BadHeader("the request could not be sent: a header is not valid HTTP") from exc
+        except (OSError, http.client.HTTPException, socket.gaierror) as exc:
+            raise Unreachable(str(exc) or type(exc).__name__) from exc
+        finally:
+            connection.close()
+        if len(answer) > MAX_ANSWER_BYTES:
+            raise Unreachable(f"the answer is larger than {MAX_ANSWER_BYTES} bytes")
+        return Reply(response.status, response.reason, answer)
 
 
 class ApiClient:
@@ -34,22 +98,22 @@ class ApiClient:
         *,
         token: str | None = None,
         token_source: str = "",
-        transport: httpx.BaseTransport | None = None,
+        transport: Transport | None = None,
     ) -> None:
         # `weir --server 10.0.0.5:8080` means http; nobody types a scheme for a local server.
         self.server = (server if "://" in server else f"http://{server}").rstrip("/")
         self._token = _checked_token(token, token_source) if token else token
         self._token_source = token_source
         """Where the token came from, for the message when the server refuses it."""
-        self._transport = transport
+        self._transport = transport or Transport()
 
     @classmethod
     def from_environment(
-        cls, server: str, transport: httpx.BaseTransport | None = None, token: str | None = None
+        cls, server: str, transport: Transport | None = None, token: str | None = None
     ) -> ApiClient:
         """The token given (--token), else WEIR_TOKEN, else the file WEIR_TOKEN_FILE names,
-        else the one `weir serve` saved on this machine for this server (controlplane.auth)."""
-        from controlplane.auth import local_token_path, read_local_token
+        else the one `weir serve` saved on this machine for this server."""
+        from controlplane.token_file import local_token_path, read_local_token
 
         if token:
             return cls(server, token=token, token_source="--token", transport=transport)
@@ -65,6 +129,10 @@ class ApiClient:
             return cls(server, token=token, token_source=source, transport=transport)
         return cls(server, transport=transport)
 
+    @property
+    def has_token(self) -> bool:
+        return bool(self._token)
+
     def get(self, path: str, params: dict[str, str] | None = None) -> Any:
         return self._request("GET", path, params=params)
 
@@ -73,6 +141,9 @@ class ApiClient:
 
     def put(self, path: str, body: object) -> Any:
         return self._request("PUT", path, body=body)
+
+    def delete(self, path: str, body: object = None) -> Any:
+        return self._request("DELETE", path, body=body)
 
     def _request(
         self,
@@ -85,37 +156,36 @@ class ApiClient:
         headers = {"Accept": "application/json"}
         if self._token:
             headers["Authorization"] = f"Bearer {self._token}"
+        import json
+
         content = None
         if body is not None:
             headers["Content-Type"] = "application/json"
             # default=str: YAML may hand over values JSON has no type for.
             content = json.dumps(body, default=str).encode()
+        url = self.server + path + (f"?{urlencode(params)}" if params else "")
         try:
-            with httpx.Client(transport=self._transport, timeout=TIMEOUT_S) as http:
-                response = http.request(
-                    method, self.server + path, params=params, content=content, headers=headers
-                )
-        except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
+            reply = self._transport.request(
+                method, url, headers=headers, body=content, timeout=TIMEOUT_S
+            )
+        except BadUrl as exc:
             raise CliError(
                 f"--server {self.server!r} is not an http:// or https:// URL ({exc})", USAGE
             ) from exc
-        except httpx.TimeoutException as exc:
+        except BadHeader as exc:
+            raise CliError(str(exc), USAGE) from exc
+        except TimedOut as exc:
             raise CliError(
                 f"the weir server at {self.server} did not answer within {TIMEOUT_S:g}s",
                 UNREACHABLE,
             ) from exc
-        except httpx.LocalProtocolError as exc:
-            # Its message quotes the header it refused: never echo it, a token may be in it.
+        except Unreachable as exc:
             raise CliError(
-                "the request could not be sent: one of its headers is not valid HTTP", USAGE
-            ) from exc
-        except httpx.TransportError as exc:
-            raise CliError(
-                f"cannot reach the weir server at {self.server} ({exc or type(exc).__name__}); "
+                f"cannot reach the weir server at {self.server} ({exc}); "
                 "is `weir serve` running there? Set --server or WEIR_SERVER to point elsewhere",
                 UNREACHABLE,
             ) from exc
-        return _answer(response, self._token_source)
+        return _answer(reply, self._token_source)
 
 
 TOKEN_CHARACTERS = frozenset(map(chr, range(0x21, 0x7F)))
@@ -150,19 +220,22 @@ def _read_token_file(path: str) -> str:
     return token
 
 
-def _answer(response: httpx.Response, token_source: str = "") -> Any:
+def _answer(reply: Reply, token_source: str = "") -> Any:
+    import json
+
     try:
-        data = response.json()
+        data = json.loads(reply.body) if reply.body else None
     except ValueError:
         data = None
-    if response.is_success:
+    if 200 <= reply.status < 300:
         if data is None:
-            raise CliError(f"the server answered {response.status_code} without JSON")
+            raise CliError(f"the server answered {reply.status} without JSON")
         return data
+    retryable = reply.status >= 500
     if isinstance(data, dict) and isinstance(data.get("error"), str):
         message = data["error"]
-        if response.status_code == 401 and token_source:
+        if reply.status == 401 and token_source:
             message += f" (the token came from {token_source})"
-        raise CliError(message, REFUSED)
-    text = response.text.strip()[:200] or response.reason_phrase
-    raise CliError(f"the server answered {response.status_code}: {text}", REFUSED)
+        raise CliError(message, REFUSED, retryable=retryable)
+    text = reply.body.decode("utf-8", "replace").strip()[:200] or reply.reason
+    raise CliError(f"the server answered {reply.status}: {text}", REFUSED, retryable=retryable)

@@ -15,7 +15,9 @@ UNREACHABLE = 3
 class CliError(Exception):
     """Printed as `weir: <message>` on stderr; the process exits with `exit_code`."""
 
-    def __init__(self, message: str, exit_code: int = REFUSED) -> None:
+    def __init__(self, message: str, exit_code: int = REFUSED, *, retryable: bool = False) -> None:
         super().__init__(message)
         self.message = message
         self.exit_code = exit_code
+        self.retryable = retryable
+        """The server failed for now (a 5xx answer): asking again later may succeed."""

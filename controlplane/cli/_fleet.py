@@ -2,25 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from pydantic import TypeAdapter
 
-from controlplane.cli._options import api_client, json_option, server_option
-from controlplane.cli._output import emit_json, short_version, table, when
-from controlplane.cli._value import objective_lines, value_totals, verdict_suffix
-from controlplane.model import (
-    ActivationChanged,
-    Entry,
-    InstanceRegistered,
-    ServiceApplied,
-    TokenCreated,
-    TokenRevoked,
-    VerdictRecorded,
-)
+from controlplane.cli._options import api_client, output_option
+from controlplane.cli._output import emit, paint, short_version, table, when
 
-_ENTRIES: TypeAdapter[list[Entry]] = TypeAdapter(list[Entry])
+if TYPE_CHECKING:
+    from controlplane.model import Entry
+
 _RESOURCE_TYPES = ("clusters", "listeners", "routes")
 REASON_WIDTH = 100
 """Long reasons (a verdict's evidence) are cut in the table; --json has them whole."""
@@ -28,21 +19,27 @@ REASON_WIDTH = 100
 
 @click.command()
 @click.argument("service", required=False)
-@server_option
-@json_option
-def history(service: str | None, server: str | None, as_json: bool) -> None:
+@output_option
+def history(service: str | None, output: str) -> None:
     """Every change (of SERVICE) in ledger order: who made it, what moved, and why."""
     params = {"service": service} if service else None
-    data = api_client(server).get("/v1/history", params)
-    if as_json:
-        emit_json(data)
+    data = api_client().get("/v1/history", params)
+    if output != "table":
+        emit(data, output)
         return
-    entries = _ENTRIES.validate_python(data)
+    # The models are loaded here, for the table only: the other commands start without them.
+    from pydantic import TypeAdapter
+
+    from controlplane.model import Entry
+
+    entries = TypeAdapter(list[Entry]).validate_python(data)
     if not entries:
         click.echo("the ledger is empty")
         return
     headers = ["SEQ", "TIME", "ACTOR", "SERVICE", "INSTANCE", "CHANGE", "REASON"]
     click.echo(table(headers, [_history_row(entry) for entry in entries]))
+    from controlplane.cli._value import objective_lines, value_totals
+
     for line in objective_lines(entries):  # business objectives and values (cli/_value.py)
         click.echo(line)
     for line in _cost_totals(entries) + value_totals(entries):
@@ -51,6 +48,8 @@ def history(service: str | None, server: str | None, as_json: bool) -> None:
 
 def _cost_totals(entries: list[Entry]) -> list[str]:
     """What judged changes cost each service: extra failures times the cost of one failure."""
+    from controlplane.model import VerdictRecorded
+
     totals: dict[str, tuple[float, float, int]] = {}
     for entry in entries:
         if isinstance(entry.event, VerdictRecorded):
@@ -77,6 +76,16 @@ def _acked(acked: dict[str, str], resource_type: str) -> str | None:
 
 
 def _history_row(entry: Entry) -> list[str]:
+    from controlplane.cli._value import verdict_suffix
+    from controlplane.model import (
+        ActivationChanged,
+        InstanceRegistered,
+        ServiceApplied,
+        TokenCreated,
+        TokenRevoked,
+        VerdictRecorded,
+    )
+
     event = entry.event
     if isinstance(event, ServiceApplied):
         service, instance, change = event.spec.name, "-", "service applied"
@@ -118,14 +127,13 @@ def _history_row(entry: Entry) -> list[str]:
 
 
 @click.command()
-@server_option
-@json_option
-def proxies(server: str | None, as_json: bool) -> None:
+@output_option
+def proxies(output: str) -> None:
     """Connected Envoys: the version of each resource type each acknowledged or rejected, and
     whether each holds the current state (SYNC: `current`, or `behind 12.3s`)."""
-    data: list[dict[str, Any]] = api_client(server).get("/v1/proxies")
-    if as_json:
-        emit_json(data)
+    data: list[dict[str, Any]] = api_client().get("/v1/proxies")
+    if output != "table":
+        emit(data, output)
         return
     if not data:
         click.echo("no proxies connected")
@@ -148,7 +156,7 @@ def proxies(server: str | None, as_json: bool) -> None:
             proxy["peer"],
             when(proxy["connected_at"]),
             *(short_version(_acked(proxy["acked"], t)) for t in _RESOURCE_TYPES),
-            _sync(proxy),
+            paint(_sync(proxy), "good" if proxy.get("in_sync") else "bad"),
             str(proxy["nacks"]),
         ]
         for proxy in data

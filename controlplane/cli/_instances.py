@@ -7,9 +7,9 @@ from typing import Any
 import click
 
 from controlplane.cli._client import segment
-from controlplane.cli._options import api_client, json_option, server_option
-from controlplane.cli._output import emit_json, table
-from controlplane.model import Activation
+from controlplane.cli._options import api_client, output_option
+from controlplane.cli._output import TONE_OF, emit, paint, share_text, table
+from controlplane.describe import activation_text
 
 FORCE_HELP = (
     "Go past a refusal on purpose (recorded): take the last live instance out of traffic, or "
@@ -45,16 +45,14 @@ def _labels(ctx: click.Context, param: click.Parameter, values: tuple[str, ...])
 @click.option(
     "--label", "labels", multiple=True, metavar="K=V", callback=_labels, help="Repeatable."
 )
-@server_option
-@json_option
+@output_option
 def add(
     service: str,
     instance_id: str,
     version: str,
     address: str,
     labels: dict[str, str],
-    server: str | None,
-    as_json: bool,
+    output: str,
 ) -> None:
     """Register a new immutable instance of SERVICE. It starts inactive: warm, no traffic."""
     body = {
@@ -64,9 +62,9 @@ def add(
         "address": address,
         "labels": labels,
     }
-    view = api_client(server).post("/v1/instances", body)
-    if as_json:
-        emit_json(view)
+    view = api_client().post("/v1/instances", body)
+    if output != "table":
+        emit(view, output)
     else:
         click.echo(
             f"registered {instance_id}: {service} {version} at {address}, inactive "
@@ -96,8 +94,7 @@ def add(
     help="Send new live traffic although the error budget is exhausted (recorded).",
 )
 @click.option("--reason", default="", help="Why, for the ledger.")
-@server_option
-@json_option
+@output_option
 def activate(
     instance_id: str,
     live: bool,
@@ -108,8 +105,7 @@ def activate(
     force: bool,
     override_budget: bool,
     reason: str,
-    server: str | None,
-    as_json: bool,
+    output: str,
 ) -> None:
     """Change the activation of instance ID: one change, recorded in the ledger."""
     chosen = [
@@ -128,31 +124,29 @@ def activate(
         body["weight"] = weight
     if mirror_percent is not None:
         body["mirror_percent"] = mirror_percent
-    entry = api_client(server).post(f"/v1/instances/{segment(instance_id)}/activation", body)
-    _report_change(entry, as_json)
+    entry = api_client().post(f"/v1/instances/{segment(instance_id)}/activation", body)
+    _report_change(entry, output)
 
 
 @instance.command("retire")
 @click.argument("instance_id", metavar="ID")
 @click.option("--force", is_flag=True, help=FORCE_HELP)
 @click.option("--reason", default="", help="Why, for the ledger.")
-@server_option
-@json_option
-def retire(instance_id: str, force: bool, reason: str, server: str | None, as_json: bool) -> None:
+@output_option
+def retire(instance_id: str, force: bool, reason: str, output: str) -> None:
     """Retire instance ID for good: it leaves Envoy. Deactivate a live instance first."""
-    entry = api_client(server).post(
-        f"/v1/instances/{segment(instance_id)}/retire", {"force": force, "reason": reason}
-    )
-    _report_change(entry, as_json)
+    body = {"force": force, "reason": reason}
+    entry = api_client().post(f"/v1/instances/{segment(instance_id)}/retire", body)
+    _report_change(entry, output)
 
 
-def _report_change(entry: dict[str, Any], as_json: bool) -> None:
-    if as_json:
-        emit_json(entry)
+def _report_change(entry: dict[str, Any], output: str) -> None:
+    if output != "table":
+        emit(entry, output)
         return
     event = entry["event"]
-    before = Activation.model_validate(event["before"]).describe()
-    after = Activation.model_validate(event["after"]).describe()
+    before = activation_text(event["before"])
+    after = activation_text(event["after"])
     forced = ", forced" if event.get("forced") else ""
     if event.get("budget_override"):
         forced += ", error budget overridden"
@@ -169,14 +163,13 @@ def _report_change(entry: dict[str, Any], as_json: bool) -> None:
 
 @instance.command("list")
 @click.argument("service", required=False)
-@server_option
-@json_option
-def list_instances(service: str | None, server: str | None, as_json: bool) -> None:
+@output_option
+def list_instances(service: str | None, output: str) -> None:
     """Every instance (of SERVICE), its activation and its share of live traffic."""
     params = {"service": service} if service else None
-    views = api_client(server).get("/v1/instances", params)
-    if as_json:
-        emit_json(views)
+    views = api_client().get("/v1/instances", params)
+    if output != "table":
+        emit(views, output)
         return
     if not views:
         click.echo(f"no instances of {service}" if service else "no instances")
@@ -184,8 +177,8 @@ def list_instances(service: str | None, server: str | None, as_json: bool) -> No
     rows = []
     for view in views:
         item = view["instance"]
-        activation = Activation.model_validate(view["activation"])
-        share = f"{view['live_share']:.1%}" if activation.state == "live" else "-"
+        activation = view["activation"]
+        share = share_text(view["live_share"]) if activation["state"] == "live" else "-"
         labels = ",".join(f"{k}={v}" for k, v in sorted(item["labels"].items())) or "-"
         rows.append(
             [
@@ -193,7 +186,7 @@ def list_instances(service: str | None, server: str | None, as_json: bool) -> No
                 item["service"],
                 item["version"],
                 item["address"],
-                activation.describe(),
+                paint(activation_text(activation), TONE_OF.get(activation["state"])),
                 share,
                 f"#{view['since_seq']}",
                 labels,

@@ -6,8 +6,8 @@ import click
 
 from controlplane import defaults
 from controlplane.cli._errors import CliError
-from controlplane.cli._options import json_option
-from controlplane.cli._output import emit_json
+from controlplane.cli._options import output_option
+from controlplane.cli._output import emit
 
 
 @click.group()
@@ -24,8 +24,8 @@ def ledger() -> None:
     help="The ledger, as `weir serve --store` takes it. Read only: a served ledger can be "
     "verified while it is served.",
 )
-@json_option
-def verify(store: str, as_json: bool) -> None:
+@output_option
+def verify(store: str, output: str) -> None:
     """Check every entry against the ledger's hash chain (and a SQLite ledger's end against
     its head file). A damaged or edited ledger is named with the seq where it breaks, and the
     command exits 1; `weir serve` refuses to serve such a ledger."""
@@ -41,15 +41,16 @@ def verify(store: str, as_json: bool) -> None:
     except StoreError as exc:
         raise CliError(exc.message) from exc
     where = getattr(opened, "where", store)
-    if as_json:
-        emit_json(
+    if output != "table":
+        emit(
             {
                 "ledger": where,
                 "entries": verified.entries,
                 "last_seq": verified.last_seq,
                 "last_hash": verified.last_hash,
                 "head_seq": verified.head_seq,
-            }
+            },
+            output,
         )
         return
     head = f"; its head file agrees (seq {verified.head_seq})" if verified.head_seq else ""

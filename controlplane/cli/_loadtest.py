@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from controlplane import defaults
 from controlplane.cli._errors import REFUSED, UNREACHABLE, USAGE, CliError
-from controlplane.cli._options import address_option, api_client, server_option
-from controlplane.cli._output import emit_json, table
-from controlplane.model import parse_duration, split_address
+from controlplane.cli._options import address_option, api_client, output_option
+from controlplane.cli._output import emit, paint, table, when
+from controlplane.describe import activation_text
+from controlplane.units import parse_duration, split_address
+
+if TYPE_CHECKING:
+    from controlplane.loadtest import Change
 
 
 def _url_of(address: str) -> str:
@@ -28,7 +32,27 @@ def _duration(ctx: click.Context, param: click.Parameter, value: str) -> float:
 def _path(ctx: click.Context, param: click.Parameter, value: str) -> str:
     if not value.startswith("/"):
         raise click.BadParameter("a path starts with /", ctx, param)
+    if any(ord(c) <= 0x20 or ord(c) == 0x7F for c in value):
+        raise click.BadParameter("a path has no spaces or control characters", ctx, param)
     return value
+
+
+def _headers(
+    ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
+) -> tuple[tuple[str, str], ...]:
+    from controlplane.loadtest import LoadError, check_headers
+
+    pairs = []
+    for value in values:
+        name, sep, text = value.partition(":")
+        if not sep or not name.strip():
+            raise click.BadParameter(f"{value!r} is not NAME:VALUE", ctx, param)
+        pairs.append((name.strip(), text.strip()))
+    try:
+        check_headers(tuple(pairs))
+    except LoadError as exc:
+        raise click.BadParameter(str(exc), ctx, param) from exc
+    return tuple(pairs)
 
 
 @click.command()
@@ -62,7 +86,16 @@ def _path(ctx: click.Context, param: click.Parameter, value: str) -> str:
     default="/",
     show_default=True,
     callback=_path,
-    help="The path every request asks for.",
+    help="The path (and query) every request asks for.",
+)
+@click.option(
+    "--header",
+    "headers",
+    multiple=True,
+    callback=_headers,
+    metavar="NAME:VALUE",
+    help="A header every request carries, e.g. x-tenant:beta for a route that matches it. "
+    "Repeatable; Host:NAME replaces the service name as the Host.",
 )
 @click.option(
     "--concurrency",
@@ -80,8 +113,7 @@ def _path(ctx: click.Context, param: click.Parameter, value: str) -> str:
     metavar="DURATION",
     help="Per request.",
 )
-@server_option
-@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON, for scripts.")
+@output_option
 def loadtest(
     service: str,
     rps: float,
@@ -89,19 +121,25 @@ def loadtest(
     through: str,
     admin: str,
     path: str,
+    headers: tuple[tuple[str, str], ...],
     concurrency: int,
     timeout_s: float,
-    server: str | None,
-    as_json: bool,
+    output: str,
 ) -> None:
     """Drive HTTP load at SERVICE through an Envoy listener, then report what each instance
-    got (live and shadow, from the proxy's per-cluster stats) beside what the callers saw.
+    served of it beside what the callers saw, and what changed meanwhile.
 
-    The instances' roles come from the weir server. Exits 1 when a check fails: the callers'
+    Each request carries the x-weir-loadtest header, and the proxy (weir's listener) names the
+    instance that answered it: only this run's requests are counted, whatever other traffic
+    flows. Shadows' mirrored copies come from the proxy's per-cluster stats. The instances'
+    roles, and any change to them during the run with its reason (an evaluator's rollback
+    names the verdict), come from the weir server. Exits 1 when a check fails: the callers'
     answers did not all come from live instances, a shadow did not get its mirrored share, or
     the live split is off its weights.
     """
     # Imported here: the rest of the CLI does without the load machinery.
+    import secrets
+
     import uvloop
 
     from controlplane.loadtest import (
@@ -120,21 +158,26 @@ def loadtest(
         duration_s=duration_s,
         concurrency=concurrency,
         timeout_s=timeout_s,
+        headers=headers,
+        tag=f"run-{secrets.token_hex(6)}",
     )
     try:
         plan.check()
     except LoadError as exc:
         raise CliError(str(exc), USAGE) from exc
-    api = api_client(server)
+    api = api_client()
     query = {"service": service}
     roles = [Role.from_api(view) for view in api.get("/v1/instances", query)]
     if not any(role.state == "live" for role in roles):
         raise CliError(f"service {service!r} has no live instance to send load to", REFUSED)
+    started_seq = api.get("/healthz")["ledger_seq"]
     try:
         client, counts = uvloop.run(measure(plan, service=service, admin_url=_url_of(admin)))
     except AdminUnavailable as exc:
         raise CliError(str(exc), UNREACHABLE) from exc
     roles_after = [Role.from_api(view) for view in api.get("/v1/instances", query)]
+    moved = api.get("/healthz")["ledger_seq"] > started_seq
+    entries = api.get("/v1/history", query) if moved else []
     report = build_report(
         service=service,
         through=through,
@@ -144,14 +187,42 @@ def loadtest(
         counts=counts,
         roles=roles,
         roles_after=roles_after,
+        changes=changes_since(entries, started_seq),
     )
-    if as_json:
-        emit_json(report.to_json())
+    if output != "table":
+        emit(report.to_json(), output)
     else:
         click.echo("\n".join(render(report.to_json())))
     failed = sum(not check.ok for check in report.checks)
     if failed:
         raise CliError(f"{failed} check(s) failed", REFUSED)
+
+
+def changes_since(entries: list[dict[str, Any]], seq: int) -> list[Change]:
+    """The changes to the service's instances the ledger recorded after entry `seq`: each
+    activation change with who made it and why, and each verdict with its reason."""
+    from controlplane.loadtest import Change
+
+    found = []
+    for entry in entries:
+        event = entry["event"]
+        if entry["seq"] <= seq or event["kind"] not in ("activation_changed", "verdict_recorded"):
+            continue
+        if event["kind"] == "activation_changed":
+            what = f"{activation_text(event['before'])} → {activation_text(event['after'])}"
+        else:
+            what = f"verdict {event['verdict']['outcome']} on #{event['change_seq']}"
+        found.append(
+            Change(
+                seq=entry["seq"],
+                at=when(entry["at"]),
+                actor=entry["actor"],
+                instance=event["instance_id"],
+                what=what,
+                reason=entry["reason"],
+            )
+        )
+    return found
 
 
 def _ms(value: float | None) -> str:
@@ -190,7 +261,7 @@ def render(data: dict[str, Any]) -> list[str]:
                 row["id"],
                 row["version"],
                 row["asked"],
-                str(row["primary"]) if row["role"] != "shadow" else "-",
+                str(row["primary"]),
                 str(row["shadow"]) if row["role"] == "shadow" else "-",
                 str(classes.get("2xx", 0)),
                 str(classes.get("3xx", 0) + classes.get("1xx", 0)),
@@ -204,16 +275,27 @@ def render(data: dict[str, Any]) -> list[str]:
                "P50 MS", "P99 MS"]  # fmt: skip
     lines.append(table(headers, rows))
     lines.append(
-        "(per instance: the proxy's cluster stats; latency is Envoy's upstream time, "
-        "interpolated within its histogram buckets)"
+        "(PRIMARY: this run's requests each instance answered, as the proxy named it, with "
+        "their statuses and latency as the callers saw them; SHADOW: mirrored copies the "
+        f"proxy completed during the run, of all its traffic (it completed "
+        f"{data['proxy_live_requests']} live requests meanwhile), latency from its stats)"
     )
-    if data["changed_during_run"]:
-        lines.append(
-            "note: the activation of " + ", ".join(data["changed_during_run"])
-            + " changed during the run; their rows mix both roles"
-        )  # fmt: skip
+    by_proxy = client.get("answered_by_proxy") or {}
+    if by_proxy:
+        codes = ", ".join(f"{code}: {n}" for code, n in by_proxy.items())
+        lines.append(f"answered by the proxy itself, naming no instance — {codes}")
+    if data["changes"]:
+        lines.append("")
+        lines.append("changed during the run:")
+        for change in data["changes"]:
+            why = f" — {change['reason']}" if change["reason"] else ""
+            lines.append(
+                f"  #{change['seq']} {change['at']} {change['actor']}: {change['instance']} "
+                f"{change['what']}{why}"
+            )
     lines.append("")
     lines.append("checks:")
     for check in data["checks"]:
-        lines.append(f"  {'ok  ' if check['ok'] else 'FAIL'}  {check['what']}")
+        mark = paint("ok  ", "good") if check["ok"] else paint("FAIL", "bad")
+        lines.append(f"  {mark}  {check['what']}")
     return lines

@@ -1,57 +1,121 @@
-"""Options every client command shares: where the server is, and `--json`."""
+"""Options the CLI's commands share: the global ones (where the server is, the token, colour),
+accepted anywhere on the line, and `-o json|yaml|table` (`--json`) for what commands print.
+
+Global options live on the root group and again on every client command (`weir instance list
+--token T` works as `weir --token T instance list`); each occurrence records its value in the
+root context's `meta`, so the last one on the line wins and commands never take them as
+parameters.
+"""
 
 from __future__ import annotations
 
+import functools
+import os
+import sys
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import click
-import httpx
 
-from controlplane.cli._client import DEFAULT_SERVER, ApiClient
-from controlplane.model import split_address
+from controlplane.cli._client import DEFAULT_SERVER, ApiClient, Transport
+from controlplane.units import split_address
 
 F = TypeVar("F", bound=Callable[..., Any])
-
 
 SERVER_HELP = f"The weir HTTP API: WEIR_SERVER, else {DEFAULT_SERVER}."
 TOKEN_HELP = (
     "The bearer token to call it with: WEIR_TOKEN, else the file WEIR_TOKEN_FILE names, else "
     "the one `weir serve` saved on this machine for that server."
 )
+COLOR_HELP = "No colour, even on a terminal (NO_COLOR does the same)."
+FORMATS = ("table", "json", "yaml")
+_META = "weir.global."
 
 
-def root_server_option(command: F) -> F:
-    """`weir --server URL --token T COMMAND`: the server and token for every client command."""
-    command = click.option("--token", metavar="TOKEN", help=TOKEN_HELP)(command)
-    return click.option(
-        "--server", envvar="WEIR_SERVER", default=DEFAULT_SERVER, metavar="URL", help=SERVER_HELP
-    )(command)
+def _remember(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    """Keep a global option's value where every command finds it. The root group runs first
+    (a typed value, else WEIR_SERVER or the default); a command's options hold only what was
+    typed after it, which then wins."""
+    if value is not None and value is not False and param.name is not None:
+        ctx.find_root().meta[_META + param.name] = value
+    return value
 
 
-def server_option(command: F) -> F:
-    """`weir COMMAND --server URL`: the same, after the command, where people also type it."""
-    return click.option("--server", metavar="URL", help=SERVER_HELP)(command)
+def global_options(*, root: bool) -> list[click.Option]:
+    """--server, --token and --no-color: with the environment's defaults on the root group,
+    plain on a command (where only what is typed counts)."""
+    server = click.Option(
+        ["--server"],
+        envvar="WEIR_SERVER" if root else None,
+        default=DEFAULT_SERVER if root else None,
+        metavar="URL",
+        expose_value=False,
+        callback=_remember,
+        help=SERVER_HELP,
+    )
+    token = click.Option(
+        ["--token"], metavar="TOKEN", expose_value=False, callback=_remember, help=TOKEN_HELP
+    )
+    colour = click.Option(
+        ["--no-color"],
+        is_flag=True,
+        default=False,
+        expose_value=False,
+        callback=_remember,
+        help=COLOR_HELP,
+    )
+    return [server, token, colour]
 
 
-def json_option(command: F) -> F:
-    return click.option(
-        "--json", "as_json", is_flag=True, help="Print the server's JSON answer, for scripts."
-    )(command)
+def global_value(name: str) -> Any:
+    """The value of global option `name` (server, token, no_color) for this invocation."""
+    ctx = click.get_current_context(silent=True)
+    return None if ctx is None else ctx.find_root().meta.get(_META + name)
 
 
-def api_client(server: str | None) -> ApiClient:
-    """A client for the command's --server, else weir's, over a test's transport if any."""
+def colour_on() -> bool:
+    """Colour only on a terminal, and never with NO_COLOR (any value) or --no-color."""
+    if os.environ.get("NO_COLOR") or global_value("no_color"):
+        return False
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None and ctx.color is not None:
+        return bool(ctx.color)
+    return sys.stdout.isatty()
+
+
+def api_client() -> ApiClient:
+    """A client for this invocation's server and token, over a test's transport if any."""
     ctx = click.get_current_context()
-    root = ctx.find_root().params
-    server = server or root.get("server") or DEFAULT_SERVER
+    server = global_value("server") or DEFAULT_SERVER
     return ApiClient.from_environment(
-        server, ctx.find_object(httpx.BaseTransport), token=root.get("token")
+        server, ctx.find_object(Transport), token=global_value("token")
     )
 
 
+def output_option(command: F) -> F:
+    """`-o table|json|yaml` and `--json` (the same as `-o json`); the command receives
+    `output`, one of FORMATS."""
+
+    @functools.wraps(command)
+    def run(*args: Any, output: str | None, as_json: bool, **kwargs: Any) -> Any:
+        if as_json and output not in (None, "json"):
+            raise click.UsageError(f"--json and -o {output} ask for two formats; choose one")
+        return command(*args, output="json" if as_json else (output or "table"), **kwargs)
+
+    run = click.option(
+        "--json", "as_json", is_flag=True, help="Print the server's JSON answer (-o json)."
+    )(run)
+    run = click.option(
+        "-o",
+        "--output",
+        type=click.Choice(FORMATS),
+        help="table (for people, the default), json or yaml (for scripts).",
+    )(run)
+    return cast(F, run)
+
+
 def host_port(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
-    """An option callback: host:port as controlplane.model reads it ([::1]:80 for IPv6)."""
+    """An option callback: host:port as controlplane.units reads it ([::1]:80 for IPv6)."""
     if value is not None:
         try:
             split_address(value)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from typing import TYPE_CHECKING
 
 import click
@@ -11,6 +10,7 @@ from controlplane import defaults
 from controlplane.cli._errors import CliError
 from controlplane.cli._local_token import announce_first_admin
 from controlplane.cli._options import address_option
+from controlplane.logs import configure_logging
 
 if TYPE_CHECKING:
     import grpc
@@ -129,6 +129,21 @@ def webhook_urls(
     metavar="BYTES",
     help="The largest API request body accepted; a larger one is refused with 413, unread.",
 )
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="text: a line for people; json: an object a line (time, level, logger, message, and "
+    "each ledger change's seq, actor, kind, service, instance, reason).",
+)
+@click.option(
+    "--log-level",
+    type=click.Choice(["debug", "info", "warning", "error"]),
+    default="info",
+    show_default=True,
+    help="info logs every change appended to the ledger, with its actor.",
+)
 def serve(
     store: str,
     xds: str,
@@ -146,6 +161,8 @@ def serve(
     api_header_timeout: float,
     stats_max_rps: float,
     max_body: int,
+    log_format: str,
+    log_level: str,
 ) -> None:
     """Serve the ledger, ADS for the Envoy fleet and the HTTP API, judge every change from
     Envoy's stats and drive rollouts, in one process."""
@@ -162,9 +179,7 @@ def serve(
     from controlplane.stats import PushLimits
     from controlplane.xds import XdsLimits
 
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(log_format, log_level)
     _use_every_file_descriptor()
     try:
         opened = open_store(store)

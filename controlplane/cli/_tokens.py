@@ -7,9 +7,11 @@ from typing import Any
 import click
 
 from controlplane.cli._client import segment
-from controlplane.cli._options import api_client, json_option, server_option
-from controlplane.cli._output import emit_json, table, when
-from controlplane.model import Role
+from controlplane.cli._options import api_client, output_option
+from controlplane.cli._output import emit, table, when
+
+ROLES = ("viewer", "operator", "admin")
+"""controlplane.model.Role's values (tests/cli/test_startup.py checks)."""
 
 
 @click.group()
@@ -22,19 +24,18 @@ def token() -> None:
 @click.argument("name")
 @click.option(
     "--role",
-    type=click.Choice([role.value for role in Role]),
+    type=click.Choice(ROLES),
     required=True,
     help="What the token may do.",
 )
 @click.option("--reason", default="", help="Recorded in the ledger with the token's entry.")
-@server_option
-@json_option
-def create(name: str, role: str, reason: str, server: str | None, as_json: bool) -> None:
+@output_option
+def create(name: str, role: str, reason: str, output: str) -> None:
     """Issue a token for NAME, who is then the actor of every change made with it. The secret
     is printed this once: weir keeps only its SHA-256."""
-    issued = api_client(server).post("/v1/tokens", {"name": name, "role": role, "reason": reason})
-    if as_json:
-        emit_json(issued)
+    issued = api_client().post("/v1/tokens", {"name": name, "role": role, "reason": reason})
+    if output != "table":
+        emit(issued, output)
         return
     click.echo(issued["token"])
     click.echo(
@@ -45,13 +46,12 @@ def create(name: str, role: str, reason: str, server: str | None, as_json: bool)
 
 
 @token.command("list")
-@server_option
-@json_option
-def list_tokens(server: str | None, as_json: bool) -> None:
+@output_option
+def list_tokens(output: str) -> None:
     """Tokens in force: names, roles, when and by whom they were created. Never secrets."""
-    tokens: list[dict[str, Any]] = api_client(server).get("/v1/tokens")
-    if as_json:
-        emit_json(tokens)
+    tokens: list[dict[str, Any]] = api_client().get("/v1/tokens")
+    if output != "table":
+        emit(tokens, output)
         return
     rows = [
         [t["name"], t["role"], when(t["created_at"]), t["created_by"], str(t["seq"])]
@@ -63,12 +63,11 @@ def list_tokens(server: str | None, as_json: bool) -> None:
 @token.command("revoke")
 @click.argument("name")
 @click.option("--reason", default="", help="Recorded in the ledger with the revocation.")
-@server_option
-@json_option
-def revoke(name: str, reason: str, server: str | None, as_json: bool) -> None:
+@output_option
+def revoke(name: str, reason: str, output: str) -> None:
     """Revoke NAME's token: every server refuses it from this ledger entry on."""
-    entry = api_client(server).post(f"/v1/tokens/{segment(name)}/revoke", {"reason": reason})
-    if as_json:
-        emit_json(entry)
+    entry = api_client().post(f"/v1/tokens/{segment(name)}/revoke", {"reason": reason})
+    if output != "table":
+        emit(entry, output)
         return
     click.echo(f"token {name!r} revoked (ledger entry {entry['seq']})")

@@ -7,6 +7,7 @@ rule is enforced once and every change lands in the ledger before anything reach
 from __future__ import annotations
 
 import bisect
+import logging
 import random
 import threading
 import time
@@ -32,7 +33,9 @@ from controlplane.model import (
     RolloutFinished,
     RolloutOutcome,
     RolloutPaused,
+    RolloutUndone,
     ServiceApplied,
+    ServiceDeleted,
     ServiceSpec,
     State,
     TokenCreated,
@@ -44,6 +47,10 @@ from controlplane.resources import build_resources, message_refusal, message_siz
 
 _SHAPES_RESOURCES = (ServiceApplied, InstanceRegistered, ActivationChanged)
 """Events that change what Envoy is sent (the others are history, verdicts and tokens)."""
+
+log = logging.getLogger("weir.ledger")
+"""Every appended entry, with its actor: `weir serve --log-format json` makes each a record
+with seq, actor, kind, service, instance and reason."""
 
 Listener = Callable[[State], None]
 BudgetGate = Callable[[str], str | None]
@@ -127,6 +134,10 @@ class Controller:
         for listener in list(self._listeners):
             listener(state)
 
+    def entries(self, after_seq: int = 0) -> list[Entry]:
+        """The ledger's entries after `after_seq`, in order, as the store holds them."""
+        return self._store.read(after_seq=after_seq)
+
     def read_entries(self, seqs: Sequence[int]) -> list[Entry]:
         """The entries numbered `seqs` (ascending)."""
         return self._store.read_seqs(seqs)
@@ -135,11 +146,13 @@ class Controller:
         """Every entry after `after_seq`, or the service's: those only are read."""
         if service is None:
             return self._store.read(after_seq)
-        if service not in self._state.services:
-            raise NotFound(f"unknown service {service!r}", field="service")
         with self._lock:
-            seqs = self._seqs.get(service, array("q"))
-            wanted = seqs[bisect.bisect_right(seqs, after_seq) :].tolist()
+            seqs = self._seqs.get(service)  # a deleted service's too: its history stays
+            wanted = seqs[bisect.bisect_right(seqs, after_seq) :].tolist() if seqs else None
+        if wanted is None:
+            if service not in self._state.services:
+                raise NotFound(f"unknown service {service!r}", field="service")
+            return []
         return self._store.read_seqs(wanted)
 
     def submit(self, batch: Sequence[ProposedEntry]) -> list[Entry]:
@@ -171,6 +184,8 @@ class Controller:
         if mine.error is not None:
             raise mine.error
         assert mine.entries is not None
+        for entry in mine.entries:
+            _log_entry(entry)
         return mine.entries
 
     def _write(self, group: list[_Pending]) -> None:
@@ -239,8 +254,11 @@ class Controller:
         rolling_back = {
             proposed.event.rollout_id
             for proposed in batch
-            if isinstance(proposed.event, RolloutFinished)
-            and proposed.event.outcome is not RolloutOutcome.COMPLETED
+            if (
+                isinstance(proposed.event, RolloutFinished)
+                and proposed.event.outcome is not RolloutOutcome.COMPLETED
+            )
+            or isinstance(proposed.event, RolloutUndone)
         }
         for proposed in batch:
             event = proposed.event
@@ -276,6 +294,35 @@ class Controller:
             return plan, []
         batch = [ProposedEntry(actor=actor, reason=reason, event=e) for e in plan.events]
         return plan, self.submit(batch)
+
+    def delete_service(self, service: str, *, actor: str, reason: str = "") -> list[Entry]:
+        """Retire the service's instances that are left (inactive or shadow) and delete it, in
+        one batch; refused while any instance of it is live."""
+        state = self._state
+        if service not in state.services:
+            raise NotFound(f"unknown service {service!r}", field="service")
+        if live := [i.instance.id for i in state.live_of(service)]:
+            raise Conflict(
+                f"service {service!r} has live instances ({', '.join(live)}): take them out of "
+                f"traffic first (weir instance activate {live[0]} --inactive; the last one "
+                "needs --force), then delete it",
+                field="service",
+            )
+        why = reason or f"service {service} deleted"
+        batch = [
+            self.propose_change(record.instance.id, Activation.retired(), actor=actor, reason=why)
+            for record in state.instances_of(service)
+            if record.state is not ActivationState.RETIRED
+        ]
+        batch.append(
+            ProposedEntry(actor=actor, reason=reason, event=ServiceDeleted(service=service))
+        )
+        return self.submit(batch)
+
+    def check_service(self, spec: ServiceSpec) -> None:
+        """Raise what `apply_service(spec)` would be refused with; append nothing."""
+        event = ServiceApplied(spec=spec)
+        check_batch(self._state, [ProposedEntry(actor="dry-run", event=event)])
 
     def add_instance(self, instance: Instance, *, actor: str, reason: str = "") -> Entry:
         event = InstanceRegistered(instance=instance)
@@ -395,6 +442,22 @@ def _by_term(waiting: list[_Pending]) -> list[list[_Pending]]:
         else:
             groups.append([pending])
     return groups
+
+
+def _log_entry(entry: Entry) -> None:
+    event = entry.event
+    fields = {
+        "seq": entry.seq,
+        "actor": entry.actor,
+        "kind": event.kind,
+        "service": _service_of(entry),
+        "instance": event.instance.id
+        if isinstance(event, InstanceRegistered)
+        else getattr(event, "instance_id", None),
+        "reason": entry.reason,
+    }
+    why = f" ({entry.reason})" if entry.reason else ""
+    log.info("#%d by %s: %s%s", entry.seq, entry.actor, event.describe(), why, extra=fields)
 
 
 def _service_of(entry: Entry) -> str | None:

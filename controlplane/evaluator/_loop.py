@@ -1,9 +1,22 @@
 """The evaluator: every second, read the stats, judge each change still open, act on verdicts.
 
-Fetching (a StatsSource), judging (a pure function of the counts) and acting (through the
-controller, like any operator, as actor `evaluator`) are three separate steps. A change is
-open from the first scrape after it until its verdict is pass or fail, until the instance
-changes again, or until `max_watch_s` passes; its final verdict is appended to the ledger.
+Fetching (a StatsSource), judging (pure functions of the counts, `controlplane.verdict`) and
+acting (through the controller, like any operator, as actor `evaluator`) are separate steps.
+A change is open from the first scrape after it until its verdict is pass or fail, or until
+the instance changes again; however long that takes, a change is never closed while it still
+stands (no timeout, and every duration is read from a monotonic clock, so a jump of the wall
+clock changes nothing). Each scrape adds one interval to every open change's evidence: what
+the changed instance and its baseline (the service's other live instances) served since the
+scrape before.
+
+Also judged: a rollout step that only takes replaced instances out of traffic (the last steps
+of a canary), on the new version's instances; when it leaves no baseline, against the replaced
+version's own record. A step still inconclusive at its plan's `decide_within` has that verdict
+recorded (the rollout waits there, or goes on with accept_risk) and stays open: a later pass or
+fail is recorded too, and a failure still rolls the rollout back.
+
+Bad data stays where it is: counts a source rejected, or that the judge refuses, make only the
+changes that read them inconclusive for that step.
 """
 
 from __future__ import annotations
@@ -30,24 +43,33 @@ from controlplane.model import (
     ArmEvidence,
     Outcome,
     ProposedEntry,
-    Slo,
+    ServiceSpec,
     State,
     Verdict,
     VerdictRecorded,
+    say_duration,
 )
+from controlplane.rollout import step_evaluations
 from controlplane.stats import ClusterCounts, Scrape, SourceUnavailable
 from controlplane.stats._counts import INSTANCE_CLUSTER_MARK
+from controlplane.verdict import Dispersions, Evidence, InvalidCounts, Traffic, VerdictPolicy
 
 log = logging.getLogger(__name__)
 
 ACTOR = "evaluator"
 DEFAULT_INTERVAL_S = 1.0
-DEFAULT_MAX_WATCH_S = 3600.0
 COMPACT_EVERY_S = 3600.0
 """How often the leader folds old minute buckets of the budget's history into hours."""
 JUDGED_STATES = (ActivationState.LIVE, ActivationState.SHADOW)
 _NO_COUNTS = ClusterCounts()
 """One shared zero (frozen), so that the recent counts tell an idle instance by identity."""
+WARM_LOOKBACK_S = 60.0
+"""An instance that served requests within this long before its change needs no warm-up."""
+MAX_INTERVAL_S = 60.0
+"""An interval longer than this (the loop stalled) counts as this long."""
+TRAFFIC_WINDOW_S = 300.0
+TRAFFIC_MIN_S = 30.0
+TRAFFIC_MIN_REQUESTS = 100
 
 
 class StatsSource(Protocol):
@@ -55,14 +77,7 @@ class StatsSource(Protocol):
 
 
 class Judge(Protocol):
-    def __call__(
-        self,
-        candidate: ClusterCounts,
-        baseline: ClusterCounts | None,
-        *,
-        slo: Slo,
-        elapsed_s: float,
-    ) -> Verdict: ...
+    def __call__(self, evidence: Evidence, *, elapsed_s: float) -> Verdict: ...
 
 
 ExtraFailures = Callable[[ClusterCounts, ClusterCounts | None], float]
@@ -108,13 +123,28 @@ class Evaluation:
     instance_id: str
     service: str
     opened_at: float
+    """When it opened, on the evaluator's monotonic clock."""
+    candidates: tuple[str, ...] = ()
+    """A rollout step taking `instance_id` out: the new version's instances judged instead."""
+    decide_within_s: float | None = None
+    """A rollout's change: when its inconclusive verdict is recorded."""
+    evidence: Evidence | None = None
+    """None until the first scrape after the change: the zero of its evidence."""
     start: Mapping[str, ClusterCounts] | None = None
-    """Cumulative counts at the first scrape after the change: the zero of its evidence (the
-    scrape's own mapping, shared: a source makes a new one per scrape and never changes it)."""
+    """Cumulative counts at that first scrape: the zero of what callers got from the change
+    (its cost, its business objectives). The scrape's own mapping, shared: a source makes a
+    new one per scrape and never changes it."""
+    idle_s: float = 0.0
+    """Seconds of ticks passed over since it was last judged (nothing of its service moved):
+    their intervals are empty, so they are added to the next one that is not."""
     verdict: Verdict | None = None
+    deadline_recorded: bool = False
     rolled_back: bool = field(default=False)
-    evidence: tuple[ClusterCounts, ClusterCounts | None] | None = None
-    """The candidate's and the baseline's counts `verdict` was judged on."""
+
+    @property
+    def judged(self) -> tuple[str, ...]:
+        """The instances whose counts are the candidate's."""
+        return self.candidates or (self.instance_id,)
 
 
 class Evaluator:
@@ -127,15 +157,17 @@ class Evaluator:
         extra_failures: ExtraFailures,
         split_check: SplitCheck | None = None,
         interval_s: float = DEFAULT_INTERVAL_S,
-        max_watch_s: float = DEFAULT_MAX_WATCH_S,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
         recent: RecentCounts | None = None,
         on_tick: Callable[[float], None] = lambda seconds: None,
         business: BusinessJudge | None = None,
         budgets: BudgetStore | None = None,
         split_settle_s: float = SPLIT_SETTLE_S,
     ) -> None:
-        """`recent` keeps each instance's counts over the last minutes (for the dashboard);
+        """`clock` is monotonic: every duration the evaluator judges by is read from it;
+        `wall_clock` dates the budget's stored history (a scrape's `at` is wall time too).
+        `recent` keeps each instance's counts over the last minutes (for the dashboard);
         `on_tick` is told each tick's wall time, in seconds (a /metrics histogram);
         `business` judges the services' objectives and values each change; `budgets` keeps
         each service's answered requests across restarts and leaders (without one, the
@@ -151,9 +183,19 @@ class Evaluator:
         self.splits: dict[str, SplitResult] = {}
         """Per service with two or more live instances: does Envoy split as weir asked?"""
         self._interval_s = interval_s
-        self._max_watch_s = max_watch_s
         self._clock = clock
+        self._wall_clock = wall_clock
         self._open: dict[int, Evaluation] = {}
+        self._opened_for: State | None = None
+        """The state the open changes were last worked out from."""
+        self._previous: tuple[float, Mapping[str, ClusterCounts]] | None = None
+        """The last scrape's time (monotonic) and counts: each interval's start."""
+        self._dispersions: dict[str, Dispersions] = {}
+        """Per service, how its events come, from every scrape: a new change's prior."""
+        self._live_since: dict[str, tuple[int, ClusterCounts]] = {}
+        """Per live instance: its change and its counts when first seen live, for the record
+        of a replaced version."""
+        self._noted_for: State | None = None
         self._last_seen: tuple[State | None, Mapping[str, ClusterCounts]] = (None, {})
         """The state and the counts of the last tick that read stats."""
         self._tracked: tuple[State | None, dict[str, str]] = (None, {})
@@ -186,6 +228,16 @@ class Evaluator:
     def recent_counts(self, instance_id: str, *, since: float | None = None) -> list[Sample]:
         """The instance's cumulative counts over the last minutes, oldest first."""
         return self.recent.samples(instance_id, since=since)
+
+    def traffic(self, service: str) -> Traffic | None:
+        """The service's live traffic over the last minutes, or None while too little is known
+        to forecast anything by (what `weir rollout start` forecasts its steps at)."""
+        if service not in self._controller.state.services:
+            return None
+        seen = self._answered_of(service).windows.increase(TRAFFIC_WINDOW_S)
+        if seen.seconds < TRAFFIC_MIN_S or seen.requests < TRAFFIC_MIN_REQUESTS:
+            return None
+        return Traffic(seen.requests / seen.seconds, seen.errors / seen.requests)
 
     def budget_refusal(self, service: str) -> str | None:
         """Why new live traffic must wait for this service, or None. The controller's gate."""
@@ -233,7 +285,8 @@ class Evaluator:
 
     async def step(self, *, record: bool = True) -> None:
         """Read the stats, track budgets and splits, judge the open changes; with `record`,
-        append the final verdicts and act on them."""
+        append the final verdicts (and the inconclusive ones past their deadline) and act on
+        them."""
         state = self._controller.state
         now = self._clock()
         superseded = self._open_changes(state, now)
@@ -250,6 +303,7 @@ class Evaluator:
         self.source_error = None
         slices = _Slices()
         moved = self._moved_clusters(state, scrape)
+        services = None if moved is None else frozenset(_service_of(c) for c in moved)
         self._track_budgets(state, scrape)
         await slices.pause()
         self._track_instances(state, scrape, moved)
@@ -258,36 +312,59 @@ class Evaluator:
         await slices.pause()
         if self._business is not None:
             await self._business.read(state, scrape)
-        services = None if moved is None else frozenset(_service_of(c) for c in moved)
-        decided = []
+        previous, self._previous = self._previous, (now, scrape.clusters)
+        seconds = min(max(now - previous[0], 0.0), MAX_INTERVAL_S) if previous else 0.0
+        if previous is not None:
+            self._track_dispersions(state, scrape, previous[1], seconds, services)
+        await slices.pause()
+        decided, deadline = [], []
         for evaluation in list(self._open.values()):
             if _nothing_new(evaluation, services, now) and not _objectives(state, evaluation):
+                evaluation.idle_s += seconds
                 continue
-            if self._judge_one(state, evaluation, scrape, now):
+            if not self._judge_safely(state, evaluation, scrape, previous, seconds, now):
+                continue
+            if (
+                evaluation.verdict is not None
+                and evaluation.verdict.outcome is Outcome.INCONCLUSIVE
+            ):
+                deadline.append(evaluation)  # recorded, and still open
+            else:
                 decided.append(evaluation)
             await slices.pause()
+        self._note_live(state, scrape)
         if not record:
             return  # decided ones stay open: the leader's verdict in the ledger closes them
         for evaluation in decided:
             del self._open[evaluation.change_seq]
-        await self._record(superseded + decided)
+        await self._record(superseded + decided + deadline)
 
     def _open_changes(self, state: State, now: float) -> list[Evaluation]:
-        """Open an evaluation for each judged change not yet open or decided; close (and
-        return) those whose instance has since changed again."""
-        current = {
-            record.since_seq: record
-            for record in state.instances.values()
-            if record.state in JUDGED_STATES
-        }
+        """Open an evaluation for each judged change not yet open or decided (a change whose
+        recorded verdict is inconclusive is judged on: it still stands); close (and return)
+        those whose instance has since changed again. Worked out once per state."""
+        if state is self._opened_for:
+            return []
+        self._opened_for = state
+        current: dict[int, tuple[str, str, tuple[str, ...]]] = {}
+        for record in state.instances.values():
+            if record.state in JUDGED_STATES:
+                current[record.since_seq] = (record.instance.id, record.instance.service, ())
+        for step in step_evaluations(state):
+            current[step.change_seq] = (step.instance_id, step.service, step.candidates)
         superseded = [e for seq, e in self._open.items() if seq not in current]
         for evaluation in superseded:
             del self._open[evaluation.change_seq]
-        for seq, record in current.items():
-            if seq not in self._open and seq not in state.verdicts:
-                self._open[seq] = Evaluation(
-                    seq, record.instance.id, record.instance.service, opened_at=now
-                )
+        for seq in [seq for seq in self._open if _decided(state, seq)]:
+            del self._open[seq]  # another replica (the leader) recorded its verdict
+        for seq, (instance_id, service, candidates) in current.items():
+            if seq in self._open or _decided(state, seq):
+                continue
+            evaluation = Evaluation(seq, instance_id, service, opened_at=now, candidates=candidates)
+            evaluation.decide_within_s = _decide_within(state, seq)
+            if seq in state.verdicts:  # re-opened: its deadline has been recorded already
+                evaluation.deadline_recorded = True
+            self._open[seq] = evaluation
         return [e for e in superseded if e.verdict is not None]
 
     def _track_budgets(self, state: State, scrape: Scrape) -> None:
@@ -301,7 +378,7 @@ class Evaluator:
         store, in place of what this process counted itself."""
         if self._restored or self._budgets is None:
             return
-        now = self._clock()
+        now = self._wall_clock()
         loaded = await asyncio.to_thread(self._budgets.load, now - LONGEST_WINDOW_S)
         for service in set(loaded) | set(self._answered):
             self._answered_of(service).restore(loaded.get(service, []), now)
@@ -313,7 +390,7 @@ class Evaluator:
         tick); compact the history every COMPACT_EVERY_S."""
         if self._budgets is None or not self._restored:
             return
-        now, term = self._clock(), current_term()
+        now, term = self._wall_clock(), current_term()
         unsaved = {s: b for s, series in self._answered.items() if (b := series.unsaved())}
         if unsaved:
             await asyncio.to_thread(self._budgets.save, unsaved, term=term)
@@ -396,74 +473,217 @@ class Evaluator:
                 )
             self.splits[service] = result
 
-    def _judge_one(self, state: State, evaluation: Evaluation, scrape: Scrape, now: float) -> bool:
-        """Judge one open change; True when its verdict is final."""
-        if evaluation.start is None:
+    def _judge_safely(
+        self,
+        state: State,
+        evaluation: Evaluation,
+        scrape: Scrape,
+        previous: tuple[float, Mapping[str, ClusterCounts]] | None,
+        seconds: float,
+        now: float,
+    ) -> bool:
+        """Judge one open change; True when its verdict is to be recorded now. Counts that the
+        source or the judge refuse make this change inconclusive, and no other."""
+        try:
+            return self._judge_one(state, evaluation, scrape, previous, seconds, now)
+        except InvalidCounts as exc:
+            why = f"the stats of this change are unusable: {exc.message}"
+        except Exception as exc:  # one change's trouble must not stop the others'
+            log.exception("judging change %d failed", evaluation.change_seq)
+            why = f"the evaluator could not judge this change: {exc!r}"
+        self._inconclusive(evaluation, now, f"inconclusive: {why}")
+        return False
+
+    def _judge_one(
+        self,
+        state: State,
+        evaluation: Evaluation,
+        scrape: Scrape,
+        previous: tuple[float, Mapping[str, ClusterCounts]] | None,
+        seconds: float,
+        now: float,
+    ) -> bool:
+        spec = state.services[evaluation.service]
+        if evaluation.evidence is None:
+            evaluation.evidence = self._start(state, spec, evaluation, scrape, previous)
             evaluation.start = scrape.clusters
             if self._business is not None:
                 self._business.begin(evaluation.change_seq)
             return False
-        record = state.instances[evaluation.instance_id]
-        start = evaluation.start
-        candidate = _since(scrape.clusters, start, record.instance.cluster_name)
+        assert previous is not None and evaluation.start is not None
+        judged = set(evaluation.judged)
+        names = [state.instances[i].instance.cluster_name for i in evaluation.judged]
         others = [
-            _since(scrape.clusters, start, other.instance.cluster_name)
+            other.instance.cluster_name
             for other in state.live_of(evaluation.service)
-            if other.instance.id != evaluation.instance_id
+            if other.instance.id not in judged
         ]
-        baseline = sum(others, ClusterCounts()) if others else None
-        spec = state.services[evaluation.service]
-        if not spec.objectives and _judged_lately(evaluation, (candidate, baseline), now):
-            return now - evaluation.opened_at >= self._max_watch_s
-        evaluation.evidence = (candidate, baseline)
+        rejected = [n for n in (*names, *others) if n in scrape.rejected]
+        if rejected:
+            reasons = "; ".join(f"{n}: {scrape.rejected[n]}" for n in rejected)
+            self._inconclusive(
+                evaluation,
+                now,
+                f"inconclusive: the stats source rejected this step's counts of {reasons}",
+            )
+            return False
         # Judged on every attempt (a retry hides a failure from the caller, not from the
         # evidence); costed on what callers got, and a shadow's answers reach none.
-        verdict = self._judge(
-            candidate.per_attempt(),
-            baseline.per_attempt() if baseline is not None else None,
-            slo=spec.slo,
-            elapsed_s=now - evaluation.opened_at,
-        )
-        shadow = record.state is ActivationState.SHADOW
-        extra = 0.0 if shadow else self._extra_failures(candidate, baseline)
+        candidate = _interval(scrape.clusters, previous[1], names).per_attempt()
+        baseline = _interval(scrape.clusters, previous[1], others).per_attempt() if others else None
+        seconds, evaluation.idle_s = seconds + evaluation.idle_s, 0.0
+        evidence = evaluation.evidence.add(candidate, baseline, seconds)
+        evaluation.evidence = evidence
+        verdict = self._judge(evidence, elapsed_s=now - evaluation.opened_at)
+        callers = _interval(scrape.clusters, evaluation.start, names)
+        callers_baseline = _interval(scrape.clusters, evaluation.start, others) if others else None
+        shadow = state.instances[evaluation.instance_id].state is ActivationState.SHADOW
+        extra = 0.0 if shadow else self._extra_failures(callers, callers_baseline)
         update: dict[str, object] = {
-            "callers": None if shadow else _answered(candidate),
+            "callers": None if shadow else _answered(callers),
             "extra_failures": extra,
             "cost": extra * spec.risk.cost_per_failed_request,
         }
-        disputed = scrape.disputed.get(record.instance.cluster_name)
-        if disputed is not None and verdict.outcome is Outcome.INCONCLUSIVE:
+        disputed = [scrape.disputed[n] for n in names if n in scrape.disputed]
+        if disputed and verdict.outcome is Outcome.INCONCLUSIVE:
             # Its counts hold still meanwhile (stats/_claims.py): say why it does not move.
-            said = f"the proxies' stats on it are disputed ({disputed}); {verdict.reason}"
+            said = f"the proxies' stats on it are disputed ({disputed[0]}); {verdict.reason}"
             update["reason"] = said[:MAX_VERDICT_REASON]
         evaluation.verdict = verdict.model_copy(update=update)
-        if self._business is not None:  # objectives and value (evaluator/_business.py)
+        if self._business is not None and not evaluation.candidates:
+            # objectives and value (evaluator/_business.py)
             evaluation.verdict = self._business.judge(
                 state,
                 evaluation.change_seq,
                 evaluation.instance_id,
                 evaluation.verdict,
-                candidate,
-                baseline,
+                callers,
+                callers_baseline,
             )
         if evaluation.verdict.outcome is not Outcome.INCONCLUSIVE:
             return True
-        return now - evaluation.opened_at >= self._max_watch_s
+        due = evaluation.decide_within_s
+        if (
+            due is not None
+            and not evaluation.deadline_recorded
+            and now - evaluation.opened_at >= due
+        ):
+            evaluation.deadline_recorded = True
+            evaluation.verdict = evaluation.verdict.model_copy(
+                update={
+                    "reason": f"no decision within {say_duration(due)}: "
+                    f"{evaluation.verdict.reason}"[:MAX_VERDICT_REASON]
+                }
+            )
+            return True
+        return False
+
+    def _start(
+        self,
+        state: State,
+        spec: ServiceSpec,
+        evaluation: Evaluation,
+        scrape: Scrape,
+        previous: tuple[float, Mapping[str, ClusterCounts]] | None,
+    ) -> Evidence:
+        """A change's evidence at its first scrape: the service's dispersion so far, the warm-up
+        when the instance had served nothing lately, and for a step taking a replaced instance
+        out, that instance's record since it went live."""
+        policy = VerdictPolicy(tolerance=spec.verdict.tolerance, warmup_s=spec.verdict.warmup)
+        reference = None
+        if evaluation.candidates and previous is not None:
+            record = state.instances[evaluation.instance_id]
+            last = previous[1].get(record.instance.cluster_name)
+            since = self._live_since.get(evaluation.instance_id)
+            if last is not None:
+                reference = (last - since[1] if since else last).per_attempt()
+        warmup = not evaluation.candidates and not self._served_lately(
+            evaluation.instance_id, scrape.at
+        )
+        return Evidence.start(
+            spec.slo,
+            policy,
+            prior=self._dispersions.get(evaluation.service),
+            reference=reference,
+            warmup=warmup,
+        )
+
+    def _served_lately(self, instance_id: str, at: float) -> bool:
+        """Whether the instance served requests in the minute before the scrape at `at` (what
+        it served since the scrape before is its new traffic, not its past)."""
+        samples = self.recent.samples(instance_id, since=at - WARM_LOOKBACK_S)
+        before = [s for s in samples if s.at < at]
+        return len(before) >= 2 and before[-1].counts.requests > before[0].counts.requests
+
+    def _track_dispersions(
+        self,
+        state: State,
+        scrape: Scrape,
+        previous: Mapping[str, ClusterCounts],
+        seconds: float,
+        moved: frozenset[str] | None,
+    ) -> None:
+        """How each service's events come, from its settled live instances' interval counts:
+        not those whose change is still being judged, so that a failing canary's errors never
+        teach the service that its errors come in clumps (which would slow the verdicts on its
+        next changes). A service none of whose clusters moved adds nothing: an empty interval
+        is no event."""
+        judged = {i for e in self._open.values() for i in (e.instance_id, *e.candidates)}
+        for service, spec in state.services.items():
+            if moved is not None and service not in moved and service in self._dispersions:
+                continue
+            names = [
+                r.instance.cluster_name
+                for r in state.live_of(service)
+                if r.instance.cluster_name not in scrape.rejected
+                and r.instance.id not in judged
+            ]
+            dispersions = self._dispersions.get(service)
+            if dispersions is None or dispersions.slo_ms != spec.slo.latency_p99_ms:
+                dispersions = Dispersions.of(spec.slo)
+            if names and seconds > 0:
+                try:
+                    interval = _interval(scrape.clusters, previous, names).per_attempt()
+                    dispersions = dispersions.add(interval, seconds)
+                except (ValueError, TypeError):  # counts no source should give: judged apart
+                    log.warning("service %s: unusable counts left out of its dispersion", service)
+            self._dispersions[service] = dispersions
+        for gone in self._dispersions.keys() - state.services.keys():
+            del self._dispersions[gone]
+
+    def _note_live(self, state: State, scrape: Scrape) -> None:
+        """Remember each live instance's counts when first seen live since its change (which
+        only a new state can bring)."""
+        if state is self._noted_for:
+            return
+        self._noted_for = state
+        live = {
+            r.instance.id: r for r in state.instances.values() if r.state is ActivationState.LIVE
+        }
+        for instance_id in self._live_since.keys() - live.keys():
+            del self._live_since[instance_id]
+        for instance_id, record in live.items():
+            kept = self._live_since.get(instance_id)
+            if kept is None or kept[0] != record.since_seq:
+                counts = scrape.clusters.get(record.instance.cluster_name, ClusterCounts())
+                self._live_since[instance_id] = (record.since_seq, counts)
+
+    def _inconclusive(self, evaluation: Evaluation, now: float, reason: str) -> None:
+        counts = (
+            evaluation.verdict.candidate
+            if evaluation.verdict
+            else ArmEvidence(requests=0, errors=0)
+        )
+        evaluation.verdict = Verdict(
+            outcome=Outcome.INCONCLUSIVE,
+            reason=reason,
+            candidate=counts,
+            elapsed_s=max(0.0, now - evaluation.opened_at),
+        )
 
     def _all_inconclusive(self, now: float, reason: str) -> None:
         for evaluation in self._open.values():
-            counts = (
-                evaluation.verdict.candidate
-                if evaluation.verdict
-                else ArmEvidence(requests=0, errors=0)
-            )
-            evaluation.evidence = None  # judged afresh once the stats are back
-            evaluation.verdict = Verdict(
-                outcome=Outcome.INCONCLUSIVE,
-                reason=reason,
-                candidate=counts,
-                elapsed_s=max(0.0, now - evaluation.opened_at),
-            )
+            self._inconclusive(evaluation, now, reason)
 
     async def _record(self, finished: list[Evaluation]) -> None:
         for evaluation in finished:
@@ -471,7 +691,7 @@ class Evaluator:
             verdict = evaluation.verdict
             entry = ProposedEntry(
                 actor=ACTOR,
-                reason=verdict.reason,
+                reason=verdict.reason[:1024],
                 event=VerdictRecorded(
                     change_seq=evaluation.change_seq,
                     instance_id=evaluation.instance_id,
@@ -484,8 +704,9 @@ class Evaluator:
             except WeirError as exc:
                 log.warning("verdict on change %d not recorded: %s", evaluation.change_seq, exc)
                 continue
-            if verdict.outcome is Outcome.FAIL:
+            if verdict.outcome is Outcome.FAIL and not evaluation.candidates:
                 await self._roll_back(evaluation, verdict)
+            # a failed rollout step taking replaced instances out is undone by its rollout
 
     async def _roll_back(self, evaluation: Evaluation, verdict: Verdict) -> None:
         spec = self._controller.state.services[evaluation.service]
@@ -532,17 +753,10 @@ class _Slices:
 
 
 REJUDGE_AFTER = 0.1
-"""A change whose evidence has not moved is judged again once the time since it opened has
-grown by this share (and at least a second) since its verdict: its outcome cannot differ (it
-depends on the counts alone, for a service without business objectives: those are judged every
-tick), only the elapsed time in its reason and the expected time to a decision. Judging each of
-a thousand idle changes every second was most of an idle tick."""
-
-
-def _judged_lately(
-    evaluation: Evaluation, evidence: tuple[ClusterCounts, ClusterCounts | None], now: float
-) -> bool:
-    return evaluation.evidence == evidence and not _due(evaluation, now)
+"""A change none of whose service's counts moved is judged again once the time since it opened
+has grown by this share (and at least a second) since its verdict; meanwhile its empty
+intervals wait to be added to the next (their bets are even: no request, no event). Judging
+each of a thousand idle changes every second was most of an idle tick."""
 
 
 def _objectives(state: State, evaluation: Evaluation) -> bool:
@@ -554,22 +768,16 @@ def _objectives(state: State, evaluation: Evaluation) -> bool:
 
 def _nothing_new(evaluation: Evaluation, moved: frozenset[str] | None, now: float) -> bool:
     """Whether an open change can be passed over this tick without even working out its
-    evidence: it was judged on evidence before, none of its service's clusters moved since
-    (nor the state), and its verdict is not due to be judged again for its age."""
-    return (
-        moved is not None
-        and evaluation.evidence is not None
-        and evaluation.service not in moved
-        and not _due(evaluation, now)
-    )
-
-
-def _due(evaluation: Evaluation, now: float) -> bool:
-    verdict = evaluation.verdict
-    if verdict is None:
-        return True
+    evidence: it was judged before, none of its service's clusters moved since (nor the
+    state), its verdict is not due to be judged again for its age, nor its deadline."""
+    if moved is None or evaluation.verdict is None or evaluation.service in moved:
+        return False
+    due = evaluation.decide_within_s
     elapsed = now - evaluation.opened_at
-    return elapsed >= verdict.elapsed_s + max(1.0, REJUDGE_AFTER * verdict.elapsed_s)
+    if due is not None and not evaluation.deadline_recorded and elapsed >= due:
+        return False
+    judged_at = evaluation.verdict.elapsed_s
+    return elapsed < judged_at + max(1.0, REJUDGE_AFTER * judged_at)
 
 
 def _service_of(cluster: str) -> str:
@@ -596,3 +804,26 @@ def _since(
     subtracted: a tick costs each open change its own service's instances, not the mesh's."""
     counts = now.get(cluster)
     return counts - start.get(cluster, ClusterCounts()) if counts is not None else ClusterCounts()
+
+
+def _interval(
+    now: Mapping[str, ClusterCounts], before: Mapping[str, ClusterCounts], names: list[str]
+) -> ClusterCounts:
+    """What the named clusters served between two scrapes, summed."""
+    total = ClusterCounts()
+    for name in names:
+        total = total + _since(now, before, name)
+    return total
+
+
+def _decided(state: State, seq: int) -> bool:
+    verdict = state.verdicts.get(seq)
+    return verdict is not None and verdict.outcome is not Outcome.INCONCLUSIVE
+
+
+def _decide_within(state: State, seq: int) -> float | None:
+    """A rollout's change: its plan's decide_within (None for an operator's own change)."""
+    for rollout in state.rollouts.values():
+        if rollout.active and seq in rollout.change_seqs:
+            return rollout.plan.decide_within
+    return None

@@ -223,7 +223,12 @@ class SharedStats:
             raise SourceUnavailable(
                 f"no proxy has reported stats to any replica in the last {self._fresh_s:g}s"
             )
-        return Scrape(at=now, clusters=self._totals.clusters(), reporting=reporting)
+        return Scrape(
+            at=now,
+            clusters=self._totals.clusters(),
+            reporting=reporting,
+            rejected=self._totals.rejected(),
+        )
 
     async def _add_columns(self, db: psycopg.AsyncConnection[Any]) -> None:
         if not self._columns_added:

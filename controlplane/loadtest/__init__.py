@@ -1,19 +1,30 @@
 """`weir loadtest`: HTTP load through an Envoy listener, and what each instance got of it.
 
-The callers' side (statuses, latencies) comes from the load itself; the instances' side from
-the proxy's per-cluster stats read before and after, shadow clusters included, so an operator
-sees that each shadow got its mirrored share while callers got only live instances' answers.
+Every request carries the tag header, and the proxy names the instance that answered it, so
+the report counts this run's requests alone while other traffic flows. Shadows' mirrored
+copies come from the proxy's per-cluster stats read before and after; the ledger says what
+changed meanwhile.
 """
 
 from controlplane.loadtest._load import (
     MAX_REQUESTS,
+    PROXY,
     ClientResult,
     LoadError,
     LoadPlan,
+    Tally,
+    check_headers,
     quantiles_ms,
     run_load,
 )
-from controlplane.loadtest._report import Check, InstanceRow, Report, Role, build_report
+from controlplane.loadtest._report import (
+    Change,
+    Check,
+    InstanceRow,
+    Report,
+    Role,
+    build_report,
+)
 from controlplane.loadtest._run import measure
 from controlplane.loadtest._stats import (
     AdminUnavailable,
@@ -26,7 +37,9 @@ from controlplane.loadtest._stats import (
 
 __all__ = [
     "MAX_REQUESTS",
+    "PROXY",
     "AdminUnavailable",
+    "Change",
     "Check",
     "ClientResult",
     "ClusterStats",
@@ -35,7 +48,9 @@ __all__ = [
     "LoadPlan",
     "Report",
     "Role",
+    "Tally",
     "build_report",
+    "check_headers",
     "measure",
     "parse_stats",
     "quantiles_ms",

@@ -12,13 +12,23 @@ from __future__ import annotations
 
 import asyncio
 import math
+import re
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 
 import httpx
 
+from controlplane.defaults import INSTANCE_HEADER, LOADTEST_HEADER
+
 MAX_REQUESTS = 1_000_000
+MAX_HEADERS = 32
+MAX_HEADER_BYTES = 8192
+"""Of all --header names and values together."""
+_TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+"""An HTTP header name (RFC 9110's token)."""
+PROXY = ""
+"""Where an answer named no instance: the proxy answered itself (no route, no upstream)."""
 MAX_DURATION_S = 3600.0
 MAX_CONCURRENCY = 10_000
 GRACE_S = 2.0
@@ -39,6 +49,17 @@ class LoadPlan:
     duration_s: float
     concurrency: int = 64
     timeout_s: float = 5.0
+    headers: tuple[tuple[str, str], ...] = ()
+    """More request headers (--header K:V); Host among them replaces the service name."""
+    tag: str = "weir-loadtest"
+    """This run's value of the tag header: the proxy names the instance of tagged answers."""
+
+    def request_headers(self) -> dict[str, str]:
+        headers = {"Host": self.host}
+        for name, value in self.headers:
+            headers[name.title() if name.lower() == "host" else name] = value
+        headers[LOADTEST_HEADER] = self.tag
+        return headers
 
     @property
     def total(self) -> int:
@@ -58,6 +79,34 @@ class LoadPlan:
             raise LoadError(f"--concurrency must be between 1 and {MAX_CONCURRENCY:,}")
         if not (math.isfinite(self.timeout_s) and 0 < self.timeout_s <= 60):
             raise LoadError("--timeout must be longer than 0s and at most 60s")
+        check_headers(self.headers)
+
+
+def check_headers(headers: tuple[tuple[str, str], ...]) -> None:
+    """Names that are HTTP tokens, values without control characters, within the limits."""
+    if len(headers) > MAX_HEADERS:
+        raise LoadError(f"at most {MAX_HEADERS} --header options")
+    if sum(len(name) + len(value) for name, value in headers) > MAX_HEADER_BYTES:
+        raise LoadError(f"the --header options hold more than {MAX_HEADER_BYTES} bytes")
+    for name, value in headers:
+        if not _TOKEN.fullmatch(name):
+            raise LoadError(f"--header {name!r}: not a header name")
+        if name.lower() == LOADTEST_HEADER:
+            raise LoadError(f"--header {name}: weir loadtest sets it itself")
+        if any((ord(c) < 0x20 and c != "\t") or ord(c) == 0x7F for c in value):
+            raise LoadError(f"--header {name}: a control character in its value")
+
+
+@dataclass(slots=True)
+class Tally:
+    """The answers one instance gave (or the proxy itself): statuses and latencies."""
+
+    statuses: Counter[int] = field(default_factory=Counter)
+    latencies_ms: list[float] = field(default_factory=list)
+
+    @property
+    def answered(self) -> int:
+        return sum(self.statuses.values())
 
 
 @dataclass(slots=True)
@@ -73,6 +122,8 @@ class ClientResult:
     """Still in flight when the time bound ran out."""
     latencies_ms: list[float] = field(default_factory=list)
     """Of every answered request, from the moment it was sent to its whole body."""
+    served: dict[str, Tally] = field(default_factory=dict)
+    """By the cluster the proxy named in INSTANCE_HEADER (PROXY: none named)."""
     elapsed_s: float = 0.0
     max_lag_s: float = 0.0
     """How far behind its schedule a request was sent, at worst (concurrency was the limit)."""
@@ -99,7 +150,7 @@ async def run_load(
     gate = asyncio.Semaphore(plan.concurrency)
     in_flight: set[asyncio.Task[None]] = set()
     async with httpx.AsyncClient(
-        headers={"Host": plan.host},
+        headers=plan.request_headers(),
         limits=limits,
         timeout=plan.timeout_s,
         trust_env=False,
@@ -114,8 +165,13 @@ async def run_load(
                 except httpx.HTTPError as exc:
                     result.errors[type(exc).__name__] += 1
                     return
-                result.latencies_ms.append((time.perf_counter() - began) * 1000)
+                latency = (time.perf_counter() - began) * 1000
+                result.latencies_ms.append(latency)
                 result.statuses[response.status_code] += 1
+                cluster = response.headers.get(INSTANCE_HEADER, PROXY)
+                tally = result.served.setdefault(cluster if cluster != "-" else PROXY, Tally())
+                tally.statuses[response.status_code] += 1
+                tally.latencies_ms.append(latency)
             finally:
                 gate.release()
 

@@ -1,23 +1,32 @@
-"""The load test's findings: per instance, what the proxy counted; for the callers, what they
-saw; and the checks an operator makes of the two. Pure: numbers in, report out.
+"""The load test's findings: per instance, what it served of this run's requests and what its
+shadow copies were; for the callers, what they saw; the checks an operator makes of the two,
+and the changes the ledger recorded meanwhile. Pure: numbers in, report out.
+
+Which instance answered each of this run's requests is named by the proxy itself (weir's
+listener adds `x-weir-instance` to the answers of tagged requests), so other traffic through
+the same proxy never mixes in. Mirrored copies have no answer to read: a shadow's counts are
+the proxy's cluster stats over the run, all of its traffic's, compared with all the live
+requests the proxy completed meanwhile — mirroring applies to every request alike.
 
 The checks:
 
-- callers got answers only from live instances: the live clusters completed as many requests
-  as the callers got answers (a shadow's answers are discarded, so they never add to that);
-- each shadow got its mirrored share: mirror_percent of the live requests, within 4 standard
-  deviations of a binomial draw;
-- the live instances split the callers' requests by their weights, within 4 standard deviations.
+- this run's callers got answers only from live instances;
+- each shadow got its mirrored share: mirror_percent of the proxy's live requests, within 4
+  standard deviations of a binomial draw;
+- the live instances split this run's requests by their weights, within 4 standard deviations.
+
+An instance whose activation changed during the run is left out of the share checks; the
+report says what changed, who changed it and why (an evaluator's rollback names the verdict).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from controlplane.loadtest._load import ClientResult, LoadPlan, quantiles_ms
+from controlplane.loadtest._load import PROXY, ClientResult, LoadPlan, Tally, quantiles_ms
 from controlplane.loadtest._stats import ClusterStats
 from controlplane.verdict import quantile_ms
 
@@ -58,6 +67,18 @@ class Role:
 
 
 @dataclass(frozen=True, slots=True)
+class Change:
+    """A ledger entry about one of the service's instances, appended during the run."""
+
+    seq: int
+    at: str
+    actor: str
+    instance: str
+    what: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class InstanceRow:
     id: str
     version: str
@@ -65,18 +86,17 @@ class InstanceRow:
     """live, shadow, inactive, retired, or unknown (a cluster weir does not list)."""
     asked: str
     """The role with its share: "live 80%", "shadow 50%"."""
-    requests: int
+    primary: int
+    """This run's requests it answered (named by the proxy)."""
+    mirrored: int
+    """Mirrored copies it completed during the run, of all of the proxy's traffic (shadows)."""
     classes: Mapping[int, int]
     p50_ms: float | None
     p99_ms: float | None
 
     @property
-    def primary(self) -> int:
-        return self.requests if self.role == "live" else 0
-
-    @property
-    def mirrored(self) -> int:
-        return self.requests if self.role == "shadow" else 0
+    def requests(self) -> int:
+        return self.primary + self.mirrored
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +115,12 @@ class Report:
     rows: tuple[InstanceRow, ...]
     checks: tuple[Check, ...]
     changed: tuple[str, ...] = ()
-    """Instances whose activation changed during the run: their rows mix two roles."""
+    """Instances whose activation changed during the run."""
+    changes: tuple[Change, ...] = ()
+    proxy_live: int = 0
+    """Every live request the proxy completed during the run, this run's and others'."""
+    by_proxy: Tally = field(default_factory=Tally)
+    """This run's answers that named no instance: the proxy answered them itself."""
 
     @property
     def ok(self) -> bool:
@@ -107,7 +132,13 @@ class Report:
             "service": self.service,
             "through": self.through,
             "admin": self.admin,
-            "asked": {"rps": self.plan.rps, "duration_s": self.plan.duration_s},
+            "asked": {
+                "rps": self.plan.rps,
+                "duration_s": self.plan.duration_s,
+                "url": self.plan.url,
+                "headers": [f"{k}:{v}" for k, v in self.plan.headers],
+                "tag": self.plan.tag,
+            },
             "client": {
                 "planned": client.planned,
                 "sent": client.sent,
@@ -120,6 +151,9 @@ class Report:
                 "max_lag_ms": round(client.max_lag_s * 1000, 1),
                 "latency_ms": {
                     k: round(v, 3) for k, v in quantiles_ms(client.latencies_ms).items()
+                },
+                "answered_by_proxy": {
+                    str(code): n for code, n in sorted(self.by_proxy.statuses.items())
                 },
             },
             "instances": [
@@ -137,17 +171,41 @@ class Report:
                 }
                 for row in self.rows
             ],
+            "proxy_live_requests": self.proxy_live,
             "changed_during_run": list(self.changed),
+            "changes": [
+                {
+                    "seq": c.seq,
+                    "at": c.at,
+                    "actor": c.actor,
+                    "instance": c.instance,
+                    "what": c.what,
+                    "reason": c.reason,
+                }
+                for c in self.changes
+            ],
             "checks": [{"ok": c.ok, "what": c.what} for c in self.checks],
             "ok": self.ok,
         }
 
 
-def _quantile(stats: ClusterStats, q: float) -> float | None:
+def _stats_quantile(stats: ClusterStats, q: float) -> float | None:
     if not stats.bounds or stats.timed == 0:
         return None
     value = quantile_ms(stats.slots(), q, stats.bounds)
     return None if value is None else round(value, 3)
+
+
+def _latency(samples: list[float], key: str) -> float | None:
+    value = quantiles_ms(samples).get(key)
+    return None if value is None else round(value, 3)
+
+
+def _classes(statuses: Mapping[int, int]) -> dict[int, int]:
+    classes: dict[int, int] = {}
+    for code, n in statuses.items():
+        classes[code // 100] = classes.get(code // 100, 0) + n
+    return classes
 
 
 def _within(observed: int, n: int, p: float) -> bool:
@@ -166,80 +224,117 @@ def build_report(
     counts: Mapping[str, ClusterStats],
     roles: Sequence[Role],
     roles_after: Sequence[Role] | None = None,
+    changes: Sequence[Change] = (),
 ) -> Report:
-    """`counts`: what the proxy counted per instance cluster during the run (after - before)."""
+    """`counts`: what the proxy counted per instance cluster during the run (after - before),
+    all traffic's; `client.served`: this run's answers by the instance the proxy named."""
+    prefix = f"{service}--"
+    known = {f"{prefix}{role.id}": role for role in roles}
+    after = {r.id: r for r in roles_after or ()}
+    changed = {r.id for r in roles if after.get(r.id, r) != r} | {c.instance for c in changes}
     rows = []
-    known = {f"{service}--{role.id}": role for role in roles}
-    for cluster in sorted(set(known) | set(counts)):
+    for cluster in sorted(set(known) | set(counts) | (set(client.served) - {PROXY})):
         role = known.get(cluster)
+        tally = client.served.get(cluster, Tally())
         stats = counts.get(cluster, ClusterStats())
-        if role is not None and role.state in ("inactive", "retired") and not stats.requests:
-            continue  # no traffic asked for, none seen
+        shadow = role is not None and role.state == "shadow"
+        mirrored = stats.requests if shadow else 0
+        if not tally.answered and not mirrored:
+            continue  # neither this run's answers nor mirrored copies
         rows.append(
             InstanceRow(
-                id=role.id if role else cluster.removeprefix(f"{service}--"),
+                id=role.id if role else cluster.removeprefix(prefix),
                 version=role.version if role else "?",
                 role=role.state if role else "unknown",
                 asked=role.describe() if role else "not in weir",
-                requests=stats.requests,
-                classes=dict(stats.classes),
-                p50_ms=_quantile(stats, 0.5),
-                p99_ms=_quantile(stats, 0.99),
+                primary=tally.answered,
+                mirrored=mirrored,
+                classes=_classes(tally.statuses) if tally.answered else dict(stats.classes),
+                p50_ms=_latency(tally.latencies_ms, "p50")
+                if tally.answered
+                else _stats_quantile(stats, 0.5),
+                p99_ms=_latency(tally.latencies_ms, "p99")
+                if tally.answered
+                else _stats_quantile(stats, 0.99),
             )
         )
-    changed: tuple[str, ...] = ()
-    if roles_after is not None:
-        after = {r.id: r for r in roles_after}
-        changed = tuple(r.id for r in roles if after.get(r.id, r) != r)
-    checks = _checks(client, rows, roles)
-    return Report(service, through, admin, plan, client, tuple(rows), tuple(checks), changed)
+    live_clusters = {c for c, r in known.items() if r.state == "live"}
+    live_clusters |= {f"{prefix}{r.id}" for r in roles_after or () if r.state == "live"}
+    proxy_live = sum(counts.get(c, ClusterStats()).requests for c in live_clusters)
+    by_proxy = client.served.get(PROXY, Tally())
+    checks = _checks(client, rows, roles, proxy_live, by_proxy, changed)
+    return Report(
+        service,
+        through,
+        admin,
+        plan,
+        client,
+        tuple(rows),
+        tuple(checks),
+        tuple(sorted(changed)),
+        tuple(changes),
+        proxy_live,
+        by_proxy,
+    )
 
 
 def _checks(
-    client: ClientResult, rows: Sequence[InstanceRow], roles: Sequence[Role]
+    client: ClientResult,
+    rows: Sequence[InstanceRow],
+    roles: Sequence[Role],
+    proxy_live: int,
+    by_proxy: Tally,
+    changed: set[str],
 ) -> list[Check]:
     checks = []
-    live = [row for row in rows if row.role == "live"]
-    primary = sum(row.requests for row in live)
     answered = client.answered
     if answered == 0:
         checks.append(Check(False, "no request got an answer through the proxy"))
         return checks
-    # Every caller's answer came from a live instance: counted by the live clusters alone.
-    ok = abs(primary - answered) <= max(2, answered // 1000)
-    what = f"callers got {answered} answers; the live instances answered {primary}"
-    shadow_errors = sum(row.classes.get(5, 0) for row in rows if row.role == "shadow")
-    if ok and shadow_errors:
-        what += f" (the shadows' answers, {shadow_errors} of them 5xx, were discarded)"
-    elif ok:
-        what += " (the shadows' answers were discarded)"
-    elif primary > answered:
-        what += ": more than the callers got (other traffic through this proxy, or retries)"
-    else:
-        what += ": fewer than the callers got (answers the proxy made itself, e.g. 503s)"
-    checks.append(Check(ok, what))
-    # Each shadow got its mirrored share of the live requests.
+    # This run's answers came from live instances (or ones live during part of the run).
+    was_live = {r.id for r in roles if r.state == "live"} | changed
+    from_live = sum(row.primary for row in rows if row.id in was_live)
+    elsewhere = [f"{row.id} ({row.role}) {row.primary}" for row in rows
+                 if row.primary and row.id not in was_live]  # fmt: skip
+    what = f"callers got {answered} answers; live instances gave {from_live}"
+    if by_proxy.answered:
+        codes = ", ".join(f"{code}: {n}" for code, n in sorted(by_proxy.statuses.items()))
+        elsewhere.append(f"the proxy itself {by_proxy.answered} ({codes}: no route or no "
+                         "healthy instance for these requests)")  # fmt: skip
+    if elsewhere:
+        what += "; the rest from " + ", ".join(elsewhere)
+    checks.append(Check(not elsewhere and from_live == answered, what))
+    # Each shadow got its mirrored share of the proxy's live requests.
     for row in rows:
         role = next((r for r in roles if r.id == row.id), None)
         if role is None or role.state != "shadow":
             continue
+        if row.id in changed:
+            checks.append(Check(True, f"shadow {row.id}: not checked, its activation changed "
+                                      "during the run (see changes)"))  # fmt: skip
+            continue
         share = (role.mirror_percent or 0.0) / 100
-        expected = share * primary
-        seen = f"{100 * row.requests / primary:.1f}%" if primary else "-"
+        seen = f"{100 * row.mirrored / proxy_live:.1f}%" if proxy_live else "-"
         checks.append(
             Check(
-                _within(row.requests, primary, share),
-                f"shadow {row.id} got {row.requests} mirrored requests = {seen} of {primary} "
-                f"live requests (asked {100 * share:g}%, expected about {expected:.0f})",
+                _within(row.mirrored, proxy_live, share),
+                f"shadow {row.id} got {row.mirrored} mirrored requests = {seen} of the "
+                f"proxy's {proxy_live} live requests during the run (asked {100 * share:g}%; "
+                "mirroring applies to all of its traffic alike)",
             )
         )
-    # The live instances split the requests by their weights.
+    # The live instances split this run's requests by their weights.
+    live = [row for row in rows if row.role == "live"]
     if len(live) > 1:
+        if changed & {row.id for row in live}:
+            checks.append(Check(True, "live split: not checked, live activations changed "
+                                      "during the run (see changes)"))  # fmt: skip
+            return checks
         shares = {r.id: r.live_share for r in roles if r.state == "live"}
-        off = [row for row in live if not _within(row.requests, primary, shares.get(row.id, 0.0))]
+        mine = sum(row.primary for row in live)
+        off = [row for row in live if not _within(row.primary, mine, shares.get(row.id, 0.0))]
         split = ", ".join(
-            f"{row.id} {100 * row.requests / primary:.1f}% "
-            f"(asked {100 * shares.get(row.id, 0):.4g}%)"
+            f"{row.id} {100 * row.primary / mine:.1f}% (asked {100 * shares.get(row.id, 0):.4g}%)"
             for row in live
         )
         checks.append(Check(not off, f"live split: {split}"))

@@ -13,7 +13,12 @@ from controlplane.model._business import (
     OutcomeHeader,
     ValueEstimate,
 )
-from controlplane.model._durations import Duration, format_duration, parse_duration
+from controlplane.model._durations import (
+    Duration,
+    format_duration,
+    parse_duration,
+    say_duration,
+)
 from controlplane.model._instance import (
     MAX_WEIGHT,
     Activation,
@@ -21,7 +26,6 @@ from controlplane.model._instance import (
     Instance,
     cluster_name,
     is_ip,
-    split_address,
 )
 from controlplane.model._ledger import (
     ActivationChanged,
@@ -36,7 +40,9 @@ from controlplane.model._ledger import (
     RolloutResumed,
     RolloutStarted,
     RolloutStepped,
+    RolloutUndone,
     ServiceApplied,
+    ServiceDeleted,
     VerdictRecorded,
 )
 from controlplane.model._limits import MAX_HOST, MAX_VERDICT_REASON
@@ -52,11 +58,13 @@ from controlplane.model._rollout import (
     Shadow,
     StageChange,
     StageRecord,
+    StepForecast,
 )
 from controlplane.model._rules import check_batch
 from controlplane.model._service import (
     DNS_LABEL,
     SERVICE_NAME,
+    Judging,
     MirrorPercent,
     Pinning,
     Retries,
@@ -81,6 +89,7 @@ from controlplane.model._tokens import (
     TokenState,
 )
 from controlplane.model._verdict import ArmEvidence, Outcome, Verdict
+from controlplane.units import split_address
 
 __all__ = [
     "DNS_LABEL",
@@ -105,6 +114,7 @@ __all__ = [
     "Instance",
     "InstanceRegistered",
     "InstanceState",
+    "Judging",
     "MirrorPercent",
     "Objective",
     "ObjectiveArm",
@@ -133,15 +143,18 @@ __all__ = [
     "RolloutStarted",
     "RolloutState",
     "RolloutStepped",
+    "RolloutUndone",
     "Route",
     "RouteMatch",
     "ServiceApplied",
+    "ServiceDeleted",
     "ServiceSpec",
     "Shadow",
     "Slo",
     "StageChange",
     "StageRecord",
     "State",
+    "StepForecast",
     "Steps",
     "Strategy",
     "TokenCreated",
@@ -159,5 +172,6 @@ __all__ = [
     "format_duration",
     "is_ip",
     "parse_duration",
+    "say_duration",
     "split_address",
 ]

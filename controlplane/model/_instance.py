@@ -14,16 +14,15 @@ from typing import Annotated, Self
 
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator, model_validator
 
+from controlplane.describe import activation_text
 from controlplane.model._limits import (
     MAX_ADDRESS,
-    MAX_DNS_LABEL,
-    MAX_HOST,
     MAX_LABEL_VALUE,
     MAX_LABELS,
 )
 from controlplane.model._service import DNS_LABEL, Name, ServiceName
+from controlplane.units import split_address
 
-_HOSTNAME = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9.]*[A-Za-z0-9])?$")
 _LABEL_KEY = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_./]*[A-Za-z0-9])?$")
 
 MAX_WEIGHT = 1_000_000
@@ -33,30 +32,6 @@ LabelKey = Annotated[
     # Checked by Instance._label_keys (one message for every bad key); the schema says so too.
     WithJsonSchema({"type": "string", "maxLength": 63, "pattern": _LABEL_KEY.pattern}),
 ]
-
-
-def split_address(address: str) -> tuple[str, int]:
-    """('10.0.0.1', 8080) from '10.0.0.1:8080'; ('::1', 80) from '[::1]:80'."""
-    host, sep, port_text = address.rpartition(":")
-    if not sep or not host or not port_text.isdigit():
-        raise ValueError(f"{address!r} is not host:port")
-    port = int(port_text)
-    if not 0 < port < 65536:
-        raise ValueError(f"port {port} in {address!r} is not between 1 and 65535")
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
-        ipaddress.IPv6Address(host)  # raises ValueError naming the text
-        return host, port
-    if ":" in host:
-        raise ValueError(f"{address!r}: an IPv6 host must be in brackets, as [::1]:80")
-    if len(host) > MAX_HOST or any(len(label) > MAX_DNS_LABEL for label in host.split(".")):
-        raise ValueError(
-            f"the host name {host[:40]!r}... is longer than a DNS name may be ({MAX_HOST} "
-            f"characters, {MAX_DNS_LABEL} between dots)"
-        )
-    if not _HOSTNAME.fullmatch(host):
-        raise ValueError(f"{host!r} in {address!r} is not a host name or IP address")
-    return host, port
 
 
 def is_ip(host: str) -> bool:
@@ -161,8 +136,5 @@ class Activation(BaseModel):
         return cls(state=ActivationState.RETIRED)
 
     def describe(self) -> str:
-        if self.state is ActivationState.LIVE:
-            return f"live weight {self.weight}"
-        if self.state is ActivationState.SHADOW:
-            return f"shadow {self.mirror_percent:g}%"
-        return self.state.value
+        state, weight, mirror = self.state.value, self.weight, self.mirror_percent
+        return activation_text({"state": state, "weight": weight, "mirror_percent": mirror})

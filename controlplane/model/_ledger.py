@@ -11,8 +11,8 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from controlplane.model._instance import Activation, Instance
-from controlplane.model._limits import MAX_ROLLOUT_INSTANCES
-from controlplane.model._rollout import Plan, Prior, RolloutId, RolloutOutcome
+from controlplane.model._limits import MAX_ROLLOUT_INSTANCES, MAX_STEPS
+from controlplane.model._rollout import Plan, Prior, RolloutId, RolloutOutcome, StepForecast
 from controlplane.model._service import Name, ServiceName, ServiceSpec
 from controlplane.model._tokens import TokenCreated, TokenRevoked
 from controlplane.model._verdict import Verdict
@@ -28,12 +28,19 @@ class ServiceApplied(_Event):
     kind: Literal["service_applied"] = "service_applied"
     spec: ServiceSpec
 
+    def describe(self) -> str:
+        return f"service {self.spec.name} applied"
+
 
 class InstanceRegistered(_Event):
     """A new immutable instance joined its service, inactive."""
 
     kind: Literal["instance_registered"] = "instance_registered"
     instance: Instance
+
+    def describe(self) -> str:
+        item = self.instance
+        return f"{item.id} registered: {item.service} {item.version} at {item.address}"
 
 
 class ActivationChanged(_Event):
@@ -53,6 +60,14 @@ class ActivationChanged(_Event):
     rollout_id: RolloutId | None = None
     """The rollout that made this change, if one did (a step of it, or its rollback)."""
 
+    def describe(self) -> str:
+        text = f"{self.instance_id}: {self.before.describe()} → {self.after.describe()}"
+        if self.forced:
+            text += " (forced)"
+        if self.budget_override:
+            text += " (error budget overridden)"
+        return text + (f" [rollout {self.rollout_id}]" if self.rollout_id else "")
+
 
 class VerdictRecorded(_Event):
     """The evaluator's judgement of an earlier change (entry `change_seq`), with its evidence."""
@@ -62,6 +77,9 @@ class VerdictRecorded(_Event):
     instance_id: Name
     service: ServiceName
     verdict: Verdict
+
+    def describe(self) -> str:
+        return f"verdict {self.verdict.outcome.value} on #{self.change_seq} ({self.instance_id})"
 
 
 class RolloutStarted(_Event):
@@ -79,6 +97,9 @@ class RolloutStarted(_Event):
     candidates: tuple[Name, ...] = Field(min_length=1, max_length=MAX_ROLLOUT_INSTANCES)
     replaced: tuple[Name, ...] = Field(default=(), max_length=MAX_ROLLOUT_INSTANCES)
     prior: tuple[Prior, ...] = Field(max_length=2 * MAX_ROLLOUT_INSTANCES)
+    forecast: tuple[StepForecast, ...] = Field(default=(), max_length=MAX_STEPS)
+    """Each judged step's expected time to a pass at the traffic when it started (empty when
+    the evaluator had no traffic to go by)."""
 
     def describe(self) -> str:
         return f"rollout {self.rollout_id} started: {self.plan.strategy} to {self.version}"
@@ -134,15 +155,42 @@ class RolloutPromoted(_Event):
 
 class RolloutFinished(_Event):
     """The rollout ended: completed, rolled back after a failing verdict, or aborted. A rollback's
-    changes precede this entry in the same batch."""
+    changes follow this entry in the same batch."""
 
     kind: Literal["rollout_finished"] = "rollout_finished"
     rollout_id: RolloutId
     service: ServiceName
     outcome: RolloutOutcome
+    at: datetime | None = None
+    """When it completed: the replaced instances' grace is counted from here."""
 
     def describe(self) -> str:
         return f"rollout {self.rollout_id} {self.outcome.value.replace('_', ' ')}"
+
+
+class RolloutUndone(_Event):
+    """Someone (the entry's actor) returned the service to the version before a completed
+    rollout, within the replaced instances' grace. The changes follow in the same batch: the
+    replaced instances back to their activations before the rollout, then the new ones."""
+
+    kind: Literal["rollout_undone"] = "rollout_undone"
+    rollout_id: RolloutId
+    service: ServiceName
+
+    def describe(self) -> str:
+        return f"rollout {self.rollout_id} undone"
+
+
+class ServiceDeleted(_Event):
+    """A service left the mesh: its virtual host and the clusters of its instances go. Its
+    instances are retired in the same batch, first; their ids stay taken, and its history stays
+    in the ledger."""
+
+    kind: Literal["service_deleted"] = "service_deleted"
+    service: ServiceName
+
+    def describe(self) -> str:
+        return f"service {self.service} deleted"
 
 
 RolloutEvent = (
@@ -152,6 +200,7 @@ RolloutEvent = (
     | RolloutResumed
     | RolloutPromoted
     | RolloutFinished
+    | RolloutUndone
 )
 
 Event = Annotated[
@@ -165,6 +214,8 @@ Event = Annotated[
     | RolloutResumed
     | RolloutPromoted
     | RolloutFinished
+    | RolloutUndone
+    | ServiceDeleted
     | TokenCreated
     | TokenRevoked,
     Field(discriminator="kind"),

@@ -5,9 +5,11 @@ no single entry can grow a state Envoy cannot be sent (the size of whole xDS mes
 checked before an append: controlplane.resources.message_refusal).
 """
 
-MAX_HOST = 253
-"""A DNS name: at most 253 characters, each label at most 63 (RFC 1035)."""
-MAX_DNS_LABEL = 63
+# Kept with the stdlib-only units (the CLI reads them without the models); named here too.
+from controlplane.units import MAX_DNS_LABEL as MAX_DNS_LABEL
+from controlplane.units import MAX_DURATION_TEXT as MAX_DURATION_TEXT
+from controlplane.units import MAX_HOST as MAX_HOST
+
 MAX_ADDRESS = MAX_HOST + 8
 """host:port, the host of an IPv6 address in brackets."""
 MAX_DOMAINS = 64
@@ -23,9 +25,6 @@ MAX_LABELS = 64
 MAX_LABEL_VALUE = 256
 MAX_STEPS = 100
 """Steps of a rollout."""
-MAX_DURATION_TEXT = 400
-"""A duration as text: `500ms`, `2s`, `30d` -- and the exact decimal of any float the ledger
-writes back (up to some 330 digits)."""
 MAX_ROLLOUT_INSTANCES = 1000
 """Instances one rollout may touch (candidates and replaced)."""
 MAX_VERDICT_REASON = 4096

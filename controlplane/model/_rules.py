@@ -21,10 +21,12 @@ from controlplane.model._ledger import (
     RolloutResumed,
     RolloutStarted,
     RolloutStepped,
+    RolloutUndone,
     ServiceApplied,
+    ServiceDeleted,
     VerdictRecorded,
 )
-from controlplane.model._rollout import RolloutState
+from controlplane.model._rollout import RolloutOutcome, RolloutState
 from controlplane.model._state import Draft, State, fold_into
 from controlplane.model._tokens import RESERVED_NAMES, Role, TokenCreated, TokenRevoked
 
@@ -39,7 +41,7 @@ def check_batch(state: State, batch: Sequence[ProposedEntry]) -> State:
         event = proposed.event
         view = draft.view()
         _check_event(view, event)
-        if isinstance(event, RolloutStepped | RolloutFinished):
+        if isinstance(event, RolloutStepped | RolloutFinished | RolloutUndone):
             deciding.add(event.rollout_id)
         if isinstance(event, ActivationChanged) and event.rollout_id not in (None, *deciding):
             raise Conflict(
@@ -145,6 +147,10 @@ def _check_event(state: State, event: object) -> None:
                 raise Conflict(f"step {stage + 1} of rollout {rollout.id} is already promoted")
         case RolloutFinished():
             _active(state, event.rollout_id, event.service)
+        case RolloutUndone():
+            _check_undo(state, event)
+        case ServiceDeleted(service=service):
+            _check_delete(state, service)
         case TokenCreated(name=name):
             if name in RESERVED_NAMES:
                 raise Conflict(
@@ -228,9 +234,61 @@ def _check_rollout_start(state: State, event: RolloutStarted) -> None:
             )
 
 
+def _check_undo(state: State, event: RolloutUndone) -> None:
+    """Only the service's newest rollout, completed, undone once, while every instance it
+    replaced is still there to take the traffic back."""
+    rollout = _rollout(state, event.rollout_id, event.service)
+    if rollout.active:
+        raise Conflict(
+            f"{rollout.describe()} is still in progress: `weir rollout abort {rollout.service}` "
+            "rolls it back"
+        )
+    if rollout.outcome is not RolloutOutcome.COMPLETED:
+        assert rollout.outcome is not None
+        raise Conflict(
+            f"{rollout.service}'s last rollout, {rollout.id}, was "
+            f"{rollout.outcome.value.replace('_', ' ')}: it left the service as it found it, "
+            "there is nothing to undo"
+        )
+    if rollout.undone_seq is not None:
+        raise Conflict(
+            f"rollout {rollout.id} was undone already (ledger entry {rollout.undone_seq})"
+        )
+    last = state.last_rollout(rollout.service)
+    if last is not None and last.id != rollout.id:
+        raise Conflict(f"rollout {rollout.id} is not {rollout.service}'s last: {last.id} is")
+    gone = [i for i in rollout.replaced if state.instances[i].state is ActivationState.RETIRED]
+    if gone:
+        raise Conflict(
+            f"the instances rollout {rollout.id} replaced are retired ({', '.join(gone)}): "
+            "register the old version again and roll it out"
+        )
+
+
+def _check_delete(state: State, service: str) -> None:
+    if service not in state.services:
+        raise NotFound(f"unknown service {service!r}", field="service")
+    if (running := state.active_rollout(service)) is not None:
+        raise Conflict(
+            f"service {service!r} has {running.describe()} in progress: let it finish, or "
+            f"`weir rollout abort {service}`",
+            field="service",
+        )
+    left = [
+        i.instance.id for i in state.instances_of(service) if i.state is not ActivationState.RETIRED
+    ]
+    if left:
+        raise Conflict(
+            f"service {service!r} still has instances that are not retired ({', '.join(left)}); "
+            "a service is deleted with its instances retired first, in the same batch",
+            field="service",
+        )
+
+
 def _check_rollout_change(state: State, event: ActivationChanged) -> None:
     """A rollout changes instances only in the batch of one of its steps, or in the batch that
-    finishes it (retirements, or a rollback's restorations), right after that entry."""
+    finishes it (retirements, or a rollback's restorations) or undoes it, right after that
+    entry."""
     assert event.rollout_id is not None
     rollout = _rollout(state, event.rollout_id, event.service)
     seq = state.seq + 1
@@ -238,9 +296,10 @@ def _check_rollout_change(state: State, event: ActivationChanged) -> None:
         current = rollout.current
         follows = current is not None and seq == current.seq + len(current.changes) + 1
     else:
-        assert rollout.finished_seq is not None
-        closing = [s for s in rollout.change_seqs if s > rollout.finished_seq]
-        follows = seq == rollout.finished_seq + len(closing) + 1
+        anchor = rollout.undone_seq or rollout.finished_seq
+        assert anchor is not None
+        closing = [s for s in rollout.change_seqs if s > anchor]
+        follows = seq == anchor + len(closing) + 1
     if not follows:
         raise Conflict(
             f"a change of rollout {rollout.id} must be appended with the step (or the finish) "

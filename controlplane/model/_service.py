@@ -119,6 +119,30 @@ class Slo(_Frozen):
     window: Duration = Field(default=30 * 86400.0, gt=0)
 
 
+DEFAULT_WARMUP_S = 2.0
+"""A new instance's first seconds behind Envoy (bench/warmup.py measures them)."""
+DEFAULT_TOLERANCE = 5.0
+
+
+class Judging(_Frozen):
+    """How the evaluator judges this service's changes (the `verdict:` section)."""
+
+    warmup: Duration = Field(
+        default=DEFAULT_WARMUP_S,
+        le=3600,
+        description="a newly serving instance's first seconds: only gross failure (a 5xx rate "
+        "above 50% and above its baseline's) fails it; the other tests start when it ends",
+    )
+    tolerance: float = Field(
+        default=DEFAULT_TOLERANCE,
+        gt=1,
+        le=1000,
+        description="a candidate passes once shown to fail fewer than this many times as many "
+        "requests as its baseline (or no more than its baseline plus half the SLO's allowed "
+        "rate, when that is more)",
+    )
+
+
 class Risk(_Frozen):
     cost_per_failed_request: float = Field(default=0.0, ge=0)
     value_per_request: float = Field(default=0.0, ge=0)
@@ -152,6 +176,22 @@ Steps = Annotated[
 MirrorPercent = Annotated[float, Field(gt=0, le=100)]
 
 DEFAULT_GRACE_S = 300.0
+DEFAULT_DECIDE_WITHIN_S = 600.0
+
+DecideWithin = Annotated[
+    Duration,
+    Field(
+        gt=0,
+        le=7 * 86400.0,
+        description="how long a step may wait for its verdict: past it an inconclusive step is "
+        "recorded, and the rollout waits for the operator (or goes on, with accept_risk); the "
+        "evaluator judges on",
+    ),
+]
+AcceptRisk = Annotated[
+    bool,
+    Field(description="go on from a step still inconclusive at decide_within, the risk recorded"),
+]
 
 
 class RolloutDefaults(_Frozen):
@@ -176,6 +216,17 @@ class RolloutDefaults(_Frozen):
         default=False,
         description="promote a step only when the lower bound of the change's net value per "
         "hour is at least 0",
+    )
+    decide_within: Duration = Field(
+        default=DEFAULT_DECIDE_WITHIN_S,
+        gt=0,
+        le=7 * 86400.0,
+        description="how long a step waits for its verdict: past it an inconclusive step is "
+        "recorded, and the rollout waits for the operator (or goes on, with accept_risk)",
+    )
+    accept_risk: bool = Field(
+        default=False,
+        description="go on from a step still inconclusive at decide_within, the risk recorded",
     )
 
 
@@ -227,6 +278,7 @@ class ServiceSpec(_Frozen):
     routes: tuple[Route, ...] = Field(default=(), max_length=MAX_ROUTES)
     slo: Slo = Field(default_factory=Slo)
     risk: Risk = Field(default_factory=Risk)
+    verdict: Judging = Field(default_factory=Judging)
     rollout: RolloutDefaults = Field(default_factory=RolloutDefaults)
     pinning: Pinning | None = None
     # Business objectives and sticky cohorts (model/_business.py).

@@ -19,7 +19,9 @@ from controlplane.model._ledger import (
     RolloutResumed,
     RolloutStarted,
     RolloutStepped,
+    RolloutUndone,
     ServiceApplied,
+    ServiceDeleted,
     VerdictRecorded,
 )
 from controlplane.model._rollout import RolloutState, StageChange, StageRecord
@@ -95,6 +97,10 @@ class State:
     def rollouts_of(self, service: str) -> list[RolloutState]:
         """A service's rollouts, oldest first."""
         return [self.rollouts[r] for r in self.rollout_ids.get(service, ())]
+
+    def last_rollout(self, service: str) -> RolloutState | None:
+        """The service's newest rollout, running or finished."""
+        return next(reversed(self.rollouts_of(service)), None)
 
 
 class Draft:
@@ -237,8 +243,20 @@ def fold_into(draft: Draft, event: Event, seq: int) -> None:
             return
         case RolloutFinished(rollout_id=rollout_id, outcome=outcome):
             rollout = draft.get("rollouts")[rollout_id]
-            _with_rollout(draft, replace(rollout, outcome=outcome, finished_seq=seq))
+            finished = replace(rollout, outcome=outcome, finished_seq=seq, finished_at=event.at)
+            _with_rollout(draft, finished)
             draft.own("in_progress").pop(rollout.service, None)
+            return
+        case RolloutUndone(rollout_id=rollout_id):
+            rollout = draft.get("rollouts")[rollout_id]
+            _with_rollout(draft, replace(rollout, undone_seq=seq))
+            return
+        case ServiceDeleted(service=service):
+            # Its instances were retired in the same batch: they stay, so their ids stay taken.
+            services, owners = draft.own("services"), draft.own("domain_owners")
+            for domain in services.pop(service).host_domains():
+                if owners.get(domain) == service:
+                    del owners[domain]
             return
         case TokenCreated(name=name, role=role, sha256=sha256):
             draft.own("tokens")[name] = TokenState(
@@ -257,8 +275,8 @@ def _with_rollout(draft: Draft, rollout: RolloutState) -> None:
 
 def _rollout_change(rollout: RolloutState, event: ActivationChanged, seq: int) -> RolloutState:
     """A change the rollout made: one of its current step's, or, once it has finished, one of
-    its closing changes (the retirements of a completed rollout, the restorations of a rollback),
-    which follow its RolloutFinished entry in the same batch."""
+    its closing changes (the retirements of a completed rollout, the restorations of a rollback
+    or of an undo), which follow its RolloutFinished (or RolloutUndone) entry in one batch."""
     touched = (*(i for i in rollout.touched if i != event.instance_id), event.instance_id)
     rollout = replace(rollout, touched=touched, change_seqs=(*rollout.change_seqs, seq))
     current = rollout.current

@@ -48,6 +48,7 @@ from controlplane.model import (
     RolloutResumed,
     RolloutStarted,
     RolloutStepped,
+    RolloutUndone,
     State,
     VerdictRecorded,
 )
@@ -136,7 +137,7 @@ def notification_of(entry: Entry, state: State) -> Notification | None:
             body["rollout"] = _rollout(state, event.rollout_id)
             body["stage"] = event.stage + 1
             body["label"] = event.label
-        case RolloutPaused() | RolloutResumed() | RolloutPromoted():
+        case RolloutPaused() | RolloutResumed() | RolloutPromoted() | RolloutUndone():
             kind = f"rollout.{event.kind.removeprefix('rollout_')}"
             body = _base(entry, kind, event.service, event.describe())
             body["rollout"] = _rollout(state, event.rollout_id)

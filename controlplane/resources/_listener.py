@@ -4,16 +4,22 @@ when the proxy asks for one."""
 from __future__ import annotations
 
 from envoy.config.accesslog.v3 import accesslog_pb2
-from envoy.config.core.v3 import address_pb2, config_source_pb2
+from envoy.config.core.v3 import address_pb2, base_pb2, config_source_pb2, extension_pb2
 from envoy.config.listener.v3 import listener_components_pb2, listener_pb2
 from envoy.extensions.access_loggers.file.v3 import file_pb2
+from envoy.extensions.common.matching.v3 import extension_matcher_pb2
+from envoy.extensions.filters.http.composite.v3 import composite_pb2
+from envoy.extensions.filters.http.header_mutation.v3 import header_mutation_pb2
 from envoy.extensions.filters.http.router.v3 import router_pb2
 from envoy.extensions.filters.network.http_connection_manager.v3 import (
     http_connection_manager_pb2 as hcm_pb2,
 )
+from envoy.type.matcher.v3 import http_inputs_pb2
 from google.protobuf import any_pb2
 from google.protobuf.message import Message
+from xds.type.matcher.v3 import matcher_pb2
 
+from controlplane import defaults
 from controlplane.resources._business import outcome_access_log, outcome_filter
 from controlplane.resources._encoded import Encoded
 
@@ -51,6 +57,42 @@ def _access_log(path: str) -> accesslog_pb2.AccessLog:
     return accesslog_pb2.AccessLog(name="envoy.access_loggers.file", typed_config=_pack(log))
 
 
+def _tell_the_instance() -> hcm_pb2.HttpFilter:
+    """For requests that carry the tag header (`weir loadtest` sends it), a response header
+    naming the cluster, so the instance, that answered: `x-weir-instance: web--web-v2`. Other
+    requests are untouched, and no route is duplicated: Envoy's composite filter runs a header
+    mutation only when the matcher finds the tag."""
+    mutation = header_mutation_pb2.HeaderMutation()
+    append = mutation.mutations.response_mutations.add().append
+    append.header.key = defaults.INSTANCE_HEADER
+    append.header.value = "%UPSTREAM_CLUSTER%"
+    append.append_action = base_pb2.HeaderValueOption.OVERWRITE_IF_EXISTS_OR_ADD
+    action = composite_pb2.ExecuteFilterAction(
+        typed_config=extension_pb2.TypedExtensionConfig(
+            name="envoy.filters.http.header_mutation", typed_config=_pack(mutation)
+        )
+    )
+    matcher = matcher_pb2.Matcher()
+    tagged = matcher.matcher_list.matchers.add()
+    predicate = tagged.predicate.single_predicate
+    predicate.input.name = "tag"
+    predicate.input.typed_config.Pack(
+        http_inputs_pb2.HttpRequestHeaderMatchInput(header_name=defaults.LOADTEST_HEADER),
+        deterministic=True,
+    )
+    predicate.value_match.safe_regex.google_re2.SetInParent()
+    predicate.value_match.safe_regex.regex = ".+"
+    tagged.on_match.action.name = "instance-header"
+    tagged.on_match.action.typed_config.Pack(action, deterministic=True)
+    wrapped = extension_matcher_pb2.ExtensionWithMatcher(
+        xds_matcher=matcher,
+        extension_config=extension_pb2.TypedExtensionConfig(
+            name="envoy.filters.http.composite", typed_config=_pack(composite_pb2.Composite())
+        ),
+    )
+    return hcm_pb2.HttpFilter(name="weir.instance_header", typed_config=_pack(wrapped))
+
+
 def build_listener(host: str, port: int, access_log: str | None = None) -> Encoded:
     """The same listener for SotW and delta proxies: RDS over ADS names the route configuration,
     and on a delta stream that configuration brings its virtual hosts by VHDS itself. With
@@ -72,6 +114,7 @@ def build_listener(host: str, port: int, access_log: str | None = None) -> Encod
         access_log=[outcome_access_log()],
         http_filters=[
             outcome_filter(),
+            _tell_the_instance(),
             hcm_pb2.HttpFilter(
                 name="envoy.filters.http.router", typed_config=_pack(router_pb2.Router())
             ),

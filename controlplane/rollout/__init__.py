@@ -10,6 +10,7 @@ from controlplane.rollout._commands import (
     propose_start,
     resume,
     start,
+    undo,
 )
 from controlplane.rollout._driver import RolloutDriver
 from controlplane.rollout._planner import (
@@ -18,10 +19,22 @@ from controlplane.rollout._planner import (
     Advance,
     Wait,
     failed_change,
+    grace_action,
+    grace_ends,
+    in_grace,
     next_action,
     rollback_batch,
 )
-from controlplane.rollout._stages import Stage, canary_weight, split, stages_of
+from controlplane.rollout._stages import (
+    Stage,
+    StepEvaluation,
+    asked_steps,
+    canary_weight,
+    progress,
+    split,
+    stages_of,
+    step_evaluations,
+)
 
 __all__ = [
     "ACTOR",
@@ -30,14 +43,20 @@ __all__ = [
     "BudgetGate",
     "RolloutDriver",
     "Stage",
+    "StepEvaluation",
     "Wait",
     "abort",
     "active",
+    "asked_steps",
     "canary_weight",
     "failed_change",
+    "grace_action",
+    "grace_ends",
+    "in_grace",
     "next_action",
     "pause",
     "plan_for",
+    "progress",
     "promote",
     "propose_start",
     "resume",
@@ -45,4 +64,6 @@ __all__ = [
     "split",
     "stages_of",
     "start",
+    "step_evaluations",
+    "undo",
 ]

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from controlplane.control import Controller
 from controlplane.errors import WeirError
 from controlplane.model import Entry
-from controlplane.rollout._planner import Advance, next_action
+from controlplane.rollout._planner import Action, Advance, grace_action, next_action
 
 log = logging.getLogger(__name__)
 
@@ -61,15 +61,20 @@ class RolloutDriver:
             self.running = False
 
     async def step(self) -> list[Entry]:
-        """Move each rollout in progress on by at most one batch; the entries appended."""
+        """Move each rollout in progress on by at most one batch, and retire what completed
+        rollouts replaced once their grace is over; the entries appended."""
         appended: list[Entry] = []
-        active = [r.id for r in self._controller.state.active_rollouts()]
-        for rollout_id in active:
+        state = self._controller.state
+        last = {r.service: r for r in state.rollouts.values()}
+        due = [r.id for r in state.rollouts.values() if r.active or last[r.service] is r]
+        for rollout_id in due:
             state = self._controller.state  # fresh: the previous rollout's batch moved it on
             rollout = state.rollouts[rollout_id]
-            if not rollout.active:
-                continue
-            action = next_action(state, rollout, self._clock())
+            now = self._clock()
+            if rollout.active:
+                action: Action | None = next_action(state, rollout, now)
+            else:
+                action = grace_action(state, rollout, now)
             if not isinstance(action, Advance):
                 self._refusals.pop(rollout_id, None)
                 continue

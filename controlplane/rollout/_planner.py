@@ -8,8 +8,9 @@ and a step already appended is never proposed again.
     paused                           ─► wait
     current step: bake, verdicts     ─► wait, unless promoted
     next step with something to do   ─► [RolloutStepped, its changes...]
-    nothing left                     ─► grace step (old instances inactive), then
-                                        [RolloutFinished(completed), retirements...]
+    nothing left                     ─► [RolloutFinished(completed)], the replaced instances
+                                        warm and inactive for the grace (undo brings them
+                                        back), then their retirements; with no grace, at once
 """
 
 from __future__ import annotations
@@ -28,11 +29,13 @@ from controlplane.model import (
     RolloutOutcome,
     RolloutState,
     RolloutStepped,
+    RolloutUndone,
     StageChange,
     StageRecord,
     State,
+    format_duration,
 )
-from controlplane.rollout._stages import Stage, is_judged_change, stages_of
+from controlplane.rollout._stages import Stage, gated_change, stages_of
 
 ACTOR = "rollout"
 """The actor of every change a rollout makes."""
@@ -85,11 +88,10 @@ def next_action(state: State, rollout: RolloutState, now: datetime) -> Action:
                 label=stages[index].label,
                 at=now,
             )
-            step = ProposedEntry(
-                actor=ACTOR, reason=_step_reason(rollout, stages, index), event=stepped
-            )
+            reason = _step_reason(rollout, stages, index) + _accepted(state, rollout, stages)
+            step = ProposedEntry(actor=ACTOR, reason=_fit(reason), event=stepped)
             return Advance((step, *changes), f"{rollout.describe()}: {step.reason}")
-    return Advance(_completion(state, rollout), f"{rollout.describe()} completed")
+    return Advance(_completion(state, rollout, now), f"{rollout.describe()} completed")
 
 
 def failed_change(
@@ -119,7 +121,7 @@ def _gate(
     stage = stages[record.stage]
     pending: list[StageChange] = []
     for change in record.changes if stage.judged else ():
-        if not is_judged_change(change.after):
+        if not gated_change(rollout, record, change):
             continue
         verdict = state.verdicts.get(change.seq)
         if verdict is None:
@@ -136,10 +138,13 @@ def _gate(
                 f"({verdict.reason}) and auto_rollback is off: abort to roll back, or promote "
                 "to go on"
             )
-        elif verdict.outcome is Outcome.INCONCLUSIVE:
+        elif verdict.outcome is Outcome.INCONCLUSIVE and not rollout.plan.accept_risk:
             return Wait(
-                f"the evaluator could not decide on change #{change.seq} of "
-                f"{change.instance_id} ({verdict.reason}): promote to go on, or abort"
+                f"no verdict on change #{change.seq} of {change.instance_id} within the step's "
+                f"{format_duration(rollout.plan.decide_within)} ({verdict.reason}); the "
+                "evaluator keeps judging it. To go on: `weir rollout promote` (on your word), or "
+                "next time a longer step (--decide-within), bigger steps (--steps) or "
+                "--accept-risk; `weir rollout abort` rolls back"
             )
     until = record.at + timedelta(seconds=stage.hold_s)
     verdicts = ", ".join(f"#{c.seq} ({c.instance_id})" for c in pending)
@@ -152,6 +157,31 @@ def _gate(
     if pending:
         return Wait(f"waiting for the evaluator's verdict on {verdicts}")
     return None
+
+
+def _accepted(state: State, rollout: RolloutState, stages: Sequence[Stage]) -> str:
+    """The risk taken when the step before went on without a verdict (accept_risk)."""
+    record = rollout.current
+    if record is None or record.promoted or not stages[record.stage].judged:
+        return ""
+    risks = [
+        f"#{change.seq} ({change.instance_id}): {verdict.reason}"
+        for change in record.changes
+        if gated_change(rollout, record, change)
+        and (verdict := state.verdicts.get(change.seq)) is not None
+        and verdict.outcome is Outcome.INCONCLUSIVE
+    ]
+    if not risks:
+        return ""
+    return (
+        f"; step {record.stage + 1} went on without a verdict, as the plan's accept_risk "
+        f"allows, at this risk: {'; '.join(risks)}"
+    )
+
+
+def _fit(reason: str, limit: int = 1024) -> str:
+    """A reason within what the ledger keeps of one."""
+    return reason if len(reason) <= limit else reason[: limit - 1] + "…"
 
 
 def _changes(
@@ -181,17 +211,33 @@ def _step_reason(rollout: RolloutState, stages: Sequence[Stage], index: int) -> 
     )
 
 
-def _completion(state: State, rollout: RolloutState) -> tuple[ProposedEntry, ...]:
-    """Finished(completed), then the replaced instances that are inactive retire."""
+def _completion(state: State, rollout: RolloutState, now: datetime) -> tuple[ProposedEntry, ...]:
+    """Finished(completed); without a grace period, the replaced instances that are inactive
+    retire in the same batch. With one, they stay warm until grace_action retires them."""
+    grace = rollout.plan.grace
+    kept = f"; {rollout.version}'s predecessors kept warm for {format_duration(grace)}"
     finished = ProposedEntry(
         actor=ACTOR,
-        reason=f"rollout {rollout.id} completed: {rollout.version} serves {rollout.service}",
+        reason=f"rollout {rollout.id} completed: {rollout.version} serves {rollout.service}"
+        + (kept if grace > 0 and rollout.replaced else ""),
         event=RolloutFinished(
-            rollout_id=rollout.id, service=rollout.service, outcome=RolloutOutcome.COMPLETED
+            rollout_id=rollout.id,
+            service=rollout.service,
+            outcome=RolloutOutcome.COMPLETED,
+            at=now,
         ),
     )
-    retirements = []
-    for instance_id in rollout.replaced:
+    if grace > 0:
+        return (finished,)
+    why = f"rollout {rollout.id} completed: replaced by {rollout.version}, retired"
+    return (finished, *_retirements(state, rollout, rollout.replaced, why, rollout.id))
+
+
+def _retirements(
+    state: State, rollout: RolloutState, ids: Sequence[str], why: str, rollout_id: str | None
+) -> list[ProposedEntry]:
+    entries = []
+    for instance_id in ids:
         record = state.instances[instance_id]
         if record.state is not ActivationState.INACTIVE:
             continue
@@ -200,11 +246,77 @@ def _completion(state: State, rollout: RolloutState) -> tuple[ProposedEntry, ...
             service=rollout.service,
             before=record.activation,
             after=Activation.retired(),
+            rollout_id=rollout_id,
+        )
+        entries.append(ProposedEntry(actor=ACTOR, reason=why, event=event))
+    return entries
+
+
+def in_grace(state: State, rollout: RolloutState) -> list[str]:
+    """The instances a completed rollout replaced that are still warm, inactive since it took
+    them out of traffic: what `weir rollout undo` brings back until their grace ends."""
+    if rollout.outcome is not RolloutOutcome.COMPLETED or rollout.undone_seq is not None:
+        return []
+    changed = set(rollout.change_seqs)
+    return [
+        instance_id
+        for instance_id in rollout.replaced
+        if (record := state.instances[instance_id]).state is ActivationState.INACTIVE
+        and record.since_seq in changed
+    ]
+
+
+def grace_ends(rollout: RolloutState) -> datetime | None:
+    """When a completed rollout's replaced instances are retired (None: not known, or none)."""
+    if rollout.finished_at is None or rollout.plan.grace <= 0:
+        return None
+    return rollout.finished_at + timedelta(seconds=rollout.plan.grace)
+
+
+def grace_action(state: State, rollout: RolloutState, now: datetime) -> Action | None:
+    """For a service's last rollout, completed: wait out the grace, then retire the instances
+    it replaced (changes of their own, by actor `rollout`). None when there is nothing left."""
+    warm = in_grace(state, rollout)
+    until = grace_ends(rollout)
+    last = state.last_rollout(rollout.service)
+    if not warm or until is None or last is None or last.id != rollout.id:
+        return None
+    if now < until:
+        return Wait(f"{', '.join(warm)} kept warm until {until:%H:%M:%S}Z", until=until)
+    why = (
+        f"grace of rollout {rollout.id} over ({format_duration(rollout.plan.grace)}): replaced "
+        f"by {rollout.version}, retired"
+    )
+    batch = tuple(_retirements(state, rollout, warm, why, None))
+    return Advance(batch, f"{rollout.describe()}: grace over, {', '.join(warm)} retired")
+
+
+def undo_batch(
+    state: State, rollout: RolloutState, *, actor: str, why: str
+) -> tuple[ProposedEntry, ...]:
+    """RolloutUndone by `actor`, then the replaced instances back to their activations before
+    the rollout (the traffic returns first), then the new version's instances back to theirs."""
+    undone = ProposedEntry(
+        actor=actor,
+        reason=f"rollout {rollout.id} undone: {why}",
+        event=RolloutUndone(rollout_id=rollout.id, service=rollout.service),
+    )
+    changes = []
+    for instance_id in (*rollout.replaced, *rollout.candidates):
+        record = state.instances[instance_id]
+        prior = rollout.prior[instance_id]
+        if record.activation == prior or record.state is ActivationState.RETIRED:
+            continue
+        event = ActivationChanged(
+            instance_id=instance_id,
+            service=rollout.service,
+            before=record.activation,
+            after=prior,
             rollout_id=rollout.id,
         )
-        reason = f"rollout {rollout.id} completed: replaced by {rollout.version}, retired"
-        retirements.append(ProposedEntry(actor=ACTOR, reason=reason, event=event))
-    return (finished, *retirements)
+        reason = f"undo of rollout {rollout.id}: back to {prior.describe()}, as before it"
+        changes.append(ProposedEntry(actor=actor, reason=reason, event=event))
+    return (undone, *changes)
 
 
 def rollback_batch(

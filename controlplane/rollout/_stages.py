@@ -9,7 +9,8 @@ instances it replaces and their activations then), so they are the same after a 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from fractions import Fraction
 
 from controlplane.model import (
     MAX_WEIGHT,
@@ -20,7 +21,9 @@ from controlplane.model import (
     Partial,
     RolloutState,
     Shadow,
-    format_duration,
+    StageChange,
+    StageRecord,
+    State,
 )
 
 PRECISION = 10
@@ -33,13 +36,17 @@ class Stage:
     label: str
     targets: tuple[tuple[str, Activation], ...]
     hold_s: float
-    """The least time at this stage: the plan's bake, or its grace for the grace stage."""
+    """The least time at this stage: the plan's bake."""
     judged: bool = True
     """Wait for a passing verdict on each live or shadow change of this stage."""
+    step: str = ""
+    """The step the operator asked for that this stage is part of ("10%", "shadow 10%",
+    "switch"); a step may take several stages (100%: each old instance out in turn)."""
 
 
 def stages_of(rollout: RolloutState) -> list[Stage]:
-    """Every stage of the rollout's plan, the grace period last if it has one."""
+    """Every stage of the rollout's plan. The grace period is not one: it follows completion
+    (controlplane.rollout._planner.grace_action)."""
     match rollout.plan:
         case Canary(steps=steps):
             stages = _canary(rollout, steps)
@@ -51,11 +58,24 @@ def stages_of(rollout: RolloutState) -> list[Stage]:
             stages = [_mirror(rollout, percent), *_canary(rollout, steps)]
         case _:
             raise TypeError(f"unknown plan {rollout.plan!r}")
-    if rollout.plan.grace > 0 and rollout.replaced:
-        grace = format_duration(rollout.plan.grace)
-        label = f"grace {grace}: replaced instances inactive, then retired"
-        stages.append(Stage(label, (), rollout.plan.grace, judged=False))
-    return stages
+    return [s if s.step else replace(s, step=s.label) for s in stages]
+
+
+def asked_steps(rollout: RolloutState) -> list[str]:
+    """The steps as the operator asked for them, in order: what "step 2 of 3" counts."""
+    return list(dict.fromkeys(stage.step for stage in stages_of(rollout)))
+
+
+def progress(rollout: RolloutState) -> tuple[int, int]:
+    """(the step reached, 1-based and counted as asked, 0 before the first; steps asked)."""
+    stages = stages_of(rollout)
+    asked = list(dict.fromkeys(stage.step for stage in stages))
+    current = rollout.current
+    if current is None:
+        return 0, len(asked)
+    if current.stage >= len(stages):
+        return len(asked), len(asked)
+    return asked.index(stages[current.stage].step) + 1, len(asked)
 
 
 def replaced_weights(rollout: RolloutState) -> list[int]:
@@ -77,11 +97,36 @@ def canary_weight(old_total: int, percent: float) -> int:
     return max(1, round(old_total * percent / (100 - percent)))
 
 
-def rescale_factor(old_total: int, smallest: float, candidates: int) -> int:
-    """1 if whole-number weights give the smallest step within a twentieth of its share; else
-    what to multiply the old weights by so that they do."""
+def exact_factor(old_total: int, steps: tuple[float, ...], candidates: int) -> int | None:
+    """The least factor for the old weights with which every step's share is exactly what was
+    asked (10%, not 9.9%), or None when the weights it needs exceed MAX_WEIGHT."""
+    factor = 1
+    ratios = []
+    for percent in steps:
+        if percent >= 100:
+            continue
+        asked = Fraction(percent).limit_denominator(10_000)
+        ratios.append(asked / (100 - asked))  # the new version's total over the old one's
+        need = (old_total * ratios[-1]).denominator
+        factor = factor * need // math.gcd(factor, need)
+    new_least = old_total * factor * min(ratios, default=Fraction(1))
+    if new_least < candidates:  # each new instance needs a weight of at least 1
+        factor *= math.ceil(candidates / new_least)
+    if factor * old_total > MAX_WEIGHT:
+        return None
+    return factor
+
+
+def rescale_factor(
+    old_total: int, smallest: float, candidates: int, steps: tuple[float, ...] = ()
+) -> int:
+    """What to multiply the old weights by so that each step's share is as asked: exactly
+    when whole weights allow it; else the smallest step within a twentieth of its share."""
     if old_total <= 0 or smallest >= 100:
         return 1
+    exact = exact_factor(old_total, steps or (smallest,), candidates)
+    if exact is not None:
+        return exact
     weight = max(canary_weight(old_total, smallest), candidates)
     share = 100 * weight / (weight + old_total)
     if abs(share - smallest) <= smallest / (2 * PRECISION):
@@ -95,10 +140,11 @@ def _canary(rollout: RolloutState, steps: tuple[float, ...]) -> list[Stage]:
     bake = rollout.plan.bake
     weights = replaced_weights(rollout)
     stages: list[Stage] = []
-    factor = rescale_factor(sum(weights), steps[0], len(candidates))
+    factor = rescale_factor(sum(weights), steps[0], len(candidates), steps)
     if factor > 1:
-        # Whole-number weights cannot give 1% beside an old instance of weight 1: scale the
-        # old weights first. Shares do not move, so this stage is neither judged nor baked.
+        # Whole-number weights cannot give 10% beside an old weight of 100 (11/111 is 9.9%):
+        # scale the old weights first. Shares do not move, so this stage is neither judged nor
+        # baked; it prepares the first step.
         weights = [w * factor for w in weights]
         stages.append(
             Stage(
@@ -108,6 +154,7 @@ def _canary(rollout: RolloutState, steps: tuple[float, ...]) -> list[Stage]:
                 ),
                 0.0,
                 judged=False,
+                step=f"{steps[0]:g}%",
             )
         )
     old_total = sum(weights)
@@ -119,9 +166,12 @@ def _canary(rollout: RolloutState, steps: tuple[float, ...]) -> list[Stage]:
         stages.append(Stage(f"{percent:g}%", _live(candidates, new_weights), bake))
     if new_weights is None:  # steps: [100]: go live beside the old version, then replace it
         new_weights = split(max(old_total, 1), len(candidates))
-        stages.append(Stage("100%: new version live", _live(candidates, new_weights), bake))
+        stages.append(
+            Stage("100%: new version live", _live(candidates, new_weights), bake, step="100%")
+        )
     stages += [
-        Stage(f"100%: {r} out", ((r, Activation.inactive()),), bake) for r in rollout.replaced
+        Stage(f"100%: {r} out", ((r, Activation.inactive()),), bake, step="100%")
+        for r in rollout.replaced
     ]
     return stages
 
@@ -170,3 +220,50 @@ def _live(ids: tuple[str, ...], weights: list[int]) -> tuple[tuple[str, Activati
 def is_judged_change(after: Activation) -> bool:
     """The evaluator judges changes that leave an instance with traffic (live or shadow)."""
     return after.state in (ActivationState.LIVE, ActivationState.SHADOW)
+
+
+def takes_out_only(rollout: RolloutState, record: StageRecord) -> bool:
+    """A step whose changes only take replaced instances out of traffic (a canary's last
+    steps): the evaluator judges it on the new version's instances, which take their share."""
+    return bool(record.changes) and all(
+        change.after.state is ActivationState.INACTIVE and change.instance_id in rollout.replaced
+        for change in record.changes
+    )
+
+
+def gated_change(rollout: RolloutState, record: StageRecord, change: StageChange) -> bool:
+    """Whether a change of this step waits for a verdict (in a judged stage)."""
+    return is_judged_change(change.after) or takes_out_only(rollout, record)
+
+
+@dataclass(frozen=True, slots=True)
+class StepEvaluation:
+    """A rollout step taking replaced instance `instance_id` out (change `change_seq`), to be
+    judged on the new version's live instances."""
+
+    change_seq: int
+    instance_id: str
+    service: str
+    candidates: tuple[str, ...]
+
+
+def step_evaluations(state: State) -> list[StepEvaluation]:
+    """Every current step of a rollout in progress that only takes replaced instances out and
+    leaves the new version live: what the evaluator judges besides instances' own changes."""
+    found = []
+    for rollout in state.rollouts.values():
+        record = rollout.current
+        if not rollout.active or record is None:
+            continue
+        stages = stages_of(rollout)
+        if not stages[record.stage].judged or not takes_out_only(rollout, record):
+            continue
+        live = tuple(
+            c for c in rollout.candidates if state.instances[c].state is ActivationState.LIVE
+        )
+        if not live:
+            continue
+        for change in record.changes:
+            if state.instances[change.instance_id].since_seq == change.seq:
+                found.append(StepEvaluation(change.seq, change.instance_id, rollout.service, live))
+    return found

@@ -57,23 +57,42 @@ def read_vectors(
     retries: list[Any],
 ) -> Reading:
     """The evidence in the `result` lists of the requests, latency, retried and retries
-    queries."""
+    queries. A series that is no count (NaN, negative, not a number) refuses its cluster only
+    (`Reading.rejected`)."""
     reading = Reading()
     for results, add in ((requests, reading.response_class), (retried, reading.retried_class)):
         for series in results:
-            labels, value = series["metric"], float(series["value"][1])
-            add(
-                labels.get("envoy_cluster_name", ""),
-                labels.get("envoy_response_code_class", ""),
-                value,
-            )
+            labels = series["metric"]
+            cluster = labels.get("envoy_cluster_name", "")
+            value = _value(reading, cluster, series)
+            if value is not None:
+                add(cluster, labels.get("envoy_response_code_class", ""), value)
     for series in latency:
-        labels, value = series["metric"], float(series["value"][1])
-        reading.bucket(labels.get("envoy_cluster_name", ""), float(labels["le"]), value)
+        labels = series["metric"]
+        cluster = labels.get("envoy_cluster_name", "")
+        value = _value(reading, cluster, series)
+        try:
+            le = float(labels["le"])
+        except (KeyError, TypeError, ValueError):
+            reading.refuse(cluster, f"a bucket's le is {labels.get('le')!r}")
+            continue
+        if value is not None:
+            reading.bucket(cluster, le, value)
     for series in retries:
-        labels, value = series["metric"], float(series["value"][1])
-        reading.retries(labels.get("envoy_cluster_name", ""), value)
+        cluster = series["metric"].get("envoy_cluster_name", "")
+        value = _value(reading, cluster, series)
+        if value is not None:
+            reading.retries(cluster, value)
     return reading
+
+
+def _value(reading: Reading, cluster: str, series: Any) -> float | None:
+    """A series' value as a float, or None (its cluster refused) when it is none."""
+    try:
+        return float(series["value"][1])
+    except (KeyError, IndexError, TypeError, ValueError):
+        reading.refuse(cluster, f"a series' value is {series.get('value')!r:.60}")
+        return None
 
 
 class PrometheusSource:
@@ -120,8 +139,16 @@ class PrometheusSource:
                     f"Prometheus at {self.url} has no envoy_cluster_upstream_rq_xx series for "
                     "instance clusters (does it scrape the proxies' /stats/prometheus?)"
                 )
-            self._totals.advance("prometheus", reading.counts(), OnDecrease.REBASE)
-            return Scrape(at=at, clusters=self._totals.clusters(), reporting=reporting)
+            counts = reading.counts()
+            self._totals.advance(
+                "prometheus", counts, OnDecrease.REBASE, rejected=reading.rejected()
+            )
+            return Scrape(
+                at=at,
+                clusters=self._totals.clusters(),
+                reporting=reporting,
+                rejected=self._totals.rejected(),
+            )
 
     async def _query(self, query: str, at: float) -> list[Any]:
         """The `result` vector of one instant query at time `at`."""

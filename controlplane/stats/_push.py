@@ -233,6 +233,8 @@ class PushSource:
             max_series=self.limits.max_series, probation_s=self.limits.probation_s
         )
         self._last_flush: dict[str, float] = {}
+        self._rejected: dict[str, dict[str, str]] = {}
+        """Per proxy, the clusters its latest flush carried impossible counts for, and why."""
         self.flushes = 0
         self.refusals: Counter[str] = Counter()
         """Why flushes or streams were refused, counted."""
@@ -244,8 +246,10 @@ class PushSource:
         sent: Callable[[str], bool] | None = None,
     ) -> None:
         """Fold one flush from proxy `node_id` into its claims: the clusters `sent` admits (all
-        when None), if no more requests than its rate allows. Raises BadFlush."""
-        counts = read_flush(families, sent).counts()
+        when None), if no more requests than its rate allows. Raises BadFlush on a count no
+        Envoy sends; a cluster whose histogram is impossible is refused alone (`rejected`)."""
+        reading = read_flush(families, sent)
+        counts = reading.counts()
         now = self._clock()
         since = now - self._last_flush.get(node_id, now - 1.0)
         self._last_flush[node_id] = now
@@ -260,6 +264,9 @@ class PushSource:
             )
             return
         self._claims.add(node_id, counts, now)
+        rejected = reading.rejected()  # a histogram that goes down: that cluster alone
+        if rejected or node_id in self._rejected:
+            self._rejected[node_id] = rejected
         self.flushes += 1
 
     def _refuse(self, node_id: str, reason: str, message: str) -> None:
@@ -276,6 +283,7 @@ class PushSource:
             if now - at > self._forget_after_s:
                 self._claims.forget(node_id)
                 self._last_flush.pop(node_id, None)
+                self._rejected.pop(node_id, None)
         reporting = sum(1 for at in heard.values() if now - at <= self._fresh_s)
         if not reporting:
             raise SourceUnavailable(
@@ -287,6 +295,7 @@ class PushSource:
             clusters=self._claims.sums(),
             reporting=reporting,
             disputed=self._claims.disputes(),
+            rejected={c: why for node in self._rejected.values() for c, why in node.items()},
         )
 
     def readings(self) -> list[ProxyReading]:

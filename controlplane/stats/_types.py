@@ -123,6 +123,9 @@ class Scrape:
     disputed: Mapping[str, str] = field(default_factory=dict)
     """Cluster → why the proxies' claims about it are disputed: its counts hold still until the
     dispute ends (the push source; see stats/_claims.py)."""
+    rejected: Mapping[str, str] = field(default_factory=dict)
+    """Cluster name -> why the source refused its latest counts (NaN, negative, going back,
+    absurd): its entry in `clusters` is its last good one, and verdicts that read it wait."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,7 @@ async def test_the_openapi_schema_lists_every_v1_path(api: httpx.AsyncClient) ->
     paths = schema["paths"]
     assert {
         "/v1/services": {"get"},
-        "/v1/services/{name}": {"get", "put"},
+        "/v1/services/{name}": {"get", "put", "delete"},
         "/v1/instances": {"get", "post"},
         "/v1/instances/{instance_id}": {"get"},
         "/v1/instances/{instance_id}/activation": {"post"},

@@ -73,6 +73,8 @@ async def test_start_takes_the_service_files_defaults_and_names_who(
         "steps": [10.0, 50.0, 100.0],
         "bake": "1h",
         "grace": "0ms",
+        "decide_within": "10m",
+        "accept_risk": False,
     }
 
 
@@ -288,6 +290,8 @@ async def test_the_rollout_paths_are_in_the_openapi_schema(api: httpx.AsyncClien
         "/v1/rollouts/{service}/pause": {"post"},
         "/v1/rollouts/{service}/resume": {"post"},
         "/v1/rollouts/{service}/abort": {"post"},
+        "/v1/rollouts/{service}/undo": {"post"},
+        "/v1/history/rollouts": {"get"},
     }
     abort = paths["/v1/rollouts/{service}/abort"]["post"]["responses"]["409"]
     assert abort["content"]["application/json"]["schema"]["$ref"].endswith("/ErrorBody")

@@ -57,7 +57,9 @@ def _app_schema() -> BaseSchema:
     )  # fmt: skip
     driver = RolloutDriver(controller)
     app = create_app(controller, ProxyRegistry(), evaluator, driver, auth=StaticTokens())
-    return schemathesis.openapi.from_asgi("/openapi.json", app)
+    # The dashboard's event stream does not end by itself, so it cannot be called as a request
+    # and its answer checked: tests/api/test_dashboard_stream.py takes a bounded one instead.
+    return schemathesis.openapi.from_asgi("/openapi.json", app).exclude(path="/v1/dashboard/stream")
 
 
 schema = _app_schema()

@@ -167,3 +167,30 @@ def test_a_server_url_that_is_not_http_is_a_usage_error() -> None:
 
     assert result.exit_code == 2
     assert "--server 'ftp://weir' is not an http:// or https:// URL" in result.stderr
+
+
+def test_wait_gives_up_after_its_timeout_saying_why() -> None:
+    result = invoke("wait", "--timeout", "300ms", env={"WEIR_SERVER": "http://127.0.0.1:1"})
+
+    assert result.exit_code == 3
+    assert result.stderr.startswith("weir: still waiting after 300ms: cannot reach the weir server")
+
+
+def test_wait_for_proxies_says_how_many_hold_the_state() -> None:
+    def answer(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/healthz":
+            return httpx.Response(200, json={"status": "ok", "ledger_seq": 4})
+        if request.url.path == "/v1/whoami":
+            return httpx.Response(200, json={"name": "ci", "role": "viewer"})
+        return httpx.Response(200, json=[PROXY, PROXY | {"in_sync": True}])
+
+    transport = httpx.MockTransport(answer)
+    waited = invoke("wait", "--proxies", "1", env={"WEIR_TOKEN": "t"}, transport=transport)
+    short = invoke("wait", "--proxies", "2", "--timeout", "200ms", env={"WEIR_TOKEN": "t"},
+                   transport=transport)  # fmt: skip
+
+    assert waited.stdout == (
+        "weir is up at http://127.0.0.1:8080 (ledger entry 4); 1 proxy holds its current state\n"
+    )
+    assert short.exit_code == 3
+    assert "1 of 2 proxies hold the current state (2 connected)" in short.stderr

@@ -84,11 +84,11 @@ def test_instance_list_is_a_table_with_live_shares(server: Server, weir: Weir) -
         "v1",
         "10.0.0.1:80",
         "live weight 1",
-        "25.0%",
+        "25%",
         "#5",
         "-",
     ]
-    assert cells(rows[1])[4:6] == ["live weight 3", "75.0%"]
+    assert cells(rows[1])[4:6] == ["live weight 3", "75%"]
     assert cells(rows[2])[4:6] == ["shadow 10%", "-"]
 
 

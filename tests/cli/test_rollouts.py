@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import threading
 import time
 
@@ -51,8 +52,10 @@ def test_start_says_what_will_happen_and_how_to_follow_it(web: Server, weir: Wei
 
     assert result.exit_code == 0, result.output
     assert result.stdout == (
-        "started rollout web/1: canary (steps 10%, 50%, 100%; bake 30s; grace 0ms) of web to v2 "
-        "(ledger entry 5)\nfollow it with: weir rollout status web --watch\n"
+        "started rollout web/1: canary (steps 10%, 50%, 100%; bake 30s; decide within 10m; "
+        "grace 0ms) of web to v2 (ledger entry 5)\n"
+        "time to a decision: not forecast (too little traffic seen lately to go by)\n"
+        "follow it with: weir rollout status web --watch\n"
     )
 
 
@@ -66,7 +69,7 @@ def test_status_reads_as_a_progress_display(web: Server, weir: Weir) -> None:
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
     assert lines[0] == "rollout web/1: canary of web to v2 — running, step 1 of 2 (50%)"
-    assert lines[1] == f"[{'#' * 15}{'.' * 15}]  50.0% of live traffic on v2"
+    assert lines[1] == f"[{'#' * 15}{'.' * 15}] 50% of live traffic on v2"
     assert lines[2].split() == [
         "INSTANCE",
         "VERSION",
@@ -77,8 +80,8 @@ def test_status_reads_as_a_progress_display(web: Server, weir: Weir) -> None:
         "ERRORS",
         "P99",
     ]
-    assert lines[3].split() == ["a", "v1", "old", "live", "weight", "9", "50.0%", "-", "-", "-"]
-    assert lines[4].split()[:7] == ["c", "v2", "new", "live", "weight", "9", "50.0%"]
+    assert lines[3].split() == ["a", "v1", "old", "live", "weight", "9", "50%", "-", "-", "-"]
+    assert lines[4].split()[:7] == ["c", "v2", "new", "live", "weight", "9", "50%"]
     assert lines[5] == "verdict on #7 (c): pass: pass by the test"
     assert lines[6].startswith("next: holding step 1 (50%) until ") and lines[6].endswith(")")
     assert lines[7] == "steps:"
@@ -123,7 +126,7 @@ def test_watch_redraws_until_the_rollout_completes(web: Server, weir: Weir) -> N
     network = _FirstAnswer()
 
     def drive() -> None:
-        network.answered.wait(timeout=30)  # the first frame shows the rollout not yet stepped
+        network.answered.wait(timeout=30)  # the first frame shows the rollout as it started
         for _ in range(20):
             time.sleep(0.05)
             if web.controller.state.active_rollout("web") is None:
@@ -141,9 +144,12 @@ def test_watch_redraws_until_the_rollout_completes(web: Server, weir: Weir) -> N
 
     assert result.exit_code == 0, result.output
     frames = result.stdout.split("\n\n")
-    assert "— running, step " in frames[0]  # the server's own driver may have taken step 1
-    assert "— completed, step 3 of 3 (100%: a out)" in result.stdout
-    assert f"[{'#' * 30}] 100.0% of live traffic on v2" in result.stdout
+    # (the server's own rollout driver may take the first step before the watch first reads)
+    assert re.search(r"— running, step [01] of 3", frames[0]), frames[0]
+    shown = [int(m) for m in re.findall(r"— \w+, step (\d) of 3", result.stdout)]
+    assert shown == sorted(shown) and shown[-1] == 3, shown
+    assert "— completed, step 3 of 3 (100%)\n  now: 100%: a out" in result.stdout
+    assert f"[{'#' * 30}] 100% of live traffic on v2" in result.stdout
 
 
 def test_watch_of_a_rolled_back_rollout_exits_1(web: Server, weir: Weir) -> None:
@@ -222,3 +228,24 @@ def test_a_refused_start_exits_non_zero_and_records_nothing(
     assert result.exit_code == code, result.output
     assert words in result.stderr
     assert web.ledger_length() == length
+
+
+def test_the_forecast_of_each_step_is_printed_as_recorded() -> None:
+    from controlplane.cli._rollouts import forecast_lines
+
+    event = {
+        "plan": {"decide_within": "10m"},
+        "forecast": [
+            {"stage": 0, "label": "1%", "share": 0.01, "seconds": 3000.0, "within": False},
+            {"stage": 1, "label": "25%", "share": 0.25, "seconds": 240.0, "within": True},
+            {"stage": 2, "label": "100%: a out", "share": 1.0, "seconds": None, "within": False},
+        ],
+    }
+    assert forecast_lines(event) == [
+        "time to a decision at the current traffic (each step may take 10m):",
+        "  step 1 (1%, 1% of traffic): about 50 min to pass if as good as the old version"
+        "  (over; the plan accepts the risk)",
+        "  step 2 (25%, 25% of traffic): about 4 min to pass if as good as the old version",
+        "  step 3 (100%: a out, 100% of traffic): no pass in sight at this traffic if as good as "
+        "the old version  (over; the plan accepts the risk)",
+    ]

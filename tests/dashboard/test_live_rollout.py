@@ -148,14 +148,15 @@ def test_the_dashboard_shows_a_canary_advance_to_completion(
         with SteadyLoad(url, SERVICE, rps=RPS) as load:
             # Given: the page shows v1 sharing the traffic and v2 waiting, and no rollout yet
             expect(page.locator("#services .service")).to_contain_text(["web"])
-            expect(row("v1-a").locator(".share-value")).to_have_text("50.0%")
-            expect(row("v1-b").locator(".share-value")).to_have_text("50.0%")
+            expect(row("v1-a").locator(".share-value")).to_have_text("50%")
+            expect(row("v1-b").locator(".share-value")).to_have_text("50%")
             expect(row("v2-a")).to_contain_text("inactive")
-            expect(row("v2-a").locator(".share-value")).to_have_text("0.0%")
+            expect(row("v2-a").locator(".share-value")).to_have_text("0%")
             expect(rollout).to_contain_text("No rollout of web yet")
             # and charts of the live instances' success rate fill in from Envoy's stats
-            expect(row("v1-a").locator("svg.spark path.line")).to_have_count(2, timeout=10_000)
-            expect(row("v1-a").locator("td.chart .figure").first).to_have_text(
+            success = page.locator("#charts svg[data-test=success]")
+            expect(success.locator("path.line")).to_have_count(2, timeout=10_000)
+            expect(row("v1-a").locator("td.success")).to_have_text(
                 re.compile(r"^100%\s*\d+ req/s$")
             )
 
@@ -163,7 +164,7 @@ def test_the_dashboard_shows_a_canary_advance_to_completion(
             seen = [read(page)]
             judged.call("POST", "/v1/rollouts", {"service": SERVICE, "version": "v2", **CANARY})
             mid = tmp_path / "dashboard-canary.png"
-            watch(page, seen, until="completed", screenshot=("Step 2 of 4", mid))
+            watch(page, seen, until="completed", screenshot=("Step 2 of 3", mid))
             end = tmp_path / "dashboard-completed.png"
             page.screenshot(path=end, full_page=True)
         assert set(load.outcomes) == {"200"}, load.outcomes
@@ -184,7 +185,7 @@ def test_the_dashboard_shows_a_canary_advance_to_completion(
     expect(instances).to_contain_text("2 retired instances not shown")
     expect(row("v2-a")).to_contain_text("live")
     expect(rollout.locator(".rollout-head > .badge")).to_have_text("completed")
-    expect(rollout.locator("[data-test=new-share]")).to_have_text("100.0%")
+    expect(rollout.locator("[data-test=new-share]")).to_have_text("100%")
     expect(rollout.locator(".steps .badge.good").first).to_have_text("pass")
     # the history shows the verdicts and their cost, newest first
     history = page.locator("#history .timeline > li")
@@ -209,7 +210,7 @@ def test_the_dashboard_shows_a_failing_canary_rolled_back_with_its_cost(
         url = mesh(judged, start_envoy, stack, v2_error_rate=0.3)
         with SteadyLoad(url, SERVICE, rps=RPS):
             # Given: the page shows v1 serving all the traffic
-            expect(v2.locator(".share-value")).to_have_text("0.0%")
+            expect(v2.locator(".share-value")).to_have_text("0%")
             # When: a canary of a version that fails 30% of its requests runs
             seen = [read(page)]
             judged.call("POST", "/v1/rollouts", {"service": SERVICE, "version": "v2", **CANARY})
@@ -219,20 +220,22 @@ def test_the_dashboard_shows_a_failing_canary_rolled_back_with_its_cost(
 
     # Then: v2-a got its canary share, failed its verdict and lost the traffic again
     assert seen[-1].state == "rolled back", seen[-1]
-    assert seen[-1].shares["v2-a"] == "0.0%", seen[-1]
+    assert seen[-1].shares["v2-a"] == "0%", seen[-1]
     expect(rollout.locator(".rollout-head > .badge")).to_have_text("rolled back")
     expect(rollout.locator(".step-bar .segment.failed")).to_have_count(1)
     expect(rollout.locator(".steps .badge.bad").first).to_have_text("fail")
     expect(v2).to_contain_text("inactive")
     # its success rate over the last minute reads far below the SLO, in red
-    expect(v2.locator("td.chart .bad-text").first).to_have_text(re.compile(r"^[5-8]\d\.\d%$"))
+    expect(v2.locator("td.success .bad-text").first).to_have_text(re.compile(r"^[5-8]\d\.\d%$"))
     # the history names the change, its failed verdict and what it cost, and the rollback
     history = page.locator("#history .timeline > li")
-    change = history.filter(has_text="v2-a: inactive → live weight 11")
+    change = history.filter(has_text="v2-a: inactive → live weight 100")
     expect(change.locator(".verdict .badge")).to_have_text("fail")
     expect(change.locator(".verdict .cost")).to_have_text(re.compile(r"^cost \d+\.\d\d$"))
-    expect(history.filter(has_text="v2-a: live weight 11 → inactive")).to_contain_text(
+    expect(history.filter(has_text="v2-a: live weight 100 → inactive")).to_contain_text(
         "by evaluator"
     )
-    expect(history.first).to_contain_text("rolled back")
+    # (the rollback's entry, then the old instances' weights restored from the 10% step's scale)
+    expect(page.locator("#history li.kind-rollout_finished").first).to_contain_text("rolled back")
+    expect(history.first).to_contain_text("back to live weight 50, as before it")
     print(f"screenshot: {shot}")

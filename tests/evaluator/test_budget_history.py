@@ -122,6 +122,7 @@ def evaluator_on(store: Store, budgets: BudgetStore, source: ScriptedSource) -> 
         judge=rate_judge,
         extra_failures=extra_failures,
         clock=lambda: source.at,
+        wall_clock=lambda: source.at,
         budgets=budgets,
     )
 

@@ -6,6 +6,7 @@ controllers' addresses, upstreams answering with their instance id, and steady l
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import time
@@ -48,6 +49,11 @@ def finished(weir: WeirServer, timeout: float = 90) -> dict[str, Any]:
 
     result: dict[str, Any] = eventually(done, timeout=timeout, interval=0.25)
     return result
+
+
+def retired(weir: WeirServer, instance_id: str) -> bool:
+    view = weir.call("GET", f"/v1/instances/{instance_id}")
+    return bool(view["activation"]["state"] == "retired")
 
 
 def leads(ledger_url: str, weir: WeirServer, timeout: float) -> float:
@@ -129,11 +135,12 @@ def test_the_leader_killed_mid_canary_another_replica_leads_and_finishes_it(
 def test_a_paused_leader_loses_its_term_and_its_writes_are_refused_when_it_wakes(
     tmp_path: Path, ledger_url: str
 ) -> None:
-    # Stats are off: nothing judges, so the canary's one step waits for an operator's promote;
-    # its grace stage after it is only time.
+    # Stats are off: nothing judges, so each of the canary's steps (v2 live; v1 out, which is
+    # judged too) waits for an operator's promote; once it completes, the grace of the instance
+    # it replaced is only time.
     a_log = tmp_path / "a" / "weir-serve.log"
     with ExitStack() as stack:
-        # Given replica a leading a canary into its grace stage, replica b following
+        # Given replica a leading a completed canary into its grace, replica b following
         a = stack.enter_context(replica(tmp_path / "a", ledger_url, "--stats", "off"))
         leads(ledger_url, a, timeout=10)
         b = stack.enter_context(replica(tmp_path / "b", ledger_url, "--stats", "off", joining=a))
@@ -142,16 +149,25 @@ def test_a_paused_leader_loses_its_term_and_its_writes_are_refused_when_it_wakes
             a.instance(SERVICE, instance_id, f"127.0.0.1:{free_port()}", version=version)
         a.live("v1-a", 100)
         a.call("POST", "/v1/rollouts", {**CANARY, "steps": [100], "bake": "0s", "grace": "7s"})
-        eventually(lambda: rollout(a)["step"] == 1, timeout=10, interval=0.1)
+        eventually(lambda: rollout(a)["stage"] == 1, timeout=10, interval=0.1)
         a.call("POST", f"/v1/rollouts/{SERVICE}/promote", {})
-        eventually(lambda: rollout(a)["step"] == 2, timeout=10, interval=0.05)  # grace: 7 s
+
+        def grace_started() -> bool:  # promoting each step that waits for its verdict
+            if rollout(a)["grace"] is not None:
+                return True
+            with contextlib.suppress(Exception):  # no step waiting just now
+                a.call("POST", f"/v1/rollouts/{SERVICE}/promote", {})
+            return False
+
+        eventually(grace_started, timeout=15, interval=0.2)  # grace: 7 s
         assert a.pid is not None
 
         # When a is paused past the end of the grace
         os.kill(a.pid, signal.SIGSTOP)
         try:
-            # Then b leads within 10 s, and finishes the rollout when the grace ends
+            # Then b leads within 10 s, and retires the replaced instance when the grace ends
             took = leads(ledger_url, b, timeout=TAKEOVER_S)
+            eventually(lambda: retired(b, "v1-a"), timeout=15, interval=0.25)
             status = finished(b, timeout=15)
         finally:
             # When a wakes, still believing it leads a rollout whose grace is over
@@ -161,6 +177,7 @@ def test_a_paused_leader_loses_its_term_and_its_writes_are_refused_when_it_wakes
         assert leader(ledger_url)[1] == b.pid
         assert rollout(a)["state"] == "completed"  # a follows b now
         steps, changes = steps_and_changes(b, status["id"])
+        history = b.history()
 
     # What a's driver did on waking depends on which of its tasks ran first: a write it tried
     # before its follower caught up is fenced (term 1 over), one after is refused by the rules
@@ -174,7 +191,9 @@ def test_a_paused_leader_loses_its_term_and_its_writes_are_refused_when_it_wakes
         f"{fenced} fenced, {conflicted} as conflicts"
     )
     assert status["state"] == "completed", status
-    assert steps == [0, 1, 2] and len(changes) == len(set(changes)), (steps, changes)
+    assert steps == [0, 1] and len(changes) == len(set(changes)), (steps, changes)
+    retirement = [e for e in history if e["reason"].startswith("grace of rollout web/1 over")]
+    assert [e["event"]["instance_id"] for e in retirement] == ["v1-a"]  # once, by b
     assert fenced_writes_out_of_term(ledger_url) == []
     assert leader_writes_without_term(ledger_url) == []
     entries, begins = ledger_terms(ledger_url)

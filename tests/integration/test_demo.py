@@ -45,9 +45,9 @@ def test_weir_demo_runs_a_canary_rolls_back_bad_ones_and_stops_everything() -> N
     # v4 answered 200 but took fewer orders: failed on the objective and rolled back; v5 took
     # more: recorded as an improvement with a positive value, and completed
     assert re.search(r"on v4 — rolled back", out), out
-    assert re.search(r"verdict fail on #\d+, value -[\d,.]+/h", out), out
+    assert re.search(r"verdict fail on #\d+:[^\n]*, value -[\d,.]+/h", out), out
     assert re.search(r"100\.0% on v5 — completed", out), out
-    assert re.search(r"verdict improvement on #\d+, value \+[\d,.]+/h", out), out
+    assert re.search(r"verdict improvement on #\d+:[^\n]*, value \+[\d,.]+/h", out), out
     assert re.search(r"orders/request \u2212\d+% \[\u2212\d+%, \u2212\d+(\.\d+)?%\] harm", out), out
     assert re.search(r"checkout: value gained [\d,.]+, value lost [\d,.]+", out), out
     # traffic through the real Envoy ends entirely on v2

@@ -118,9 +118,13 @@ def test_a_spent_budget_refuses_new_live_traffic_until_overridden(
         _, url = connect_envoy(judged, start_envoy, "proxy-1", delta=True)
         serves(url, "flaky")
         with SteadyLoad(url, SERVICE, rps=RPS):
-            # Given a service failing 20% against a 99% SLO, until its budget is spent
+            # Given a service failing 20% against a 99% SLO, until its budget is spent (and its
+            # only instance's change judged a failure, left in place: auto_rollback is off)
             def frozen() -> None:
                 assert judged.call("GET", f"/v1/services/{SERVICE}/budget")["frozen"]
+                assert any(e["event"]["kind"] == "verdict_recorded" for e in judged.history()), (
+                    "the evaluator's verdict on flaky's change is still open"
+                )
 
             eventually(frozen, timeout=30, interval=0.2)
 

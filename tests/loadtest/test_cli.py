@@ -14,6 +14,8 @@ def api(*instances: tuple[str, str]) -> httpx.MockTransport:
     """A weir API whose service `web` has these (id, state) instances."""
 
     def answer(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/healthz":
+            return httpx.Response(200, json={"status": "ok", "ledger_seq": 7})
         assert request.url.path == "/v1/instances"
         assert request.url.params["service"] == "web"
         body = [
@@ -58,5 +60,17 @@ def test_bad_numbers_are_usage_errors() -> None:
         (("--rps", "1", "--duration", "1s", "--through", "nowhere"), "--through"),
     ]:
         result = invoke("loadtest", "web", *args)
+        assert result.exit_code == 2, result.output
+        assert message in result.output
+
+
+def test_headers_must_be_name_value_pairs() -> None:
+    for header, message in [
+        ("x-tenant", "is not NAME:VALUE"),
+        ("bad name:1", "not a header name"),
+        ("x-weir-loadtest:mine", "weir loadtest sets it itself"),
+        ("x-a:b\x01c", "a control character"),
+    ]:
+        result = invoke("loadtest", "web", "--rps", "1", "--duration", "1s", "--header", header)
         assert result.exit_code == 2, result.output
         assert message in result.output

@@ -67,10 +67,10 @@ async def test_a_fail_verdict_in_step_1_returns_every_touched_instance_in_revers
     await driver.step()  # two new instances of weight >= 1 beside 9 would be 18%: scale first
     await driver.step()  # 10%: c and d live together, the share split between them
     assert rollout_changes(c) == [
-        ("a", "live weight 6", "live weight 60"),
-        ("b", "live weight 3", "live weight 30"),
-        ("c", "inactive", "live weight 5"),
-        ("d", "inactive", "live weight 5"),
+        ("a", "live weight 6", "live weight 12"),
+        ("b", "live weight 3", "live weight 6"),
+        ("c", "inactive", "live weight 1"),  # 2 / 20: exactly 10%
+        ("d", "inactive", "live weight 1"),
     ]
 
     judge(c, Outcome.FAIL, instance="c")  # the evaluator deactivates c itself
@@ -78,9 +78,9 @@ async def test_a_fail_verdict_in_step_1_returns_every_touched_instance_in_revers
 
     assert rollout_of(c).outcome is RolloutOutcome.ROLLED_BACK
     assert rollout_changes(c)[4:] == [
-        ("d", "live weight 5", "inactive"),
-        ("b", "live weight 30", "live weight 3"),
-        ("a", "live weight 60", "live weight 6"),
+        ("d", "live weight 1", "inactive"),
+        ("b", "live weight 6", "live weight 3"),
+        ("a", "live weight 12", "live weight 6"),
     ]
     assert {i.instance.id: i.activation.describe() for i in c.state.instances_of("web")} == {
         "a": "live weight 6",
@@ -102,6 +102,7 @@ async def test_abort_after_old_instances_went_out_puts_every_one_back_newest_fir
     judge(c)
     clock.advance(60)
     await driver.step()  # a out
+    judge(c)  # every step is judged, those taking old instances out too
     clock.advance(60)
     await driver.step()  # b out: c alone serves
 

@@ -15,7 +15,7 @@ from controlplane.model import (
     RolloutState,
     Shadow,
 )
-from controlplane.rollout import canary_weight, split, stages_of
+from controlplane.rollout import asked_steps, canary_weight, split, stages_of
 
 
 def rollout(plan: Plan, old: dict[str, int], new: tuple[str, ...] = ("c",)) -> RolloutState:
@@ -56,11 +56,11 @@ CASES: dict[str, tuple[RolloutState, list[str]]] = {
     "canary beside weight 1 scales the old weights first": (
         rollout(Canary(steps=(1, 5, 25, 50, 100), **NO_GRACE), {"a": 1}),
         [
-            "old weights x990 (shares unchanged): a live weight 990",
-            "1%: c live weight 10",
-            "5%: c live weight 52",
-            "25%: c live weight 330",
-            "50%: c live weight 990",
+            "old weights x1881 (shares unchanged): a live weight 1881",
+            "1%: c live weight 19",  # 19 / 1900: each share exactly as asked
+            "5%: c live weight 99",
+            "25%: c live weight 627",
+            "50%: c live weight 1881",
             "100%: a out: a inactive",
         ],
     ),
@@ -80,12 +80,17 @@ CASES: dict[str, tuple[RolloutState, list[str]]] = {
         rollout(Canary(steps=(10, 100), **NO_GRACE), {}),
         ["10%: c live weight 1"],
     ),
-    "canary with a grace period": (
+    "canary with a grace period: the grace follows completion, it is no step": (
         rollout(Canary(steps=(50, 100), bake=0, grace="5m"), {"a": 9}),
+        ["50%: c live weight 9", "100%: a out: a inactive"],
+    ),
+    "canary at 10% beside a weight of 100: exactly 10%, not 11/111": (
+        rollout(Canary(steps=(10, 50, 100), **NO_GRACE), {"a": 100}),
         [
-            "50%: c live weight 9",
+            "old weights x9 (shares unchanged): a live weight 900",
+            "10%: c live weight 100",
+            "50%: c live weight 900",
             "100%: a out: a inactive",
-            "grace 5m: replaced instances inactive, then retired: ",
         ],
     ),
     "partial": (
@@ -127,14 +132,34 @@ def test_stages(case: str) -> None:
     assert describe(r) == expected
 
 
-def test_the_rescale_is_neither_judged_nor_baked_and_grace_holds_for_grace() -> None:
+def test_the_rescale_is_neither_judged_nor_baked() -> None:
     r = rollout(Canary(steps=(1, 100), bake=60, grace=60), {"a": 1})
     assert [(s.judged, s.hold_s) for s in stages_of(r)] == [
         (False, 0.0),  # rescale: shares do not move
         (True, 60.0),
         (True, 60.0),  # a out: its verdict is awaited only if the evaluator judges it
-        (False, 60.0),  # grace: held for `grace`
     ]
+
+
+@pytest.mark.parametrize(
+    ("plan", "old", "steps", "of_stage"),
+    [
+        # A preparing rescale belongs to the first step; every old instance out is "100%".
+        (Canary(steps=(10, 50, 100), **NO_GRACE), {"a": 100, "b": 100}, ["10%", "50%", "100%"],
+         ["10%", "10%", "50%", "100%", "100%"]),
+        (Shadow(mirror_percent=20, steps=(20, 50, 100), **NO_GRACE), {"a": 50, "b": 50},
+         ["shadow 20%", "20%", "50%", "100%"],
+         ["shadow 20%", "20%", "50%", "100%", "100%"]),
+        (BlueGreen(verify_in_shadow=True, **NO_GRACE), OLD, ["shadow 10%", "switch"],
+         ["shadow 10%", "switch"]),
+    ],
+)  # fmt: skip
+def test_steps_are_counted_as_the_operator_asked_them(
+    plan: Plan, old: dict[str, int], steps: list[str], of_stage: list[str]
+) -> None:
+    r = rollout(plan, old)
+    assert asked_steps(r) == steps
+    assert [s.step for s in stages_of(r)] == of_stage
 
 
 @pytest.mark.parametrize(

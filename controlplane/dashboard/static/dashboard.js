@@ -1,24 +1,19 @@
-// The weir dashboard: polls this server's HTTP API every second and draws what it answers.
-// Plain JS, no dependencies. Everything from the server goes into the page as text nodes.
+// The weir dashboard: one server-sent event stream per page (/v1/dashboard/stream) brings
+// everything it shows, when it changes; operators also get the rollout's actions. Plain JS,
+// no dependencies. Everything from the server goes into the page as text nodes.
 "use strict";
 
 (() => {
-  const POLL_MS = 1000;
-  const TIMEOUT_MS = 4000;
-  const TIMELINE_LIMIT = 40;
   const SVG = "http://www.w3.org/2000/svg";
   // The API needs a bearer token. The page asks for one and keeps it in this origin's
   // localStorage (never in the URL, where history and logs would keep it).
   const TOKEN_KEY = "weir-token";
+  const RETRY_MS = [500, 1000, 2000, 5000];
+  const SILENT_MS = 40000; // the server says something at least every 15 s
+  const PALETTE = ["#2563eb", "#7c3aed", "#0f766e", "#c2410c", "#be185d", "#4d7c0f", "#0369a1"];
 
   const seen = {
-    seq: null, // ledger position at the last full read
-    service: null, // the service shown
-    services: [],
-    instances: [],
-    active: [], // rollouts in progress, all services
-    timeline: null,
-    rollout: null,
+    page: null, // the last snapshot drawn
     drawn: {}, // section id -> the JSON it was last drawn from
   };
 
@@ -46,7 +41,8 @@
       if (k === "class") el.className = v;
       else if (k === "text") el.textContent = v;
       else if (k === "data") Object.assign(el.dataset, v);
-      else if (k === "width") el.style.width = v;
+      else if (k === "width") el.style.width = v; // CSSOM: the CSP allows no style attribute
+      else if (k === "paint") el.style.background = v;
       else if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
       else el.setAttribute(k, v === true ? "" : String(v));
     }
@@ -70,10 +66,12 @@
 
   // ---- formatting ---------------------------------------------------------------------------
 
-  const pct = (share, digits = 1) => `${(100 * share).toFixed(digits)}%`;
+  /** A share as operators ask for it: 10%, 33.3%, 0.5%, 100% (three significant digits). */
+  const pct = (share) => `${Number((100 * share).toPrecision(3))}%`;
   const num = (n) => Math.round(n).toLocaleString("en-US");
   const count = (n, noun) => `${n} ${noun}${n === 1 ? "" : "s"}`;
   const clock = (date) => date.toLocaleTimeString("en-GB", { hour12: false });
+  const hhmm = (date) => date.toLocaleTimeString("en-GB", { hour12: false, hour: "2-digit", minute: "2-digit" });
 
   function rate(percent) {
     if (percent === null || percent === undefined) return "—";
@@ -92,6 +90,7 @@
     if (s >= 86400 && s % 86400 === 0) return `${s / 86400}d`;
     if (s >= 3600 && s % 3600 === 0) return `${s / 3600}h`;
     if (s >= 60 && s % 60 === 0) return `${s / 60}m`;
+    if (s >= 120) return `${Math.floor(s / 60)}m ${Math.round(s % 60)}s`;
     return s >= 10 ? `${Math.round(s)}s` : `${s.toFixed(1)}s`;
   }
 
@@ -117,97 +116,127 @@
     return badge(text, final ? OUTCOME_CLASS[outcome] : "wait");
   }
 
-  // ---- the API ------------------------------------------------------------------------------
-
-  class ApiError extends Error {
-    constructor(status, message) {
-      super(message);
-      this.status = status;
-    }
-  }
-
-  async function get(path) {
-    const abort = new AbortController();
-    const timer = setTimeout(() => abort.abort(), TIMEOUT_MS);
-    try {
-      const headers = { Accept: "application/json" };
-      const token = localStorage.getItem(TOKEN_KEY);
-      if (token) headers.Authorization = `Bearer ${token}`;
-      const response = await fetch(path, { signal: abort.signal, cache: "no-store", headers });
-      const body = await response.json().catch(() => null);
-      if (!response.ok) {
-        throw new ApiError(response.status, (body && body.error) || response.statusText);
-      }
-      return body;
-    } catch (err) {
-      if (err instanceof ApiError) throw err;
-      throw new ApiError(0, err.name === "AbortError" ? "timed out" : err.message);
-    } finally {
-      clearTimeout(timer);
-    }
-  }
-
-  /** The answer, or {missing: message} for the statuses an endpoint uses to say "not here". */
-  async function optional(path, ...statuses) {
-    try {
-      return await get(path);
-    } catch (err) {
-      if (statuses.includes(err.status)) return { missing: err.message, status: err.status };
-      throw err;
-    }
-  }
-
   const enc = encodeURIComponent;
 
-  // ---- the loop -----------------------------------------------------------------------------
+  function authorized(headers) {
+    const token = localStorage.getItem(TOKEN_KEY);
+    if (token) headers.Authorization = `Bearer ${token}`;
+    return headers;
+  }
 
-  async function tick() {
-    try {
-      const health = await get("healthz");
-      const changed = health.ledger_seq !== seen.seq;
-      if (changed) {
-        [seen.services, seen.instances, seen.active] = await Promise.all([
-          get("v1/services"), get("v1/instances"), get("v1/rollouts"),
-        ]);
-      }
-      const service = choose();
-      drawServices();
-      if (service === null) {
-        drawEmpty();
-      } else {
-        const base = `v1/services/${enc(service)}`;
-        const stale = changed || service !== seen.service || judging(seen.timeline);
-        // a service without a rollout has none until the ledger moves: ask again only then
-        const none = !changed && service === seen.service && seen.rollout && seen.rollout.missing;
-        const [rollout, budget, series, timeline] = await Promise.all([
-          none ? seen.rollout : optional(`v1/rollouts/${enc(service)}`, 404),
-          optional(`${base}/budget`, 503, 404),
-          optional(`${base}/series`, 503, 404),
-          stale ? get(`${base}/timeline?limit=${TIMELINE_LIMIT}`) : seen.timeline,
-        ]);
-        seen.timeline = timeline;
-        seen.rollout = rollout;
-        seen.service = service;
-        const spec = seen.services.find((s) => s.name === service);
-        drawRollout(service, rollout);
-        drawInstances(service, rollout, series);
-        drawBudget(spec, budget);
-        drawHistory(timeline);
-      }
-      seen.seq = health.ledger_seq;
-      connected(health.ledger_seq);
-    } catch (err) {
-      if (err.status === 401) signIn(err.message);
-      else disconnected(err);
+  // ---- the stream ---------------------------------------------------------------------------
+
+  let stream = null; // {abort, watchdog} of the open stream
+  let attempt = 0;
+  let retryTimer = null;
+  let signingIn = false;
+
+  function wanted() {
+    return decodeURIComponent(location.hash.replace(/^#/, "")) || null;
+  }
+
+  function close() {
+    clearTimeout(retryTimer);
+    if (stream) {
+      clearTimeout(stream.watchdog);
+      stream.abort.abort();
+      stream = null;
     }
+  }
+
+  /** Open the stream for the service in the URL's fragment (or the server's choice). */
+  async function connect() {
+    close();
+    const mine = { abort: new AbortController(), watchdog: null };
+    stream = mine;
+    const alive = () => {
+      clearTimeout(mine.watchdog);
+      mine.watchdog = setTimeout(() => mine.abort.abort(), SILENT_MS);
+    };
+    const service = wanted();
+    const url = `v1/dashboard/stream${service ? `?service=${enc(service)}` : ""}`;
+    try {
+      alive();
+      const response = await fetch(url, {
+        headers: authorized({ Accept: "text/event-stream" }), signal: mine.abort.signal, cache: "no-store",
+      });
+      if (response.status === 401) {
+        const body = await response.json().catch(() => null);
+        signIn((body && body.error) || "refused");
+        return;
+      }
+      if (!response.ok) throw new Error(`the server answered ${response.status}`);
+      const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+      let buffer = "";
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        alive();
+        buffer += value;
+        let cut;
+        while ((cut = buffer.indexOf("\n\n")) >= 0) {
+          const frame = buffer.slice(0, cut);
+          buffer = buffer.slice(cut + 2);
+          if (!handle(frame)) return;
+        }
+      }
+      throw new Error("the server ended the stream");
+    } catch (err) {
+      if (stream !== mine) return; // closed on purpose: another service, or signed out
+      const silent = mine.abort.signal.aborted;
+      disconnected(silent ? new Error("no word from the server") : err);
+      retryTimer = setTimeout(connect, RETRY_MS[Math.min(attempt, RETRY_MS.length - 1)]);
+      attempt += 1;
+    } finally {
+      clearTimeout(mine.watchdog);
+    }
+  }
+
+  /** One server-sent event; false when the stream is done with (signed out). */
+  function handle(frame) {
+    let event = "message";
+    const data = [];
+    for (const line of frame.split("\n")) {
+      if (!line || line.startsWith(":")) continue;
+      const colon = line.indexOf(":");
+      const field = colon < 0 ? line : line.slice(0, colon);
+      const value = colon < 0 ? "" : line.slice(colon + 1).replace(/^ /, "");
+      if (field === "event") event = value;
+      else if (field === "data") data.push(value);
+    }
+    if (event === "signed-out") {
+      close();
+      signIn("the token was revoked");
+      return false;
+    }
+    if (!data.length) return true;
+    attempt = 0;
+    render(JSON.parse(data.join("\n")));
+    return true;
+  }
+
+  function render(page) {
+    seen.page = page;
+    connected(page.seq);
+    drawServices(page);
+    if (page.service === null) {
+      drawEmpty();
+      return;
+    }
+    const spec = page.services.find((s) => s.name === page.service);
+    drawRollout(page);
+    drawInstances(page);
+    drawCharts(page);
+    drawBudget(spec, page.budget);
+    drawHistory(page.timeline);
+    drawProxies(page.proxies);
   }
 
   // ---- the token ----------------------------------------------------------------------------
 
-  let signingIn = false; // no polling while the page waits for a token
-
   function signIn(message) {
     signingIn = true;
+    close();
     const had = localStorage.getItem(TOKEN_KEY);
     localStorage.removeItem(TOKEN_KEY);
     document.getElementById("status").className = "status down";
@@ -232,57 +261,17 @@
     document.getElementById("signin").hidden = true;
     document.getElementById("main").hidden = false;
     document.getElementById("signout").hidden = false;
-    seen.seq = null; // read everything again, now with the token
     seen.drawn = {};
     signingIn = false;
-    schedule(0);
+    connect();
   }
 
   function signOut() {
     localStorage.removeItem(TOKEN_KEY);
-    seen.seq = null;
     seen.drawn = {};
     for (const body of document.querySelectorAll(".card .body")) body.replaceChildren();
     document.getElementById("services").replaceChildren();
     signIn("");
-  }
-
-  // One poll at a time: a click asks for the next one now, never for a second loop.
-  let timer = null;
-  let busy = false;
-  let again = false;
-
-  function schedule(delay) {
-    clearTimeout(timer);
-    timer = setTimeout(run, delay);
-  }
-
-  async function run() {
-    if (busy) {
-      again = true;
-      return;
-    }
-    busy = true;
-    try {
-      await tick();
-    } finally {
-      busy = false;
-      if (!signingIn) schedule(again ? 0 : POLL_MS);
-      again = false;
-    }
-  }
-
-  function judging(timeline) {
-    return !timeline || timeline.some((item) => item.verdict && !item.verdict.final);
-  }
-
-  function choose() {
-    const names = seen.services.map((s) => s.name);
-    const wanted = decodeURIComponent(location.hash.replace(/^#/, ""));
-    if (names.includes(wanted)) return wanted;
-    if (names.includes(seen.service)) return seen.service;
-    const rolling = seen.active.map((r) => r.service).find((name) => names.includes(name));
-    return rolling || names[0] || null;
   }
 
   function connected(seq) {
@@ -295,8 +284,9 @@
   }
 
   function disconnected(err) {
+    if (signingIn) return;
     document.getElementById("status").className = "status down";
-    document.getElementById("status-text").textContent = "disconnected · retrying";
+    document.getElementById("status-text").textContent = "disconnected · reconnecting";
     const banner = document.getElementById("banner");
     banner.textContent = `Cannot read weir's API: ${err.message}. Showing the last answer.`;
     banner.hidden = false;
@@ -304,32 +294,25 @@
 
   // ---- services -----------------------------------------------------------------------------
 
-  function drawServices() {
-    const data = {
-      selected: choose(),
-      services: seen.services.map((spec) => spec.name),
-      instances: seen.instances.map((i) => [i.instance.service, i.instance.version, i.live_share]),
-      active: seen.active.map((r) => [r.service, r.strategy, r.step, r.steps, r.version]),
-    };
+  function drawServices(page) {
     const nav = document.getElementById("services");
-    const key = JSON.stringify(data);
+    const key = JSON.stringify([page.service, page.services]);
     if (nav.dataset.drawn === key) return;
     nav.dataset.drawn = key;
     nav.replaceChildren(
-      ...data.services.map((name) => {
-        const mine = seen.instances.filter((i) => i.instance.service === name);
-        const versions = liveVersions(mine);
-        const rollout = seen.active.find((r) => r.service === name);
+      ...page.services.map((service) => {
+        const rollout = service.rollout;
         return h(
           "a",
           {
-            class: "service", href: `#${enc(name)}`, data: { service: name },
-            "aria-current": name === data.selected ? "page" : null,
+            class: "service", href: `#${enc(service.name)}`, data: { service: service.name },
+            "aria-current": service.name === page.service ? "page" : null,
           },
-          h("span", { class: "name" }, name),
+          h("span", { class: "name" }, service.name),
           h("span", { class: "meta" },
-            `${count(mine.filter((i) => i.activation.state !== "retired").length, "instance")} · `,
-            versions.length ? versions.map(([v, share]) => `${v} ${pct(share, 0)}`).join(" · ")
+            `${count(service.instances, "instance")} · `,
+            service.versions.length
+              ? service.versions.map(([v, share]) => `${v} ${pct(share)}`).join(" · ")
               : "no live traffic"),
           rollout
             ? badge(`${rollout.strategy} → ${rollout.version} · step ${rollout.step}/${rollout.steps}`, "info")
@@ -339,27 +322,76 @@
     );
   }
 
-  function liveVersions(instances) {
-    const shares = new Map();
-    for (const i of instances) {
-      if (i.live_share > 0) {
-        shares.set(i.instance.version, (shares.get(i.instance.version) || 0) + i.live_share);
-      }
-    }
-    return [...shares.entries()].sort((a, b) => b[1] - a[1]);
-  }
-
   function drawEmpty() {
     const hint = "No services yet. Apply one with: weir apply -f service.yaml";
-    for (const id of ["rollout", "budget", "instances", "history"]) {
+    for (const id of ["rollout", "budget", "instances", "history", "charts"]) {
       draw(id, "empty", () => h("p", { class: "muted" }, id === "rollout" ? hint : "—"));
     }
+    drawProxies(seen.page ? seen.page.proxies : []);
   }
 
   // ---- rollout ------------------------------------------------------------------------------
 
-  function drawRollout(service, rollout) {
-    draw("rollout", rollout, () => {
+  const ACTIONS = {
+    promote: ["Promote", "Skip the rest of this step's bake and verdict gate, and go on to the next step?"],
+    pause: ["Pause", "Hold the rollout where it is? A failing verdict still rolls it back."],
+    resume: ["Resume", "Go on with the rollout?"],
+    abort: ["Abort", "Roll back: every instance the rollout touched returns to its state before it?"],
+    undo: ["Undo", "Return the service to the version before this rollout? The instances it replaced take their traffic back."],
+  };
+
+  function canOperate(page) {
+    return page.me && (page.me.role === "operator" || page.me.role === "admin");
+  }
+
+  function actionsFor(rollout) {
+    if (rollout.state === "running") return ["promote", "pause", "abort"];
+    if (rollout.state === "paused") return ["promote", "resume", "abort"];
+    if (rollout.state === "completed" && rollout.grace && !rollout.undone_seq) return ["undo"];
+    return [];
+  }
+
+  function actions(page, rollout) {
+    if (!canOperate(page)) return null;
+    const names = actionsFor(rollout);
+    if (!names.length) return null;
+    return h("div", { class: "actions", role: "group", "aria-label": "Rollout actions" },
+      names.map((name) => h("button", {
+        type: "button", class: `action ${name}`, data: { action: name },
+        title: ACTIONS[name][1], onclick: () => act(page.service, rollout.id, name),
+      }, ACTIONS[name][0])));
+  }
+
+  async function act(service, rolloutId, name) {
+    const [label, question] = ACTIONS[name];
+    if (!window.confirm(`${label} rollout ${rolloutId} of ${service}?\n\n${question}`)) return;
+    const result = document.getElementById("action-result");
+    result.hidden = true;
+    let answer;
+    try {
+      answer = await fetch(`v1/rollouts/${enc(service)}/${name}`, {
+        method: "POST",
+        headers: authorized({ Accept: "application/json", "Content-Type": "application/json" }),
+        body: JSON.stringify({ reason: "from the dashboard" }),
+      });
+    } catch (err) {
+      answer = null;
+      result.textContent = `${label}: the request failed (${err.message}).`;
+    }
+    if (answer) {
+      const body = await answer.json().catch(() => null);
+      result.textContent = answer.ok
+        ? `${label}: done (ledger entry ${[body].flat()[0].seq}).`
+        : `${label} refused: ${(body && body.error) || answer.statusText}`;
+    }
+    result.className = `action-result ${answer && answer.ok ? "ok" : "refused"}`;
+    result.hidden = false;
+  }
+
+  function drawRollout(page) {
+    const rollout = page.rollout;
+    const service = page.service;
+    draw("rollout", { rollout, me: page.me }, () => {
       if (rollout.missing) {
         return [
           h("p", { class: "muted" }, `No rollout of ${service} yet.`),
@@ -368,7 +400,7 @@
       }
       const others = rollout.shares.filter((s) => s.version !== rollout.version && s.live_share > 0);
       const old = others.reduce((sum, s) => sum + s.live_share, 0);
-      const stateText = rollout.state.replace("_", " ");
+      const stateText = rollout.state.replace("_", " ") + (rollout.undone_seq ? " · undone" : "");
       return [
         h("div", { class: "rollout-head" },
           h("div", {},
@@ -379,18 +411,25 @@
         h("div", { class: "step-line", data: { test: "step" } },
           h("span", { class: "step-count" },
             rollout.step ? `Step ${rollout.step} of ${rollout.steps}` : `0 of ${rollout.steps} steps`),
-          rollout.step_label ? h("span", { class: "step-label" }, rollout.step_label) : null),
+          rollout.step_label ? h("span", { class: "step-label" }, rollout.step_label) : null,
+          rollout.step_detail ? h("span", { class: "step-detail muted small" }, rollout.step_detail) : null),
         stepBar(rollout),
         h("div", { class: "split" },
           h("div", { class: "split-bar" },
-            h("span", { class: "new", width: pct(rollout.new_version_share) }),
-            h("span", { class: "old", width: pct(old) })),
+            h("span", { class: "new", width: `${100 * rollout.new_version_share}%` }),
+            h("span", { class: "old", width: `${100 * old}%` })),
           h("div", { class: "split-legend" },
             h("span", {}, h("i", { class: "swatch new" }), `${rollout.version} `,
               h("strong", { data: { test: "new-share" } }, pct(rollout.new_version_share))),
             h("span", {}, h("i", { class: "swatch old" }), "others ", h("strong", {}, pct(old))))),
         nextLine(rollout),
+        rollout.grace ? h("p", { class: "grace", data: { test: "grace" } },
+          `Grace: ${rollout.grace.instances.join(", ")} kept warm`,
+          rollout.grace.until ? ` until ${clock(new Date(rollout.grace.until))}` : "",
+          rollout.grace.left_s ? ` (${seconds(rollout.grace.left_s)} left)` : "",
+          "; undo returns to them.") : null,
         rollout.refused ? h("p", { class: "warn" }, `Refused: ${rollout.refused}`) : null,
+        actions(page, rollout),
         steps(rollout),
       ];
     });
@@ -423,7 +462,7 @@
       const current = i === rollout.history.length - 1 && rollout.state === "running";
       return h("li", { class: current ? "current" : "" },
         h("div", { class: "step-title" },
-          h("span", { class: "n" }, `${step.stage + 1}`),
+          h("span", { class: "n" }, `${step.step || step.stage + 1}`),
           h("span", {}, step.label),
           step.promoted ? badge("promoted", "info") : null,
           h("span", { class: "muted small" }, clock(new Date(step.at)))),
@@ -449,27 +488,83 @@
 
   // ---- instances ----------------------------------------------------------------------------
 
-  function drawInstances(service, rollout, series) {
-    const instances = seen.instances.filter((i) => i.instance.service === service);
+  function drawInstances(page) {
+    const { rollout, series, service } = page;
+    const instances = page.instances;
     const roles = Object.fromEntries(
       rollout.missing || (rollout.state !== "running" && rollout.state !== "paused")
         ? [] : rollout.shares.map((s) => [s.instance_id, s.role]));
-    draw("instances", { instances, roles, series }, () => {
+    const figures = series.missing ? {} : Object.fromEntries(
+      series.instances.map((s) => [s.instance_id, s.last_minute]));
+    const slo = series.missing ? null : [series.success_rate_slo, series.latency_p99_slo_ms];
+    draw("instances", { instances, roles, figures, slo }, () => {
       const shown = instances.filter((i) => i.activation.state !== "retired");
       const retired = instances.length - shown.length;
       if (!shown.length) return h("p", { class: "muted" }, `${service} has no instances yet.`);
-      const byId = series.missing ? {} : Object.fromEntries(series.instances.map((s) => [s.instance_id, s]));
-      const span = series.missing ? null : timeSpan(series);
-      const window = span ? ` · last ${seconds(Math.max(1, span.to - span.from))}` : "";
       return [
         h("div", { class: "scroll" }, h("table", { class: "instances" },
           h("thead", {}, h("tr", {},
-            h("th", {}, "Instance"), h("th", {}, "Version"), h("th", {}, "State"),
-            h("th", { class: "share" }, "Live share"),
-            h("th", {}, `Success rate${window}`), h("th", {}, `p99 latency${window}`))),
-          h("tbody", {}, shown.map((i) => instanceRow(i, roles[i.instance.id], byId[i.instance.id], series, span))))),
-        series.missing ? h("p", { class: "muted small" }, `No charts: ${series.missing}`) : null,
+            h("th", { class: "id" }, "Instance"), h("th", { class: "version" }, "Version"),
+            h("th", { class: "state" }, "State"), h("th", { class: "share" }, "Live share"),
+            h("th", { class: "success" }, "Success, 1 min"), h("th", { class: "p99" }, "p99, 1 min"))),
+          h("tbody", {}, shown.map((i) => instanceRow(i, roles[i.instance.id], figures[i.instance.id], slo))))),
+        series.missing ? h("p", { class: "muted small" }, `No figures: ${series.missing}`) : null,
         retired ? h("p", { class: "muted small" }, `${count(retired, "retired instance")} not shown.`) : null,
+      ];
+    });
+  }
+
+  function instanceRow(record, role, minute, slo) {
+    const a = record.activation;
+    const detail = a.state === "live" ? `weight ${a.weight}` : a.state === "shadow" ? `mirror ${a.mirror_percent}%` : "";
+    const failing = minute && slo && minute.success_rate !== null && minute.success_rate < slo[0];
+    const slow = minute && slo && minute.p99_ms !== null && minute.p99_ms > slo[1];
+    return h("tr", { data: { instance: record.instance.id, state: a.state } },
+      h("td", { class: "id" },
+        h("span", { class: "mono" }, record.instance.id),
+        role && role !== "other" ? badge(role === "new" ? "new" : "old", role === "new" ? "info" : "idle") : null,
+        h("div", { class: "muted small mono address" }, record.instance.address)),
+      h("td", { class: "version" }, record.instance.version),
+      h("td", { class: "state" }, badge(a.state, STATE_CLASS[a.state]), detail ? h("div", { class: "muted small" }, detail) : null),
+      h("td", { class: "share" },
+        h("div", { class: "bar" }, h("span", { width: `${100 * record.live_share}%` })),
+        h("span", { class: "share-value" }, pct(record.live_share))),
+      h("td", { class: "success figure" }, minute ? [
+        h("span", { class: failing ? "bad-text" : "" }, rate(minute.success_rate)),
+        minute.rps !== null ? h("div", { class: "muted small" }, `${minute.rps.toFixed(minute.rps >= 10 ? 0 : 1)} req/s`) : null,
+      ] : h("span", { class: "muted" }, "—")),
+      h("td", { class: "p99 figure" }, minute ? h("span", { class: slow ? "bad-text" : "" }, ms(minute.p99_ms)) : h("span", { class: "muted" }, "—")),
+    );
+  }
+
+  // ---- charts -------------------------------------------------------------------------------
+
+  const hovering = {}; // chart -> where the cursor rests over it, 0..1 of its width
+
+  function drawCharts(page) {
+    const series = page.series;
+    draw("charts", series.missing ? series : { lines: series.instances.map((l) => [l.instance_id, l.points]), slo: [series.success_rate_slo, series.latency_p99_slo_ms], span: timeSpan(series) }, () => {
+      if (series.missing) return h("p", { class: "muted" }, `No charts: ${series.missing}`);
+      const lines = series.instances.filter((line) => line.points.some((p) => p.requests > 0));
+      if (!lines.length) return h("p", { class: "muted" }, "No requests to chart yet.");
+      const span = timeSpan(series);
+      const colour = Object.fromEntries(series.instances.map((l, i) => [l.instance_id, PALETTE[i % PALETTE.length]]));
+      const success = lines.flatMap((l) => l.points.map((p) => p.success_rate)).filter((v) => v !== null);
+      const slo = series.success_rate_slo;
+      const latencies = lines.flatMap((l) => l.points.map((p) => p.p99_ms)).filter((v) => v !== null);
+      return [
+        h("div", { class: "legend" }, lines.map((l) =>
+          h("span", {}, h("i", { class: "swatch", paint: colour[l.instance_id] }), l.instance_id))),
+        h("div", { class: "charts" },
+          chart("Success rate", lines, colour, span, (p) => p.success_rate, {
+            lo: Math.max(0, Math.min(slo - (100 - slo), ...success)), hi: 100, ref: slo,
+            format: rate, test: "success",
+          }),
+          chart("p99 latency", lines, colour, span, (p) => p.p99_ms, {
+            lo: 0, hi: Math.max(1, ...latencies) * 1.15, ref: series.latency_p99_slo_ms, format: ms, test: "latency",
+          })),
+        h("p", { class: "muted small" },
+          `One point per ${seconds(series.resolution_s)}; dashed: the SLO. Hover for values.`),
       ];
     });
   }
@@ -478,85 +573,138 @@
   function timeSpan(series) {
     const starts = series.instances.flatMap((line) => line.points.slice(0, 1).map((p) => p.at - p.seconds));
     const from = Math.max(series.now - series.window_s, Math.min(series.now - 10, ...starts));
-    return { from, to: series.now };
+    return { from: Math.floor(from), to: Math.ceil(series.now) };
   }
 
-  function instanceRow(record, role, line, series, span) {
-    const a = record.activation;
-    const detail = a.state === "live" ? `weight ${a.weight}` : a.state === "shadow" ? `mirror ${a.mirror_percent}%` : "";
-    const minute = line ? line.last_minute : null;
-    return h("tr", { data: { instance: record.instance.id, state: a.state } },
-      h("td", { class: "id" },
-        h("span", { class: "mono" }, record.instance.id),
-        role && role !== "other" ? badge(role === "new" ? "new" : "old", role === "new" ? "info" : "idle") : null,
-        h("div", { class: "muted small mono" }, record.instance.address)),
-      h("td", { class: "version" }, record.instance.version),
-      h("td", { class: "state" }, badge(a.state, STATE_CLASS[a.state]), detail ? h("div", { class: "muted small" }, detail) : null),
-      h("td", { class: "share" },
-        h("div", { class: "bar" }, h("span", { width: pct(record.live_share) })),
-        h("span", { class: "share-value" }, pct(record.live_share))),
-      h("td", { class: "chart" }, line ? [
-        successChart(line, series, span),
-        h("div", { class: "figure" },
-          h("span", { class: breachesRate(minute.success_rate, series) ? "bad-text" : "" }, rate(minute.success_rate)),
-          minute.rps !== null ? h("div", { class: "muted small" }, `${minute.rps.toFixed(minute.rps >= 10 ? 0 : 1)} req/s`) : null),
-      ] : h("span", { class: "muted" }, "—")),
-      h("td", { class: "chart" }, line ? [
-        latencyChart(line, series, span),
-        h("div", { class: "figure" },
-          h("span", { class: minute.p99_ms > series.latency_p99_slo_ms ? "bad-text" : "" }, ms(minute.p99_ms))),
-      ] : h("span", { class: "muted" }, "—")),
-    );
+  function timeTicks(span) {
+    const width = span.to - span.from;
+    const step = [10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600].find((s) => width / s <= 6) || 3600;
+    const ticks = [];
+    for (let t = Math.ceil(span.from / step) * step; t <= span.to; t += step) ticks.push(t);
+    return { ticks, step };
   }
 
-  const breachesRate = (value, series) => value !== null && value !== undefined && value < series.success_rate_slo;
-
-  function successChart(line, series, span) {
-    const values = line.points.map((p) => p.success_rate).filter((v) => v !== null);
-    const slo = series.success_rate_slo;
-    const lo = Math.max(0, Math.min(slo - (100 - slo), ...values));
-    return sparkline(line.points, span, (p) => p.success_rate, {
-      lo, hi: 100, ref: slo, bad: (v) => v < slo,
-      label: `${line.instance_id}: success rate per ${seconds(series.resolution_s)}; dashed: the SLO (${slo}%)`,
-    });
+  function valueTicks(lo, hi) {
+    const range = hi - lo || 1;
+    const raw = range / 3;
+    const magnitude = 10 ** Math.floor(Math.log10(raw));
+    const step = [1, 2, 2.5, 5, 10].map((m) => m * magnitude).find((s) => s >= raw) || raw;
+    const ticks = [];
+    for (let v = Math.ceil(lo / step) * step; v <= hi + 1e-9; v += step) ticks.push(Number(v.toPrecision(6)));
+    return ticks;
   }
 
-  function latencyChart(line, series, span) {
-    const values = line.points.map((p) => p.p99_ms).filter((v) => v !== null);
-    const slo = series.latency_p99_slo_ms;
-    const hi = Math.max(1, ...values) * 1.25;
-    return sparkline(line.points, span, (p) => p.p99_ms, {
-      lo: 0, hi, ref: slo <= hi ? slo : null, bad: (v) => v > slo,
-      label: `${line.instance_id}: p99 latency per ${seconds(series.resolution_s)}; SLO ${ms(slo)}`,
-    });
-  }
-
-  /** A small line chart over the time span; gaps where there were no requests. */
-  function sparkline(points, span, value, opts) {
-    const W = 120, H = 34, PAD = 3;
-    const x = (at) => PAD + ((at - span.from) / (span.to - span.from)) * (W - 2 * PAD);
+  /** A line chart with a time axis, a value axis and a reading of every line under the cursor. */
+  function chart(title, lines, colour, span, value, opts) {
+    const W = 560, H = 190, L = 56, R = 12, T = 10, B = 26;
+    const x = (at) => L + ((at - span.from) / Math.max(1, span.to - span.from)) * (W - L - R);
     const range = opts.hi - opts.lo || 1;
-    const y = (v) => H - PAD - ((Math.min(opts.hi, Math.max(opts.lo, v)) - opts.lo) / range) * (H - 2 * PAD);
-    let d = "";
-    let pen = false;
-    let last = null;
-    for (const p of points) {
-      const v = value(p);
-      if (v === null || v === undefined) { pen = false; continue; }
-      d += `${pen ? "L" : "M"}${x(p.at).toFixed(1)},${y(v).toFixed(1)}`;
-      pen = true;
-      last = [p, v];
+    const y = (v) => H - B - ((Math.min(opts.hi, Math.max(opts.lo, v)) - opts.lo) / range) * (H - T - B);
+    const parts = [svg("rect", { class: "plot", x: L, y: T, width: W - L - R, height: H - T - B })];
+    const { ticks, step } = timeTicks(span);
+    for (const t of ticks) {
+      const date = new Date(t * 1000);
+      parts.push(svg("line", { class: "grid", x1: x(t), x2: x(t), y1: T, y2: H - B }));
+      parts.push(svg("text", { class: "tick x", x: x(t), y: H - 8, "text-anchor": "middle" },
+        step >= 60 ? hhmm(date) : clock(date)));
     }
-    const bad = last && opts.bad(last[1]);
-    return svg("svg", {
-      class: `spark${bad ? " bad" : ""}`, viewBox: `0 0 ${W} ${H}`, width: W, height: H,
-      role: "img", "aria-label": opts.label, "data-points": points.length,
-    },
-    svg("title", {}, opts.label),
-    svg("rect", { class: "frame", x: 0.5, y: 0.5, width: W - 1, height: H - 1, rx: 3 }),
-    opts.ref !== null ? svg("line", { class: "ref", x1: PAD, x2: W - PAD, y1: y(opts.ref), y2: y(opts.ref) }) : null,
-    d ? svg("path", { class: "line", d }) : null,
-    last ? svg("circle", { class: "last", cx: x(last[0].at), cy: y(last[1]), r: 2.2 }) : null);
+    for (const v of valueTicks(opts.lo, opts.hi)) {
+      parts.push(svg("line", { class: "grid", x1: L, x2: W - R, y1: y(v), y2: y(v) }));
+      parts.push(svg("text", { class: "tick y", x: L - 6, y: y(v) + 4, "text-anchor": "end" }, opts.format(v)));
+    }
+    if (opts.ref !== null && opts.ref >= opts.lo && opts.ref <= opts.hi) {
+      parts.push(svg("line", { class: "ref", x1: L, x2: W - R, y1: y(opts.ref), y2: y(opts.ref) }));
+    }
+    for (const line of lines) {
+      let d = "";
+      let pen = false;
+      for (const p of line.points) {
+        const v = value(p);
+        if (v === null || v === undefined) { pen = false; continue; }
+        d += `${pen ? "L" : "M"}${x(p.at).toFixed(1)},${y(v).toFixed(1)}`;
+        pen = true;
+      }
+      if (d) parts.push(svg("path", { class: "line", d, stroke: colour[line.instance_id], "data-instance": line.instance_id }));
+    }
+    const guide = svg("line", { class: "guide", x1: 0, x2: 0, y1: T, y2: H - B, visibility: "hidden" });
+    parts.push(guide);
+    const hover = svg("rect", { class: "hover", x: L, y: T, width: W - L - R, height: H - T - B });
+    parts.push(hover);
+    const picture = svg("svg", {
+      class: "chart", viewBox: `0 0 ${W} ${H}`, role: "img", preserveAspectRatio: "none",
+      "aria-label": `${title} per instance over time`, "data-test": opts.test,
+    }, svg("title", {}, `${title} per instance over time`), ...parts);
+    const tip = h("div", { class: "tip", role: "tooltip", hidden: true });
+    const box = h("figure", { class: "chart-box" }, h("figcaption", {}, title), picture, tip);
+    /** Read every line at `fraction` of the plot's width (0..1 from its left edge). */
+    const readOut = (fraction) => {
+      const bounds = picture.getBoundingClientRect();
+      const px = L + fraction * (W - L - R);
+      const at = span.from + ((px - L) / (W - L - R)) * (span.to - span.from);
+      const rows = [];
+      let shown = null;
+      for (const line of lines) {
+        let best = null;
+        for (const p of line.points) {
+          const v = value(p);
+          if (v === null || v === undefined) continue;
+          if (!best || Math.abs(p.at - at) < Math.abs(best.at - at)) best = p;
+        }
+        if (best) {
+          rows.push(h("div", {}, h("i", { class: "swatch", paint: colour[line.instance_id] }),
+            `${line.instance_id}: `, h("strong", {}, opts.format(value(best))),
+            h("span", { class: "muted" }, ` · ${best.requests} req`)));
+          shown = shown === null ? best.at : shown;
+        }
+      }
+      if (shown === null) { tip.hidden = true; return; }
+      guide.setAttribute("x1", x(shown));
+      guide.setAttribute("x2", x(shown));
+      guide.setAttribute("visibility", "visible");
+      tip.replaceChildren(h("div", { class: "muted small" }, clock(new Date(shown * 1000))), ...rows);
+      const left = (px / W) * bounds.width;
+      tip.style.left = `${Math.min(bounds.width - 180, Math.max(0, left + 12))}px`;
+      tip.hidden = false;
+    };
+    hover.addEventListener("mousemove", (event) => {
+      const bounds = picture.getBoundingClientRect();
+      const px = ((event.clientX - bounds.left) / bounds.width) * W;
+      hovering[opts.test] = Math.min(1, Math.max(0, (px - L) / (W - L - R)));
+      readOut(hovering[opts.test]);
+    });
+    hover.addEventListener("mouseleave", () => {
+      delete hovering[opts.test];
+      tip.hidden = true;
+      guide.setAttribute("visibility", "hidden");
+    });
+    // Redrawn every second: a reading under a resting cursor stays, with the new values.
+    if (hovering[opts.test] !== undefined) requestAnimationFrame(() => readOut(hovering[opts.test]));
+    return box;
+  }
+
+  // ---- proxies ------------------------------------------------------------------------------
+
+  function drawProxies(proxies) {
+    draw("proxies", proxies, () => {
+      if (!proxies.length) return h("p", { class: "muted" }, "No proxy connected.");
+      const rows = proxies.map((p) => h("tr", { data: { node: p.node_id } },
+        h("td", {}, h("span", { class: "mono" }, p.node_id), h("div", { class: "muted small" }, `${p.node_cluster} · ${p.protocol}`)),
+        h("td", { class: "sync" }, p.in_sync
+          ? badge("current", "good", "it holds the current state")
+          : badge(p.behind_seconds === null || p.behind_seconds === undefined ? "behind" : `behind ${seconds(p.behind_seconds)}`, "bad",
+            "it lacks the current state")),
+        h("td", { class: "nacks" }, p.nacks ? badge(`${p.nacks} NACK${p.nacks === 1 ? "" : "s"}`, "bad") : h("span", { class: "muted" }, "0"))));
+      const nacks = proxies.filter((p) => p.last_nack).map((p) =>
+        h("p", { class: "nack small" }, h("strong", {}, p.node_id),
+          ` rejected ${p.last_nack.type} at ${clock(new Date(p.last_nack.at))}: `,
+          h("span", { class: "mono" }, p.last_nack.message)));
+      return [
+        h("table", { class: "proxies" },
+          h("thead", {}, h("tr", {}, h("th", {}, "Proxy"), h("th", {}, "Sync"), h("th", {}, "NACKs"))),
+          h("tbody", {}, rows)),
+        ...nacks,
+      ];
+    });
   }
 
   // ---- error budget -------------------------------------------------------------------------
@@ -581,7 +729,7 @@
             left !== null && left < 0 ? h("div", { class: "bad-text small" }, `overspent by ${pct(-left, 0)}`) : null),
           budget.frozen ? badge("frozen", "bad", "new live activations are refused") : badge("open", "good", "new live traffic allowed")),
         h("div", { class: "bar budget-bar" },
-          h("span", { class: left !== null && left < 0.25 ? "low" : "", width: left === null ? "0%" : pct(Math.min(1, Math.max(0, left))) })),
+          h("span", { class: left !== null && left < 0.25 ? "low" : "", width: left === null ? "0%" : `${100 * Math.min(1, Math.max(0, left))}%` })),
         h("p", { class: "muted small" },
           left === null
             ? `Not enough traffic yet to judge (${num(budget.requests)} requests over ${seconds(budget.window_s)}).`
@@ -628,8 +776,12 @@
     });
   }
 
-  window.addEventListener("hashchange", () => schedule(0));
+  window.addEventListener("hashchange", () => {
+    seen.drawn = {};
+    document.getElementById("action-result").hidden = true;
+    connect();
+  });
   document.getElementById("signin").addEventListener("submit", signedIn);
   document.getElementById("signout").addEventListener("click", signOut);
-  run();
+  connect();
 })();
