@@ -1,5 +1,12 @@
 """The domain: services, immutable instances, activations, ledger entries and the fold."""
 
+from controlplane.model._compare import SAFE_METHODS, Compare
+from controlplane.model._comparison import (
+    ComparisonEvidence,
+    DifferenceExample,
+    EndpointDifferences,
+    FieldDifferences,
+)
 from controlplane.model._durations import Duration, format_duration, parse_duration
 from controlplane.model._instance import (
     MAX_WEIGHT,
@@ -72,6 +79,7 @@ __all__ = [
     "DNS_LABEL",
     "MAX_WEIGHT",
     "RESERVED_NAMES",
+    "SAFE_METHODS",
     "SERVICE_NAME",
     "TOKEN_NAME",
     "Activation",
@@ -80,9 +88,14 @@ __all__ = [
     "ArmEvidence",
     "BlueGreen",
     "Canary",
+    "Compare",
+    "ComparisonEvidence",
+    "DifferenceExample",
     "Duration",
+    "EndpointDifferences",
     "Entry",
     "Event",
+    "FieldDifferences",
     "Instance",
     "InstanceRegistered",
     "InstanceState",

@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from controlplane.model._compare import Compare
 from controlplane.model._durations import Duration
 
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -181,6 +182,11 @@ class ServiceSpec(_Frozen):
     risk: Risk = Field(default_factory=Risk)
     rollout: RolloutDefaults = Field(default_factory=RolloutDefaults)
     pinning: Pinning | None = None
+    compare: Compare | None = Field(
+        default=None,
+        description="Verify shadow instances by comparing their answers with the old version's "
+        "(see controlplane.model._compare).",
+    )
 
     @field_validator("domains")
     @classmethod

@@ -6,6 +6,8 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from controlplane.model._comparison import ComparisonEvidence
+
 
 class Outcome(StrEnum):
     PASS = "pass"
@@ -47,3 +49,6 @@ class Verdict(_Frozen):
     """Failed requests beyond what the baseline's rate would have failed."""
     cost: float = Field(default=0.0, ge=0)
     """extra_failures times the service's cost_per_failed_request."""
+    comparison: ComparisonEvidence | None = None
+    """A change verified by comparing answers (a shadow of a service with `compare`): the
+    differences per endpoint and field, with examples."""
