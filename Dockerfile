@@ -18,6 +18,7 @@ RUN pip install . \
 # The ledger lives in /data: mount a volume there to keep it across containers.
 USER weir
 WORKDIR /data
-EXPOSE 8080 18000
+EXPOSE 8080 18000 18001
 
-CMD ["weir", "serve", "--store", "/data/weir.db", "--xds", "0.0.0.0:18000", "--api", "0.0.0.0:8080", "--stats", "push"]
+# The comparator (18001) must be told the address proxies reach it at: --compare-address HOST:PORT.
+CMD ["weir", "serve", "--store", "/data/weir.db", "--xds", "0.0.0.0:18000", "--api", "0.0.0.0:8080", "--stats", "push", "--compare", "off"]

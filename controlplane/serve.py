@@ -27,12 +27,14 @@ from prometheus_client import CollectorRegistry
 
 from controlplane import defaults
 from controlplane.api import DEFAULT_MAX_BODY, Authenticator, create_app
+from controlplane.compare import Comparator, ComparatorLimits
 from controlplane.control import Controller
 from controlplane.evaluator import Evaluator
 from controlplane.ha import delivery_cursor, replica_of, share_stats
 from controlplane.ledger import Store
 from controlplane.model import split_address
 from controlplane.notify import Notifier
+from controlplane.resources import ResourceBuilder
 from controlplane.rollout import RolloutDriver
 from controlplane.stats import PushSource, StatsSource, open_source
 from controlplane.verdict import extra_failures, judge, split_mismatch
@@ -51,6 +53,8 @@ class Listening:
 
     xds: str
     api: str
+    compare: str | None = None
+    """Where the proxies reach the comparator, if it runs."""
 
     @property
     def api_url(self) -> str:
@@ -72,13 +76,30 @@ def split_listen_address(address: str) -> tuple[str, int]:
     return split_address(address)
 
 
-def _bind(address: str) -> socket.socket:
+def _bind(address: str, what: str = "the HTTP API") -> socket.socket:
     host, port = split_listen_address(address)
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     try:
         return socket.create_server((host, port), family=family)
     except OSError as exc:
-        raise OSError(f"cannot listen for the HTTP API on {address}: {exc.strerror}") from exc
+        raise OSError(f"cannot listen for {what} on {address}: {exc.strerror}") from exc
+
+
+_WILDCARDS = ("0.0.0.0", "::")
+
+
+def _comparator_address(sock: socket.socket, advertised: str | None) -> tuple[str, int]:
+    """Where the proxies reach the comparator: `advertised`, else the address it is bound to
+    (which must then be one a proxy can dial)."""
+    if advertised is not None:
+        return split_address(advertised)
+    host, port = sock.getsockname()[:2]
+    if host in _WILDCARDS:
+        raise OSError(
+            f"the comparator listens on every address ({host}): give the one the proxies "
+            "reach it at with --compare-address HOST:PORT"
+        )
+    return host, port
 
 
 class ControlPlane:
@@ -96,6 +117,7 @@ class ControlPlane:
         xds_limits: XdsLimits | None = None,
         max_body: int = DEFAULT_MAX_BODY,
         auth: Authenticator | None = None,
+        compare_limits: ComparatorLimits | None = None,
     ) -> None:
         """`stats` picks the evaluator's stats source (push, pull, promql), or "off" for none;
         each of `webhooks` is POSTed a JSON notification of rollouts, verdicts, rollbacks and
@@ -103,7 +125,8 @@ class ControlPlane:
         ledger changes less than `coalesce_ms` apart are one xDS push; `xds_limits` are the
         xDS port's caps (message size, connection age, streams per address); `max_body` bounds
         an API request's body, in bytes; `auth` knows the API's bearer tokens (by default,
-        those the ledger holds)."""
+        those the ledger holds); `compare_limits` bound the comparator, when it runs (see
+        `start`)."""
         self.store = store
         self.max_body = max_body
         self.auth = auth
@@ -123,6 +146,11 @@ class ControlPlane:
             limits=xds_limits,
         )
         self._http = httpx.AsyncClient(timeout=2.0, trust_env=False)
+        self.comparator = Comparator(
+            lambda: self.controller.state, limits=compare_limits, metrics=self.metrics
+        )
+        """Compares the answers of shadow instances of services with `compare`, once started
+        with an address (`start(compare=...)`); the evaluator judges those changes by it."""
         self.evaluator: Evaluator | None = None
         source: StatsSource | None = None
         if stats != "off":
@@ -140,6 +168,7 @@ class ControlPlane:
                 judge=judge,
                 extra_failures=extra_failures,
                 split_check=split_mismatch,
+                comparisons=self.comparator,
             )
             self.controller.gate_on_budget(self.evaluator.budget_refusal)
         self.rollouts = RolloutDriver(self.controller)
@@ -156,13 +185,33 @@ class ControlPlane:
         self._api_task: asyncio.Task[None] | None = None
         self._loops: list[asyncio.Task[None]] = []
 
-    async def start(self, *, xds: str = defaults.XDS, api: str = defaults.API) -> Listening:
-        """Listen on both addresses (port 0 picks a free one); returns once both accept."""
-        api_socket = _bind(api)  # first: cheap, and fails before anything else has started
+    async def start(
+        self,
+        *,
+        xds: str = defaults.XDS,
+        api: str = defaults.API,
+        compare: str | None = None,
+        compare_address: str | None = None,
+    ) -> Listening:
+        """Listen on the addresses (port 0 picks a free one); returns once all accept. With
+        `compare`, the comparator listens there too, and the proxies are told to mirror compared
+        requests to `compare_address` (default: where it is bound)."""
+        # Bound first: cheap, and a port in use fails before anything else has started.
+        api_socket = _bind(api)
+        sockets = [api_socket]
+        comparator: tuple[str, int] | None = None
         try:
-            xds_port = await self._xds.start(xds)
+            if compare is not None:
+                compare_socket = _bind(compare, "the comparator")
+                sockets.append(compare_socket)
+                comparator = _comparator_address(compare_socket, compare_address)
+            xds_port = await self._xds.start(xds, build=ResourceBuilder(comparator=comparator))
+            if compare is not None:
+                await self.comparator.start(compare_socket)
         except BaseException:
-            api_socket.close()
+            for sock in sockets:
+                sock.close()
+            await self._xds.stop(0)
             raise
         config = uvicorn.Config(
             create_app(
@@ -198,6 +247,7 @@ class ControlPlane:
         return Listening(
             xds=join_address(split_listen_address(xds)[0], xds_port),
             api=join_address(api_host, api_port),
+            compare=join_address(*comparator) if comparator is not None else None,
         )
 
     def _leader_work(self) -> list[Coroutine[Any, Any, None]]:
@@ -221,6 +271,7 @@ class ControlPlane:
             self._api.should_exit = True
             await self._api_task
             self._api = self._api_task = None
+        await self.comparator.stop()
         await self._xds.stop(grace)
         await self._http.aclose()
         self.store.close()
@@ -238,9 +289,12 @@ async def serve(
     coalesce_ms: float = defaults.COALESCE_MS,
     xds_limits: XdsLimits | None = None,
     max_body: int = DEFAULT_MAX_BODY,
+    compare: str | None = None,
+    compare_address: str | None = None,
+    compare_limits: ComparatorLimits | None = None,
     on_ready: Callable[[Listening], None] = lambda listening: None,
 ) -> None:
-    """Run until SIGINT or SIGTERM, then stop both servers and close the store."""
+    """Run until SIGINT or SIGTERM, then stop the servers and close the store."""
     plane = ControlPlane(
         store,
         stats=stats,
@@ -250,6 +304,7 @@ async def serve(
         coalesce_ms=coalesce_ms,
         xds_limits=xds_limits,
         max_body=max_body,
+        compare_limits=compare_limits,
     )
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -257,7 +312,9 @@ async def serve(
         loop.add_signal_handler(signum, stopping.set)
     try:
         try:
-            listening = await plane.start(xds=xds, api=api)
+            listening = await plane.start(
+                xds=xds, api=api, compare=compare, compare_address=compare_address
+            )
         except BaseException:
             await plane.stop(0)
             raise

@@ -12,13 +12,10 @@ comparison of three answers (the candidate's against two old instances') it coun
 from controlplane.compare._comparator import Comparator, ComparatorLimits
 from controlplane.compare._diff import Differences, FieldOutcome, differences
 from controlplane.compare._fields import Answer, fields_of
-from controlplane.compare._route import COMPARE_HEADER, ROUTE_HEADER
 from controlplane.compare._rules import REDACTED, Rules
 
 __all__ = [
-    "COMPARE_HEADER",
     "REDACTED",
-    "ROUTE_HEADER",
     "Answer",
     "Comparator",
     "ComparatorLimits",

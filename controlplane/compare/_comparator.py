@@ -29,6 +29,7 @@ import aiohttp
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
+from controlplane import defaults
 from controlplane.compare._diff import differences
 from controlplane.compare._fields import Answer
 from controlplane.compare._route import Refused, Target, forwarded_headers, target_of
@@ -39,9 +40,6 @@ from controlplane.verdict import ComparisonCounts, judge_comparison
 
 log = logging.getLogger(__name__)
 
-DEFAULT_CONCURRENCY = 64
-DEFAULT_RATE = 200.0
-DEFAULT_MAX_BODY = 1024 * 1024
 MAX_HEADERS = 100
 MAX_FIELD_BYTES = 8190
 READ_CHUNK = 64 * 1024
@@ -51,11 +49,11 @@ READ_CHUNK = 64 * 1024
 class ComparatorLimits:
     """The comparator's bounds (`weir serve --compare-*`)."""
 
-    concurrency: int = DEFAULT_CONCURRENCY
+    concurrency: int = defaults.COMPARE_CONCURRENCY
     """Compared requests in flight (each is three requests to instances)."""
-    rate: float = DEFAULT_RATE
+    rate: float = defaults.COMPARE_RATE
     """Compared requests admitted per second, in bursts of at most a second's worth."""
-    max_body: int = DEFAULT_MAX_BODY
+    max_body: int = defaults.COMPARE_MAX_BODY
     """Bytes of a request's body, and of each answer's, that are read."""
 
     def __post_init__(self) -> None:
@@ -185,7 +183,10 @@ class Comparator:
 
     def verdict(self, change_seq: int, instance_id: str, *, elapsed_s: float) -> Verdict | None:
         """The verdict on a change judged by comparison, or None when the change is not (the
-        instance is not a shadow of a service with `compare`, or has changed since)."""
+        instance is not a shadow of a service with `compare`, or has changed since, or the
+        comparator is not running: Envoy then mirrors to the shadow itself)."""
+        if self._listener is None:
+            return None
         state = self._state()
         record_ = state.instances.get(instance_id)
         if record_ is None or record_.since_seq != change_seq:

@@ -14,10 +14,15 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from controlplane.model import ActivationState, InstanceState, Route, ServiceSpec, State
-
-COMPARE_HEADER = "x-weir-compare"
-ROUTE_HEADER = "x-weir-route"
+from controlplane.model import (
+    COMPARE_HEADER,
+    ROUTE_HEADER,
+    ActivationState,
+    InstanceState,
+    Route,
+    ServiceSpec,
+    State,
+)
 
 HOP_BY_HOP = frozenset(
     {

@@ -70,6 +70,13 @@ SplitCheck = Callable[[Mapping[str, int], Mapping[str, float]], SplitResult]
 """Observed requests per live instance, and the shares asked for → whether they differ."""
 
 
+class Comparisons(Protocol):
+    """Changes judged by comparing answers rather than by Envoy's stats (controlplane.compare):
+    their verdict, or None for a change that is not."""
+
+    def verdict(self, change_seq: int, instance_id: str, *, elapsed_s: float) -> Verdict | None: ...
+
+
 @dataclass(slots=True)
 class _SplitWindow:
     """Counts since the service's live weights last changed: only then is the ask fixed."""
@@ -105,8 +112,10 @@ class Evaluator:
         max_watch_s: float = DEFAULT_MAX_WATCH_S,
         clock: Callable[[], float] = time.time,
         recent: RecentCounts | None = None,
+        comparisons: Comparisons | None = None,
     ) -> None:
-        """`recent` keeps each instance's counts over the last minutes (for the dashboard)."""
+        """`recent` keeps each instance's counts over the last minutes (for the dashboard);
+        `comparisons` judges the changes verified by comparing answers."""
         self._controller = controller
         self._source = source
         self._judge = judge
@@ -122,6 +131,7 @@ class Evaluator:
         self._series: dict[str, CounterSeries] = {}
         self.recent = recent or RecentCounts()
         self.source_error: str | None = None
+        self._comparisons = comparisons
 
     # What the API shows.
 
@@ -273,6 +283,14 @@ class Evaluator:
 
     def _judge_one(self, state: State, evaluation: Evaluation, scrape: Scrape, now: float) -> bool:
         """Judge one open change; True when its verdict is final."""
+        if self._comparisons is not None:
+            elapsed = now - evaluation.opened_at
+            compared = self._comparisons.verdict(
+                evaluation.change_seq, evaluation.instance_id, elapsed_s=elapsed
+            )
+            if compared is not None:  # a compared shadow: no stats of its own to judge
+                evaluation.verdict = compared
+                return compared.outcome is not Outcome.INCONCLUSIVE or elapsed >= self._max_watch_s
         if evaluation.start is None:
             evaluation.start = dict(scrape.clusters)
             return False

@@ -1,6 +1,6 @@
 """The domain: services, immutable instances, activations, ledger entries and the fold."""
 
-from controlplane.model._compare import SAFE_METHODS, Compare
+from controlplane.model._compare import COMPARE_HEADER, ROUTE_HEADER, SAFE_METHODS, Compare
 from controlplane.model._comparison import (
     ComparisonEvidence,
     DifferenceExample,
@@ -76,9 +76,11 @@ from controlplane.model._tokens import (
 from controlplane.model._verdict import ArmEvidence, Outcome, Verdict
 
 __all__ = [
+    "COMPARE_HEADER",
     "DNS_LABEL",
     "MAX_WEIGHT",
     "RESERVED_NAMES",
+    "ROUTE_HEADER",
     "SAFE_METHODS",
     "SERVICE_NAME",
     "TOKEN_NAME",

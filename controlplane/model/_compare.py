@@ -21,6 +21,11 @@ Method = Literal["GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE"]
 SAFE_METHODS: tuple[Method, ...] = ("GET", "HEAD", "OPTIONS")
 """Methods that, by HTTP's contract, change nothing: sending them three times is harmless."""
 
+COMPARE_HEADER = "x-weir-compare"
+"""Set by Envoy on a request it mirrors to the comparator: the shadow instance to compare."""
+ROUTE_HEADER = "x-weir-route"
+"""Set beside it: the index of the service's route that matched (its endpoint)."""
+
 MAX_RULES = 64
 MAX_EXAMPLES = 10
 MAX_TIMEOUT_S = 60.0

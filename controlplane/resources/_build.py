@@ -37,7 +37,8 @@ from envoy.config.core.v3 import config_source_pb2
 from envoy.config.route.v3 import route_pb2
 
 from controlplane.model import ActivationState, Instance, InstanceState, ServiceSpec, State
-from controlplane.resources._cluster import cluster
+from controlplane.resources._cluster import cluster, endpoint_cluster
+from controlplane.resources._compare import COMPARE_CLUSTER
 from controlplane.resources._encoded import (
     CLUSTER_TYPE,
     ROUTE_TYPE,
@@ -115,7 +116,11 @@ class ResourceBuilder:
     its own pieces at the end, so a race costs re-encoding, never a wrong byte.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, comparator: tuple[str, int] | None = None) -> None:
+        """With `comparator` (host, port: weir's comparator as the proxies reach it), services
+        with `compare` mirror to it (resources/_compare.py) and the cluster `weir_compare` is
+        served while any service has that section."""
+        self._comparator = comparator
         self._clusters: tuple[dict[tuple[str, str, str], Encoded], Mapping[str, Encoded]] = (
             {},
             {},
@@ -137,6 +142,15 @@ class ResourceBuilder:
                     cluster = _encode_cluster(instance)
                     encoded += 1
                 clusters[key] = cluster
+        if self._comparator is not None and any(
+            spec.compare is not None for spec in state.services.values()
+        ):
+            host, port = self._comparator
+            key = ("", COMPARE_CLUSTER, f"{host}:{port}")
+            if (cluster := known_clusters.get(key)) is None:
+                cluster = _encode_comparator_cluster(*self._comparator)
+                encoded += 1
+            clusters[key] = cluster
         if encoded == 0 and len(clusters) == len(known_clusters):
             # The very same clusters: hand out the same mapping, so that each stream can tell
             # at a glance that they did not change (see DeltaSession and SotwSession).
@@ -156,7 +170,7 @@ class ResourceBuilder:
             ):
                 vhosts[name] = known
             else:
-                vhosts[name] = _encode_vhost(spec, instances, inputs)
+                vhosts[name] = _encode_vhost(spec, instances, inputs, self._comparator is not None)
         self._clusters, self._vhosts = (clusters, by_name), vhosts
 
         inline = Encoded.from_payload(
@@ -199,10 +213,18 @@ def _encode_cluster(instance: Instance) -> Encoded:
     return Encoded.from_payload(name, CLUSTER_TYPE, payload)
 
 
+def _encode_comparator_cluster(host: str, port: int) -> Encoded:
+    payload = endpoint_cluster(COMPARE_CLUSTER, host, port).SerializeToString(deterministic=True)
+    return Encoded.from_payload(COMPARE_CLUSTER, CLUSTER_TYPE, payload)
+
+
 def _encode_vhost(
-    spec: ServiceSpec, instances: Sequence[InstanceState], inputs: tuple[tuple[object, ...], ...]
+    spec: ServiceSpec,
+    instances: Sequence[InstanceState],
+    inputs: tuple[tuple[object, ...], ...],
+    comparator: bool,
 ) -> _VirtualHost:
-    message, refs = virtual_host(spec, instances)
+    message, refs = virtual_host(spec, instances, comparator=comparator)
     # The name is field 1 and comes first in a deterministic encoding, so one encoding of the
     # rest serves both names, byte for byte what encoding each named message would give.
     body = message.SerializeToString(deterministic=True)

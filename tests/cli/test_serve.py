@@ -21,7 +21,7 @@ READY = re.compile(r"^weir serving xDS on (\S+) and the API on (http://\S+) \(le
 def serve(tmp_path: Path) -> Iterator[subprocess.Popen[str]]:
     process = subprocess.Popen(
         [WEIR, "serve", "--store", str(tmp_path / "weir.db"), "--xds", "127.0.0.1:0",
-         "--api", "127.0.0.1:0"],
+         "--api", "127.0.0.1:0", "--compare", "127.0.0.1:0"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -44,6 +44,8 @@ def test_serve_prints_where_it_listens_and_stops_on_a_signal(
     ready = READY.match(line)
     assert ready, line
     xds, api, ledger = ready.groups()
+    comparator = serve.stdout.readline().rstrip("\n")
+    assert comparator.startswith("comparator: 127.0.0.1:"), comparator
 
     health = httpx.get(f"{api}/healthz", timeout=5)
     xds_host, xds_port = xds.rsplit(":", 1)
@@ -62,7 +64,7 @@ def test_a_busy_api_port_is_one_line_and_exit_1(tmp_path: Path) -> None:
         port = busy.getsockname()[1]
         result = subprocess.run(
             [WEIR, "serve", "--store", str(tmp_path / "weir.db"), "--xds", "127.0.0.1:0",
-             "--api", f"127.0.0.1:{port}"],
+             "--api", f"127.0.0.1:{port}", "--compare", "127.0.0.1:0"],
             capture_output=True,
             text=True,
             timeout=30,
@@ -74,6 +76,37 @@ def test_a_busy_api_port_is_one_line_and_exit_1(tmp_path: Path) -> None:
         .splitlines()[-1]
         .startswith(f"weir: cannot listen for the HTTP API on 127.0.0.1:{port}")
     )
+    assert "Traceback" not in result.stderr
+
+
+def test_a_busy_comparator_port_is_one_line_and_exit_1(tmp_path: Path) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as busy:
+        port = busy.getsockname()[1]
+        result = subprocess.run(
+            [WEIR, "serve", "--store", str(tmp_path / "weir.db"), "--xds", "127.0.0.1:0",
+             "--api", "127.0.0.1:0", "--compare", f"127.0.0.1:{port}"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )  # fmt: skip
+
+    assert result.returncode == 1
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"weir: cannot listen for the comparator on 127.0.0.1:{port}")
+    assert "Traceback" not in result.stderr
+
+
+def test_a_comparator_on_every_address_needs_the_address_proxies_reach(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [WEIR, "serve", "--store", str(tmp_path / "weir.db"), "--xds", "127.0.0.1:0",
+         "--api", "127.0.0.1:0", "--compare", "0.0.0.0:0"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )  # fmt: skip
+
+    assert result.returncode == 1
+    assert "--compare-address" in result.stderr.strip().splitlines()[-1]
     assert "Traceback" not in result.stderr
 
 
@@ -91,7 +124,7 @@ def test_a_busy_xds_port_is_one_line_and_exit_1(tmp_path: Path) -> None:
         port = busy.getsockname()[1]
         result = subprocess.run(
             [WEIR, "serve", "--store", str(tmp_path / "weir.db"), "--xds", f"127.0.0.1:{port}",
-             "--api", "127.0.0.1:0"],
+             "--api", "127.0.0.1:0", "--compare", "127.0.0.1:0"],
             capture_output=True,
             text=True,
             timeout=30,
