@@ -14,6 +14,7 @@ from controlplane.cli._bootstrap import bootstrap
 from controlplane.cli._budget import budget
 from controlplane.cli._demo import demo
 from controlplane.cli._demo_instance import demo_instance
+from controlplane.cli._differences import differences
 from controlplane.cli._errors import REFUSED, USAGE, CliError
 from controlplane.cli._fleet import history, proxies
 from controlplane.cli._instances import instance
@@ -83,6 +84,7 @@ cli.add_command(serve)
 cli.add_command(apply)
 cli.add_command(instance)
 cli.add_command(history)
+cli.add_command(differences)
 cli.add_command(proxies)
 cli.add_command(bootstrap)
 cli.add_command(demo)

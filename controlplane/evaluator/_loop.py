@@ -191,21 +191,30 @@ class Evaluator:
         state = self._controller.state
         now = self._clock()
         superseded = self._open_changes(state, now)
+        compared, decided = self._by_comparison(now)
         try:
             scrape = await self._source.scrape()
             if scrape.reporting == 0:
                 raise SourceUnavailable("no proxy has reported stats")
         except SourceUnavailable as exc:
             self.source_error = str(exc)
-            self._all_inconclusive(now, f"stats unavailable: {exc}")
-            if record:
-                await self._record(superseded)
+            self._all_inconclusive(now, f"stats unavailable: {exc}", besides=compared)
+            await self._close(superseded, decided, record)
             return
         self.source_error = None
         self._track_budgets(state, scrape)
         self._track_instances(state, scrape)
         self._check_splits(state, scrape)
-        decided = [e for e in self._open.values() if self._judge_one(state, e, scrape, now)]
+        decided += [
+            e
+            for e in self._open.values()
+            if e.change_seq not in compared and self._judge_one(state, e, scrape, now)
+        ]
+        await self._close(superseded, decided, record)
+
+    async def _close(
+        self, superseded: list[Evaluation], decided: list[Evaluation], record: bool
+    ) -> None:
         if not record:
             return  # decided ones stay open: the leader's verdict in the ledger closes them
         for evaluation in decided:
@@ -283,14 +292,6 @@ class Evaluator:
 
     def _judge_one(self, state: State, evaluation: Evaluation, scrape: Scrape, now: float) -> bool:
         """Judge one open change; True when its verdict is final."""
-        if self._comparisons is not None:
-            elapsed = now - evaluation.opened_at
-            compared = self._comparisons.verdict(
-                evaluation.change_seq, evaluation.instance_id, elapsed_s=elapsed
-            )
-            if compared is not None:  # a compared shadow: no stats of its own to judge
-                evaluation.verdict = compared
-                return compared.outcome is not Outcome.INCONCLUSIVE or elapsed >= self._max_watch_s
         if evaluation.start is None:
             evaluation.start = dict(scrape.clusters)
             return False
@@ -315,8 +316,31 @@ class Evaluator:
             return True
         return now - evaluation.opened_at >= self._max_watch_s
 
-    def _all_inconclusive(self, now: float, reason: str) -> None:
+    def _by_comparison(self, now: float) -> tuple[set[int], list[Evaluation]]:
+        """Judge the open changes verified by comparing answers (a compared shadow has no stats
+        of its own, and needs none): their seqs, and those whose verdict is final."""
+        compared: set[int] = set()
+        decided: list[Evaluation] = []
+        comparisons = self._comparisons
+        if comparisons is None:
+            return compared, decided
         for evaluation in self._open.values():
+            elapsed = now - evaluation.opened_at
+            verdict = comparisons.verdict(
+                evaluation.change_seq, evaluation.instance_id, elapsed_s=elapsed
+            )
+            if verdict is None:
+                continue
+            compared.add(evaluation.change_seq)
+            evaluation.verdict = verdict
+            if verdict.outcome is not Outcome.INCONCLUSIVE or elapsed >= self._max_watch_s:
+                decided.append(evaluation)
+        return compared, decided
+
+    def _all_inconclusive(self, now: float, reason: str, besides: set[int]) -> None:
+        for evaluation in self._open.values():
+            if evaluation.change_seq in besides:
+                continue
             counts = (
                 evaluation.verdict.candidate
                 if evaluation.verdict
