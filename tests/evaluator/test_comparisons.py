@@ -77,7 +77,7 @@ async def test_a_failed_comparison_is_recorded_and_rolled_back_without_stats() -
 
 
 async def test_other_changes_are_still_judged_by_the_stats() -> None:
-    c, source, comparisons, evaluator = mesh()
+    c, source, _, evaluator = mesh()
     c.change("new", Activation.shadow(100), actor="ops")
     await evaluator.step()
     source.serve("web--old", 900, 1)
