@@ -11,8 +11,10 @@ from controlplane.model import Compare
 JSON = {"content-type": "application/json"}
 
 
-def answer(document: object, status: int = 200, **headers: str) -> Answer:
-    return Answer(status, {**JSON, **headers}, json.dumps(document).encode())
+def answer(
+    document: object, status: int = 200, headers: dict[str, str] | None = None, **more: str
+) -> Answer:
+    return Answer(status, {**JSON, **(headers or {}), **more}, json.dumps(document).encode())
 
 
 def rules(**spec: object) -> Rules:
@@ -77,8 +79,12 @@ def test_ignored_fields_and_their_insides_are_not_differences() -> None:
 
 
 def test_redacted_values_are_never_in_an_example() -> None:
-    primary = answer({"card": "4111-1111", "cards": [{"number": "1"}]}, **{"set-cookie": "s=1"})
-    candidate = answer({"card": "5500-0000", "cards": [{"number": "2"}]}, **{"set-cookie": "s=2"})
+    primary = answer(
+        {"card": "4111-1111", "cards": [{"number": "1"}]}, headers={"set-cookie": "s=1"}
+    )
+    candidate = answer(
+        {"card": "5500-0000", "cards": [{"number": "2"}]}, headers={"set-cookie": "s=2"}
+    )
     found = differences(
         primary,
         primary,
