@@ -25,6 +25,7 @@ from controlplane.evaluator import Evaluator, Sample
 from controlplane.model import (
     ActivationChanged,
     ActivationState,
+    ComparisonEvidence,
     Entry,
     InstanceRegistered,
     Outcome,
@@ -95,6 +96,9 @@ class TimelineVerdict(BaseModel):
     extra_failures: float
     cost: float
     seq: int | None = Field(description="the ledger entry that recorded it, when final")
+    comparison: ComparisonEvidence | None = Field(
+        default=None, description="a change judged by comparing answers: its differences"
+    )
 
 
 class TimelineItem(BaseModel):
@@ -222,6 +226,7 @@ def _verdict(verdict: Verdict, *, final: bool, seq: int | None) -> TimelineVerdi
         extra_failures=verdict.extra_failures,
         cost=verdict.cost,
         seq=seq,
+        comparison=verdict.comparison,
     )
 
 

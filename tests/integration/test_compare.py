@@ -4,12 +4,8 @@ differences beyond the old instances' own noise."""
 
 from __future__ import annotations
 
-import itertools
-import json
 import re
 import subprocess
-import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +14,7 @@ import httpx
 import pytest
 
 from controlplane.demo import Upstream
+from tests.compare._answers import BIG, answers
 from tests.conftest import StartEnvoy
 from tests.integration._load import SteadyLoad
 from tests.integration._mesh import SERVICE, connect_envoy
@@ -25,25 +22,7 @@ from tests.integration._weir import WEIR, WeirServer
 from tests.support import eventually
 
 RPS = 100
-BIG = 32 * 1024 * 1024
 CAP = 256 * 1024
-
-
-def answers(*, changed_price_every: int = 0) -> Any:
-    """JSON answers like an old version's: a price, and a timestamp and an id that differ on
-    every answer; with `changed_price_every` n, every n-th answer has another price."""
-    counter = itertools.count(1)
-
-    def answer(method: str, path: str) -> tuple[str, bytes]:
-        if path.startswith("/big"):  # the old version's answer is small, the candidate's not
-            pad = b"x" * BIG if changed_price_every else b""
-            return "application/json", b'{"pad": "' + pad + b'"}'
-        n = next(counter)
-        price = 12 if changed_price_every and n % changed_price_every == 0 else 10
-        body = {"price": price, "at": time.time_ns(), "id": str(uuid.uuid4()), "path": path}
-        return "application/json", json.dumps(body).encode()
-
-    return answer
 
 
 @pytest.fixture
