@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from controlplane.compare._fields import Answer, Fields, Value, fields_of
+from controlplane.compare._fields import Answer, Value, fields_of
 from controlplane.compare._rules import REDACTED, Rules
 
 MAX_VALUE_CHARS = 200
@@ -47,51 +47,52 @@ def differences(primary: Answer, secondary: Answer, candidate: Answer, rules: Ru
     if ours == theirs == noise:
         return {}
     found: Differences = {}
-    for place in _places(ours, noise, theirs):
-        field, p, s, c = _values(place, ours, noise, theirs)
-        if p == s == c or rules.ignored(field):
-            continue
-        seen = found.get(field)
-        candidate_differs, noise_differs = p != c, p != s
-        if seen is None:
-            example = _example(place, field, p, c, s, rules) if candidate_differs else None
-            found[field] = FieldOutcome(candidate_differs, noise_differs, example)
-        elif (candidate_differs and not seen.candidate_differs) or (
-            noise_differs and not seen.noise_differs
-        ):
-            example = seen.example
-            if example is None and candidate_differs:
-                example = _example(place, field, p, c, s, rules)
-            found[field] = FieldOutcome(
-                seen.candidate_differs or candidate_differs,
-                seen.noise_differs or noise_differs,
-                example,
-            )
+    for place, (field, p) in ours.items():
+        s, c = _value(noise.get(place)), _value(theirs.get(place))
+        if not (p == s and p == c):
+            _count(found, place, field, p, s, c, rules)
+    for place, (field, s) in noise.items():
+        if place not in ours:
+            _count(found, place, field, None, s, _value(theirs.get(place)), rules)
+    for place, (field, c) in theirs.items():
+        if place not in ours and place not in noise:
+            _count(found, place, field, None, None, c, rules)
     return found
 
 
-def _places(*answers: Fields) -> dict[str, None]:
-    """Every place any of the answers has, in the order first met."""
-    places: dict[str, None] = dict.fromkeys(answers[0])
-    for fields in answers[1:]:
-        for place in fields:
-            places.setdefault(place, None)
-    return places
+def _value(found: tuple[str, Value] | None) -> Value | None:
+    return None if found is None else found[1]
 
 
-def _values(
-    place: str, ours: Fields, noise: Fields, theirs: Fields
-) -> tuple[str, Value | None, Value | None, Value | None]:
-    field = ""
-    values: list[Value | None] = []
-    for fields in (ours, noise, theirs):
-        found = fields.get(place)
-        if found is None:
-            values.append(None)
-        else:
-            field = found[0]
-            values.append(found[1])
-    return field, values[0], values[1], values[2]
+def _count(
+    found: Differences,
+    place: str,
+    field: str,
+    p: Value | None,
+    s: Value | None,
+    c: Value | None,
+    rules: Rules,
+) -> None:
+    """Fold one place's values into its field's outcome (the field differs where any of its
+    places does; its example is the first place where the candidate differs)."""
+    if rules.ignored(field):
+        return
+    candidate_differs, noise_differs = p != c, p != s
+    seen = found.get(field)
+    if seen is None:
+        example = _example(place, field, p, c, s, rules) if candidate_differs else None
+        found[field] = FieldOutcome(candidate_differs, noise_differs, example)
+    elif (candidate_differs and not seen.candidate_differs) or (
+        noise_differs and not seen.noise_differs
+    ):
+        example = seen.example
+        if example is None and candidate_differs:
+            example = _example(place, field, p, c, s, rules)
+        found[field] = FieldOutcome(
+            seen.candidate_differs or candidate_differs,
+            seen.noise_differs or noise_differs,
+            example,
+        )
 
 
 def _example(

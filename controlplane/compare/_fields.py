@@ -24,6 +24,7 @@ MAX_DEPTH = 64
 OVER_CAP = "(longer than the comparator reads)"
 MAX_KEY_CHARS = 128
 """A longer object key is cut (and marked) in the field's name."""
+_CACHED_KEY_CHARS = 64
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 
@@ -92,41 +93,59 @@ def _flatten(document: Any) -> Fields | None:
     document has more than MAX_LEAVES leaves or nests deeper than MAX_DEPTH."""
     fields: Fields = {}
     stack: list[tuple[str, str, int, Any]] = [("$", "$", 0, document)]
+    pop, push = stack.pop, stack.append
     while stack:
-        concrete, field, depth, value = stack.pop()
-        if isinstance(value, dict) and value:
+        concrete, field, depth, value = pop()
+        kind = type(value)
+        if kind is dict and value:
             if depth >= MAX_DEPTH:
                 return None
             for key, item in value.items():
                 step = _key(key)
-                stack.append((concrete + step, field + step, depth + 1, item))
-        elif isinstance(value, list) and value:
+                push((concrete + step, field + step, depth + 1, item))
+        elif kind is list and value:
             if depth >= MAX_DEPTH:
                 return None
+            wild = field + "[*]"
             for index, item in enumerate(value):
-                stack.append((f"{concrete}[{index}]", field + "[*]", depth + 1, item))
+                push((f"{concrete}[{index}]", wild, depth + 1, item))
         else:
             if len(fields) >= MAX_LEAVES:
                 return None
-            fields[concrete] = (field, _canonical(value))
+            fields[concrete] = (field, _canonical(value, kind))
     return fields
 
 
-@lru_cache(maxsize=4096)
 def _key(key: str) -> str:
-    if _IDENTIFIER.fullmatch(key):
-        return "." + key
-    if len(key) > MAX_KEY_CHARS:
-        key = key[:MAX_KEY_CHARS] + "…"
+    """A key as a step of a path: `.name`, or `['any key']` (cut at MAX_KEY_CHARS)."""
+    if len(key) <= _CACHED_KEY_CHARS:
+        return _short_key(key)
+    return _quoted(key[:MAX_KEY_CHARS] + "…" if len(key) > MAX_KEY_CHARS else key)
+
+
+@lru_cache(maxsize=4096)
+def _short_key(key: str) -> str:
+    """Keys recur in every answer: remembered, when short (a hostile body's keys are bounded
+    here in number and size)."""
+    return "." + key if _IDENTIFIER.fullmatch(key) else _quoted(key)
+
+
+def _quoted(key: str) -> str:
     return "['" + key.replace("\\", "\\\\").replace("'", "\\'") + "']"
 
 
-def _canonical(value: Any) -> str:
-    """A leaf's text: 1 and 1.0 and true stay apart, as they are in the answer."""
-    if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)
-    if isinstance(value, dict):
-        return "{}"
-    if isinstance(value, list):
-        return "[]"
-    return json.dumps(value)
+def _canonical(value: Any, kind: type) -> str:
+    """A leaf's text, each kind told apart (1, 1.0, "1" and true are all different answers):
+    a string in quotes (not escaped: cheaper, and still one text per string), numbers as
+    Python writes them, true, false, null, and empty containers."""
+    if kind is str:
+        return '"' + value + '"'
+    if kind is bool:
+        return "true" if value else "false"
+    if kind is int:
+        return str(value)
+    if kind is float:
+        return repr(value)
+    if value is None:
+        return "null"
+    return "{}" if kind is dict else "[]"
