@@ -139,7 +139,7 @@ def _canonical(value: Any, kind: type) -> str:
     a string in quotes (not escaped: cheaper, and still one text per string), numbers as
     Python writes them, true, false, null, and empty containers."""
     if kind is str:
-        return '"' + value + '"'
+        return f'"{value}"'
     if kind is bool:
         return "true" if value else "false"
     if kind is int:
