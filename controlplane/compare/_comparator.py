@@ -32,10 +32,18 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 from controlplane import defaults
 from controlplane.compare._diff import differences
 from controlplane.compare._fields import Answer
-from controlplane.compare._route import Refused, Target, forwarded_headers, target_of
+from controlplane.compare._route import Refused, Target, forwarded_headers, named_target
 from controlplane.compare._rules import Rules
 from controlplane.compare._tally import record, record_arm
-from controlplane.model import ActivationState, Compare, InstanceState, State, Verdict
+from controlplane.model import (
+    COMPARE_HEADER,
+    ROUTE_HEADER,
+    ActivationState,
+    Compare,
+    InstanceState,
+    State,
+    Verdict,
+)
 from controlplane.verdict import ComparisonCounts, judge_comparison
 
 log = logging.getLogger(__name__)
@@ -43,6 +51,9 @@ log = logging.getLogger(__name__)
 MAX_HEADERS = 100
 MAX_FIELD_BYTES = 8190
 READ_CHUNK = 64 * 1024
+MAX_REMEMBERED = 1024
+"""(method, instance, route) names whose check is remembered per state: they come from
+requests, so a stranger's made-up names could otherwise grow it without bound."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +150,8 @@ class Comparator:
         self._counts: dict[int, ComparisonCounts] = {}
         """Change seq -> what was compared for it."""
         self._rules: dict[str, Rules] = {}
+        self._targets: dict[tuple[str, str, str], Target | Refused] = {}
+        self._targets_seq = -1
         self._turns: dict[str, int] = {}
         """Per service, which pair of old instances is next."""
         self._server: web.Server | None = None
@@ -209,7 +222,7 @@ class Comparator:
     # Serving.
 
     async def _handle(self, request: web.BaseRequest) -> web.StreamResponse:
-        found = target_of(self._state(), request.method, request.raw_path, request.headers)
+        found = self._target(request)
         if isinstance(found, Refused):
             self._metrics.requests.labels(found.counter).inc()
             return _answer(request, found.status, found.reason)
@@ -242,6 +255,24 @@ class Comparator:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return web.Response(status=202)
+
+    def _target(self, request: web.BaseRequest) -> Target | Refused:
+        """What the request names, checked against the state: remembered per state (a state's
+        instances are looked up once, not per request) for up to MAX_REMEMBERED names."""
+        if not request.raw_path.startswith("/"):
+            return Refused(400, "the request target is not a path", "refused")
+        state = self._state()
+        if state.seq != self._targets_seq:
+            self._targets.clear()
+            self._targets_seq = state.seq
+        headers = request.headers
+        key = (request.method, headers.get(COMPARE_HEADER, ""), headers.get(ROUTE_HEADER, ""))
+        found = self._targets.get(key)
+        if found is None:
+            found = named_target(state, *key)
+            if len(self._targets) < MAX_REMEMBERED:
+                self._targets[key] = found
+        return found
 
     def _counts_for(self, target: Target) -> ComparisonCounts:
         seq = target.candidate.since_seq

@@ -5,18 +5,16 @@ Envoy's mirror policy for a compared shadow instance sets two headers on the cop
 the comparator (overwriting whatever the caller sent): COMPARE_HEADER names the candidate and
 ROUTE_HEADER the index of the service's route that matched. Anyone who can reach the
 comparator's port can send them too, so nothing is taken on trust: the instance must be a
-shadow of a service with `compare`, the route must exist, the method must be one the service
-compares, and the path must be a path.
+shadow of a service with `compare`, the route must exist and the method must be one the
+service compares (and the comparator checks that the path is a path).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from controlplane.model import (
-    COMPARE_HEADER,
-    ROUTE_HEADER,
     ActivationState,
     InstanceState,
     Route,
@@ -63,9 +61,9 @@ class Target:
     """The live instances of the old version, at least one."""
 
 
-def target_of(state: State, method: str, path: str, headers: Mapping[str, str]) -> Target | Refused:
-    """The candidate and route a request names, if it may be compared."""
-    instance_id = headers.get(COMPARE_HEADER, "")
+def named_target(state: State, method: str, instance_id: str, index_text: str) -> Target | Refused:
+    """The candidate and route a request names (COMPARE_HEADER, ROUTE_HEADER), if a request
+    with `method` to them may be compared."""
     record = state.instances.get(instance_id)
     if record is None or record.state is not ActivationState.SHADOW:
         return Refused(404, f"{instance_id[:64]!r} is not a shadow instance", "refused")
@@ -75,11 +73,8 @@ def target_of(state: State, method: str, path: str, headers: Mapping[str, str]) 
     if method not in spec.compare.methods:
         return Refused(405, f"{method[:16]} is not compared for this service", "refused")
     routes = spec.effective_routes()
-    index_text = headers.get(ROUTE_HEADER, "")
     if not index_text.isdigit() or int(index_text) >= len(routes):
         return Refused(400, f"no route {index_text[:16]!r} in {spec.name}", "refused")
-    if not path.startswith("/"):
-        return Refused(400, "the request target is not a path", "refused")
     baselines = baselines_of(state.instances_of(spec.name), record)
     if not baselines:
         return Refused(503, f"no live instance of {spec.name} to compare with", "skipped")
