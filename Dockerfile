@@ -20,5 +20,6 @@ USER weir
 WORKDIR /data
 EXPOSE 8080 18000 18001
 
-# The comparator (18001) must be told the address proxies reach it at: --compare-address HOST:PORT.
-CMD ["weir", "serve", "--store", "/data/weir.db", "--xds", "0.0.0.0:18000", "--api", "0.0.0.0:8080", "--stats", "push", "--compare", "off"]
+# As docker-compose.yml runs it. The comparator (18001) is told the address the proxies reach it
+# at: `weir` on compose's network; elsewhere, give --compare-address HOST:PORT.
+CMD ["weir", "serve", "--store", "/data/weir.db", "--xds", "0.0.0.0:18000", "--api", "0.0.0.0:8080", "--stats", "push", "--compare", "0.0.0.0:18001", "--compare-address", "weir:18001"]
