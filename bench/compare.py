@@ -49,6 +49,7 @@ from bench._common import Prober
 from controlplane.bootstrap import render_bootstrap
 from controlplane.demo import EnvoyProcess
 from controlplane.demo._weir_process import WeirProcess, free_port
+from controlplane.loadtest import ClusterStats, read_stats
 from controlplane.model import COMPARE_HEADER, ROUTE_HEADER
 
 SERVICE = "web"
@@ -316,9 +317,14 @@ def ramp(
     return steps
 
 
+SETTINGS = ("none", "mirror", "compare")
+"""Part 2's settings: no mirror; Envoy mirroring to the candidate itself (a plain shadow, the
+service without `compare`); Envoy mirroring to the comparator (the service with `compare`)."""
+
+
 @dataclass(slots=True)
 class Phase:
-    compared: bool
+    setting: str
     latencies_s: list[float] = field(default_factory=list)
     compared_count: float = 0.0
     weir_cpu_s: float = 0.0
@@ -398,11 +404,12 @@ def measure(
         stack.callback(probe.close)
         _until(lambda: probe().startswith("{"), "the proxy did not route to the old version")
         phases = []
+        mirrored = _Mirrored(f"http://127.0.0.1:{admin}")
         for _ in range(rounds):
-            for compared in (False, True):
-                _mirror(api, 100.0 if compared else 0.0)
-                _until_in_force(metrics, probe, compared)
-                phase = Phase(compared)
+            for setting in SETTINGS:
+                _apply(api, setting)
+                _until_in_force(metrics, mirrored, probe, setting)
+                phase = Phase(setting)
                 _send_at_rate(probe, rate, warmup_s, None)
                 time.sleep(0.2)
                 before, cpu_before = metrics.compared(), cpu_ns(server.pid)
@@ -421,7 +428,7 @@ def _setup(api: httpx.Client, addresses: dict[str, str]) -> None:
         if response.status_code not in (200, 201):
             raise RuntimeError(f"{method} {path}: {response.status_code} {response.text}")
 
-    call("PUT", f"/v1/services/{SERVICE}", {"name": SERVICE, "compare": {}})
+    _compared(api, True)
     for name, address in addresses.items():
         version = "v2" if name == CANDIDATE else "v1"
         call("POST", "/v1/instances", {"id": name, "service": SERVICE, "version": version,
@@ -429,6 +436,34 @@ def _setup(api: httpx.Client, addresses: dict[str, str]) -> None:
     for name in OLD:
         call("POST", f"/v1/instances/{name}/activation", {"state": "live", "weight": 1})
     _mirror(api, 100.0)
+
+
+def _compared(api: httpx.Client, on: bool) -> None:
+    """The service with a `compare` section, or without."""
+    spec = {"name": SERVICE, "compare": {}} if on else {"name": SERVICE}
+    response = api.put(f"/v1/services/{SERVICE}", json=spec)
+    if response.status_code not in (200, 201):
+        raise RuntimeError(f"apply: {response.status_code} {response.text}")
+
+
+def _apply(api: httpx.Client, setting: str) -> None:
+    _compared(api, setting != "mirror")
+    _mirror(api, 0.0 if setting == "none" else 100.0)
+
+
+class _Mirrored:
+    """Requests the proxy counted for the candidate's own cluster (a plain shadow's mirror)."""
+
+    def __init__(self, admin_url: str) -> None:
+        self._admin_url = admin_url
+
+    def __call__(self) -> int:
+        async def read() -> int:
+            async with httpx.AsyncClient(trust_env=False, timeout=5.0) as http:
+                stats = await read_stats(http, self._admin_url, SERVICE)
+            return stats.get(f"{SERVICE}--{CANDIDATE}", ClusterStats()).requests
+
+        return asyncio.run(read())
 
 
 def _mirror(api: httpx.Client, percent: float) -> None:
@@ -469,18 +504,24 @@ def _until(check: Callable[[], bool], why: str) -> None:
         time.sleep(0.05)
 
 
-def _until_in_force(metrics: WeirMetrics, probe: Prober, compared: bool) -> None:
-    """Probe until the comparator's count rises with every batch (compared) or stays put."""
+def _until_in_force(
+    metrics: WeirMetrics, mirrored: Callable[[], int], probe: Prober, setting: str
+) -> None:
+    """Probe until every batch reaches where the setting sends its copies, and nothing goes
+    where it does not."""
     deadline = time.monotonic() + APPLY_TIMEOUT_S
     while time.monotonic() < deadline:
-        before = metrics.compared()
+        compared, direct = metrics.compared(), mirrored()
         for _ in range(20):
             probe()
         time.sleep(0.2)
-        gained = metrics.compared() - before
-        if (compared and gained >= 20) or (not compared and gained == 0):
+        gained = (metrics.compared() - compared, mirrored() - direct)
+        wanted = {"none": (0, 0), "mirror": (0, 20), "compare": (20, 0)}[setting]
+        if all(
+            (got >= want) if want else (got == 0) for got, want in zip(gained, wanted, strict=True)
+        ):
             return
-    raise TimeoutError(f"the proxy did not {'start' if compared else 'stop'} mirroring")
+    raise TimeoutError(f"the proxy did not take the setting {setting!r}")
 
 
 def _send_at_rate(probe: Prober, rate: float, seconds: float, phase: Phase | None) -> None:
@@ -528,43 +569,46 @@ def report(result: Result) -> list[str]:
                 f"{s.cpu_us_per_compared:5.0f} us CPU each"
                 + ("" if s.sustained else "  (not sustained)")
             )
-    weir, base = _best(result.weir), _best(result.baseline)
-    cost, base_cost = weir.cpu_us_per_compared, base.cpu_us_per_compared
+    weir, fanout = _best(result.weir), _best(result.baseline)
+    cost, base_cost = weir.cpu_us_per_compared, fanout.cpu_us_per_compared
     lines.append(
         f"  one core sustained {weir.compared_per_s:.0f} compared requests/s ({cost:.0f} us CPU "
-        f"each: {1e6 / cost:.0f}/s at a whole core); the bare fan-out {base.compared_per_s:.0f}/s "
-        f"({base_cost:.0f} us each: {1e6 / base_cost:.0f}/s); ratio {cost / base_cost:.2f}x CPU "
-        "per request"
+        f"each: {1e6 / cost:.0f}/s at a whole core); the bare fan-out "
+        f"{fanout.compared_per_s:.0f}/s ({base_cost:.0f} us each: {1e6 / base_cost:.0f}/s); "
+        f"ratio {cost / base_cost:.2f}x CPU per request"
     )
-    rounds = len(result.phases) // 2
+    rounds = len(result.phases) // len(SETTINGS)
     lines.append(
         f"compare: 2. the primary path through one Envoy (--concurrency 1), {result.rate:g} rps "
         f"over one kept-alive connection, {rounds} round(s) of {result.seconds:g}s per setting"
     )
-    p50s = {}
-    for compared in (False, True):
-        mine = [p for p in result.phases if p.compared is compared]
+    p50s, cpu, count = {}, {}, {}
+    for setting in SETTINGS:
+        mine = [p for p in result.phases if p.setting == setting]
         p50, p99 = _percentiles([s for p in mine for s in p.latencies_s])
-        p50s[compared] = p50
-        count = sum(p.compared_count for p in mine)
-        cpu = sum(p.weir_cpu_s for p in mine)
-        label = "compared 100%" if compared else "not compared "
+        p50s[setting] = p50
+        count[setting] = sum(p.compared_count for p in mine)
+        cpu[setting] = sum(p.weir_cpu_s for p in mine)
         lines.append(
-            f"  {label}: p50 {p50:.3f} ms, p99 {p99:.3f} ms; weir compared {count:.0f}, "
-            f"its CPU {cpu:.2f} s"
+            f"  {_LABELS[setting]}: p50 {p50:.3f} ms, p99 {p99:.3f} ms; weir compared "
+            f"{count[setting]:.0f}, its CPU {cpu[setting]:.2f} s"
         )
-    on = [p for p in result.phases if p.compared]
-    off = [p for p in result.phases if not p.compared]
-    extra_cpu = sum(p.weir_cpu_s for p in on) - sum(p.weir_cpu_s for p in off)
-    count = sum(p.compared_count for p in on)
+    base = p50s["none"]
     lines.append(
-        f"  p50 with/without comparison: {p50s[True] / p50s[False]:.3f}x "
-        f"({1000 * (p50s[True] - p50s[False]):+.0f} us); weir's CPU per compared request here "
-        f"{1e6 * extra_cpu / count:.0f} us"
-        if count
-        else "  nothing was compared"
+        f"  p50 against no mirror: plain mirror {p50s['mirror'] / base:.3f}x "
+        f"({1000 * (p50s['mirror'] - base):+.0f} us, Envoy's own cost of a mirrored copy), "
+        f"comparison {p50s['compare'] / base:.3f}x ({1000 * (p50s['compare'] - base):+.0f} us); "
+        f"comparison against plain mirror {p50s['compare'] / p50s['mirror']:.3f}x"
     )
+    if count["compare"]:
+        extra = cpu["compare"] - cpu["none"]
+        lines.append(
+            f"  weir's CPU per compared request here: {1e6 * extra / count['compare']:.0f} us"
+        )
     return lines
+
+
+_LABELS = {"none": "no mirror    ", "mirror": "plain mirror ", "compare": "compared 100%"}
 
 
 def main(argv: list[str] | None = None) -> None:

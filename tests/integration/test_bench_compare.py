@@ -13,10 +13,10 @@ def test_compare_measures_the_comparator_its_baseline_and_the_primary_path() -> 
     for steps in (result.weir, result.baseline):
         [step] = steps
         assert step.offered == 50 and step.compared >= 45 and step.cpu_s > 0
-    without, with_ = result.phases
-    assert (without.compared, with_.compared) == (False, True)
-    assert without.compared_count == 0 and with_.compared_count >= 45
-    assert len(without.latencies_s) == len(with_.latencies_s) == 50
+    none, mirror, compare = result.phases
+    assert (none.setting, mirror.setting, compare.setting) == ("none", "mirror", "compare")
+    assert none.compared_count == mirror.compared_count == 0 and compare.compared_count >= 45
+    assert len(none.latencies_s) == len(mirror.latencies_s) == len(compare.latencies_s) == 50
     lines = report(result)
     assert any(line.startswith("  one core sustained ") for line in lines)
-    assert any(line.startswith("  p50 with/without comparison: ") for line in lines)
+    assert any(line.startswith("  p50 against no mirror: plain mirror ") for line in lines)

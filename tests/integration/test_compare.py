@@ -124,8 +124,8 @@ def test_a_changed_price_fails_the_candidate_naming_the_field_with_examples(
         assert fields[noise]["candidate_rate"] == fields[noise]["noise_rate"] == 1.0
     # every caller was answered by the old version, at once (the mirror is fire and forget)
     assert set(load.outcomes) == {"200"}
-    # and the candidate only ever saw the comparator's GETs
-    assert set(bad.methods()) == {"GET"}
+    # and the candidate only ever saw the comparator's GETs, with the caller's Host
+    assert set(bad.methods()) == {"GET"} and set(bad.hosts()) == {SERVICE}
 
     # The CLI shows it: the history names the field, `weir differences` the examples
     history = weir_cli(server, "history", SERVICE)
