@@ -7,13 +7,16 @@ import json
 import threading
 import time
 
+import httpx
 import pytest
 
 from controlplane.control import Controller
 from controlplane.model import Outcome
 from controlplane.rollout import RolloutDriver
+from tests.cli._run import invoke
 from tests.cli.conftest import Server, Weir
 from tests.rollout._world import judge
+from tests.support import secret_of
 
 SERVICE = """\
 name: web
@@ -91,10 +94,25 @@ def test_status_json_is_the_api_answer(web: Server, weir: Weir) -> None:
     assert (data["id"], data["state"], data["step"]) == ("web/1", "running", 0)
 
 
+class _FirstAnswer(httpx.HTTPTransport):
+    """The network, noting when the CLI has had its first answer."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.answered = threading.Event()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = super().handle_request(request)
+        self.answered.set()
+        return response
+
+
 def test_watch_redraws_until_the_rollout_completes(web: Server, weir: Weir) -> None:
     weir("rollout", "start", "web", "--version", "v2")
+    network = _FirstAnswer()
 
     def drive() -> None:
+        network.answered.wait(timeout=30)  # the first frame shows the rollout not yet stepped
         for _ in range(20):
             time.sleep(0.05)
             if web.controller.state.active_rollout("web") is None:
@@ -104,7 +122,10 @@ def test_watch_redraws_until_the_rollout_completes(web: Server, weir: Weir) -> N
 
     driver = threading.Thread(target=drive)
     driver.start()
-    result = weir("rollout", "status", "web", "--watch", "--interval", "0.02")
+    env = {"WEIR_SERVER": web.url, "WEIR_TOKEN": secret_of("operator")}
+    result = invoke(
+        "rollout", "status", "web", "--watch", "--interval", "0.02", env=env, transport=network
+    )
     driver.join()
 
     assert result.exit_code == 0, result.output
