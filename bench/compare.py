@@ -30,12 +30,11 @@ import json
 import os
 import re
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import cast
@@ -45,7 +44,8 @@ import httpx
 import uvloop
 from aiohttp import web
 
-from bench._common import Prober
+from bench._common import Prober, serving_child
+from bench.mirror_overhead import pin
 from controlplane.bootstrap import render_bootstrap
 from controlplane.demo import EnvoyProcess
 from controlplane.demo._weir_process import WeirProcess, free_port
@@ -161,30 +161,9 @@ async def _serve_fanout(upstreams: list[str]) -> None:
     await session.close()
 
 
-@contextmanager
-def child(*args: str) -> Iterator[tuple[str, int]]:
-    """This module run with `args` in a child process: yields the address it printed and its
-    pid; it ends when its stdin closes."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "bench.compare", *args],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert process.stdout is not None
-        address = process.stdout.readline().strip()
-        if not address:
-            raise RuntimeError(f"bench.compare {' '.join(args)} did not start")
-        yield address, process.pid
-    finally:
-        if process.stdin is not None:
-            process.stdin.close()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+def child(*args: str) -> contextlib.AbstractContextManager[tuple[str, int]]:
+    """This module run with `args` in a child process: its address and pid."""
+    return serving_child("bench.compare", *args)
 
 
 # ---- measuring ------------------------------------------------------------------------------
@@ -197,12 +176,6 @@ def cpu_ns(pid: int) -> int:
         with contextlib.suppress(FileNotFoundError):
             total += int((task / "schedstat").read_text().split()[0])
     return total
-
-
-def pin(pid: int, cpus: set[int]) -> None:
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        with contextlib.suppress(FileNotFoundError, ProcessLookupError):
-            os.sched_setaffinity(int(task.name), cpus)
 
 
 class WeirMetrics:
