@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 import aiohttp
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge
+from yarl import URL
 
 from controlplane import defaults
 from controlplane.compare._diff import differences
@@ -353,7 +354,7 @@ class Comparator:
             async with asyncio.timeout(timeout):
                 async with self._session.request(
                     request.method,
-                    f"http://{address}{request.path}",
+                    URL(f"http://{address}{request.path}", encoded=True),  # the path as sent
                     headers=[*request.headers, ("Host", request.host)],
                     data=request.body or None,
                     allow_redirects=False,

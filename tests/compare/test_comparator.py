@@ -112,6 +112,28 @@ async def test_a_mirrored_get_goes_to_the_candidate_and_two_old_instances(
     assert (body.candidate_only, body.noise_only, body.both) == (0, 0, 1)
 
 
+async def test_the_path_is_sent_on_exactly_as_it_came(
+    upstreams: dict[str, Upstream], http: httpx.AsyncClient
+) -> None:
+    paths: list[str] = []
+
+    def answer(method: str, path: str) -> tuple[str, bytes]:
+        paths.append(path)
+        return "text/plain", b"same"
+
+    for upstream in upstreams.values():
+        upstream.answer = answer
+    w = await world(upstreams, "cand")
+    try:
+        target = "/items/a%2Fb/%7Ex?q=a%20b&r=%2B"
+        reply = await http.get(w.url + target, headers=mirrored())
+        assert reply.status_code == 202
+        await settled(w, 1)
+    finally:
+        await w.comparator.stop()
+    assert paths == [target] * 3
+
+
 @pytest.mark.parametrize(
     ("method", "headers", "target", "status"),
     [
