@@ -61,8 +61,8 @@ class ComparisonEvidence(_Frozen):
     compared: int = Field(ge=0)
     """Requests answered by the candidate and two old instances, and compared."""
     skipped: int = Field(default=0, ge=0)
-    """Mirrored requests not compared: an old instance failed to answer, or an answer was over
-    the size cap."""
+    """Mirrored requests not compared: a request body over the comparator's cap, or an old
+    instance that did not answer (an answer over the cap is compared, as "too long")."""
     dropped: int = Field(default=0, ge=0)
     """Mirrored requests dropped unsent because the comparator was saturated."""
     threshold: float = Field(gt=0, lt=1)
