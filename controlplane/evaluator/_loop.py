@@ -199,7 +199,10 @@ class Evaluator:
         except SourceUnavailable as exc:
             self.source_error = str(exc)
             self._all_inconclusive(now, f"stats unavailable: {exc}", besides=compared)
-            await self._close(superseded, decided, record)
+            if record:
+                for evaluation in decided:  # judged by comparison, which needs no stats
+                    del self._open[evaluation.change_seq]
+                await self._record(superseded + decided)
             return
         self.source_error = None
         self._track_budgets(state, scrape)
@@ -210,11 +213,6 @@ class Evaluator:
             for e in self._open.values()
             if e.change_seq not in compared and self._judge_one(state, e, scrape, now)
         ]
-        await self._close(superseded, decided, record)
-
-    async def _close(
-        self, superseded: list[Evaluation], decided: list[Evaluation], record: bool
-    ) -> None:
         if not record:
             return  # decided ones stay open: the leader's verdict in the ledger closes them
         for evaluation in decided:
