@@ -34,6 +34,7 @@ from controlplane.ha import delivery_cursor, replica_of, share_stats
 from controlplane.ledger import Store
 from controlplane.model import split_address
 from controlplane.notify import Notifier
+from controlplane.outcomes._sources import OutcomeSources
 from controlplane.resources import ResourceBuilder
 from controlplane.rollout import RolloutDriver
 from controlplane.stats import PushSource, StatsSource, open_source
@@ -134,18 +135,22 @@ class ControlPlane:
         self.registry = ProxyRegistry()
         self.metrics_sink = PushSource()
         """Envoy's metrics_service sink streams here, on the xDS port: the push stats source."""
+        self._http = httpx.AsyncClient(timeout=2.0, trust_env=False)
+        self.outcomes = OutcomeSources.open(
+            lambda: self.controller.state, self.registry, self._http, prometheus_url
+        )
+        """Business outcomes: Envoy's access logs (on the xDS port), PromQL, late pushes."""
         self.metrics = CollectorRegistry()
         """What /metrics on the API port serves; the xDS server counts into it."""
         self._xds = XdsServer(
             self.controller,
             registry=self.registry,
-            services=[self.metrics_sink.handler()],
+            services=[self.metrics_sink.handler(), self.outcomes.access_log.handler()],
             metrics=self.metrics,
             credentials=xds_credentials,
             coalesce_ms=coalesce_ms,
             limits=xds_limits,
         )
-        self._http = httpx.AsyncClient(timeout=2.0, trust_env=False)
         self.comparator = Comparator(
             lambda: self.controller.state, limits=compare_limits, metrics=self.metrics
         )
@@ -168,6 +173,7 @@ class ControlPlane:
                 judge=judge,
                 extra_failures=extra_failures,
                 split_check=split_mismatch,
+                business=self.outcomes.judge(),
                 comparisons=self.comparator,
             )
             self.controller.gate_on_budget(self.evaluator.budget_refusal)
@@ -222,6 +228,7 @@ class ControlPlane:
                 metrics=self.metrics,
                 max_body=self.max_body,
                 auth=self.auth,
+                late=self.outcomes.late,
             ),
             lifespan="off",
             log_level="warning",

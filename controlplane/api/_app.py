@@ -16,6 +16,7 @@ from controlplane.api._fleet import fleet_router
 from controlplane.api._instances import instances_router
 from controlplane.api._limits import DEFAULT_MAX_BODY, BodyLimit
 from controlplane.api._metrics import metrics_route
+from controlplane.api._outcomes import outcomes_router
 from controlplane.api._rollouts import rollouts_router
 from controlplane.api._schemas import Health
 from controlplane.api._services import services_router
@@ -23,6 +24,7 @@ from controlplane.api._tokens import tokens_router
 from controlplane.control import Controller
 from controlplane.dashboard import mount_dashboard
 from controlplane.evaluator import Evaluator
+from controlplane.outcomes._late import LateOutcomes
 from controlplane.rollout import RolloutDriver
 from controlplane.xds import ProxyRegistry
 
@@ -39,6 +41,7 @@ def create_app(
     *,
     auth: Authenticator | None = None,
     max_body: int = DEFAULT_MAX_BODY,
+    late: LateOutcomes | None = None,
 ) -> FastAPI:
     """The operator API over one controller and the proxy registry of its xDS server, and
     the web dashboard at `/`.
@@ -68,6 +71,7 @@ def create_app(
         rollouts_router(controller, evaluator, rollouts),
         dashboard_data_router(controller, evaluator),
         tokens_router(controller),
+        *((outcomes_router(controller, late),) if late is not None else ()),  # late outcomes
     )
     for router in routers:
         app.include_router(router, dependencies=[Authenticated], responses=_GUARDED)

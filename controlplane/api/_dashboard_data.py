@@ -96,6 +96,11 @@ class TimelineVerdict(BaseModel):
     extra_failures: float
     cost: float
     seq: int | None = Field(description="the ledger entry that recorded it, when final")
+    objectives: list[str] = Field(
+        default_factory=list,
+        description="each business objective: its effect with its interval, and its outcome",
+    )
+    value: str | None = Field(default=None, description="net value per hour, with its interval")
     comparison: ComparisonEvidence | None = Field(
         default=None, description="a change judged by comparing answers: its differences"
     )
@@ -226,6 +231,8 @@ def _verdict(verdict: Verdict, *, final: bool, seq: int | None) -> TimelineVerdi
         extra_failures=verdict.extra_failures,
         cost=verdict.cost,
         seq=seq,
+        objectives=[f"{o.shown()} {o.outcome.value}" for o in verdict.objectives],
+        value=verdict.value.shown() if verdict.value is not None else None,
         comparison=verdict.comparison,
     )
 

@@ -5,11 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 import click
+from pydantic import TypeAdapter
 
 from controlplane.cli._client import segment
+from controlplane.cli._errors import CliError
 from controlplane.cli._options import api_client, json_option, server_option
 from controlplane.cli._output import emit_json, table
-from controlplane.model import format_duration
+from controlplane.cli._value import open_values, value_totals
+from controlplane.model import Entry, format_duration
 
 
 @click.command()
@@ -53,6 +56,25 @@ def budget(service: str, server: str | None, as_json: bool) -> None:
         click.echo(f"  split: {state} — {data['split']}")
     if data.get("stats_error"):
         click.echo(f"  stats: {data['stats_error']}")
+    _values(service, server)
+
+
+def _values(service: str, server: str | None) -> None:
+    """The value of the service's changes: those being judged, and the ledger's totals."""
+    client = api_client(server)
+    try:
+        opened = open_values(client.get("/v1/evaluations"), service)
+    except CliError:  # a server without an evaluator (--stats off) judges nothing
+        opened = []
+    if opened:
+        click.echo("  changes being judged:")
+        for line in opened:
+            click.echo(line)
+    entries = TypeAdapter(list[Entry]).validate_python(
+        client.get("/v1/history", {"service": service})
+    )
+    for line in value_totals(entries):
+        click.echo(f"  {line}")
 
 
 def _rate(value: float | None) -> str:

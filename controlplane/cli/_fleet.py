@@ -9,6 +9,7 @@ from pydantic import TypeAdapter
 
 from controlplane.cli._options import api_client, json_option, server_option
 from controlplane.cli._output import emit_json, short_version, table, when
+from controlplane.cli._value import objective_lines, value_totals, verdict_suffix
 from controlplane.model import (
     ActivationChanged,
     Entry,
@@ -42,7 +43,9 @@ def history(service: str | None, server: str | None, as_json: bool) -> None:
         return
     headers = ["SEQ", "TIME", "ACTOR", "SERVICE", "INSTANCE", "CHANGE", "REASON"]
     click.echo(table(headers, [_history_row(entry) for entry in entries]))
-    for line in _cost_totals(entries):
+    for line in objective_lines(entries):  # business objectives and values (cli/_value.py)
+        click.echo(line)
+    for line in _cost_totals(entries) + value_totals(entries):
         click.echo(line)
 
 
@@ -87,6 +90,7 @@ def _history_row(entry: Entry) -> list[str]:
         change = f"verdict {verdict.outcome.value} on #{event.change_seq}"
         if verdict.cost:
             change += f", cost {verdict.cost:.2f}"
+        change += verdict_suffix(verdict)
     elif isinstance(event, ActivationChanged):
         service, instance = event.service, event.instance_id
         change = f"{event.before.describe()} → {event.after.describe()}"

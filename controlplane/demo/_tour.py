@@ -3,7 +3,9 @@
 It runs what an operator would: `weir serve`, a service file, immutable instances of three
 versions, a front-proxy Envoy configured only over ADS, and steady traffic through it. A canary
 of the healthy v2 runs to completion; a canary of v3, which fails some of its requests, is
-judged from Envoy's stats and rolled back by the evaluator. Every step shows the command and
+judged from Envoy's stats and rolled back by the evaluator; a canary of v4, which answers 200
+but takes fewer orders, is rolled back on the service's business objective; and v5, which takes
+more, is recorded as an improvement with its value. Every step shows the command and
 what the data plane did. Everything it starts, it stops.
 """
 
@@ -50,6 +52,17 @@ rollout:
   grace: 5s
 """
 
+OBJECTIVES = """\
+objectives:                 # each answer says whether it took an order: x-weir-outcome: order=1
+  - name: orders
+    kind: ratio
+    better: higher
+    value_per_unit: 4       # the margin on one order
+    tolerance: 10%           # the smallest loss of orders that matters (a pass needs data)
+    source: {header: order}
+"""
+"""Appended to the service file before v4: what the business measures, and what it is worth."""
+
 ERROR_STATUS = 500
 """What a failing instance answers."""
 INSTANCES = (  # id, version, share of requests answered ERROR_STATUS
@@ -58,6 +71,12 @@ INSTANCES = (  # id, version, share of requests answered ERROR_STATUS
     ("checkout-v2-a", "v2", 0.0),
     ("checkout-v3-a", "v3", 0.3),
 )
+OBJECTIVE_INSTANCES = (  # the business-objective part of the story (not in docker compose)
+    ("checkout-v4-a", "v4", 0.0),
+    ("checkout-v5-a", "v5", 0.0),
+)
+ORDER_RATES = {"v1": 0.5, "v2": 0.5, "v3": 0.5, "v4": 0.35, "v5": 0.65}
+"""Share of answers that take an order: v4 silently loses 30% of them, v5 wins 30% more."""
 
 Say = Callable[[str], None]
 
@@ -126,7 +145,7 @@ def _progress(status: dict[str, Any]) -> str:
     label = f" ({status['step_label']})" if status["step_label"] else ""
     step = f"step {status['step']}/{status['steps']}{label}"
     line = f"{step} [{bar}] {share:5.1%} on {status['version']}"
-    decided = [v for v in status["verdicts"] if v["verdict"] in ("pass", "fail")]
+    decided = [v for v in status["verdicts"] if v["verdict"] in ("pass", "fail", "improvement")]
     if decided:
         line += f" — verdict {decided[-1]['verdict']}"
     if status["state"] != "running":
@@ -144,11 +163,18 @@ def run_tour(*, keep: bool = False, say: Say = click.echo) -> None:
         say(f"controller: `weir serve` — API {weir.api_url}, xDS {weir.xds}, ledger {weir.store}")
         upstreams = {
             instance_id: stack.enter_context(
-                Upstream(instance_id, error_rate=error_rate, error_status=ERROR_STATUS, seed=11)
+                Upstream(
+                    instance_id,
+                    error_rate=error_rate,
+                    error_status=ERROR_STATUS,
+                    seed=11,
+                    order_rate=ORDER_RATES[version],
+                )
             )
-            for instance_id, _, error_rate in INSTANCES
+            for instance_id, version, error_rate in INSTANCES + OBJECTIVE_INSTANCES
         }
-        say("instances:  two of v1 and one of v2, healthy; v3 fails 30% of its requests")
+        say("instances:  two of v1 and one of v2, healthy; v3 fails 30% of its requests;")
+        say("            v4 answers 200 but loses 30% of the orders; v5 wins 30% more")
         listen = f"127.0.0.1:{free_port()}"
         bootstrap = render_bootstrap(
             "demo-front", "front", xds=weir.xds, listen=listen, admin=f"127.0.0.1:{free_port()}"
@@ -162,7 +188,7 @@ def run_tour(*, keep: bool = False, say: Say = click.echo) -> None:
         service_file.write_text(SERVICE_FILE)
         say("1. A service with its SLO and the cost of a failure; one immutable instance each.")
         tour.run("apply", "-f", str(service_file))
-        for instance_id, version, _ in INSTANCES:
+        for instance_id, version, _ in INSTANCES + OBJECTIVE_INSTANCES:
             address = upstreams[instance_id].address
             tour.run("instance", "add", SERVICE, "--id", instance_id, "--version", version,
                      "--address", address)  # fmt: skip
@@ -187,7 +213,22 @@ def run_tour(*, keep: bool = False, say: Say = click.echo) -> None:
         tour.follow_rollout()
         tour.traffic("after the v3 rollback")
 
-        say("\n5. The ledger: every change, who made it, its verdict and what it cost.")
+        say("\n5. What the business measures: each answer reports whether it took an order")
+        say("   (x-weir-outcome: order=1); Envoy logs it to weir and strips it from the answer.")
+        service_file.write_text(SERVICE_FILE + OBJECTIVES)
+        tour.run("apply", "-f", str(service_file))
+        say("   A canary of v4: every answer is 200 OK, but it takes 30% fewer orders. The 5xx")
+        say("   tests see nothing; the objective orders/request does, and v4 is rolled back.")
+        tour.run("rollout", "start", SERVICE, "--version", "v4")
+        tour.follow_rollout()
+
+        say("\n6. A canary of v5, which raises conversion: recorded as an improvement, with its")
+        say("   value in money per hour.")
+        tour.run("rollout", "start", SERVICE, "--version", "v5")
+        tour.follow_rollout()
+        tour.traffic("after the v5 canary")
+
+        say("\n7. The ledger: every change, who made it, its verdict, its value and what it cost.")
         tour.run("history", SERVICE)
         say("")
         tour.run("budget", SERVICE)

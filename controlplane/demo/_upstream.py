@@ -66,6 +66,7 @@ class Upstream:
         error_status: int = 503,
         delay: float = 0.0,
         seed: int = 0,
+        order_rate: float | None = None,
         answer: Answer | None = None,
     ) -> None:
         if not 0.0 <= error_rate <= 1.0:
@@ -77,6 +78,9 @@ class Upstream:
         self.error_rate = error_rate
         self.error_status = error_status
         self.delay = delay
+        self.order_rate = order_rate
+        """When set, each answer reports its business outcome in x-weir-outcome: `order=1`
+        for this fraction of requests, `order=0` for the rest."""
         self._rng = random.Random(seed)
         self.answer = answer
         self._methods: Counter[str] = Counter()
@@ -161,6 +165,13 @@ class Upstream:
             self._hosts.clear()
             self._methods.clear()
 
+    def _outcome(self) -> str | None:
+        if self.order_rate is None:
+            return None
+        with self._lock:
+            ordered = self._rng.random() < self.order_rate
+        return f"order={int(ordered)}"
+
     def _record(self, host: str, method: str = "GET") -> int:
         """Count one request; the status to answer it with."""
         with self._lock:
@@ -196,6 +207,9 @@ def _handler_for(upstream: Upstream) -> type[BaseHTTPRequestHandler]:
             self.send_response(status)
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(body)))
+            outcome = upstream._outcome()
+            if outcome is not None:
+                self.send_header("x-weir-outcome", outcome)
             self.end_headers()
             if self.command != "HEAD":
                 for start in range(0, len(body), WRITE_CHUNK):

@@ -18,6 +18,7 @@ from typing import Protocol
 from controlplane.control import Controller
 from controlplane.errors import WeirError
 from controlplane.evaluator._budget import Budget, budget_of
+from controlplane.evaluator._business import BusinessJudge
 from controlplane.evaluator._recent import RecentCounts, Sample
 from controlplane.evaluator._series import CounterSeries
 from controlplane.model import (
@@ -112,10 +113,12 @@ class Evaluator:
         max_watch_s: float = DEFAULT_MAX_WATCH_S,
         clock: Callable[[], float] = time.time,
         recent: RecentCounts | None = None,
+        business: BusinessJudge | None = None,
         comparisons: Comparisons | None = None,
     ) -> None:
         """`recent` keeps each instance's counts over the last minutes (for the dashboard);
-        `comparisons` judges the changes verified by comparing answers."""
+        `business` judges the services' objectives and values each change; `comparisons`
+        judges the changes verified by comparing answers."""
         self._controller = controller
         self._source = source
         self._judge = judge
@@ -131,6 +134,7 @@ class Evaluator:
         self._series: dict[str, CounterSeries] = {}
         self.recent = recent or RecentCounts()
         self.source_error: str | None = None
+        self._business = business
         self._comparisons = comparisons
 
     # What the API shows.
@@ -208,6 +212,8 @@ class Evaluator:
         self._track_budgets(state, scrape)
         self._track_instances(state, scrape)
         self._check_splits(state, scrape)
+        if self._business is not None:
+            await self._business.read(state, scrape)
         decided += [
             e
             for e in self._open.values()
@@ -292,6 +298,8 @@ class Evaluator:
         """Judge one open change; True when its verdict is final."""
         if evaluation.start is None:
             evaluation.start = dict(scrape.clusters)
+            if self._business is not None:
+                self._business.begin(evaluation.change_seq)
             return False
         record = state.instances[evaluation.instance_id]
         since = _since(scrape.clusters, evaluation.start)
@@ -310,6 +318,15 @@ class Evaluator:
         evaluation.verdict = verdict.model_copy(
             update={"extra_failures": extra, "cost": extra * spec.risk.cost_per_failed_request}
         )
+        if self._business is not None:  # objectives and value (evaluator/_business.py)
+            evaluation.verdict = self._business.judge(
+                state,
+                evaluation.change_seq,
+                evaluation.instance_id,
+                evaluation.verdict,
+                candidate,
+                baseline,
+            )
         if evaluation.verdict.outcome is not Outcome.INCONCLUSIVE:
             return True
         return now - evaluation.opened_at >= self._max_watch_s

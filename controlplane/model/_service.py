@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from controlplane.model._business import Cohort, Objective, OutcomeHeader, check_objectives
 from controlplane.model._compare import Compare
 from controlplane.model._durations import Duration
 
@@ -151,6 +152,11 @@ class RolloutDefaults(_Frozen):
     verify_in_shadow: bool = Field(
         default=False, description="blue-green: judge green in shadow before the switch"
     )
+    value_gate: bool = Field(
+        default=False,
+        description="promote a step only when the lower bound of the change's net value per "
+        "hour is at least 0",
+    )
 
 
 PIN_HEADER = "x-weir-version"
@@ -182,6 +188,10 @@ class ServiceSpec(_Frozen):
     risk: Risk = Field(default_factory=Risk)
     rollout: RolloutDefaults = Field(default_factory=RolloutDefaults)
     pinning: Pinning | None = None
+    # Business objectives and sticky cohorts (model/_business.py).
+    objectives: Annotated[tuple[Objective, ...], AfterValidator(check_objectives)] = ()
+    outcome_header: OutcomeHeader = Field(default_factory=OutcomeHeader)
+    cohort: Cohort | None = None
     compare: Compare | None = Field(
         default=None,
         description="Verify shadow instances by comparing their answers with the old version's "

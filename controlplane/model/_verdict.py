@@ -6,6 +6,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from controlplane.model._business import ObjectiveEvidence, ValueEstimate
 from controlplane.model._comparison import ComparisonEvidence
 
 
@@ -13,6 +14,8 @@ class Outcome(StrEnum):
     PASS = "pass"
     FAIL = "fail"
     INCONCLUSIVE = "inconclusive"
+    IMPROVEMENT = "improvement"
+    """Passed, and a business objective is better than the baseline's (never rolled back)."""
 
 
 class _Frozen(BaseModel):
@@ -49,6 +52,10 @@ class Verdict(_Frozen):
     """Failed requests beyond what the baseline's rate would have failed."""
     cost: float = Field(default=0.0, ge=0)
     """extra_failures times the service's cost_per_failed_request."""
+    objectives: tuple[ObjectiveEvidence, ...] = ()
+    """Per business objective of the service: the comparison with the baseline."""
+    value: ValueEstimate | None = None
+    """The change's net value in money, with its interval (objectives, requests, failures)."""
     comparison: ComparisonEvidence | None = None
     """A change verified by comparing answers (a shadow of a service with `compare`): the
     differences per endpoint and field, with examples."""

@@ -11,6 +11,7 @@ from envoy.extensions.filters.network.http_connection_manager.v3 import (
 from google.protobuf import any_pb2
 from google.protobuf.message import Message
 
+from controlplane.resources._business import outcome_access_log, outcome_filter
 from controlplane.resources._encoded import Encoded
 
 ROUTE_CONFIG_NAME = "weir"
@@ -38,10 +39,14 @@ def build_listener(host: str, port: int) -> Encoded:
                 resource_api_version=config_source_pb2.V3,
             ),
         ),
+        # Business outcomes: a header-to-metadata filter whose rules each virtual host brings,
+        # and the access log that sends what it found to weir (resources/_business.py).
+        access_log=[outcome_access_log()],
         http_filters=[
+            outcome_filter(),
             hcm_pb2.HttpFilter(
                 name="envoy.filters.http.router", typed_config=_pack(router_pb2.Router())
-            )
+            ),
         ],
     )
     listener = listener_pb2.Listener(

@@ -14,6 +14,7 @@ from envoy.type.v3 import percent_pb2
 from google.protobuf import duration_pb2
 
 from controlplane.model import ActivationState, InstanceState, Route, ServiceSpec
+from controlplane.resources._business import add_outcome_rules, stick
 from controlplane.resources._compare import COMPARE_CLUSTER, mirror_to_comparator
 
 Targets = list[tuple[str, int]]
@@ -59,6 +60,7 @@ def virtual_host(
             _route(message, spec, route, live, [])
             mirror_to_comparator(message, spec.compare, index, compared)
         _route(vhost.routes.add(), spec, route, live, [] if compared else shadow)
+    add_outcome_rules(vhost, spec)
     return vhost, frozenset(named)
 
 
@@ -116,6 +118,7 @@ def _route(
         return
     action = message.route
     _action(action, route, live)
+    stick(action, spec)  # sticky cohorts: the user's hash picks the instance
     for name, percent in shadow:
         mirror = action.request_mirror_policies.add()
         mirror.cluster = name

@@ -20,6 +20,8 @@ from controlplane.verdict._compare import (
 from controlplane.verdict._evidence import MAX_E_VALUE, rate_e_value, share_e_value
 from controlplane.verdict._histogram import quantile_ms
 from controlplane.verdict._judge import VerdictPolicy, allowed_error_rate, extra_failures, judge
+from controlplane.verdict._objectives import ObjectivePolicy, judge_objective
+from controlplane.verdict._objectives import decide as decide_objective
 from controlplane.verdict._split import SplitCheck, split_mismatch
 
 __all__ = [
@@ -28,13 +30,16 @@ __all__ = [
     "ComparisonCounts",
     "EndpointCounts",
     "FieldCounts",
+    "ObjectivePolicy",
     "SplitCheck",
     "VerdictPolicy",
     "allowed_error_rate",
+    "decide_objective",
     "excess_e_value",
     "extra_failures",
     "judge",
     "judge_comparison",
+    "judge_objective",
     "quantile_ms",
     "rate_e_value",
     "share_e_value",

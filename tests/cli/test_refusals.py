@@ -112,6 +112,22 @@ SERVICE_FILES = {
     "not-a-mapping": ("- name: web\n", "a service file is a mapping"),
     "two-documents": ("name: web\n---\nname: auth\n", "holds one service, not 2"),
     "yaml-syntax-error": ("name: web\nslo:\n  success_rate: [99.9\n", "line 4, column 1"),
+    "objective-unknown-field": (
+        "name: web\nobjectives:\n  - {name: orders, kind: ratio, source: {header: order}, x: 1}\n",
+        "objectives.0.x: Extra inputs are not permitted",
+    ),
+    "objective-bad-kind": (
+        "name: web\nobjectives:\n  - {name: orders, kind: median, source: {header: order}}\n",
+        "objectives.0.kind: Input should be 'ratio' or 'mean'",
+    ),
+    "objective-no-placeholder": (
+        "name: web\nobjectives:\n  - {name: o, kind: ratio, source: {promql: 'sum(o)'}}\n",
+        "must contain {instance}",
+    ),
+    "cohort-both": (
+        "name: web\ncohort: {header: x-user, cookie: s}\n",
+        "cohort: give exactly one of header or cookie",
+    ),
 }
 
 

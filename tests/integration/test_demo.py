@@ -25,7 +25,7 @@ def processes_mentioning(text: str) -> list[str]:
     return found
 
 
-def test_weir_demo_runs_a_canary_rolls_back_a_bad_one_and_stops_everything() -> None:
+def test_weir_demo_runs_a_canary_rolls_back_bad_ones_and_stops_everything() -> None:
     result = subprocess.run(
         [WEIR, "demo"],
         capture_output=True,
@@ -40,6 +40,14 @@ def test_weir_demo_runs_a_canary_rolls_back_a_bad_one_and_stops_everything() -> 
     assert re.search(r"100\.0% on v2 — completed", out), out
     assert re.search(r"on v3 — rolled back", out), out
     assert re.search(r"verdict fail on #\d+, cost \d+\.\d\d", out), out
+    # v4 answered 200 but took fewer orders: failed on the objective and rolled back; v5 took
+    # more: recorded as an improvement with a positive value, and completed
+    assert re.search(r"on v4 — rolled back", out), out
+    assert re.search(r"verdict fail on #\d+, value -[\d,.]+/h", out), out
+    assert re.search(r"100\.0% on v5 — completed", out), out
+    assert re.search(r"verdict improvement on #\d+, value \+[\d,.]+/h", out), out
+    assert re.search(r"orders/request \u2212\d+% \[\u2212\d+%, \u2212\d+(\.\d+)?%\] harm", out), out
+    assert re.search(r"checkout: value gained [\d,.]+, value lost [\d,.]+", out), out
     # traffic through the real Envoy ends entirely on v2
     last_sample = out.split("after the v3 rollback:")[1].split("\n\n")[0]
     assert re.search(r"checkout-v2-a\s+█+\s+100\.0%", last_sample), last_sample

@@ -621,6 +621,8 @@
                 ? h("span", { class: "cost", title: `${v.extra_failures.toFixed(1)} failed requests beyond the baseline` },
                   `cost ${v.cost.toFixed(2)}`)
                 : h("span", { class: "muted small" }, "cost 0"),
+              v.value ? h("span", { class: "value small", title: "net value per hour at current traffic, with its interval" }, `value ${v.value}`) : null,
+              ...(v.objectives || []).map((o) => h("div", { class: "objective small" }, o)),
               h("div", { class: "reason" }, v.reason),
               v.comparison ? differences(v.comparison, v.outcome) : null) : null));
       }));

@@ -1,0 +1,60 @@
+"""The three outcome sources of one `weir serve`, opened together, and the evaluator's business
+judge over them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import httpx
+
+from controlplane.model import State
+from controlplane.outcomes._als import AccessLogOutcomes, Directory
+from controlplane.outcomes._counts import Outcomes
+from controlplane.outcomes._late import LateOutcomes
+from controlplane.outcomes._promql import PromqlOutcomes
+from controlplane.stats import Scrape
+
+if TYPE_CHECKING:
+    from controlplane.evaluator._business import BusinessJudge
+
+
+class _HeaderSource:
+    """The access-log receiver as the evaluator reads it."""
+
+    def __init__(self, receiver: AccessLogOutcomes) -> None:
+        self._receiver = receiver
+
+    async def read(self, state: State, scrape: Scrape) -> Outcomes:
+        return await self._receiver.read(state)
+
+
+@dataclass(slots=True)
+class OutcomeSources:
+    access_log: AccessLogOutcomes
+    late: LateOutcomes
+    promql: PromqlOutcomes | None
+
+    @classmethod
+    def open(
+        cls,
+        state: Callable[[], State],
+        directory: Directory,
+        http: httpx.AsyncClient,
+        prometheus_url: str | None,
+    ) -> OutcomeSources:
+        """PromQL objectives are read from `prometheus_url` (`weir serve --prometheus`)."""
+        return cls(
+            AccessLogOutcomes(state, directory=directory),
+            LateOutcomes(),
+            PromqlOutcomes(prometheus_url, http) if prometheus_url else None,
+        )
+
+    def judge(self) -> BusinessJudge:
+        from controlplane.evaluator._business import BusinessJudge  # the evaluator imports us
+
+        sources = {"header": _HeaderSource(self.access_log), "api": self.late}
+        if self.promql is not None:
+            sources["promql"] = self.promql
+        return BusinessJudge(sources)  # type: ignore[arg-type]
