@@ -4,12 +4,19 @@ A bootstrap holds only what Envoy needs before it can reach the controller: its 
 ADS as the source of clusters and listeners, the one static cluster leading to weir, and the
 admin port. Everything else arrives over xDS. `node.metadata.weir_listen` tells the xDS server
 where to build this proxy's HTTP listener; `node.metadata.weir_admin` tells the pull stats
-source where this proxy's admin answers.
+source where this proxy's admin answers; `node.metadata.weir_calls` (`--calls`), when given,
+scopes the proxy to the services it calls (see controlplane.xds._scope).
 
-Stats: a 1 s flush to weir's metrics_service sink over the same `weir_xds` cluster, and a stats
-matcher that keeps only the evidence the evaluator reads (each instance cluster's
-`upstream_rq_<class>xx` and `upstream_rq_time`) and the proxy's own xDS health, so a flush, an
-admin scrape and a Prometheus scrape all stay small.
+Stats: a 1 s flush to weir's metrics_service sink over the same `weir_xds` cluster. Envoy keeps
+all of its own stats (listeners, connection manager, server, every cluster's), so its admin page
+and any Prometheus scraping it show them as usual. Envoy 1.40's metrics_service sink has no
+filter of its own (it sends every stat that was ever used, and the stats matcher would limit
+what Envoy keeps, not only what it sends), so weir reads its evidence out of each flush and
+passes over the rest, and `batch_size` splits a flush into messages well under the xDS port's
+4 MiB cap. A proxy's flush grows with its clusters (`python -m bench.sink_cost`; README, "Stats
+and their cost"). `lean_stats`
+(`weir bootstrap --lean-stats`) puts back a stats matcher that keeps only the evidence and the
+proxy's xDS health, for large fleets on push that give up Envoy's other stats for it.
 
 mTLS (`--tls-cert/--tls-key/--tls-ca`, for `weir serve --xds-tls-*`): the `weir_xds` cluster
 gets a TLS transport socket that presents the proxy's client certificate, trusts only the given
@@ -33,9 +40,15 @@ from typing import Any
 import yaml
 
 from controlplane import defaults
-from controlplane.defaults import LISTEN_METADATA_KEY
+from controlplane.defaults import (
+    ACCESS_LOG_METADATA_KEY,
+    CALLS_METADATA_KEY,
+    LISTEN_METADATA_KEY,
+    MAX_ACCESS_LOG_PATH,
+    SINK_BATCH_SIZE,
+)
 from controlplane.errors import InvalidInput
-from controlplane.model import is_ip, split_address
+from controlplane.model import SERVICE_NAME, is_ip, split_address
 
 XDS_CLUSTER = "weir_xds"
 MAX_DOWNSTREAM_CONNECTIONS = 50_000
@@ -43,8 +56,9 @@ ADMIN_METADATA_KEY = "weir_admin"
 """Node metadata naming the proxy's admin host:port (the pull stats source reads it)."""
 
 STATS_FLUSH_INTERVAL = "1s"
-EVIDENCE_STATS = r"^cluster\.[^.]+--[^.]+\.upstream_rq_([1-5]xx|time)$"
-"""Envoy stat names of the evaluator's evidence: instance clusters (`<service>--<id>`) only."""
+EVIDENCE_STATS = r"^cluster\.[^.]+--[^.]+\.(retry\.)?upstream_rq_([1-5]xx|time|retry)$"
+"""Envoy stat names of the evaluator's evidence: instance clusters (`<service>--<id>`) only.
+Final responses by class and their time, responses retried by class, and retries made."""
 XDS_HEALTH_STATS = (
     "control_plane.connected_state",
     *(
@@ -52,8 +66,11 @@ XDS_HEALTH_STATS = (
         for xds in ("listener_manager.lds", "cluster_manager.cds")
         for outcome in ("attempt", "success", "rejected", "failure")
     ),
+    "cluster_manager.active_clusters",
+    "cluster_manager.warming_clusters",
 )
-"""Also kept: whether the proxy is connected to weir, and what it accepted or rejected."""
+"""Also kept: whether the proxy is connected to weir, what it accepted or rejected, and how
+many clusters it holds (all of the mesh's, or a scoped sidecar's few)."""
 
 _METRICS_SERVICE = "envoy.config.metrics.v3.MetricsServiceConfig"
 
@@ -211,6 +228,7 @@ def _metrics_sink() -> dict[str, Any]:
             "report_counters_as_deltas": True,
             "emit_tags_as_labels": True,
             "histogram_emit_mode": "HISTOGRAM",
+            "batch_size": SINK_BATCH_SIZE,
         },
     }
 
@@ -224,10 +242,17 @@ def render_bootstrap(
     admin: str = defaults.ENVOY_ADMIN,
     delta: bool = False,
     tls: BootstrapTls | None = None,
+    calls: Sequence[str] | None = None,
+    lean_stats: bool = False,
+    access_log: str | None = None,
 ) -> dict[str, Any]:
     """A complete Envoy v3 bootstrap for one proxy, as plain data (YAML- and JSON-ready);
     with `tls`, it reaches weir over mTLS. `xds` is weir's address, or every replica's in
-    order of preference."""
+    order of preference. With `calls` the proxy is scoped: weir serves it those services and
+    the ones whose files name its `cluster` among their callers, nothing else. With
+    `lean_stats` Envoy keeps only the stats weir reads. With `access_log` (an absolute path on
+    the proxy's machine) weir's listener for this proxy logs every request there, a JSON
+    object a line."""
     for flag, value in (("node-id", node_id), ("cluster", cluster)):
         if not value.strip() or any(c.isspace() for c in value):
             raise InvalidInput(f"--{flag} must be a non-empty name without spaces", field=flag)
@@ -239,11 +264,27 @@ def render_bootstrap(
         raise InvalidInput(f"--xds names a replica twice: {', '.join(addresses)}", field="xds")
     _address("listen", listen)  # only checked here; the xDS server builds the listener
     admin_host, admin_port = _address("admin", admin)
+    stats: dict[str, Any] = {"stats_config": _stats_config()} if lean_stats else {}
+    metadata: dict[str, Any] = {LISTEN_METADATA_KEY: listen, ADMIN_METADATA_KEY: admin}
+    if calls is not None:
+        metadata[CALLS_METADATA_KEY] = _calls(calls)
+    if access_log is not None:
+        if not access_log.startswith("/") or len(access_log) > MAX_ACCESS_LOG_PATH:
+            raise InvalidInput(
+                f"--access-log must be an absolute path of at most {MAX_ACCESS_LOG_PATH} "
+                "characters",
+                field="access-log",
+            )
+        if not access_log.isprintable():
+            raise InvalidInput(
+                "--access-log must hold printable characters only", field="access-log"
+            )
+        metadata[ACCESS_LOG_METADATA_KEY] = access_log
     return {
         "node": {
             "id": node_id,
             "cluster": cluster,
-            "metadata": {LISTEN_METADATA_KEY: listen, ADMIN_METADATA_KEY: admin},
+            "metadata": metadata,
         },
         "dynamic_resources": {
             "ads_config": {
@@ -257,7 +298,7 @@ def render_bootstrap(
         },
         "static_resources": {"clusters": [_xds_cluster(replicas, tls)]},
         "admin": {"address": _socket_address(admin_host, admin_port)},
-        "stats_config": _stats_config(),
+        **stats,
         "stats_flush_interval": STATS_FLUSH_INTERVAL,
         "stats_sinks": [_metrics_sink()],
         # Without a limit Envoy warns at start and accepts connections until it runs out of fds.
@@ -273,6 +314,24 @@ def render_bootstrap(
             ]
         },
     }
+
+
+MAX_CALLS = 512
+"""As many services as weir accepts in node.metadata.weir_calls (controlplane.xds._scope)."""
+
+
+def _calls(calls: Sequence[str]) -> list[str]:
+    names = list(dict.fromkeys(calls))
+    for name in names:
+        if not SERVICE_NAME.fullmatch(name) or len(name) > 63:
+            raise InvalidInput(f"--calls: {name!r} is not a service name", field="calls")
+    if len(names) > MAX_CALLS:
+        raise InvalidInput(
+            f"--calls names {len(names)} services, more than the {MAX_CALLS} weir accepts; "
+            "leave it out to serve the proxy every service",
+            field="calls",
+        )
+    return names
 
 
 def bootstrap_yaml(bootstrap: dict[str, Any], *, command: str | None = None) -> str:

@@ -19,6 +19,11 @@ SIDECAR_LISTEN = "127.0.0.1:15001"
 ENVOY_ADMIN = "127.0.0.1:9901"
 LISTEN_METADATA_KEY = "weir_listen"
 """Node metadata naming where the xDS server builds a proxy's HTTP listener."""
+CALLS_METADATA_KEY = "weir_calls"
+"""Node metadata naming the services a scoped proxy calls (`weir bootstrap --calls`)."""
+ACCESS_LOG_METADATA_KEY = "weir_access_log"
+"""Node metadata naming a file (on the proxy's machine) where its listener logs each request."""
+MAX_ACCESS_LOG_PATH = 1024
 COALESCE_MS = 20
 """Ledger changes this close together reach Envoy as one push; a lone change goes at once."""
 XDS_MAX_MESSAGE_BYTES = 4 * 1024 * 1024
@@ -27,7 +32,30 @@ XDS_MAX_CONNECTION_AGE_S = 30 * 60
 """After this (±10%, gRPC's jitter) an xDS connection is asked to go, so a fleet rebalances."""
 XDS_MAX_CONNECTION_AGE_GRACE_S = 30
 """How long streams on an aged connection may go on before it is closed."""
-XDS_STREAMS_PER_PEER = 64
-"""Open ADS streams one client address may hold; the next is refused with RESOURCE_EXHAUSTED."""
+XDS_STREAMS_PER_PEER = 1024
+"""Open ADS streams one client address may hold; the next is refused with RESOURCE_EXHAUSTED.
+A host running many proxies (sidecars sharing its address) shares it."""
+XDS_STREAMS_PER_PROXY = 8
+"""Open ADS streams one proxy (node id) may hold from one address."""
+XDS_MAX_STREAMS = 20_000
+"""Open ADS streams in all."""
+XDS_MAX_CONNECTIONS = 10_000
+"""Open connections to the xDS port."""
+XDS_MAX_NODE_BYTES = 64 * 1024
+"""The most of a proxy's node (without Envoy's extension list) a stream keeps: its metadata,
+locality and user agent. Envoy's own is about 0.2 KB."""
 MAX_REQUEST_BODY = 1024 * 1024
 """1 MiB: the largest HTTP API request body; a service file or an activation is a few KiB."""
+STATS_MAX_RPS = 50_000
+"""Requests one proxy may claim per second through the metrics sink."""
+API_MAX_CONNECTIONS = 1000
+"""Open connections to the HTTP API; at the cap a new one evicts the oldest idle one."""
+API_HEADER_TIMEOUT_S = 10.0
+"""A connection must send a complete request head this soon after opening (or its previous
+response)."""
+API_BODY_TIMEOUT_S = 30.0
+"""A request's body must arrive this soon after its head."""
+
+SINK_BATCH_SIZE = 1000
+"""Metrics per stats-sink message (`weir bootstrap`'s metrics_service `batch_size`): about 90 KB
+each, whatever the proxy's size; the push source takes no bigger message."""

@@ -2,6 +2,7 @@
 
     WeirError
     ├── InvalidInput   the request itself is wrong (a field out of range, a malformed id)   → 422
+    ├── Unauthorized   the token it was made with is no longer in force                    → 401
     ├── NotFound       it names a service or instance weir does not know                   → 404
     ├── Conflict       it contradicts the current state (duplicate id, a change that would
     │                  leave a service without live weight)                                 → 409
@@ -23,6 +24,10 @@ class WeirError(Exception):
 
 class InvalidInput(WeirError):
     status = 422
+
+
+class Unauthorized(WeirError):
+    status = 401
 
 
 class NotFound(WeirError):

@@ -14,8 +14,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import os
 import signal
 import socket
+import sys
+import threading
+import time
 from collections.abc import Callable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -26,22 +31,36 @@ import uvicorn
 from prometheus_client import CollectorRegistry
 
 from controlplane import defaults
-from controlplane.api import DEFAULT_MAX_BODY, Authenticator, create_app
+from controlplane._memory import trim_forever
+from controlplane.api import (
+    DEFAULT_MAX_BODY,
+    ApiLimits,
+    Authenticator,
+    create_app,
+    guarded_protocol,
+)
 from controlplane.compare import Comparator, ComparatorLimits
 from controlplane.control import Controller
 from controlplane.evaluator import Evaluator
 from controlplane.ha import delivery_cursor, replica_of, share_stats
-from controlplane.ledger import Store
+from controlplane.ledger import BudgetStore, Store, budgets_of
+from controlplane.loop_health import LoopHealth
 from controlplane.model import split_address
 from controlplane.notify import Notifier
 from controlplane.outcomes._sources import OutcomeSources
 from controlplane.resources import ResourceBuilder
 from controlplane.rollout import RolloutDriver
-from controlplane.stats import PushSource, StatsSource, open_source
+from controlplane.stats import PushLimits, PushSource, StatsSource, open_source
 from controlplane.verdict import extra_failures, judge, split_mismatch
 from controlplane.xds import ProxyRegistry, XdsLimits, XdsServer
 
-GRACE_S = 1
+log = logging.getLogger(__name__)
+
+GRACE_S = 0.5
+"""What stopping grants each part (queued webhooks, then the API's requests and the xDS
+streams, together) to finish on its own."""
+STOP_DEADLINE_S = 1.5
+"""After a SIGTERM or SIGINT, the process exits within this long, stopped cleanly or not."""
 
 
 def join_address(host: str, port: int) -> str:
@@ -118,6 +137,8 @@ class ControlPlane:
         xds_limits: XdsLimits | None = None,
         max_body: int = DEFAULT_MAX_BODY,
         auth: Authenticator | None = None,
+        push_limits: PushLimits | None = None,
+        api_limits: ApiLimits | None = None,
         compare_limits: ComparatorLimits | None = None,
     ) -> None:
         """`stats` picks the evaluator's stats source (push, pull, promql), or "off" for none;
@@ -126,15 +147,21 @@ class ControlPlane:
         ledger changes less than `coalesce_ms` apart are one xDS push; `xds_limits` are the
         xDS port's caps (message size, connection age, streams per address); `max_body` bounds
         an API request's body, in bytes; `auth` knows the API's bearer tokens (by default,
-        those the ledger holds); `compare_limits` bound the comparator, when it runs (see
-        `start`)."""
+        those the ledger holds); `push_limits` bound what one proxy may claim through the
+        metrics sink; `api_limits` bound the API port's connections; `compare_limits` bound
+        the comparator, when it runs (see `start`)."""
         self.store = store
         self.max_body = max_body
+        self.api_limits = api_limits or ApiLimits()
         self.auth = auth
-        self.controller = Controller(store)
+        self.controller = Controller(
+            store,
+            max_message_bytes=(xds_limits or XdsLimits()).max_message_bytes,
+        )
         self.registry = ProxyRegistry()
-        self.metrics_sink = PushSource()
-        """Envoy's metrics_service sink streams here, on the xDS port: the push stats source."""
+        self.metrics_sink = PushSource(directory=self.registry, limits=push_limits)
+        """Envoy's metrics_service sink streams here, on the xDS port: the push stats source.
+        A proxy's stats count only on the connection of its own ADS stream (the registry)."""
         self._http = httpx.AsyncClient(timeout=2.0, trust_env=False)
         self.outcomes = OutcomeSources.open(
             lambda: self.controller.state, self.registry, self._http, prometheus_url
@@ -142,6 +169,7 @@ class ControlPlane:
         """Business outcomes: Envoy's access logs (on the xDS port), PromQL, late pushes."""
         self.metrics = CollectorRegistry()
         """What /metrics on the API port serves; the xDS server counts into it."""
+        self.loop_health = LoopHealth(self.metrics)
         self._xds = XdsServer(
             self.controller,
             registry=self.registry,
@@ -157,8 +185,10 @@ class ControlPlane:
         """Compares the answers of shadow instances of services with `compare`, once started
         with an address (`start(compare=...)`); the evaluator judges those changes by it."""
         self.evaluator: Evaluator | None = None
+        self._budgets: BudgetStore | None = None
         source: StatsSource | None = None
         if stats != "off":
+            self._budgets = budgets_of(store)
             source = open_source(
                 stats,
                 sink=self.metrics_sink,
@@ -173,7 +203,9 @@ class ControlPlane:
                 judge=judge,
                 extra_failures=extra_failures,
                 split_check=split_mismatch,
+                on_tick=self.loop_health.tick,
                 business=self.outcomes.judge(),
+                budgets=self._budgets,
                 comparisons=self.comparator,
             )
             self.controller.gate_on_budget(self.evaluator.budget_refusal)
@@ -227,13 +259,18 @@ class ControlPlane:
                 rollouts=self.rollouts,
                 metrics=self.metrics,
                 max_body=self.max_body,
+                body_timeout_s=self.api_limits.body_timeout_s,
                 auth=self.auth,
                 late=self.outcomes.late,
             ),
             lifespan="off",
             log_level="warning",
             access_log=False,
-            timeout_graceful_shutdown=GRACE_S,
+            # Seconds: uvicorn waits with asyncio.timeout, which takes a float (typed int).
+            timeout_graceful_shutdown=GRACE_S,  # type: ignore[arg-type]
+            http=guarded_protocol(self.api_limits),
+            timeout_keep_alive=self.api_limits.idle_timeout_s,
+            h11_max_incomplete_event_size=self.api_limits.max_header_bytes,
         )
         self._api = _ApiServer(config)
         self._api_task = asyncio.create_task(self._api.serve(sockets=[api_socket]))
@@ -242,6 +279,8 @@ class ControlPlane:
                 await self._api_task  # raises what stopped it
                 raise OSError(f"the HTTP API on {api} stopped while starting")
             await asyncio.sleep(0.01)
+        self._loops.append(asyncio.create_task(trim_forever()))
+        self._loops.append(asyncio.create_task(self.loop_health.watch_lag()))
         if self.replica is None:
             self._loops += [asyncio.create_task(work) for work in self._leader_work()]
         else:
@@ -274,14 +313,18 @@ class ControlPlane:
             task.cancel()
         await asyncio.gather(*self._loops, return_exceptions=True)
         self._loops.clear()
+        # The servers at once: each has the same grace to let its requests and streams end.
+        await asyncio.gather(self._stop_api(), self._xds.stop(grace), self.comparator.stop())
+        await self._http.aclose()
+        if self._budgets is not None:
+            self._budgets.close()
+        self.store.close()
+
+    async def _stop_api(self) -> None:
         if self._api is not None and self._api_task is not None:
             self._api.should_exit = True
             await self._api_task
             self._api = self._api_task = None
-        await self.comparator.stop()
-        await self._xds.stop(grace)
-        await self._http.aclose()
-        self.store.close()
 
 
 async def serve(
@@ -296,12 +339,19 @@ async def serve(
     coalesce_ms: float = defaults.COALESCE_MS,
     xds_limits: XdsLimits | None = None,
     max_body: int = DEFAULT_MAX_BODY,
+    push_limits: PushLimits | None = None,
+    api_limits: ApiLimits | None = None,
     compare: str | None = None,
     compare_address: str | None = None,
     compare_limits: ComparatorLimits | None = None,
     on_ready: Callable[[Listening], None] = lambda listening: None,
 ) -> None:
-    """Run until SIGINT or SIGTERM, then stop the servers and close the store."""
+    """Run until SIGINT or SIGTERM, then stop the servers and close the store.
+
+    The process is gone within STOP_DEADLINE_S of the signal whatever it is doing: what has
+    not stopped by then (a request still in a worker thread, a build) is cut short, which
+    loses nothing acknowledged (an append is durable before it is answered) and leaves
+    Envoy serving its last configuration. A second signal exits at once."""
     plane = ControlPlane(
         store,
         stats=stats,
@@ -311,12 +361,26 @@ async def serve(
         coalesce_ms=coalesce_ms,
         xds_limits=xds_limits,
         max_body=max_body,
+        push_limits=push_limits,
+        api_limits=api_limits,
         compare_limits=compare_limits,
     )
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stopping.set)
+    signalled = threading.Event()
+
+    def on_signal(signum: int, frame: object) -> None:
+        # A plain handler, not the loop's: Python runs it at the main thread's next bytecode
+        # even while the loop is far behind (a loop handler waits its turn behind every
+        # callback queued before it), so the deadline counts from the signal itself.
+        if signalled.is_set():
+            _exit_now("a second signal")
+        signalled.set()
+        threading.Thread(target=_exit_after, args=(STOP_DEADLINE_S,), daemon=True).start()
+        loop.call_soon_threadsafe(stopping.set)
+
+    signums = (signal.SIGINT, signal.SIGTERM)
+    previous = {signum: signal.signal(signum, on_signal) for signum in signums}
     try:
         try:
             listening = await plane.start(
@@ -327,7 +391,31 @@ async def serve(
             raise
         on_ready(listening)
         await stopping.wait()
+        log.info("stopping")
+        started = time.monotonic()
         await plane.stop()
+        log.info("stopped in %.2fs", time.monotonic() - started)
     finally:
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(signum)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _exit_after(seconds: float) -> None:
+    time.sleep(seconds)
+    _exit_now(f"not stopped {seconds:g}s after the signal")
+
+
+def _exit_now(why: str) -> None:
+    log.warning("weir serve exits now (%s)", why)
+    exit_process()
+
+
+def exit_process() -> None:
+    """End the process at once, its output flushed: after a clean stop, the interpreter's own
+    teardown (a last collection of a large heap) can take seconds more, and nothing in it
+    matters once the store is closed and both servers are down."""
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(0)

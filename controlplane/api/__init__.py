@@ -2,6 +2,15 @@
 
 from controlplane.api._app import create_app
 from controlplane.api._auth import Authenticator, LedgerTokens, Principal
+from controlplane.api._connections import ApiLimits, guarded_protocol
 from controlplane.api._limits import DEFAULT_MAX_BODY
 
-__all__ = ["DEFAULT_MAX_BODY", "Authenticator", "LedgerTokens", "Principal", "create_app"]
+__all__ = [
+    "DEFAULT_MAX_BODY",
+    "ApiLimits",
+    "Authenticator",
+    "LedgerTokens",
+    "Principal",
+    "create_app",
+    "guarded_protocol",
+]

@@ -7,7 +7,9 @@ from fastapi.routing import APIRoute
 from prometheus_client import CollectorRegistry
 
 import controlplane
+from controlplane import defaults
 from controlplane.api._actor import Authenticated
+from controlplane.api._apply import apply_router
 from controlplane.api._auth import Authenticate, Authenticator, LedgerTokens
 from controlplane.api._dashboard_data import dashboard_data_router
 from controlplane.api._errors import install_error_handlers, refusals
@@ -42,6 +44,7 @@ def create_app(
     auth: Authenticator | None = None,
     max_body: int = DEFAULT_MAX_BODY,
     late: LateOutcomes | None = None,
+    body_timeout_s: float = defaults.API_BODY_TIMEOUT_S,
 ) -> FastAPI:
     """The operator API over one controller and the proxy registry of its xDS server, and
     the web dashboard at `/`.
@@ -61,10 +64,16 @@ def create_app(
         title="weir",
         version=controlplane.__version__,
         description="Operator API of weir, a service-mesh traffic controller for Envoy.",
+        # No /docs nor /redoc: FastAPI's pages load their scripts from a CDN, unpinned, in the
+        # origin whose localStorage holds the dashboard's token. The schema stays at
+        # /openapi.json, for any tool that reads it.
+        docs_url=None,
+        redoc_url=None,
     )
     install_error_handlers(app)
     routers = (
         services_router(controller),
+        apply_router(controller),
         instances_router(controller),
         fleet_router(controller, registry),
         evaluation_router(controller, evaluator),
@@ -78,12 +87,12 @@ def create_app(
     app.router.routes.append(metrics_route(controller, registry, metrics))
 
     @app.get("/healthz", tags=["health"], summary="The API answers and the ledger is loaded")
-    def healthz() -> Health:
+    async def healthz() -> Health:
         return Health(ledger_seq=controller.state.seq)
 
     mount_dashboard(app)  # the web dashboard at /, a client of the endpoints above
     # The last added runs first: who is calling, then how much they send, then the app.
-    app.add_middleware(BodyLimit, max_bytes=max_body)
+    app.add_middleware(BodyLimit, max_bytes=max_body, timeout_s=body_timeout_s)
     app.add_middleware(
         Authenticate,
         routes=[

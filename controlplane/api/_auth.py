@@ -23,7 +23,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from controlplane.api._errors import error_response
 from controlplane.auth import find_token
-from controlplane.control import Controller
+from controlplane.control import Controller, acting_with
 from controlplane.model import Role
 
 GUARDED_PREFIX = "/v1/"
@@ -37,6 +37,9 @@ class Principal:
 
     name: str
     role: Role
+    sha256: str | None = None
+    """The digest of the token's secret, when the token is a ledger entry: the controller
+    checks it again when the request writes (control/_credential.py)."""
 
 
 class Authenticator(Protocol):
@@ -53,7 +56,7 @@ class LedgerTokens:
 
     def authenticate(self, secret: str) -> Principal | None:
         token = find_token(self._controller.state.tokens.values(), secret)
-        return None if token is None else Principal(token.name, token.role)
+        return None if token is None else Principal(token.name, token.role, token.sha256)
 
 
 def requires(role: Role) -> dict[str, Any]:
@@ -116,6 +119,7 @@ class Authenticate:
             await refusal(scope, receive, send)
             return
         scope.setdefault("state", {})["principal"] = principal
+        acting_with(principal.sha256)  # this request's task and the threads it hands work to
         await self._app(scope, receive, send)
 
 

@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 
 _LOCATIONS = {"body", "query", "path", "header", "cookie"}
 _PREFIXES = ("Value error, ", "Assertion failed, ")
+MAX_NAMED_ERRORS = 10
 
 
 class ErrorBody(BaseModel):
@@ -49,6 +50,8 @@ def describe_errors(errors: Iterable[Mapping[str, Any]]) -> tuple[str, str | Non
         message = _message(error)
         parts.append(f"{where}: {message}")
         fields.append(where)
+    if len(parts) > MAX_NAMED_ERRORS:  # a batch of thousands can be wrong thousands of times
+        parts[MAX_NAMED_ERRORS:] = [f"and {len(parts) - MAX_NAMED_ERRORS} more"]
     return "; ".join(parts) or "invalid request", (fields[0] if fields else None)
 
 

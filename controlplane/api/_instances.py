@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
+from pydantic import TypeAdapter
 
 from controlplane.api._actor import Actor
 from controlplane.api._auth import OPERATOR
@@ -24,6 +26,13 @@ def _view(state: State, instance_id: str) -> InstanceView:
     return InstanceView.of(record, live_share(state, instance_id))
 
 
+_VIEWS = TypeAdapter(list[InstanceView])
+
+
+def _every_view(state: State) -> bytes:
+    return _VIEWS.dump_json([_view(state, instance_id) for instance_id in state.instances])
+
+
 def instances_router(controller: Controller) -> APIRouter:
     router = APIRouter(prefix="/v1/instances", tags=["instances"], responses=refusals(422))
 
@@ -38,21 +47,27 @@ def instances_router(controller: Controller) -> APIRouter:
         controller.add_instance(instance, actor=actor)
         return _view(controller.state, instance.id)
 
-    @router.get("", responses=refusals(404), summary="Instances, by service")
-    def list_instances(
+    @router.get(
+        "",
+        responses=refusals(404),
+        response_model=list[InstanceView],
+        summary="Instances, by service",
+    )
+    async def list_instances(
         service: Annotated[str | None, Query(description="only this service's")] = None,
-    ) -> list[InstanceView]:
+    ) -> Response | list[InstanceView]:
         state = controller.state  # one snapshot, so shares add up
-        if service is not None and service not in state.services:
+        if service is None:
+            # The whole mesh (thousands of instances) is made in a worker thread, so that the
+            # event loop the API and xDS share goes on meanwhile; one service's, right here.
+            body = await asyncio.to_thread(_every_view, state)
+            return Response(body, media_type="application/json")
+        if service not in state.services:
             raise NotFound(f"unknown service {service!r}", field="service")
-        return [
-            _view(state, record.instance.id)
-            for record in state.instances.values()
-            if service is None or record.instance.service == service
-        ]
+        return [_view(state, record.instance.id) for record in state.instances_of(service)]
 
     @router.get("/{instance_id}", responses=refusals(404), summary="One instance")
-    def get_instance(instance_id: str) -> InstanceView:
+    async def get_instance(instance_id: str) -> InstanceView:
         return _view(controller.state, instance_id)
 
     @router.post(

@@ -2,10 +2,14 @@
 
 A declared Content-Length over the limit is refused at once, unread. Otherwise the body is
 read up to the limit (a chunked body has no declared length) and handed to the app only if it
-stayed under it, so no endpoint ever sees, or spends memory and CPU decoding, more.
+stayed under it, so no endpoint ever sees, or spends memory and CPU decoding, more. A body that
+takes longer than `timeout_s` to arrive is refused with 408 (a client trickling it in would
+otherwise hold a connection and a task for as long as it liked).
 """
 
 from __future__ import annotations
+
+import asyncio
 
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -17,11 +21,18 @@ DEFAULT_MAX_BODY = defaults.MAX_REQUEST_BODY
 
 
 class BodyLimit:
-    def __init__(self, app: ASGIApp, *, max_bytes: int = DEFAULT_MAX_BODY) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_bytes: int = DEFAULT_MAX_BODY,
+        timeout_s: float = defaults.API_BODY_TIMEOUT_S,
+    ) -> None:
         if max_bytes < 1:
             raise ValueError(f"the request body limit must be at least 1 byte, not {max_bytes}")
         self._app = app
         self.max_bytes = max_bytes
+        self.timeout_s = timeout_s
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -33,18 +44,27 @@ class BodyLimit:
             return
         chunks: list[bytes] = []
         size = 0
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":
-                return  # the client left before sending it all: nobody to answer
-            chunk: bytes = message.get("body", b"")
-            size += len(chunk)
-            if size > self.max_bytes:
-                await self._too_large(scope, receive, send)
-                return
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                while True:
+                    message = await receive()
+                    if message["type"] != "http.request":
+                        return  # the client left before sending it all: nobody to answer
+                    chunk: bytes = message.get("body", b"")
+                    size += len(chunk)
+                    if size > self.max_bytes:
+                        await self._too_large(scope, receive, send)
+                        return
+                    chunks.append(chunk)
+                    if not message.get("more_body", False):
+                        break
+        except TimeoutError:
+            response = error_response(
+                408, f"the request body took longer than {self.timeout_s:g}s", field="body"
+            )
+            response.headers["Connection"] = "close"
+            await response(scope, receive, send)
+            return
         await self._app(scope, _replay(b"".join(chunks), receive), send)
 
     async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -7,16 +7,19 @@ process) never collides in prometheus_client's global registry.
 
 from __future__ import annotations
 
+import asyncio
+import gzip
 from collections import Counter
 from collections.abc import Iterator
-from typing import Any
 
 from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
-from prometheus_client import make_asgi_app as prometheus_asgi_app
 from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
+from starlette.datastructures import Headers
+from starlette.responses import Response
 from starlette.routing import Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from controlplane.control import Controller
 from controlplane.model import ActivationState
@@ -24,7 +27,8 @@ from controlplane.xds import ProxyRegistry
 
 
 class _WeirCollector(Collector):
-    """Read at scrape time, on the event loop (prometheus_client's ASGI app is async)."""
+    """Read at scrape time, in the exposition's worker thread (the state is immutable; the
+    registry of proxies is read as it stands)."""
 
     def __init__(self, controller: Controller, registry: ProxyRegistry) -> None:
         self._controller = controller
@@ -54,15 +58,30 @@ class _WeirCollector(Collector):
         yield proxies
 
 
-class _Asgi:
-    """Starlette wraps a plain function endpoint as a request handler; an object is served as
-    the ASGI app it is, at exactly /metrics (a Mount would redirect /metrics to /metrics/)."""
+class _Exposition:
+    """The registry's exposition, as Prometheus asks for it (text or OpenMetrics, gzipped if
+    accepted), made in a worker thread: at a thousand services it is thousands of samples,
+    tens of milliseconds that would otherwise hold the event loop the API and xDS share.
 
-    def __init__(self, app: ASGIApp) -> None:
-        self._app = app
+    An object, not a function: Starlette serves it as the ASGI app it is, at exactly /metrics
+    (a Mount would redirect /metrics to /metrics/)."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self._registry = registry
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self._app(scope, receive, send)
+        headers = Headers(scope=scope)
+        encoder, content_type = choose_encoder(headers.get("accept", ""))
+        gzipped = "gzip" in headers.get("accept-encoding", "")
+
+        def expose() -> bytes:
+            body: bytes = encoder(self._registry)
+            return gzip.compress(body) if gzipped else body
+
+        body = await asyncio.to_thread(expose)
+        extra = {"Content-Encoding": "gzip"} if gzipped else {}
+        response = Response(body, media_type=content_type, headers=extra)
+        await response(scope, receive, send)
 
 
 def metrics_route(
@@ -73,5 +92,6 @@ def metrics_route(
     for collector in (ProcessCollector, PlatformCollector, GCCollector):
         collector(registry=metrics)
     metrics.register(_WeirCollector(controller, registry))
-    app: Any = prometheus_asgi_app(metrics)
-    return Route("/metrics", endpoint=_Asgi(app), methods=["GET"], include_in_schema=False)
+    return Route(
+        "/metrics", endpoint=_Exposition(metrics), methods=["GET"], include_in_schema=False
+    )

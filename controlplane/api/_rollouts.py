@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Body
@@ -50,8 +51,8 @@ class _Request(BaseModel):
 class RolloutRequest(_Request):
     """What to roll out; every option left out comes from the service file's rollout section."""
 
-    service: str
-    version: str
+    service: str = Field(max_length=63)
+    version: str = Field(max_length=128)
     strategy: Strategy | None = None
     steps: Steps | None = Field(default=None, description="canary, shadow: percent, up to 100")
     bake: Duration | None = Field(default=None, description="least time at each step")
@@ -62,6 +63,14 @@ class RolloutRequest(_Request):
         default=None, description="shadow, blue-green verified in shadow"
     )
     verify_in_shadow: bool | None = Field(default=None, description="blue-green only")
+    decide_within: Duration | None = Field(
+        default=None, description="how long each step may wait for its verdict"
+    )
+    accept_risk: bool | None = Field(
+        default=None,
+        description="go on from a step still undecided at decide_within (the risk recorded); "
+        "without it, a plan whose steps cannot be expected to pass in time is refused",
+    )
     reason: Reason = ""
 
 
@@ -149,7 +158,10 @@ def rollouts_router(
         rollout = state.active_rollout(service) or next(reversed(state.rollouts_of(service)), None)
         if rollout is None:
             raise NotFound(f"service {service!r} has had no rollout", field="service")
-        entries = await asyncio.to_thread(controller.history, service)
+        # What the rollout did is all at or after its start: only that is read.
+        entries = await asyncio.to_thread(
+            partial(controller.history, service, after_seq=rollout.started_seq - 1)
+        )
         return rollout_view(state, rollout, entries, evaluator=evaluator, driver=driver)
 
     @router.post(
@@ -159,7 +171,7 @@ def rollouts_router(
         openapi_extra=OPERATOR,
         summary="Start a rollout of a version; the driver takes its steps",
     )
-    def start(request: RolloutRequest, actor: Actor) -> Entry:
+    async def start(request: RolloutRequest, actor: Actor) -> Entry:
         spec = controller.state.services.get(request.service)
         if spec is None:
             raise NotFound(f"unknown service {request.service!r}", field="service")
@@ -171,14 +183,25 @@ def rollouts_router(
             grace=request.grace,
             mirror_percent=request.mirror_percent,
             verify_in_shadow=request.verify_in_shadow,
+            decide_within=request.decide_within,
+            accept_risk=request.accept_risk,
         )
-        return rollouts.start(
-            controller, request.service, request.version, plan, actor=actor, reason=request.reason
+        # read on the event loop, where the evaluator lives; the ledger write in a thread
+        traffic = evaluator.traffic(request.service) if evaluator is not None else None
+        return await asyncio.to_thread(
+            rollouts.start,
+            controller,
+            request.service,
+            request.version,
+            plan,
+            actor=actor,
+            reason=request.reason,
+            traffic=traffic,
         )
 
     @router.get("", summary="Rollouts in progress")
     async def list_rollouts() -> list[RolloutView]:
-        active = sorted(r.service for r in controller.state.rollouts.values() if r.active)
+        active = [r.service for r in controller.state.active_rollouts()]
         return [await view(service) for service in active]
 
     # async: the evaluator and the driver live on the event loop, so they are read there.
@@ -248,9 +271,13 @@ def rollout_view(
     open_verdicts = {e.change_seq: e.verdict for e in evaluator.evaluations()} if evaluator else {}
 
     def verdict_on(seq: int) -> tuple[Verdict | None, bool]:
-        if seq in state.verdicts:
-            return state.verdicts[seq], True
-        return open_verdicts.get(seq), False
+        recorded = state.verdicts.get(seq)
+        if recorded is not None and recorded.outcome is not Outcome.INCONCLUSIVE:
+            return recorded, True
+        judged_on = open_verdicts.get(seq)  # an undecided step is judged on after its record
+        if judged_on is not None:
+            return judged_on, False
+        return recorded, recorded is not None
 
     shares = []
     for record in state.instances_of(rollout.service):

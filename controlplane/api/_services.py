@@ -35,7 +35,7 @@ def services_router(controller: Controller) -> APIRouter:
         return [services[name] for name in sorted(services)]
 
     @router.get("/{name}", responses=refusals(404), summary="One service")
-    def get_service(name: str) -> ServiceSpec:
+    async def get_service(name: str) -> ServiceSpec:
         spec = controller.state.services.get(name)
         if spec is None:
             raise NotFound(f"unknown service {name!r}", field="name")

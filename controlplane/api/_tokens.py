@@ -78,8 +78,8 @@ def tokens_router(controller: Controller) -> APIRouter:
     @router.get("", openapi_extra=ADMIN, summary="Tokens in force: names, roles, when and by whom")
     def list_tokens() -> list[TokenView]:
         state = controller.state
-        created = {t.created_seq for t in state.tokens.values()}
-        entries = [e for e in controller.history() if e.seq in created]
+        created = sorted(t.created_seq for t in state.tokens.values())
+        entries = controller.read_entries(created)
         return sorted((_view(e) for e in entries), key=lambda view: view.name)
 
     @router.post(

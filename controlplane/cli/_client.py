@@ -38,7 +38,7 @@ class ApiClient:
     ) -> None:
         # `weir --server 10.0.0.5:8080` means http; nobody types a scheme for a local server.
         self.server = (server if "://" in server else f"http://{server}").rstrip("/")
-        self._token = token
+        self._token = _checked_token(token, token_source) if token else token
         self._token_source = token_source
         """Where the token came from, for the message when the server refuses it."""
         self._transport = transport
@@ -104,6 +104,11 @@ class ApiClient:
                 f"the weir server at {self.server} did not answer within {TIMEOUT_S:g}s",
                 UNREACHABLE,
             ) from exc
+        except httpx.LocalProtocolError as exc:
+            # Its message quotes the header it refused: never echo it, a token may be in it.
+            raise CliError(
+                "the request could not be sent: one of its headers is not valid HTTP", USAGE
+            ) from exc
         except httpx.TransportError as exc:
             raise CliError(
                 f"cannot reach the weir server at {self.server} ({exc or type(exc).__name__}); "
@@ -111,6 +116,28 @@ class ApiClient:
                 UNREACHABLE,
             ) from exc
         return _answer(response, self._token_source)
+
+
+TOKEN_CHARACTERS = frozenset(map(chr, range(0x21, 0x7F)))
+"""What a bearer token may hold: visible ASCII (weir's are `weir_` and URL-safe base64)."""
+
+
+def _checked_token(token: str, source: str) -> str:
+    """The token without the white space around it (a file or variable written on Windows
+    ends in \r\n); a token holding anything a header cannot carry is refused, saying where and
+    what -- never the token itself: an error message must not become its copy."""
+    token = token.strip()
+    for position, character in enumerate(token, start=1):
+        if character not in TOKEN_CHARACTERS:
+            raise CliError(
+                f"the token from {source or 'the command line'} holds {character!r} at "
+                f"character {position} of {len(token)}, which no HTTP header can carry; "
+                "copy it again",
+                USAGE,
+            )
+    if not token:
+        raise CliError(f"the token from {source or 'the command line'} is empty", USAGE)
+    return token
 
 
 def _read_token_file(path: str) -> str:

@@ -88,6 +88,11 @@ def _history_row(entry: Entry) -> list[str]:
         verdict = event.verdict
         service, instance = event.service, event.instance_id
         change = f"verdict {verdict.outcome.value} on #{event.change_seq}"
+        # Both figures: the evidence counts every attempt (retries included); the cost, what
+        # callers finally got (none for a shadow).
+        change += f": {verdict.candidate.errors}/{verdict.candidate.requests} attempts failed"
+        if verdict.callers is not None:
+            change += f", callers {verdict.callers.errors}/{verdict.callers.requests}"
         if verdict.cost:
             change += f", cost {verdict.cost:.2f}"
         change += verdict_suffix(verdict)

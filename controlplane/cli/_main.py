@@ -18,6 +18,7 @@ from controlplane.cli._differences import differences
 from controlplane.cli._errors import REFUSED, USAGE, CliError
 from controlplane.cli._fleet import history, proxies
 from controlplane.cli._instances import instance
+from controlplane.cli._ledger import ledger
 from controlplane.cli._loadtest import loadtest
 from controlplane.cli._options import root_server_option
 from controlplane.cli._rollouts import rollout
@@ -93,6 +94,7 @@ cli.add_command(budget)
 cli.add_command(rollout)
 cli.add_command(loadtest)
 cli.add_command(token)
+cli.add_command(ledger)
 
 
 def main() -> None:

@@ -13,7 +13,7 @@ from controlplane.cli._client import segment
 from controlplane.cli._errors import REFUSED, CliError
 from controlplane.cli._options import api_client, json_option, server_option
 from controlplane.cli._output import emit_json, table, when
-from controlplane.model import Strategy, format_duration, parse_duration
+from controlplane.model import Strategy, format_duration, parse_duration, say_duration
 
 BAR_WIDTH = 30
 ENDED = ("completed", "rolled_back", "aborted")
@@ -79,6 +79,17 @@ def _reason_option(command: Any) -> Any:
     default=None,
     help="blue-green: judge green in shadow before the switch.",
 )
+@click.option(
+    "--decide-within",
+    callback=_duration,
+    metavar="DURATION",
+    help="How long each step may wait for its verdict (default: the service file's, 10m).",
+)
+@click.option(
+    "--accept-risk/--no-accept-risk",
+    default=None,
+    help="Go on from a step still undecided at --decide-within, the risk recorded.",
+)
 @_reason_option
 @server_option
 @json_option
@@ -91,6 +102,8 @@ def start(
     grace: str | None,
     mirror_percent: float | None,
     verify_in_shadow: bool | None,
+    decide_within: str | None,
+    accept_risk: bool | None,
     reason: str,
     server: str | None,
     as_json: bool,
@@ -98,7 +111,10 @@ def start(
     """Start rolling SERVICE out to --version. Options left out come from the service file.
 
     The server takes each step when the last one has baked and its verdict passed, and rolls
-    everything back on a failing verdict. Follow it with `weir rollout status SERVICE --watch`.
+    everything back on a failing verdict. It prints how long each step should take to pass at
+    the service's current traffic, and refuses (naming the options) a plan whose steps cannot
+    be expected to pass within --decide-within. Follow it with `weir rollout status SERVICE
+    --watch`.
     """
     body: dict[str, Any] = {"service": service, "version": version, "reason": reason}
     options = {
@@ -108,6 +124,8 @@ def start(
         "grace": grace,
         "mirror_percent": mirror_percent,
         "verify_in_shadow": verify_in_shadow,
+        "decide_within": decide_within,
+        "accept_risk": accept_risk,
     }
     body |= {name: value for name, value in options.items() if value is not None}
     entry = api_client(server).post("/v1/rollouts", body)
@@ -119,7 +137,31 @@ def start(
         f"started rollout {event['rollout_id']}: {_plan_text(event['plan'])} of {service} to "
         f"{version} (ledger entry {entry['seq']})"
     )
+    for line in forecast_lines(event):
+        click.echo(line)
     click.echo(f"follow it with: weir rollout status {service} --watch")
+
+
+def forecast_lines(event: dict[str, Any]) -> list[str]:
+    """Each step's expected time to a pass, as the rollout recorded it at its start."""
+    forecast = event.get("forecast") or []
+    if not forecast:
+        return ["time to a decision: not forecast (too little traffic seen lately to go by)"]
+    limit = event["plan"]["decide_within"]
+    lines = [f"time to a decision at the current traffic (each step may take {limit}):"]
+    for step in forecast:
+        seconds = step["seconds"]
+        said = (
+            f"about {say_duration(seconds)} to pass"
+            if seconds is not None
+            else "no pass in sight at this traffic"
+        )
+        late = "" if step["within"] else "  (over; the plan accepts the risk)"
+        lines.append(
+            f"  step {step['stage'] + 1} ({step['label']}, {100 * step['share']:.3g}% of "
+            f"traffic): {said} if as good as the old version{late}"
+        )
+    return lines
 
 
 def _plan_text(plan: dict[str, Any]) -> str:
@@ -129,6 +171,10 @@ def _plan_text(plan: dict[str, Any]) -> str:
     if "steps" in plan:
         parts.append("steps " + ", ".join(f"{s:g}%" for s in plan["steps"]))
     parts.append(f"bake {plan['bake']}")
+    if "decide_within" in plan:
+        parts.append(f"decide within {plan['decide_within']}")
+    if plan.get("accept_risk"):
+        parts.append("accepting the risk of undecided steps")
     parts.append(f"grace {plan['grace']}")
     return parts[0] + " (" + "; ".join(parts[1:]) + ")"
 

@@ -134,7 +134,40 @@ def webhook_urls(
     type=click.IntRange(min=1),
     default=defaults.XDS_STREAMS_PER_PEER,
     show_default=True,
-    help="ADS streams one client address may hold open; the next is refused.",
+    help="ADS streams one client address may hold open (a host running many proxies shares "
+    "it); the next is refused.",
+)
+@click.option(
+    "--xds-streams-per-proxy",
+    type=click.IntRange(min=1),
+    default=defaults.XDS_STREAMS_PER_PROXY,
+    show_default=True,
+    help="ADS streams one proxy (node id) may hold open from one address.",
+)
+@click.option(
+    "--api-max-connections",
+    type=click.IntRange(min=1),
+    default=defaults.API_MAX_CONNECTIONS,
+    show_default=True,
+    help="Open connections to the API; at the cap a new one evicts the oldest that has not "
+    "sent a request.",
+)
+@click.option(
+    "--api-header-timeout",
+    type=click.FloatRange(min=0.1),
+    default=defaults.API_HEADER_TIMEOUT_S,
+    show_default=True,
+    metavar="SECONDS",
+    help="A connection to the API must send a complete request head this soon.",
+)
+@click.option(
+    "--stats-max-rps",
+    type=click.FloatRange(min=1),
+    default=defaults.STATS_MAX_RPS,
+    show_default=True,
+    metavar="RPS",
+    help="Requests one proxy may claim per second through the metrics sink; a flush claiming "
+    "more is not counted.",
 )
 @click.option(
     "--max-request-body",
@@ -157,6 +190,10 @@ def serve(
     xds_client_ca: str | None,
     coalesce_ms: float,
     xds_streams_per_peer: int,
+    xds_streams_per_proxy: int,
+    api_max_connections: int,
+    api_header_timeout: float,
+    stats_max_rps: float,
     max_body: int,
     compare: str | None,
     compare_address: str | None,
@@ -170,17 +207,27 @@ def serve(
     # Imported here: the server side (grpc, FastAPI, uvicorn) costs every other command time.
     import uvloop
 
+    from controlplane.api import ApiLimits
     from controlplane.auth import issue_first_admin, save_local_token
     from controlplane.compare import ComparatorLimits
-    from controlplane.ledger import open_store
-    from controlplane.serve import Listening
+    from controlplane.errors import StoreError
+    from controlplane.ledger import SqliteStore, open_store
+    from controlplane.serve import Listening, exit_process
     from controlplane.serve import serve as run
+    from controlplane.stats import PushLimits
     from controlplane.xds import XdsLimits
 
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    opened = open_store(store)
+    _use_every_file_descriptor()
+    try:
+        opened = open_store(store)
+        if isinstance(opened, SqliteStore):
+            opened.hold_exclusively()
+        opened.verify()  # a damaged or edited ledger is never served
+    except StoreError as exc:
+        raise CliError(exc.message) from exc
     ledger = getattr(opened, "where", store)  # a PostgreSQL URL without its password
     first_admin = issue_first_admin(opened)
     if first_admin is not None and not api.endswith(":0"):
@@ -203,7 +250,13 @@ def serve(
             run(
                 opened, xds=xds, api=api, stats=stats, prometheus_url=prometheus_url,
                 webhooks=webhooks, xds_credentials=xds_credentials, coalesce_ms=coalesce_ms,
-                xds_limits=XdsLimits(streams_per_peer=xds_streams_per_peer), max_body=max_body,
+                xds_limits=XdsLimits(
+                    streams_per_peer=xds_streams_per_peer, streams_per_proxy=xds_streams_per_proxy
+                ),
+                max_body=max_body, push_limits=PushLimits(max_rps=stats_max_rps),
+                api_limits=ApiLimits(
+                    max_connections=api_max_connections, header_timeout_s=api_header_timeout
+                ),
                 compare=compare, compare_address=compare_address,
                 compare_limits=ComparatorLimits(
                     concurrency=compare_concurrency, rate=compare_rate, max_body=compare_max_body
@@ -213,6 +266,19 @@ def serve(
         )  # fmt: skip
     except OSError as exc:
         raise CliError(str(exc)) from exc
+    exit_process()  # stopped cleanly: the interpreter's teardown adds nothing but time
+
+
+def _use_every_file_descriptor() -> None:
+    """Raise the soft limit on open files to the hard one: the connection caps of both ports
+    (README, "Limits") are meant to bind before the process runs out of descriptors."""
+    import contextlib
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        with contextlib.suppress(ValueError, OSError):  # else as it was: the caps bind sooner
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
 def _xds_credentials(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from controlplane.compare._diff import MAX_VALUE_CHARS, Differences
 from controlplane.compare._fields import Answer
-from controlplane.model import DifferenceExample
+from controlplane.model import DifferenceExample, clip
 from controlplane.verdict import ArmCounts, ComparisonCounts, EndpointCounts, FieldCounts
 
 MAX_FIELDS = 256
@@ -57,12 +57,12 @@ def record(
             e = outcome.example
             field.examples.append(
                 DifferenceExample(
-                    method=method,
+                    method=clip(method),
                     path=_cut(path),
-                    field=e.place,
-                    primary=e.primary,
-                    candidate=e.candidate,
-                    secondary=e.secondary,
+                    field=clip(e.place),
+                    primary=None if e.primary is None else clip(e.primary),
+                    candidate=None if e.candidate is None else clip(e.candidate),
+                    secondary=None if e.secondary is None else clip(e.secondary),
                 )
             )
     if untracked:

@@ -6,14 +6,20 @@ rule is enforced once and every change lands in the ledger before anything reach
 
 from __future__ import annotations
 
+import bisect
 import random
 import threading
 import time
+from array import array
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from controlplane import defaults
+from controlplane.control._bulk import BatchPlan, Registration, plan_batch
+from controlplane.control._credential import current_credential
 from controlplane.control._term import current_term
-from controlplane.errors import Conflict, NotFound
+from controlplane.errors import Conflict, NotFound, Unauthorized
 from controlplane.ledger import StaleSequence, Store
 from controlplane.model import (
     Activation,
@@ -33,6 +39,10 @@ from controlplane.model import (
     check_batch,
     fold,
 )
+from controlplane.resources import build_resources, message_refusal, message_sizes
+
+_SHAPES_RESOURCES = (ServiceApplied, InstanceRegistered, ActivationChanged)
+"""Events that change what Envoy is sent (the others are history, verdicts and tokens)."""
 
 Listener = Callable[[State], None]
 BudgetGate = Callable[[str], str | None]
@@ -50,11 +60,27 @@ def _utcnow() -> datetime:
 
 
 class Controller:
-    def __init__(self, store: Store, *, clock: Callable[[], datetime] = _utcnow) -> None:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        clock: Callable[[], datetime] = _utcnow,
+        max_message_bytes: int = defaults.XDS_MAX_MESSAGE_BYTES,
+    ) -> None:
+        """`max_message_bytes` is the xDS server's message cap: a batch whose state would make
+        a larger xDS response is refused before it is appended."""
         self._store = store
         self._clock = clock
+        self._max_message_bytes = max_message_bytes
         self._lock = threading.Lock()
-        self._state = fold(store.read())
+        """Held by the thread writing to the store (and folding what it wrote in)."""
+        self._queue_lock = threading.Lock()
+        self._queue: list[_Pending] = []
+        """Batches submitted and not yet taken by a writing thread."""
+        self._seqs: dict[str, array[int]] = {}
+        """Service → the numbers of its entries: its history, without reading the ledger's."""
+        self._state = State()
+        self._fold_in(store.read())
         self._listeners: list[Listener] = []
         self._budget_gate: BudgetGate = lambda service: None
 
@@ -81,51 +107,130 @@ class Controller:
         and tell the listeners if there was anything. Cheap when there is nothing new."""
         with self._lock:
             before = self._state.seq
-            self._state = fold(self._store.read(after_seq=before), self._state)
+            self._fold_in(self._store.read(after_seq=before))
             state = self._state
         if state.seq != before:
             self._publish(state)
         return state
 
+    def _fold_in(self, entries: list[Entry], state: State | None = None) -> None:
+        """Take appended entries in: the state after them (`state`, when the caller checked
+        them already), and the index of each service's entries. Under the lock."""
+        self._state = state if state is not None else fold(entries, self._state)
+        for entry in entries:
+            service = _service_of(entry)
+            if service is not None:
+                self._seqs.setdefault(service, array("q")).append(entry.seq)
+
     def _publish(self, state: State) -> None:
         for listener in list(self._listeners):
             listener(state)
 
-    def history(self, service: str | None = None) -> list[Entry]:
-        entries = self._store.read()
+    def read_entries(self, seqs: Sequence[int]) -> list[Entry]:
+        """The entries numbered `seqs` (ascending)."""
+        return self._store.read_seqs(seqs)
+
+    def history(self, service: str | None = None, *, after_seq: int = 0) -> list[Entry]:
+        """Every entry after `after_seq`, or the service's: those only are read."""
         if service is None:
-            return entries
+            return self._store.read(after_seq)
         if service not in self._state.services:
             raise NotFound(f"unknown service {service!r}", field="service")
-        return [e for e in entries if _service_of(e) == service]
+        with self._lock:
+            seqs = self._seqs.get(service, array("q"))
+            wanted = seqs[bisect.bisect_right(seqs, after_seq) :].tolist()
+        return self._store.read_seqs(wanted)
 
     def submit(self, batch: Sequence[ProposedEntry]) -> list[Entry]:
         """Check the batch against the current state and append it in one transaction.
 
+        Batches submitted at the same time from several threads are written together (group
+        commit): the thread that gets to write takes every batch waiting, checks each against
+        the state the ones before it leave (each is still all or nothing, and refused on its
+        own), and appends those accepted in one transaction, so that one wait for the disk
+        serves them all. Each submitter gets its own entries back, or its own refusal.
+
         On a shared ledger another replica may have appended since: the store refuses the
-        stale sequence, and the batch is checked again against the caught-up state (so a
+        stale sequence, and the batches are checked again against the caught-up state (so a
         step another replica already took is refused as a conflict, never taken twice)."""
         self._check_budget(batch)
-        term = current_term()
+        mine = _Pending(list(batch), current_term(), current_credential())
+        with self._queue_lock:
+            self._queue.append(mine)
+        with self._lock:
+            before = after = self._state
+            if not mine.finished:
+                with self._queue_lock:
+                    waiting, self._queue = self._queue, []
+                for group in _by_term(waiting):
+                    self._write(group)
+                after = self._state
+        if after.seq != before.seq:  # the writer tells the listeners, once for all it wrote
+            self._publish(after)
+        if mine.error is not None:
+            raise mine.error
+        assert mine.entries is not None
+        return mine.entries
+
+    def _write(self, group: list[_Pending]) -> None:
+        """Append the group's batches that pass the rules in one transaction. Under the lock."""
+        term = group[0].term
         for attempt in range(1, SUBMIT_ATTEMPTS + 1):
-            with self._lock:
-                after = check_batch(self._state, batch)
+            state = self._state
+            accepted: list[tuple[_Pending, int, int]] = []
+            batch: list[ProposedEntry] = []
+            for pending in group:
                 try:
-                    entries = self._store.append(
-                        batch, after_seq=self._state.seq, at=self._clock(), term=term
-                    )
-                except StaleSequence:
-                    if attempt == SUBMIT_ATTEMPTS:
-                        raise
-                    self._state = fold(self._store.read(after_seq=self._state.seq), self._state)
-                    caught_up = self._state
-                else:
-                    self._state = after
-                    break
-            self._publish(caught_up)
-            time.sleep(random.uniform(0, RACE_PAUSE_S * attempt))
-        self._publish(after)
-        return entries
+                    _check_credential(state, pending.credential)
+                    after = check_batch(state, pending.batch)
+                    self._check_sendable(pending.batch, state, after)
+                except Exception as exc:  # refused (or a bug): that batch alone
+                    pending.error = exc
+                    continue
+                pending.error = None
+                accepted.append((pending, len(batch), len(pending.batch)))
+                batch += pending.batch
+                state = after
+            if not accepted:
+                return
+            try:
+                entries = self._store.append(
+                    batch, after_seq=self._state.seq, at=self._clock(), term=term
+                )
+            except StaleSequence as exc:
+                if attempt == SUBMIT_ATTEMPTS:
+                    for pending, _, _ in accepted:
+                        pending.error = exc
+                    return
+                self._fold_in(self._store.read(after_seq=self._state.seq))
+                self._publish(self._state)
+                time.sleep(random.uniform(0, RACE_PAUSE_S * attempt))
+                continue
+            except Exception as exc:  # the store failed or fenced the term: nothing written
+                for pending, _, _ in accepted:
+                    pending.error = exc
+                return
+            self._fold_in(entries, state)
+            for pending, start, size in accepted:
+                pending.entries = entries[start : start + size]
+            return
+
+    def _check_sendable(
+        self, batch: Sequence[ProposedEntry], before_state: State, after: State
+    ) -> None:
+        """Refuse a batch whose state could not be sent to Envoy in one xDS message. The
+        resources it builds are remembered by the builder, so the push that follows an append
+        re-encodes nothing."""
+        if not any(isinstance(p.event, _SHAPES_RESOURCES) for p in batch):
+            return
+        built = build_resources(after)
+        if message_sizes(built).largest()[1] <= self._max_message_bytes:
+            return
+        before = build_resources(before_state)
+        build_resources(after)  # leave the builder remembering the state that may follow
+        refusal = message_refusal(built, before, self._max_message_bytes)
+        if refusal is not None:
+            raise Conflict(refusal, field="xds_message_bytes")
 
     def _check_budget(self, batch: Sequence[ProposedEntry]) -> None:
         """New live traffic waits while the budget is spent; taking traffic away never does,
@@ -154,6 +259,22 @@ class Controller:
         return self.submit(
             [ProposedEntry(actor=actor, reason=reason, event=ServiceApplied(spec=spec))]
         )[0]
+
+    def apply_batch(
+        self,
+        services: Sequence[ServiceSpec],
+        registrations: Sequence[Registration],
+        *,
+        actor: str,
+        reason: str = "",
+    ) -> tuple[BatchPlan, list[Entry]]:
+        """Apply services and register instances (each in the activation it starts in) in one
+        transaction and one publication; what the ledger holds already is left alone."""
+        plan = plan_batch(self._state, services, registrations)
+        if not plan.events:
+            return plan, []
+        batch = [ProposedEntry(actor=actor, reason=reason, event=e) for e in plan.events]
+        return plan, self.submit(batch)
 
     def add_instance(self, instance: Instance, *, actor: str, reason: str = "") -> Entry:
         event = InstanceRegistered(instance=instance)
@@ -200,6 +321,39 @@ class Controller:
             budget_override=budget_override,
         )
         return ProposedEntry(actor=actor, reason=reason, event=event)
+
+
+def _check_credential(state: State, credential: str | None) -> None:
+    """Refuse a write made with a token the state (the ledger it is appended on) no longer
+    holds; see control/_credential.py."""
+    if credential is not None and not any(t.sha256 == credential for t in state.tokens.values()):
+        raise Unauthorized("the bearer token is revoked: nothing was written")
+
+
+@dataclass(slots=True, eq=False)
+class _Pending:
+    """A batch waiting to be written, and then what became of it."""
+
+    batch: list[ProposedEntry]
+    term: int | None
+    credential: str | None
+    entries: list[Entry] | None = None
+    error: BaseException | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.entries is not None or self.error is not None
+
+
+def _by_term(waiting: list[_Pending]) -> list[list[_Pending]]:
+    """Runs of batches with the same fencing term, in order: one transaction carries one."""
+    groups: list[list[_Pending]] = []
+    for pending in waiting:
+        if groups and groups[-1][0].term == pending.term:
+            groups[-1].append(pending)
+        else:
+            groups.append([pending])
+    return groups
 
 
 def _service_of(entry: Entry) -> str | None:

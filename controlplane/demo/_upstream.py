@@ -39,6 +39,9 @@ WRITE_CHUNK = 64 * 1024
 class Counts:
     primary: int
     mirrored: int
+    failed: int = 0
+    """Primary requests answered with the error status, or with no answer (a reset)."""
+    mirrored_failed: int = 0
 
     @property
     def total(self) -> int:
@@ -50,7 +53,8 @@ class Upstream:
     `instance_id`.
 
     It answers `status`, except for an `error_rate` fraction of requests (drawn from an RNG
-    seeded with `seed`, so a run is repeatable) that get `error_status`. `delay` seconds are
+    seeded with `seed`, so a run is repeatable) that get `error_status`, and a `reset_rate`
+    fraction that get no answer: the connection is closed under them. `delay` seconds are
     slept before each answer. `answer`, if given, makes the body (and its content type) of
     each request from its method and path. Use as a context manager, or start() and stop().
     """
@@ -64,6 +68,7 @@ class Upstream:
         status: int = 200,
         error_rate: float = 0.0,
         error_status: int = 503,
+        reset_rate: float = 0.0,
         delay: float = 0.0,
         seed: int = 0,
         order_rate: float | None = None,
@@ -71,12 +76,15 @@ class Upstream:
     ) -> None:
         if not 0.0 <= error_rate <= 1.0:
             raise ValueError(f"error_rate {error_rate} is not between 0 and 1")
+        if not 0.0 <= reset_rate <= 1.0 - error_rate:
+            raise ValueError(f"reset_rate {reset_rate} is not between 0 and 1 - error_rate")
         self.instance_id = instance_id
         self.host = host
         self._port = port
         self.status = status
         self.error_rate = error_rate
         self.error_status = error_status
+        self.reset_rate = reset_rate
         self.delay = delay
         self.order_rate = order_rate
         """When set, each answer reports its business outcome in x-weir-outcome: `order=1`
@@ -88,6 +96,8 @@ class Upstream:
         self._lock = threading.Lock()
         self._primary = 0
         self._mirrored = 0
+        self._failed = 0
+        self._mirrored_failed = 0
         self._hosts: Counter[str] = Counter()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -142,7 +152,7 @@ class Upstream:
 
     def counts(self) -> Counts:
         with self._lock:
-            return Counts(primary=self._primary, mirrored=self._mirrored)
+            return Counts(self._primary, self._mirrored, self._failed, self._mirrored_failed)
 
     def hosts(self) -> Counter[str]:
         """How many requests arrived with each Host header."""
@@ -161,7 +171,7 @@ class Upstream:
 
     def reset(self) -> None:
         with self._lock:
-            self._primary = self._mirrored = 0
+            self._primary = self._mirrored = self._failed = self._mirrored_failed = 0
             self._hosts.clear()
             self._methods.clear()
 
@@ -172,17 +182,28 @@ class Upstream:
             ordered = self._rng.random() < self.order_rate
         return f"order={int(ordered)}"
 
-    def _record(self, host: str, method: str = "GET") -> int:
-        """Count one request; the status to answer it with."""
+    def _record(self, host: str, method: str = "GET") -> int | None:
+        """Count one request; the status to answer it with, or None for no answer."""
         with self._lock:
             self._methods[method] += 1
-            if is_shadow_host(host):
+            mirrored = is_shadow_host(host)
+            draw = self._rng.random() if self.error_rate or self.reset_rate else 1.0
+            answer = (
+                self.error_status
+                if draw < self.error_rate
+                else None
+                if draw < self.error_rate + self.reset_rate
+                else self.status
+            )
+            failed = answer != self.status
+            if mirrored:
                 self._mirrored += 1
+                self._mirrored_failed += failed
             else:
                 self._primary += 1
+                self._failed += failed
             self._hosts[host] += 1
-            failed = self.error_rate > 0 and self._rng.random() < self.error_rate
-        return self.error_status if failed else self.status
+        return answer
 
 
 class _HttpServer6(ThreadingHTTPServer):
@@ -199,6 +220,9 @@ def _handler_for(upstream: Upstream) -> type[BaseHTTPRequestHandler]:
             if length:
                 self.rfile.read(length)
             status = upstream._record(self.headers.get("Host", ""), self.command)
+            if status is None:
+                self.close_connection = True  # closed with no answer: a reset to the proxy
+                return
             if upstream.delay:
                 time.sleep(upstream.delay)
             content_type, body = "text/plain", upstream.instance_id.encode()

@@ -38,6 +38,7 @@ class BusinessJudge:
         self._policy = policy or ObjectivePolicy()
         self._now: dict[str, Outcomes] = {}
         self._start: dict[int, dict[str, Outcomes]] = {}
+        self._forgot_for: State | None = None
 
     async def read(self, state: State, scrape: Scrape) -> None:
         now: dict[str, Outcomes] = {}
@@ -48,9 +49,11 @@ class BusinessJudge:
                 log.exception("outcome source %s failed", kind)
                 now[kind] = self._now.get(kind, {})
         self._now = now
-        open_seqs = {r.since_seq for r in state.instances.values()}
-        for seq in set(self._start) - open_seqs:
-            del self._start[seq]
+        if state is not self._forgot_for:  # changes close with the state only
+            open_seqs = {r.since_seq for r in state.instances.values()}
+            for seq in set(self._start) - open_seqs:
+                del self._start[seq]
+            self._forgot_for = state
 
     def begin(self, change_seq: int) -> None:
         self._start[change_seq] = self._now

@@ -1,11 +1,15 @@
 """Cumulative request and error counts of one service over time, kept at coarser resolution as
-they age, so that windows from five minutes to the SLO's thirty days cost bounded memory."""
+they age, so that windows from five minutes to the SLO's thirty days cost bounded memory; and
+the same counts in minute buckets, for the store that keeps them across restarts."""
 
 from __future__ import annotations
 
 import bisect
 from array import array
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+
+from controlplane.ledger import BUCKET_S, Bucket
 
 # (resolution in seconds, how long points at that resolution are kept)
 TIERS: tuple[tuple[float, float], ...] = (
@@ -13,6 +17,8 @@ TIERS: tuple[tuple[float, float], ...] = (
     (60.0, 4 * 86400.0),
     (600.0, 400 * 86400.0),
 )
+LONGEST_WINDOW_S = TIERS[-1][1]
+"""Counts older than this are gone: an SLO window longer than it is counted over this much."""
 
 
 @dataclass(slots=True)
@@ -73,3 +79,72 @@ class CounterSeries:
                     finest.times[end] - tier.times[i],
                 )
         raise AssertionError("unreachable: the coarsest tier always answers")
+
+
+class AnsweredSeries:
+    """A service's requests answered to callers and failed, over time: at fine resolution for
+    the budget's windows (a CounterSeries of running totals), and in minute buckets for the
+    store, which keeps them across restarts and leaders (controlplane.ledger.BudgetStore).
+
+    Buckets are kept here until saved whole: an open one (this minute's) is written again each
+    time it grows, a closed one once more after its last request.
+    """
+
+    def __init__(self, *, buckets: bool = True) -> None:
+        """Without `buckets` (no store to save them in) only the windows are kept."""
+        self.windows = CounterSeries()
+        self._requests = 0
+        self._errors = 0
+        self._keeps_buckets = buckets
+        self._buckets: dict[int, tuple[int, int]] = {}
+        """Minute start → (requests, errors) of minutes not yet saved as they are now."""
+        self._saved: dict[int, tuple[int, int]] = {}
+
+    @property
+    def totals(self) -> tuple[int, int]:
+        """(requests, errors) since the series began, restored buckets included."""
+        return self._requests, self._errors
+
+    def add(self, at: float, requests: int, errors: int) -> None:
+        """`requests` answered by `at` since the last add, `errors` of them failed."""
+        self._requests += requests
+        self._errors += errors
+        self.windows.add(at, self._requests, self._errors)
+        if self._keeps_buckets and (requests or errors):
+            start = int(at // BUCKET_S) * BUCKET_S
+            before = self._buckets.get(start, (0, 0))
+            self._buckets[start] = (before[0] + requests, before[1] + errors)
+
+    def unsaved(self) -> list[Bucket]:
+        """The minute buckets that changed since they were last saved, oldest first."""
+        return [
+            Bucket(start, BUCKET_S, *counts)
+            for start, counts in sorted(self._buckets.items())
+            if self._saved.get(start) != counts
+        ]
+
+    def saved(self, buckets: Iterable[Bucket], now: float) -> None:
+        """`buckets` (from `unsaved`) are in the store: closed minutes saved as they stand
+        are let go."""
+        for bucket in buckets:
+            self._saved[bucket.start] = (bucket.requests, bucket.errors)
+        current = int(now // BUCKET_S) * BUCKET_S
+        for start in [s for s in self._buckets if s < current]:
+            if self._saved.get(start) == self._buckets[start]:
+                del self._buckets[start], self._saved[start]
+
+    def restore(self, buckets: Sequence[Bucket], now: float) -> None:
+        """Start again from stored buckets (oldest first, none overlapping): their counts
+        make the windows' history, and this minute's bucket is carried on."""
+        self.windows = CounterSeries()
+        self._requests = self._errors = 0
+        if buckets:
+            self.windows.add(buckets[0].start, 0, 0)
+        for bucket in buckets:
+            self._requests += bucket.requests
+            self._errors += bucket.errors
+            self.windows.add(min(bucket.end, now), self._requests, self._errors)
+        self._buckets = {
+            b.start: (b.requests, b.errors) for b in buckets if b.span == BUCKET_S and b.end > now
+        }
+        self._saved = dict(self._buckets)

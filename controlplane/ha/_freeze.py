@@ -8,9 +8,10 @@ every replica's gate, the leader's included, reads that table.
 
 The freeze is derived state, judged anew every second, not a change to production: it lives
 beside the ledger, not in it. The leader writes only when the set of frozen services changes,
-fenced by its term in the same transaction. A service whose budget has no data on this leader
-(too few requests, or a new leader whose history of counts starts empty) keeps what was
-recorded: a failover neither lifts a freeze nor imposes one.
+fenced by its term in the same transaction. A new leader reads the budget's history its
+predecessor wrote (controlplane.ledger.BudgetStore), so its judgement carries on; a service
+whose budget has too few requests to judge keeps what was recorded: a failover neither lifts a
+freeze nor imposes one.
 """
 
 from __future__ import annotations

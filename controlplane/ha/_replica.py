@@ -15,7 +15,7 @@ from controlplane.ha._follow import Follower
 from controlplane.ha._freeze import BudgetJudge, SharedFreeze
 from controlplane.ha._leadership import Leadership, this_replica
 from controlplane.ha._stats import SharedStats
-from controlplane.ledger import PostgresStore, Store
+from controlplane.ledger import PostgresStore, Store, ledger_conninfo
 from controlplane.stats import AdminSource, PushSource, StatsSource
 
 LeaderWork = Callable[[], list[Coroutine[Any, Any, None]]]
@@ -61,7 +61,7 @@ def share_stats(store: Store, source: StatsSource) -> StatsSource:
     PostgreSQL so the leader judges the whole fleet (controlplane/ha/_stats.py); otherwise,
     and for promql (Prometheus sees every proxy), `source` itself."""
     if isinstance(store, PostgresStore) and isinstance(source, PushSource | AdminSource):
-        return SharedStats(store.url, source, replica=this_replica())
+        return SharedStats(ledger_conninfo(store.url), source, replica=this_replica())
     return source
 
 
@@ -80,11 +80,14 @@ def replica_of(
     shared = stats if isinstance(stats, SharedStats) else None
     freeze = None
     if budget is not None:
-        freeze = SharedFreeze(store.url, controller, budget)
+        freeze = SharedFreeze(ledger_conninfo(store.url), controller, budget)
         controller.gate_on_budget(freeze.refusal)
-    return Replica(Follower(store.url, controller.catch_up), Leadership(store.url), shared, freeze)
+    url = ledger_conninfo(store.url)  # every ledger connection: the same timeouts
+    return Replica(Follower(url, controller.catch_up), Leadership(url), shared, freeze)
 
 
 def delivery_cursor(store: Store) -> PostgresCursor | None:
     """Where the leader's webhook deliveries got to, for the next leader: on PostgreSQL."""
-    return PostgresCursor(store.url) if isinstance(store, PostgresStore) else None
+    if not isinstance(store, PostgresStore):
+        return None
+    return PostgresCursor(ledger_conninfo(store.url))

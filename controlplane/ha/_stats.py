@@ -8,6 +8,9 @@ leader's evaluator reads the whole fleet from there:
     weir_stats_proxies (replica, proxy) -> heard_at     the last flush or admin read
     weir_stats (replica, proxy, cluster) -> counts      cumulative; rewritten when they change
 
+The ledger store creates both tables; the retry counts' columns (retried, retried_errors,
+retries) are added here, by `add_retry_columns`, to a table made before they existed.
+
 Rows are cumulative, so a lost or late publish delays counts, never loses them. The leader
 folds the rows into its own `Totals`, one reporter per lineage of counters:
 
@@ -59,16 +62,45 @@ VALUES (%s, %s, now() - make_interval(secs => %s))
 ON CONFLICT (replica, proxy) DO UPDATE SET heard_at = EXCLUDED.heard_at
 """
 _UPSERT_COUNTS = """
-INSERT INTO weir_stats (replica, proxy, cluster, own_counters, requests, errors, latency)
-VALUES (%s, %s, %s, %s, %s, %s, %s)
+INSERT INTO weir_stats (replica, proxy, cluster, own_counters, requests, errors, latency,
+                        retried, retried_errors, retries)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
 ON CONFLICT (replica, proxy, cluster) DO UPDATE SET own_counters = EXCLUDED.own_counters,
-    requests = EXCLUDED.requests, errors = EXCLUDED.errors, latency = EXCLUDED.latency
+    requests = EXCLUDED.requests, errors = EXCLUDED.errors, latency = EXCLUDED.latency,
+    retried = EXCLUDED.retried, retried_errors = EXCLUDED.retried_errors,
+    retries = EXCLUDED.retries
 """
 _READ = """
 SELECT s.replica, s.proxy, s.cluster, s.own_counters, s.requests, s.errors, s.latency,
+       s.retried, s.retried_errors, s.retries,
        EXTRACT(EPOCH FROM now() - p.heard_at)::float8
 FROM weir_stats s JOIN weir_stats_proxies p USING (replica, proxy)
 """
+_RETRY_COLUMNS_LOCK = 0x7765697203  # pg_advisory_xact_lock key (the leader holds ...01)
+_RETRY_COLUMNS = """
+ALTER TABLE weir_stats ADD COLUMN IF NOT EXISTS retried bigint NOT NULL DEFAULT 0;
+ALTER TABLE weir_stats ADD COLUMN IF NOT EXISTS retried_errors bigint NOT NULL DEFAULT 0;
+ALTER TABLE weir_stats ADD COLUMN IF NOT EXISTS retries bigint NOT NULL DEFAULT 0;
+"""
+
+
+_HAS_RETRY_COLUMNS = """
+SELECT count(*) FROM information_schema.columns
+WHERE table_name = 'weir_stats' AND column_name IN ('retried', 'retried_errors', 'retries')
+"""
+
+
+async def add_retry_columns(db: psycopg.AsyncConnection[Any]) -> None:
+    """Give weir_stats the retry counts' columns, if an older weir made it without them (an
+    ALTER TABLE locks the table: only then)."""
+    row = await (await db.execute(_HAS_RETRY_COLUMNS)).fetchone()
+    if row is not None and row[0] == 3:
+        return
+    async with db.transaction():
+        await db.execute("SELECT pg_advisory_xact_lock(%s)", (_RETRY_COLUMNS_LOCK,))
+        await db.execute(_RETRY_COLUMNS)
+
+
 _FRESH = """
 SELECT count(DISTINCT proxy) FROM weir_stats_proxies
 WHERE heard_at >= now() - make_interval(secs => %s)
@@ -97,6 +129,7 @@ class SharedStats:
         self._totals = Totals()
         self._published: dict[tuple[str, str], ClusterCounts] = {}
         self._reader: psycopg.AsyncConnection[Any] | None = None
+        self._columns_added = False
 
     # Every replica: publish.
 
@@ -121,6 +154,7 @@ class SharedStats:
 
     async def publish(self, db: psycopg.AsyncConnection[Any]) -> None:
         """One publish: refresh the local source, then write what changed, in one transaction."""
+        await self._add_columns(db)
         # Pull reads the admins here, push forgets the silent; nothing read, nothing shared.
         with contextlib.suppress(SourceUnavailable):
             await self.local.scrape()
@@ -157,6 +191,7 @@ class SharedStats:
     async def scrape(self) -> Scrape:
         try:
             db = await self._reading_connection()
+            await self._add_columns(db)
             async with db.transaction():  # one snapshot for both reads
                 rows = await (await db.execute(_READ)).fetchall()
                 fresh = await (await db.execute(_FRESH, (self._fresh_s,))).fetchone()
@@ -165,11 +200,16 @@ class SharedStats:
             raise SourceUnavailable(f"cannot read the replicas' shared stats: {exc}") from exc
         now = time.time()
         readings: dict[Hashable, dict[str, tuple[float, ClusterCounts]]] = {}
-        for replica, proxy, cluster, own, requests, errors, latency, age in rows:
+        for replica, proxy, cluster, own, requests, errors, latency, *retries, age in rows:
             if len(latency) != _SLOTS:
                 continue  # written by a weir with other histogram bounds
             lineage: Hashable = proxy if own else (replica, proxy)
-            counts = ClusterCounts(int(requests), int(errors), tuple(int(n) for n in latency))
+            counts = ClusterCounts(
+                int(requests),
+                int(errors),
+                tuple(int(n) for n in latency),
+                *(int(n) for n in retries),
+            )
             freshest = readings.setdefault(lineage, {})
             if cluster not in freshest or age < freshest[cluster][0]:
                 freshest[cluster] = (age, counts)
@@ -183,7 +223,17 @@ class SharedStats:
             raise SourceUnavailable(
                 f"no proxy has reported stats to any replica in the last {self._fresh_s:g}s"
             )
-        return Scrape(at=now, clusters=self._totals.clusters(), reporting=reporting)
+        return Scrape(
+            at=now,
+            clusters=self._totals.clusters(),
+            reporting=reporting,
+            rejected=self._totals.rejected(),
+        )
+
+    async def _add_columns(self, db: psycopg.AsyncConnection[Any]) -> None:
+        if not self._columns_added:
+            await add_retry_columns(db)
+            self._columns_added = True
 
     async def _reading_connection(self) -> psycopg.AsyncConnection[Any]:
         if self._reader is None or self._reader.closed or self._reader.broken:
@@ -203,4 +253,5 @@ def _row(
     replica: str, reading: ProxyReading, cluster: str, counts: ClusterCounts
 ) -> tuple[object, ...]:
     return (replica, reading.proxy, cluster, reading.own_counters, counts.requests,
-            counts.errors, list(counts.latency))  # fmt: skip
+            counts.errors, list(counts.latency), counts.retried, counts.retried_errors,
+            counts.retries)  # fmt: skip

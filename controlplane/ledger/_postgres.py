@@ -13,6 +13,7 @@ same row lock to start a term, so a term's writes all commit before the next ter
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Sequence
 from datetime import datetime
@@ -21,9 +22,12 @@ import psycopg
 from psycopg.rows import TupleRow
 
 from controlplane.errors import StoreError
-from controlplane.ledger._rows import entries_of, numbered, row_of
+from controlplane.ledger._chain import GENESIS, LedgerDamaged, Verified, links, verify
+from controlplane.ledger._rows import Row, entries_of, numbered, row_of
 from controlplane.ledger._store import Fenced, StaleSequence
 from controlplane.model import Entry, ProposedEntry
+
+log = logging.getLogger(__name__)
 
 CHANNEL = "weir_ledger"
 _SCHEMA_LOCK = 0x7765697200  # pg_advisory_xact_lock key: replicas create the schema one at a time
@@ -56,6 +60,13 @@ CREATE TABLE IF NOT EXISTS weir_terms (
 );
 CREATE OR REPLACE TRIGGER weir_terms_append_only BEFORE UPDATE OR DELETE OR TRUNCATE
     ON weir_terms FOR EACH STATEMENT EXECUTE FUNCTION weir_append_only();
+-- The hash chain over the ledger's rows (ledger/_chain.py), written with them.
+CREATE TABLE IF NOT EXISTS ledger_chain (
+    seq  bigint PRIMARY KEY,
+    hash text   NOT NULL
+);
+CREATE OR REPLACE TRIGGER ledger_chain_append_only BEFORE UPDATE OR DELETE OR TRUNCATE
+    ON ledger_chain FOR EACH STATEMENT EXECUTE FUNCTION weir_append_only();
 -- Not the ledger: derived state the leader judges anew every second (controlplane.ha).
 CREATE TABLE IF NOT EXISTS weir_budget_freeze (
     service text        PRIMARY KEY,
@@ -90,6 +101,32 @@ CREATE TABLE IF NOT EXISTS weir_stats (
 """
 
 
+LOCK_TIMEOUT_S = 5
+"""The longest a ledger statement waits for a lock (another replica's append holds the table
+lock for milliseconds): then it fails, and the write is reported failed, never landing later."""
+IDLE_IN_TRANSACTION_TIMEOUT_S = 3
+"""A session idle inside a transaction this long (a replica paused or cut off mid-append,
+holding the table lock) is ended by PostgreSQL, releasing its locks: shorter than the lock
+timeout, so the other replicas' writes wait for it, not fail."""
+STATEMENT_TIMEOUT_S = 15
+"""The longest any ledger statement may run."""
+
+
+def ledger_conninfo(url: str) -> str:
+    """`url` with the session settings every ledger connection runs with, added to whatever
+    options the URL has: lock, idle-in-transaction and statement timeouts."""
+    ours = (
+        f"-c lock_timeout={LOCK_TIMEOUT_S}s "
+        f"-c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION_TIMEOUT_S}s "
+        f"-c statement_timeout={STATEMENT_TIMEOUT_S}s"
+    )
+    try:
+        given = psycopg.conninfo.conninfo_to_dict(url).get("options") or ""
+    except psycopg.ProgrammingError:
+        given = ""  # psycopg says what is wrong with the URL when it connects
+    return psycopg.conninfo.make_conninfo(url, options=f"{given} {ours}".strip())
+
+
 def _redacted(url: str) -> str:
     """The URL without its password, for messages."""
     try:
@@ -113,6 +150,7 @@ class PostgresStore:
                 with db.transaction():
                     db.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
                     db.execute(_SCHEMA)
+                    self._seal_unchained(db)
         except psycopg.Error as exc:
             self.close()
             raise StoreError(f"cannot open the ledger at {self.where}: {exc}") from exc
@@ -121,7 +159,9 @@ class PostgresStore:
         """The store's connection, opened again if the last one broke (callers hold the lock)."""
         if self._db is None or self._db.closed or self._db.broken:
             self._db = psycopg.connect(
-                self.url, autocommit=True, connect_timeout=self._connect_timeout_s
+                ledger_conninfo(self.url),
+                autocommit=True,
+                connect_timeout=self._connect_timeout_s,
             )
         return self._db
 
@@ -159,10 +199,60 @@ class PostgresStore:
                         cursor.executemany(
                             "INSERT INTO ledger VALUES (%s, %s, %s, %s, %s, %s, %s)", rows
                         )
+                    self._chain(db, [row[:6] for row in rows], after_seq)
                     db.execute(f"NOTIFY {CHANNEL}")  # delivered on commit, only if it commits
             except psycopg.Error as exc:
                 raise StoreError(f"cannot write the ledger at {self.where}: {exc}") from exc
         return entries
+
+    # The hash chain (ledger/_chain.py).
+
+    def _chain(self, db: psycopg.Connection[TupleRow], rows: Sequence[Row], after_seq: int) -> None:
+        """Hash `rows`, appended after `after_seq`, into the chain, in the append's
+        transaction."""
+        previous = GENESIS
+        if after_seq:
+            found = db.execute(
+                "SELECT hash FROM ledger_chain WHERE seq = %s", (after_seq,)
+            ).fetchone()
+            if found is None:
+                raise LedgerDamaged(
+                    f"the ledger at {self.where} is damaged at seq {after_seq}: the entry has "
+                    "no hash; nothing was written (weir ledger verify)",
+                    seq=after_seq,
+                )
+            previous = found[0]
+        with db.cursor() as cursor:
+            cursor.executemany("INSERT INTO ledger_chain VALUES (%s, %s)", links(previous, rows))
+
+    def _seal_unchained(self, db: psycopg.Connection[TupleRow]) -> None:
+        """Chain a ledger written before hash chains, as it is found (once; see SqliteStore)."""
+        if db.execute("SELECT 1 FROM ledger_chain LIMIT 1").fetchone() is not None:
+            return
+        rows = db.execute(
+            "SELECT seq, at, actor, reason, kind, body FROM ledger ORDER BY seq"
+        ).fetchall()
+        if rows:
+            with db.cursor() as cursor:
+                cursor.executemany("INSERT INTO ledger_chain VALUES (%s, %s)", links(GENESIS, rows))
+            log.warning("sealed %d ledger entries written before hash chains", len(rows))
+
+    def verify(self) -> Verified:
+        """Check every entry against the hash chain; LedgerDamaged names the first seq where
+        it breaks."""
+        with self._lock:
+            try:
+                rows = (
+                    self._connection()
+                    .execute(
+                        "SELECT l.seq, l.at, l.actor, l.reason, l.kind, l.body, c.hash "
+                        "FROM ledger l LEFT JOIN ledger_chain c USING (seq) ORDER BY l.seq"
+                    )
+                    .fetchall()
+                )
+            except psycopg.Error as exc:
+                raise StoreError(f"cannot read the ledger at {self.where}: {exc}") from exc
+        return verify(((tuple(r[:6]), r[6]) for r in rows), self.where)
 
     def read(self, after_seq: int = 0) -> list[Entry]:
         with self._lock:
@@ -173,6 +263,22 @@ class PostgresStore:
                         "SELECT seq, at, actor, reason, body FROM ledger WHERE seq > %s "
                         "ORDER BY seq",
                         (after_seq,),
+                    )
+                    .fetchall()
+                )
+            except psycopg.Error as exc:
+                raise StoreError(f"cannot read the ledger at {self.where}: {exc}") from exc
+        return entries_of(rows, str(self.where))
+
+    def read_seqs(self, seqs: Sequence[int]) -> list[Entry]:
+        with self._lock:
+            try:
+                rows = (
+                    self._connection()
+                    .execute(
+                        "SELECT seq, at, actor, reason, body FROM ledger WHERE seq = ANY(%s) "
+                        "ORDER BY seq",
+                        (list(seqs),),
                     )
                     .fetchall()
                 )

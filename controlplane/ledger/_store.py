@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Protocol
 
 from controlplane.errors import StoreError
+from controlplane.ledger._chain import Verified
 from controlplane.model import Entry, ProposedEntry
 
 
@@ -41,6 +42,16 @@ class Store(Protocol):
 
     def read(self, after_seq: int = 0) -> list[Entry]:
         """Every entry after `after_seq`, in order."""
+        ...
+
+    def verify(self) -> Verified:
+        """Check every entry against the ledger's hash chain (ledger/_chain.py); LedgerDamaged
+        names the first seq where it breaks."""
+        ...
+
+    def read_seqs(self, seqs: Sequence[int]) -> list[Entry]:
+        """The entries numbered `seqs` (ascending), in order: one service's history without
+        reading every other's. Numbers the ledger does not hold are left out."""
         ...
 
     def close(self) -> None: ...

@@ -19,8 +19,14 @@ from controlplane.model._comparison import (
     DifferenceExample,
     EndpointDifferences,
     FieldDifferences,
+    clip,
 )
-from controlplane.model._durations import Duration, format_duration, parse_duration
+from controlplane.model._durations import (
+    Duration,
+    format_duration,
+    parse_duration,
+    say_duration,
+)
 from controlplane.model._instance import (
     MAX_WEIGHT,
     Activation,
@@ -46,6 +52,7 @@ from controlplane.model._ledger import (
     ServiceApplied,
     VerdictRecorded,
 )
+from controlplane.model._limits import MAX_HOST, MAX_VERDICT_REASON
 from controlplane.model._rollout import (
     BlueGreen,
     Canary,
@@ -58,11 +65,13 @@ from controlplane.model._rollout import (
     Shadow,
     StageChange,
     StageRecord,
+    StepForecast,
 )
 from controlplane.model._rules import check_batch
 from controlplane.model._service import (
     DNS_LABEL,
     SERVICE_NAME,
+    Judging,
     MirrorPercent,
     Pinning,
     Retries,
@@ -91,6 +100,8 @@ from controlplane.model._verdict import ArmEvidence, Outcome, Verdict
 __all__ = [
     "COMPARE_HEADER",
     "DNS_LABEL",
+    "MAX_HOST",
+    "MAX_VERDICT_REASON",
     "MAX_WEIGHT",
     "OUTCOME_HEADER",
     "RESERVED_NAMES",
@@ -117,6 +128,7 @@ __all__ = [
     "Instance",
     "InstanceRegistered",
     "InstanceState",
+    "Judging",
     "MirrorPercent",
     "Objective",
     "ObjectiveArm",
@@ -154,6 +166,7 @@ __all__ = [
     "StageChange",
     "StageRecord",
     "State",
+    "StepForecast",
     "Steps",
     "Strategy",
     "TokenCreated",
@@ -166,10 +179,12 @@ __all__ = [
     "apply_event",
     "check_batch",
     "check_steps",
+    "clip",
     "cluster_name",
     "fold",
     "format_duration",
     "is_ip",
     "parse_duration",
+    "say_duration",
     "split_address",
 ]

@@ -16,6 +16,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
+from controlplane.model._limits import MAX_VERDICT_REASON
+
 OBJECTIVE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 OUTCOME_HEADER = "x-weir-outcome"
 """The response header in which an instance reports each request's outcome:
@@ -55,13 +57,13 @@ class Better(StrEnum):
 class ObjectiveSource(_Frozen):
     """Where the objective's numbers come from: exactly one of the three."""
 
-    header: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")] | None = None
+    header: Annotated[str, Field(max_length=32, pattern=r"^[a-z][a-z0-9_]{0,31}$")] | None = None
     """The key in the instance's outcome header (`order` in `order=1; revenue=12.50`),
     learnt through Envoy's access logs."""
     promql: Annotated[str, Field(min_length=1, max_length=MAX_PROMQL)] | None = None
     """A PromQL expression giving the instance's cumulative total (events for a ratio, the
     summed value for a mean), with `{instance}` where the instance id goes."""
-    api: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")] | None = None
+    api: Annotated[str, Field(max_length=32, pattern=r"^[a-z][a-z0-9_]{0,31}$")] | None = None
     """The key under which the application pushes late outcomes to `/v1/outcomes`."""
 
     @model_validator(mode="after")
@@ -81,7 +83,7 @@ class ObjectiveSource(_Frozen):
 
 
 class Objective(_Frozen):
-    name: Annotated[str, Field(pattern=OBJECTIVE_NAME.pattern)]
+    name: Annotated[str, Field(max_length=32, pattern=OBJECTIVE_NAME.pattern)]
     kind: ObjectiveKind
     better: Better = Better.HIGHER
     value_per_unit: float = Field(default=0.0, ge=0, le=1e9)
@@ -163,8 +165,8 @@ class ObjectiveArm(_Frozen):
 
 
 class ObjectiveEvidence(_Frozen):
-    name: str
-    label: str
+    name: str = Field(max_length=32)
+    label: str = Field(max_length=64)
     better: Better
     outcome: ObjectiveOutcome
     candidate: ObjectiveArm
@@ -179,7 +181,7 @@ class ObjectiveEvidence(_Frozen):
     harm_e_value: float | None = Field(default=None, ge=0)
     """Evidence of harm beyond the tolerance (anytime-valid; the change fails at threshold)."""
     expected_s_to_decision: float | None = Field(default=None, ge=0)
-    reason: str
+    reason: str = Field(max_length=MAX_VERDICT_REASON)
 
     def shown(self) -> str:
         """`orders/request -18% [-25%, -11%]` (with minus signs)."""

@@ -10,7 +10,7 @@ from the old version beyond that noise fails the change (controlplane.verdict._c
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -29,6 +29,8 @@ ROUTE_HEADER = "x-weir-route"
 MAX_RULES = 64
 MAX_EXAMPLES = 10
 MAX_TIMEOUT_S = 60.0
+MAX_HEADER_NAME = 256
+"""As _HEADER allows."""
 
 _HEADER = re.compile(r"^[a-z0-9!#$%&'*+.^_`|~-]{1,256}$")
 _JSON_PATH = re.compile(r"^\$(\.\.?[A-Za-z_][A-Za-z0-9_-]*|\[\*\]|\[\d+\]|\['[^'\\]{1,256}'\])*$")
@@ -76,6 +78,7 @@ class Compare(BaseModel):
     methods: tuple[Method, ...] = Field(
         default=SAFE_METHODS,
         min_length=1,
+        max_length=len(get_args(Method)),
         description="Only requests with these methods are mirrored to the comparator.",
     )
     allow_side_effects: bool = Field(
@@ -84,7 +87,7 @@ class Compare(BaseModel):
         "three times (to the candidate and to two old instances), which is only harmless for "
         "a service whose such requests change nothing.",
     )
-    headers: tuple[str, ...] = Field(
+    headers: tuple[Annotated[str, Field(max_length=MAX_HEADER_NAME)], ...] = Field(
         default=("content-type",),
         max_length=MAX_RULES,
         description="Response headers compared (names, any case).",

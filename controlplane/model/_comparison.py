@@ -5,7 +5,25 @@ controlplane.compare), since it is stored in the ledger."""
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from pydantic import BaseModel, ConfigDict, Field
+
+from controlplane.model._compare import MAX_EXAMPLES
+from controlplane.model._limits import (
+    MAX_COMPARED_ENDPOINTS,
+    MAX_COMPARED_FIELDS,
+    MAX_COMPARISON_TEXT,
+)
+
+Text = Annotated[str, Field(max_length=MAX_COMPARISON_TEXT)]
+
+
+def clip(text: str) -> str:
+    """`text` as a comparison verdict may keep it: cut, and marked so, when too long."""
+    if len(text) <= MAX_COMPARISON_TEXT:
+        return text
+    return text[: MAX_COMPARISON_TEXT - 1] + "…"
 
 
 class _Frozen(BaseModel):
@@ -15,20 +33,20 @@ class _Frozen(BaseModel):
 class DifferenceExample(_Frozen):
     """One compared request on which the candidate's answer differed at `field`."""
 
-    method: str
-    path: str
+    method: Text
+    path: Text
     """The request's path and query (query values named in `redact` replaced), truncated."""
-    field: str
+    field: Text
     """Where the answers differ, with list indices: $.items[3].price, header:etag, status."""
-    primary: str | None
+    primary: Text | None
     """The old version's value (truncated, redacted); None where it had no such field."""
-    candidate: str | None
-    secondary: str | None
+    candidate: Text | None
+    secondary: Text | None
     """The second old instance's value: when it differs from `primary` too, so did the noise."""
 
 
 class FieldDifferences(_Frozen):
-    field: str
+    field: Text
     """The field as counted: list indices as [*] ($.items[*].price), header:NAME, status, body."""
     candidate_differences: int = Field(ge=0)
     """Compared requests on which the candidate's answer differed from the primary's here."""
@@ -42,14 +60,14 @@ class FieldDifferences(_Frozen):
     fail_at: float = Field(gt=0)
     """The e-value at which this field fails the change (1/alpha, shared among fields)."""
     failed: bool
-    examples: tuple[DifferenceExample, ...] = ()
+    examples: tuple[DifferenceExample, ...] = Field(default=(), max_length=MAX_EXAMPLES)
 
 
 class EndpointDifferences(_Frozen):
-    endpoint: str
+    endpoint: Text
     """Method and route: `GET prefix /api`."""
     compared: int = Field(ge=0)
-    fields: tuple[FieldDifferences, ...] = ()
+    fields: tuple[FieldDifferences, ...] = Field(default=(), max_length=MAX_COMPARED_FIELDS)
     """Fields that differed at least once, failing ones first, then by how far the candidate's
     rate exceeds the noise; at most a bounded number."""
     fields_left_out: int = Field(default=0, ge=0)
@@ -69,4 +87,6 @@ class ComparisonEvidence(_Frozen):
     """The difference in rates (candidate's minus noise's) that fails a field."""
     one_baseline: bool = False
     """True when only one old instance was live: the noise is two answers of that instance."""
-    endpoints: tuple[EndpointDifferences, ...] = ()
+    endpoints: tuple[EndpointDifferences, ...] = Field(
+        default=(), max_length=MAX_COMPARED_ENDPOINTS
+    )

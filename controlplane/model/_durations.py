@@ -7,6 +7,8 @@ from typing import Annotated
 
 from pydantic import BeforeValidator, PlainSerializer, WithJsonSchema
 
+from controlplane.model._limits import MAX_DURATION_TEXT
+
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _PATTERN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$")
 
@@ -17,6 +19,8 @@ def parse_duration(text: object) -> float:
         raise ValueError("a duration such as 2s, 500ms or 30d")
     if isinstance(text, int | float):
         seconds = float(text)
+    elif isinstance(text, str) and len(text) > MAX_DURATION_TEXT:
+        raise ValueError(f"a duration is at most {MAX_DURATION_TEXT} characters (such as 30d)")
     elif isinstance(text, str) and (match := _PATTERN.fullmatch(text)):
         seconds = float(match.group(1)) * _UNITS[match.group(2)]
     else:
@@ -43,6 +47,17 @@ def format_duration(seconds: float) -> str:
     return f"{Decimal(repr(seconds)):f}s"
 
 
+def say_duration(seconds: float) -> str:
+    """A duration as people read it, rounded: 45 s, 12 min, 3.5 h, 2.0 days."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 48 * 3600:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} days"
+
+
 Duration = Annotated[
     float,
     BeforeValidator(parse_duration),
@@ -52,7 +67,11 @@ Duration = Annotated[
         {
             "anyOf": [
                 {"type": "number", "minimum": 0},
-                {"type": "string", "pattern": r"^\s*\d+(\.\d+)?\s*(ms|s|m|h|d)\s*$"},
+                {
+                    "type": "string",
+                    "maxLength": MAX_DURATION_TEXT,
+                    "pattern": r"^\s*\d+(\.\d+)?\s*(ms|s|m|h|d)\s*$",
+                },
             ],
             "examples": ["500ms", "2s", "30d"],
         },

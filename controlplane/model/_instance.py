@@ -9,16 +9,30 @@ from __future__ import annotations
 import ipaddress
 import re
 from enum import StrEnum
+from functools import cached_property
 from typing import Annotated, Self
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator, model_validator
 
+from controlplane.model._limits import (
+    MAX_ADDRESS,
+    MAX_DNS_LABEL,
+    MAX_HOST,
+    MAX_LABEL_VALUE,
+    MAX_LABELS,
+)
 from controlplane.model._service import DNS_LABEL, Name, ServiceName
 
 _HOSTNAME = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9.]*[A-Za-z0-9])?$")
 _LABEL_KEY = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_./]*[A-Za-z0-9])?$")
 
 MAX_WEIGHT = 1_000_000
+
+LabelKey = Annotated[
+    str,
+    # Checked by Instance._label_keys (one message for every bad key); the schema says so too.
+    WithJsonSchema({"type": "string", "maxLength": 63, "pattern": _LABEL_KEY.pattern}),
+]
 
 
 def split_address(address: str) -> tuple[str, int]:
@@ -35,6 +49,11 @@ def split_address(address: str) -> tuple[str, int]:
         return host, port
     if ":" in host:
         raise ValueError(f"{address!r}: an IPv6 host must be in brackets, as [::1]:80")
+    if len(host) > MAX_HOST or any(len(label) > MAX_DNS_LABEL for label in host.split(".")):
+        raise ValueError(
+            f"the host name {host[:40]!r}... is longer than a DNS name may be ({MAX_HOST} "
+            f"characters, {MAX_DNS_LABEL} between dots)"
+        )
     if not _HOSTNAME.fullmatch(host):
         raise ValueError(f"{host!r} in {address!r} is not a host name or IP address")
     return host, port
@@ -58,8 +77,10 @@ class Instance(BaseModel):
     version: Annotated[
         str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][-A-Za-z0-9_.+]*$")
     ]
-    address: str
-    labels: dict[str, Annotated[str, Field(max_length=256)]] = Field(default_factory=dict)
+    address: Annotated[str, Field(max_length=MAX_ADDRESS)]
+    labels: dict[LabelKey, Annotated[str, Field(max_length=MAX_LABEL_VALUE)]] = Field(
+        default_factory=dict, max_length=MAX_LABELS
+    )
 
     @field_validator("address")
     @classmethod
@@ -75,8 +96,10 @@ class Instance(BaseModel):
                 raise ValueError(f"label key {key!r} is not a valid key")
         return labels
 
-    @property
+    @cached_property
     def cluster_name(self) -> str:
+        # Cached (pydantic leaves it out of equality and dumps): asked for per instance on
+        # every evaluator tick and resource build, and checking both labels costs.
         return cluster_name(self.service, self.id)
 
 

@@ -11,7 +11,8 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from controlplane.model._instance import Activation, Instance
-from controlplane.model._rollout import Plan, Prior, RolloutId, RolloutOutcome
+from controlplane.model._limits import MAX_ROLLOUT_INSTANCES, MAX_STEPS
+from controlplane.model._rollout import Plan, Prior, RolloutId, RolloutOutcome, StepForecast
 from controlplane.model._service import Name, ServiceName, ServiceSpec
 from controlplane.model._tokens import TokenCreated, TokenRevoked
 from controlplane.model._verdict import Verdict
@@ -73,9 +74,12 @@ class RolloutStarted(_Event):
     service: ServiceName
     version: Annotated[str, Field(min_length=1, max_length=128)]
     plan: Plan
-    candidates: tuple[Name, ...] = Field(min_length=1)
-    replaced: tuple[Name, ...] = ()
-    prior: tuple[Prior, ...]
+    candidates: tuple[Name, ...] = Field(min_length=1, max_length=MAX_ROLLOUT_INSTANCES)
+    replaced: tuple[Name, ...] = Field(default=(), max_length=MAX_ROLLOUT_INSTANCES)
+    prior: tuple[Prior, ...] = Field(max_length=2 * MAX_ROLLOUT_INSTANCES)
+    forecast: tuple[StepForecast, ...] = Field(default=(), max_length=MAX_STEPS)
+    """Each judged step's expected time to a pass at the traffic when it started (empty when
+    the evaluator had no traffic to go by)."""
 
     def describe(self) -> str:
         return f"rollout {self.rollout_id} started: {self.plan.strategy} to {self.version}"

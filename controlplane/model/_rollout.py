@@ -19,7 +19,15 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from controlplane.model._durations import Duration
 from controlplane.model._instance import Activation
-from controlplane.model._service import DEFAULT_GRACE_S, MirrorPercent, Steps
+from controlplane.model._service import (
+    DEFAULT_DECIDE_WITHIN_S,
+    DEFAULT_GRACE_S,
+    AcceptRisk,
+    DecideWithin,
+    MirrorPercent,
+    Name,
+    Steps,
+)
 
 RolloutId = Annotated[
     str,
@@ -43,6 +51,8 @@ class _Plan(_Frozen):
         description="how long replaced instances stay inactive, for instant rollback, before "
         "they are retired",
     )
+    decide_within: DecideWithin = DEFAULT_DECIDE_WITHIN_S
+    accept_risk: AcceptRisk = False
 
 
 class Canary(_Plan):
@@ -87,10 +97,24 @@ class RolloutOutcome(StrEnum):
     ABORTED = "aborted"
 
 
+class StepForecast(_Frozen):
+    """Before a rollout starts: how long each judged step should take to pass at the traffic
+    of the last minutes, if the new version is as good as the old (recorded with the rollout:
+    with accept_risk, the risk it was started on)."""
+
+    stage: Annotated[int, Field(ge=0)]
+    label: Annotated[str, Field(max_length=200)]
+    share: float = Field(ge=0, le=1, description="the new version's share of live traffic")
+    seconds: float | None = Field(
+        default=None, ge=0, description="expected time to a pass; None: not at this traffic"
+    )
+    within: bool = Field(description="expected within the plan's decide_within")
+
+
 class Prior(_Frozen):
     """An instance's activation before the rollout: what a rollback returns it to."""
 
-    instance_id: str
+    instance_id: Name
     activation: Activation
 
 

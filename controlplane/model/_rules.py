@@ -25,19 +25,19 @@ from controlplane.model._ledger import (
     VerdictRecorded,
 )
 from controlplane.model._rollout import RolloutState
-from controlplane.model._state import State, apply_event
+from controlplane.model._state import Draft, State, fold_into
 from controlplane.model._tokens import RESERVED_NAMES, Role, TokenCreated, TokenRevoked
 
 
 def check_batch(state: State, batch: Sequence[ProposedEntry]) -> State:
     """The state the batch would leave, or the domain error that refuses the whole batch."""
-    current = state
+    draft = Draft(state)
     touched: set[str] = set()
     forced: set[str] = set()
     deciding: set[str] = set()  # rollouts whose step or finish this batch appends
     for proposed in batch:
         event = proposed.event
-        _check_event(current, event)
+        _check_event(draft.view(), event)
         if isinstance(event, RolloutStepped | RolloutFinished):
             deciding.add(event.rollout_id)
         if isinstance(event, ActivationChanged) and event.rollout_id not in (None, *deciding):
@@ -49,7 +49,8 @@ def check_batch(state: State, batch: Sequence[ProposedEntry]) -> State:
             touched.add(event.service)
             if event.forced:
                 forced.add(event.service)
-        current = apply_event(current, event, current.seq + 1)
+        fold_into(draft, event, draft.seq + 1)
+    current = draft.freeze()
     for service in sorted(touched):
         _check_live_weight(state, current, service, forced=service in forced)
     return current
@@ -58,14 +59,14 @@ def check_batch(state: State, batch: Sequence[ProposedEntry]) -> State:
 def _check_event(state: State, event: object) -> None:
     match event:
         case ServiceApplied(spec=spec):
-            claimed = set(spec.host_domains())
-            for other in state.services.values():
-                if other.name != spec.name and (shared := claimed & set(other.host_domains())):
-                    raise Conflict(
-                        f"domain {sorted(shared)[0]!r} already routes to service {other.name!r}; "
-                        "a Host value can lead to one service only",
-                        field="domains",
-                    )
+            owners = state.domain_owners
+            taken = sorted(d for d in spec.host_domains() if owners.get(d, spec.name) != spec.name)
+            if taken:
+                raise Conflict(
+                    f"domain {taken[0]!r} already routes to service {owners[taken[0]]!r}; "
+                    "a Host value can lead to one service only",
+                    field="domains",
+                )
         case InstanceRegistered(instance=instance):
             if instance.service not in state.services:
                 raise NotFound(

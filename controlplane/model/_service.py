@@ -8,13 +8,28 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from controlplane.model._business import Cohort, Objective, OutcomeHeader, check_objectives
+from controlplane.model._business import (
+    MAX_OBJECTIVES,
+    Cohort,
+    Objective,
+    OutcomeHeader,
+    check_objectives,
+)
 from controlplane.model._compare import Compare
 from controlplane.model._durations import Duration
+from controlplane.model._limits import (
+    MAX_ADDRESS,
+    MAX_DOMAINS,
+    MAX_HEADER_VALUE,
+    MAX_MATCH_HEADERS,
+    MAX_PATH,
+    MAX_ROUTES,
+    MAX_STEPS,
+)
 
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 DOMAIN = re.compile(r"^(\*\.)?[A-Za-z0-9]([-A-Za-z0-9.]*[A-Za-z0-9])?(:\d{1,5})?$")
@@ -62,7 +77,7 @@ MAX_TIMEOUT_S = 86400.0
 
 class Retries(_Frozen):
     attempts: int = Field(ge=0, le=10)
-    on: tuple[RetryOn, ...] = ("5xx", "reset")
+    on: tuple[RetryOn, ...] = Field(default=("5xx", "reset"), max_length=len(get_args(RetryOn)))
     per_try_timeout: Annotated[Duration, Field(gt=0, le=MAX_TIMEOUT_S)] | None = None
 
 
@@ -75,9 +90,11 @@ HeaderName = Annotated[
 class RouteMatch(_Frozen):
     """One of prefix or path (default prefix "/"), plus headers that must equal a value."""
 
-    prefix: str | None = None
-    path: str | None = None
-    headers: dict[HeaderName, str] = Field(default_factory=dict)
+    prefix: Annotated[str, Field(max_length=MAX_PATH)] | None = None
+    path: Annotated[str, Field(max_length=MAX_PATH)] | None = None
+    headers: dict[HeaderName, Annotated[str, Field(max_length=MAX_HEADER_VALUE)]] = Field(
+        default_factory=dict, max_length=MAX_MATCH_HEADERS
+    )
 
     @model_validator(mode="after")
     def _one_path_rule(self) -> RouteMatch:
@@ -103,6 +120,30 @@ class Slo(_Frozen):
     window: Duration = Field(default=30 * 86400.0, gt=0)
 
 
+DEFAULT_WARMUP_S = 2.0
+"""A new instance's first seconds behind Envoy (bench/warmup.py measures them)."""
+DEFAULT_TOLERANCE = 5.0
+
+
+class Judging(_Frozen):
+    """How the evaluator judges this service's changes (the `verdict:` section)."""
+
+    warmup: Duration = Field(
+        default=DEFAULT_WARMUP_S,
+        le=3600,
+        description="a newly serving instance's first seconds: only gross failure (a 5xx rate "
+        "above 50% and above its baseline's) fails it; the other tests start when it ends",
+    )
+    tolerance: float = Field(
+        default=DEFAULT_TOLERANCE,
+        gt=1,
+        le=1000,
+        description="a candidate passes once shown to fail fewer than this many times as many "
+        "requests as its baseline (or no more than its baseline plus half the SLO's allowed "
+        "rate, when that is more)",
+    )
+
+
 class Risk(_Frozen):
     cost_per_failed_request: float = Field(default=0.0, ge=0)
     value_per_request: float = Field(default=0.0, ge=0)
@@ -126,12 +167,32 @@ def check_steps(steps: tuple[float, ...]) -> tuple[float, ...]:
     return steps
 
 
-Steps = Annotated[tuple[Annotated[float, Field(gt=0, le=100)], ...], AfterValidator(check_steps)]
+Steps = Annotated[
+    tuple[Annotated[float, Field(gt=0, le=100)], ...],
+    Field(max_length=MAX_STEPS),
+    AfterValidator(check_steps),
+]
 """Percentages of the service's live traffic, rising strictly to 100."""
 
 MirrorPercent = Annotated[float, Field(gt=0, le=100)]
 
 DEFAULT_GRACE_S = 300.0
+DEFAULT_DECIDE_WITHIN_S = 600.0
+
+DecideWithin = Annotated[
+    Duration,
+    Field(
+        gt=0,
+        le=7 * 86400.0,
+        description="how long a step may wait for its verdict: past it an inconclusive step is "
+        "recorded, and the rollout waits for the operator (or goes on, with accept_risk); the "
+        "evaluator judges on",
+    ),
+]
+AcceptRisk = Annotated[
+    bool,
+    Field(description="go on from a step still inconclusive at decide_within, the risk recorded"),
+]
 
 
 class RolloutDefaults(_Frozen):
@@ -157,6 +218,17 @@ class RolloutDefaults(_Frozen):
         description="promote a step only when the lower bound of the change's net value per "
         "hour is at least 0",
     )
+    decide_within: Duration = Field(
+        default=DEFAULT_DECIDE_WITHIN_S,
+        gt=0,
+        le=7 * 86400.0,
+        description="how long a step waits for its verdict: past it an inconclusive step is "
+        "recorded, and the rollout waits for the operator (or goes on, with accept_risk)",
+    )
+    accept_risk: bool = Field(
+        default=False,
+        description="go on from a step still inconclusive at decide_within, the risk recorded",
+    )
 
 
 PIN_HEADER = "x-weir-version"
@@ -164,11 +236,16 @@ PIN_HEADER = "x-weir-version"
 
 class Pinning(_Frozen):
     """A/B pinning, for testers: a request whose `header` names a version goes to that version's
-    instances whatever the weights: its live ones by weight, else its warm (shadow or inactive)
-    ones equally. Off unless the service file has a `pinning` section (`pinning: {}` turns it on
-    with the default header)."""
+    instances whatever the weights: its live ones by weight, else its shadow ones equally, and
+    its inactive ones only with `dark_launch: true`. Off unless `enabled: true`: a `pinning`
+    section without it changes nothing."""
 
+    enabled: bool = False
     header: HeaderName = PIN_HEADER
+    dark_launch: bool = Field(
+        default=False,
+        description="let a pinned request reach a version's inactive instances (a dark launch)",
+    )
 
     @field_validator("header")
     @classmethod
@@ -178,24 +255,50 @@ class Pinning(_Frozen):
         return header.lower()  # Envoy compares header names in lower case
 
 
+PROXY_GROUP = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
+MAX_CALLERS = 256
+
+ProxyGroup = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=128,
+        pattern=PROXY_GROUP.pattern,
+        description="A proxy group: the node.cluster of its Envoys (weir bootstrap --cluster).",
+    ),
+]
+
+
 class ServiceSpec(_Frozen):
     """Routing policy, SLO, risk model and rollout defaults of one service."""
 
     name: ServiceName
-    domains: tuple[str, ...] = ()
-    routes: tuple[Route, ...] = ()
+    domains: tuple[Annotated[str, Field(max_length=MAX_ADDRESS)], ...] = Field(
+        default=(), max_length=MAX_DOMAINS
+    )
+    routes: tuple[Route, ...] = Field(default=(), max_length=MAX_ROUTES)
     slo: Slo = Field(default_factory=Slo)
     risk: Risk = Field(default_factory=Risk)
+    verdict: Judging = Field(default_factory=Judging)
     rollout: RolloutDefaults = Field(default_factory=RolloutDefaults)
     pinning: Pinning | None = None
     # Business objectives and sticky cohorts (model/_business.py).
-    objectives: Annotated[tuple[Objective, ...], AfterValidator(check_objectives)] = ()
+    objectives: Annotated[
+        tuple[Objective, ...], Field(max_length=MAX_OBJECTIVES), AfterValidator(check_objectives)
+    ] = ()
     outcome_header: OutcomeHeader = Field(default_factory=OutcomeHeader)
     cohort: Cohort | None = None
     compare: Compare | None = Field(
         default=None,
         description="Verify shadow instances by comparing their answers with the old version's "
         "(see controlplane.model._compare).",
+    )
+    callers: tuple[ProxyGroup, ...] = Field(
+        default=(),
+        max_length=MAX_CALLERS,
+        description="Proxy groups (node.cluster) whose scoped sidecars call this service: they "
+        "get its virtual host and clusters beside those they name themselves (weir bootstrap "
+        "--calls). Proxies that are not scoped get every service anyway.",
     )
 
     @field_validator("domains")
@@ -209,6 +312,13 @@ class ServiceSpec(_Frozen):
         if len(set(lowered)) != len(lowered):
             raise ValueError("a domain is listed twice")
         return tuple(lowered)
+
+    @field_validator("callers")
+    @classmethod
+    def _callers_once(cls, callers: tuple[str, ...]) -> tuple[str, ...]:
+        if len(set(callers)) != len(callers):
+            raise ValueError("a caller is listed twice")
+        return callers
 
     def host_domains(self) -> tuple[str, ...]:
         """The Host/authority values routed to this service: its name first, then aliases

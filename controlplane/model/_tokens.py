@@ -55,7 +55,7 @@ class TokenCreated(_Event):
     kind: Literal["token_created"] = "token_created"
     name: TokenName
     role: Role
-    sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+    sha256: Annotated[str, Field(min_length=64, max_length=64, pattern=r"^[0-9a-f]{64}$")]
 
     def describe(self) -> str:
         return f"token {self.name} created ({self.role.value})"

@@ -6,8 +6,9 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from controlplane.model._business import ObjectiveEvidence, ValueEstimate
+from controlplane.model._business import MAX_OBJECTIVES, ObjectiveEvidence, ValueEstimate
 from controlplane.model._comparison import ComparisonEvidence
+from controlplane.model._limits import MAX_VERDICT_REASON
 
 
 class Outcome(StrEnum):
@@ -34,9 +35,11 @@ class ArmEvidence(_Frozen):
 
 class Verdict(_Frozen):
     outcome: Outcome
-    reason: str
+    reason: str = Field(max_length=MAX_VERDICT_REASON)
     """One sentence an operator can act on: what was seen and what it was measured against."""
     candidate: ArmEvidence
+    """The evidence against the changed instance: with route retries, every attempt it served,
+    each failed one a failure (what a retry made of it for the caller aside)."""
     baseline: ArmEvidence | None = None
     error_e_value: float | None = Field(default=None, ge=0)
     """Evidence that the candidate's error rate is worse than the baseline's (anytime-valid)."""
@@ -48,11 +51,15 @@ class Verdict(_Frozen):
     """Time from the change to this judgement."""
     expected_s_to_decision: float | None = Field(default=None, ge=0)
     """While inconclusive: about how long until a decision at the current traffic rate."""
+    callers: ArmEvidence | None = None
+    """What the candidate's callers finally got (after retries): the requests it answered and
+    those that failed. None for a shadow instance, whose answers reach no caller."""
     extra_failures: float = Field(default=0.0, ge=0)
-    """Failed requests beyond what the baseline's rate would have failed."""
+    """Failed requests callers got beyond what the baseline's rate would have failed (none for
+    a shadow: its failures reach no caller)."""
     cost: float = Field(default=0.0, ge=0)
     """extra_failures times the service's cost_per_failed_request."""
-    objectives: tuple[ObjectiveEvidence, ...] = ()
+    objectives: tuple[ObjectiveEvidence, ...] = Field(default=(), max_length=MAX_OBJECTIVES)
     """Per business objective of the service: the comparison with the baseline."""
     value: ValueEstimate | None = None
     """The change's net value in money, with its interval (objectives, requests, failures)."""

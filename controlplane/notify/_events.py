@@ -90,8 +90,8 @@ def _rollout(state: State, rollout_id: str) -> dict[str, Any]:
     return {"id": rollout.id, "version": rollout.version, "strategy": rollout.plan.strategy}
 
 
-def _rollout_of_change(state: State, change_seq: int) -> str | None:
-    for rollout in state.rollouts.values():
+def _rollout_of_change(state: State, service: str, change_seq: int) -> str | None:
+    for rollout in reversed(state.rollouts_of(service)):  # the service's, newest first
         if change_seq in rollout.change_seqs:
             return rollout.id
     return None
@@ -155,7 +155,7 @@ def notification_of(entry: Entry, state: State) -> Notification | None:
             body = _base(entry, kind, event.service, text)
             body["change_seq"] = event.change_seq
             body["instance_id"] = event.instance_id
-            rollout_id = _rollout_of_change(state, event.change_seq)
+            rollout_id = _rollout_of_change(state, event.service, event.change_seq)
             body["rollout"] = _rollout(state, rollout_id) if rollout_id else None
             body["verdict"] = verdict.model_dump(mode="json")
         case ActivationChanged() if entry.actor == EVALUATOR and event.rollout_id is None:

@@ -113,6 +113,7 @@ class AccessLogOutcomes:
         self._clock = clock
         self._book = Book()
         self._buckets: dict[str, _Bucket] = {}
+        self._kept_for: State | None = None
         self.entries = 0
         self.dropped: Counter[str] = Counter()
         """Entries not counted, by why."""
@@ -120,7 +121,9 @@ class AccessLogOutcomes:
         """Per instance cluster: answers whose outcome header did not read."""
 
     async def read(self, state: State) -> Outcomes:
-        self._book.keep({r.instance.cluster_name for r in state.instances.values()})
+        if self._kept_for is not state:  # the clusters that exist change with the state only
+            self._book.keep({r.instance.cluster_name for r in state.instances.values()})
+            self._kept_for = state
         now = self._clock()
         for node_id, bucket in list(self._buckets.items()):
             if bucket.idle_since(now) > FORGET_AFTER_S:

@@ -34,6 +34,8 @@ class LateOutcomes:
         self._seen: OrderedDict[str, None] = OrderedDict()
         self._totals: dict[tuple[str, str], float] = {}
         self._batches = Batches()
+        self._read_for: tuple[State | None, list[tuple[str, str]], set[str]] = (None, [], set())
+        """The state last read for, its (cluster, objective) pairs and its clusters."""
 
     def add(self, state: State, *, id: str, instance: str, key: str, value: float) -> bool:
         """Record one outcome; False when its id was seen already (nothing counted again).
@@ -66,15 +68,25 @@ class LateOutcomes:
         return names
 
     async def read(self, state: State, scrape: Scrape) -> Outcomes:
+        if self._read_for[0] is not state:
+            # Which (cluster, objective) pairs read late outcomes, and which clusters exist,
+            # change with the state only: worked out then, not for every instance each tick.
+            pairs = [
+                (record.instance.cluster_name, objective.name)
+                for spec in state.services.values()
+                if any(o.source.api is not None for o in spec.objectives)
+                for record in state.instances_of(spec.name)
+                for objective in spec.objectives
+                if objective.source.api is not None
+            ]
+            current = {r.instance.cluster_name for r in state.instances.values()}
+            self._totals = {k: v for k, v in self._totals.items() if k[0] in current}
+            self._read_for = (state, pairs, current)
+        _, pairs, current = self._read_for
         readings = {}
-        for record in state.instances.values():
-            spec = state.services.get(record.instance.service)
-            counts = scrape.clusters.get(record.instance.cluster_name)
-            for objective in spec.objectives if spec and counts else ():
-                if objective.source.api is not None and counts is not None:
-                    key = (record.instance.cluster_name, objective.name)
-                    readings[key] = (counts.requests, self._totals.get(key, 0.0))
-        current = {r.instance.cluster_name for r in state.instances.values()}
-        self._totals = {k: v for k, v in self._totals.items() if k[0] in current}
-        self._batches.fold(readings, {r.instance.cluster_name for r in state.instances.values()})
+        for key in pairs:
+            counts = scrape.clusters.get(key[0])
+            if counts is not None:
+                readings[key] = (counts.requests, self._totals.get(key, 0.0))
+        self._batches.fold(readings, current)
         return self._batches.book.snapshot()

@@ -18,7 +18,9 @@ from controlplane.resources._encoded import (
     content_version,
     set_version,
 )
+from controlplane.resources._limits import MessageSizes, message_refusal, message_sizes
 from controlplane.resources._listener import LISTENER_NAME, ROUTE_CONFIG_NAME, build_listener
+from controlplane.resources._scope import scoped
 
 __all__ = [
     "CLUSTER_TYPE",
@@ -32,10 +34,14 @@ __all__ = [
     "VHOST_TYPE",
     "Encoded",
     "InconsistentResources",
+    "MessageSizes",
     "ResourceBuilder",
     "Resources",
     "build_listener",
     "build_resources",
     "content_version",
+    "message_refusal",
+    "message_sizes",
+    "scoped",
     "set_version",
 ]

@@ -19,11 +19,14 @@ one-virtual-host-per-service model and its matching as they are. Envoy 1.40 subs
 virtual hosts as soon as the route configuration arrives (a first request naming nothing) and
 takes every one pushed: no on-demand filter is needed, and none is configured.
 
-Building 1,000 x 5 from nothing takes 65-85 ms of CPU; a `ResourceBuilder` also remembers the
-encoded cluster of each instance and the encoded virtual host of each service, keyed by all
-they are made of, so the next state re-encodes only what differs (~10 ms for the whole build
-after a one-instance change). The output never depends on what was remembered: the same state
-gives the same bytes and versions either way.
+A `ResourceBuilder` remembers what it built per service; the next state re-encodes only the
+services whose spec or instance records changed, and assembles the snapshot from the rest as
+they were (see bench/README.md, mesh_scale, for what a build and a rebuild cost). The output
+never depends on what was remembered: the same state gives the same bytes and versions.
+
+A builder that knows weir's comparator serves its cluster `weir_compare` as one of the clusters
+of each service with `compare` (resources/_compare.py): a proxy scoped to such a service holds
+it, and it leaves the snapshot with the last of them.
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ from controlplane.resources._encoded import (
     ROUTE_TYPE,
     VHOST_TYPE,
     Encoded,
+    content_version,
     set_version,
 )
 from controlplane.resources._listener import ROUTE_CONFIG_NAME
@@ -73,17 +77,23 @@ class Resources:
     """Each service's virtual host as a VHDS resource, named `<route configuration>/<service>`."""
     vhost_refs: Mapping[str, frozenset[str]] = field(default_factory=_empty)
     """For each of those virtual hosts, the clusters it names."""
-    version: str = field(init=False)
-    """A hash over every resource's name and version: the same state, the same version."""
+    services: Mapping[str, ServiceResources] = field(default_factory=_empty)
+    """Each service's own resources, for proxies scoped to the services they call."""
+    called_by: Mapping[str, frozenset[str]] = field(default_factory=_empty)
+    """Proxy group (node.cluster) → the services whose files name it among their callers."""
+    version: str = ""
+    """A hash over every resource's name and version: the same state, the same version.
+    Worked out from the resources when not given (the builder gives it, made per service)."""
 
     def __post_init__(self) -> None:
-        every = [
-            *self.clusters.values(),
-            *self.routes.values(),
-            *self.vhds_routes.values(),
-            *self.virtual_hosts.values(),
-        ]
-        object.__setattr__(self, "version", set_version(every))
+        if not self.version:
+            every = [
+                *self.clusters.values(),
+                *self.routes.values(),
+                *self.vhds_routes.values(),
+                *self.virtual_hosts.values(),
+            ]
+            object.__setattr__(self, "version", set_version(every))
 
     def consistent(self) -> None:
         for refs_by_name in (self.cluster_refs, self.vhost_refs):
@@ -109,86 +119,198 @@ class _VirtualHost:
     refs: frozenset[str]
 
 
+@dataclass(frozen=True, slots=True)
+class ServiceResources:
+    """One service's resources, and the state they were built from."""
+
+    spec: ServiceSpec
+    records: Sequence[InstanceState]
+    """Its instances' records as the state held them (compared by identity: the fold replaces
+    a record when it changes, so the same objects mean the same resources)."""
+    clusters: Mapping[str, Encoded]
+    """Name → cluster of each instance that is not retired, in name order."""
+    vhost: _VirtualHost
+    digest: str
+    """A hash of the names and versions of its clusters and virtual host: its share of the
+    snapshot's version."""
+
+    @property
+    def virtual_host(self) -> Encoded:
+        """The VHDS resource `weir/<service>`."""
+        return self.vhost.resource
+
+    @property
+    def framed(self) -> bytes:
+        """The virtual host as a field of an inline route configuration."""
+        return self.vhost.framed
+
+    @property
+    def refs(self) -> frozenset[str]:
+        """The clusters its virtual host names."""
+        return self.vhost.refs
+
+
 class ResourceBuilder:
-    """`build_resources` with a memory of the pieces it encoded for the previous state.
+    """`build_resources` with a memory of what it built for the previous state.
+
+    A service whose spec and instance records are the very objects it built from last time
+    keeps all it had (its clusters, its virtual host, its share of the version), so a change
+    re-encodes its own service and the build costs a pass over the services' records, not a
+    re-encoding of the mesh. The output never depends on what was remembered: the same state
+    gives the same bytes and versions either way.
 
     Safe to call from several threads: each build reads the memory as it found it and installs
-    its own pieces at the end, so a race costs re-encoding, never a wrong byte.
+    its own at the end, so a race costs re-encoding, never a wrong byte.
     """
 
     def __init__(self, *, comparator: tuple[str, int] | None = None) -> None:
         """With `comparator` (host, port: weir's comparator as the proxies reach it), services
-        with `compare` mirror to it (resources/_compare.py) and the cluster `weir_compare` is
-        served while any service has that section."""
-        self._comparator = comparator
-        self._clusters: tuple[dict[tuple[str, str, str], Encoded], Mapping[str, Encoded]] = (
-            {},
-            {},
-        )
-        """The clusters of the last build, by what they are made of and by name."""
-        self._vhosts: dict[str, _VirtualHost] = {}
+        with `compare` mirror to it (resources/_compare.py) and hold its cluster."""
+        self._comparator = None if comparator is None else _encode_comparator_cluster(*comparator)
+        self._last: Resources | None = None
 
     def __call__(self, state: State) -> Resources:
-        (known_clusters, known_by_name), known_vhosts = self._clusters, self._vhosts
-        clusters: dict[tuple[str, str, str], Encoded] = {}
-        encoded = 0
-        by_service: dict[str, list[InstanceState]] = {name: [] for name in state.services}
-        for record in state.instances.values():
-            by_service.setdefault(record.instance.service, []).append(record)
-            if record.state is not ActivationState.RETIRED:
-                instance = record.instance
-                key = (instance.service, instance.id, instance.address)
-                if (cluster := known_clusters.get(key)) is None:
-                    cluster = _encode_cluster(instance)
-                    encoded += 1
-                clusters[key] = cluster
-        if self._comparator is not None and any(
-            spec.compare is not None for spec in state.services.values()
-        ):
-            host, port = self._comparator
-            key = ("", COMPARE_CLUSTER, f"{host}:{port}")
-            if (cluster := known_clusters.get(key)) is None:
-                cluster = _encode_comparator_cluster(*self._comparator)
-                encoded += 1
-            clusters[key] = cluster
-        if encoded == 0 and len(clusters) == len(known_clusters):
-            # The very same clusters: hand out the same mapping, so that each stream can tell
-            # at a glance that they did not change (see DeltaSession and SotwSession).
-            by_name = known_by_name
-        else:
-            by_name = dict(sorted((e.name, e) for e in clusters.values()))
-
-        vhosts: dict[str, _VirtualHost] = {}
+        last = self._last
+        known: Mapping[str, ServiceResources] = last.services if last is not None else {}
+        services: dict[str, ServiceResources] = {}
+        rebuilt: list[tuple[ServiceResources | None, ServiceResources]] = []
+        vhosts_changed = last is None or len(known) != len(state.services)
         for name in sorted(state.services):
-            spec, instances = state.services[name], by_service[name]
-            inputs = tuple(_inputs(record) for record in instances)
-            known = known_vhosts.get(name)
-            if (
-                known is not None
-                and known.inputs == inputs
-                and (known.spec is spec or known.spec == spec)
-            ):
-                vhosts[name] = known
-            else:
-                vhosts[name] = _encode_vhost(spec, instances, inputs, self._comparator is not None)
-        self._clusters, self._vhosts = (clusters, by_name), vhosts
+            spec, records = state.services[name], state.instances_of(name)
+            before = known.get(name)
+            if before is not None and before.spec is spec and _same(before.records, records):
+                services[name] = before
+                continue
+            built = services[name] = _build_service(spec, records, before, self._comparator)
+            rebuilt.append((before, built))
+            vhosts_changed |= before is None or built.vhost is not before.vhost
+        if any(name not in services for name in known):
+            last = None  # a state of another ledger: nothing of the last build to start from
+        if last is not None and not rebuilt:
+            return last  # the very same resources (an entry that touched no service)
+        resources = _assemble(services, last, rebuilt, vhosts_changed)
+        resources.consistent()
+        self._last = resources
+        return resources
 
+
+def _same(before: Sequence[InstanceState], now: Sequence[InstanceState]) -> bool:
+    return len(before) == len(now) and all(a is b for a, b in zip(before, now, strict=True))
+
+
+def _build_service(
+    spec: ServiceSpec,
+    records: list[InstanceState],
+    before: ServiceResources | None,
+    comparator: Encoded | None,
+) -> ServiceResources:
+    known = before.clusters if before is not None else {}
+    # A cluster is made of its instance alone, and an instance never changes; but the builder
+    # may last have seen another ledger (a test's, a replica's restore) where the same name was
+    # another instance, so a cluster is kept only when it was built from an equal instance.
+    built_from = {r.instance.cluster_name: r.instance for r in before.records} if before else {}
+    made: dict[str, Encoded] = {}
+    for record in records:
+        if record.state is not ActivationState.RETIRED:
+            name = record.instance.cluster_name
+            kept = known.get(name)
+            same = kept is not None and built_from.get(name) == record.instance
+            made[name] = kept if kept is not None and same else _encode_cluster(record.instance)
+    if comparator is not None and spec.compare is not None:
+        made[COMPARE_CLUSTER] = comparator  # one object, shared by every compared service
+    clusters: Mapping[str, Encoded] = dict(sorted(made.items()))
+    if before is not None and _same_encoded(clusters, before.clusters):
+        clusters = before.clusters  # the same mapping: streams tell it apart at a glance
+    inputs = tuple(_inputs(record) for record in records)
+    if (
+        before is not None
+        and before.vhost.inputs == inputs
+        and (before.spec is spec or before.spec == spec)
+    ):
+        vhost = before.vhost
+    else:
+        vhost = _encode_vhost(spec, records, inputs, comparator is not None)
+    listing = "\n".join(
+        f"{n} {e.version}" for n, e in [*clusters.items(), (vhost.resource.name, vhost.resource)]
+    )
+    return ServiceResources(
+        spec, tuple(records), clusters, vhost, content_version(listing.encode())
+    )
+
+
+def _same_encoded(a: Mapping[str, Encoded], b: Mapping[str, Encoded]) -> bool:
+    return a.keys() == b.keys() and all(a[n] is b[n] for n in a)
+
+
+def _assemble(
+    services: dict[str, ServiceResources],
+    last: Resources | None,
+    rebuilt: list[tuple[ServiceResources | None, ServiceResources]],
+    vhosts_changed: bool,
+) -> Resources:
+    clusters = _clusters(services, last, rebuilt)
+    if last is not None and not vhosts_changed:
+        routes, cluster_refs = last.routes, last.cluster_refs
+        virtual_hosts, vhost_refs = last.virtual_hosts, last.vhost_refs
+    else:
         inline = Encoded.from_payload(
             ROUTE_CONFIG_NAME,
             ROUTE_TYPE,
-            _field(1, ROUTE_CONFIG_NAME.encode()) + b"".join(v.framed for v in vhosts.values()),
+            _field(1, ROUTE_CONFIG_NAME.encode()) + b"".join(s.framed for s in services.values()),
         )
-        every_ref: frozenset[str] = frozenset().union(*(v.refs for v in vhosts.values()))
-        resources = Resources(
-            clusters=by_name,
-            routes={ROUTE_CONFIG_NAME: inline},
-            cluster_refs={ROUTE_CONFIG_NAME: every_ref},
-            vhds_routes={ROUTE_CONFIG_NAME: _VHDS_ROUTE_CONFIG},
-            virtual_hosts={v.resource.name: v.resource for v in vhosts.values()},
-            vhost_refs={v.resource.name: v.refs for v in vhosts.values()},
-        )
-        resources.consistent()
-        return resources
+        every_ref: frozenset[str] = frozenset().union(*(s.refs for s in services.values()))
+        routes, cluster_refs = {ROUTE_CONFIG_NAME: inline}, {ROUTE_CONFIG_NAME: every_ref}
+        virtual_hosts = {s.virtual_host.name: s.virtual_host for s in services.values()}
+        vhost_refs = {s.virtual_host.name: s.refs for s in services.values()}
+    called_by: dict[str, set[str]] = {}
+    for name, service in services.items():
+        for group in service.spec.callers:
+            called_by.setdefault(group, set()).add(name)
+    listing = "\n".join(
+        [
+            *(s.digest for s in services.values()),
+            *(f"{n} {e.version}" for n, e in [*routes.items(), *_VHDS_ROUTES.items()]),
+        ]
+    )
+    return Resources(
+        clusters=clusters,
+        routes=routes,
+        cluster_refs=cluster_refs,
+        vhds_routes=_VHDS_ROUTES,
+        virtual_hosts=virtual_hosts,
+        vhost_refs=vhost_refs,
+        services=services,
+        called_by={group: frozenset(names) for group, names in called_by.items()},
+        version=content_version(listing.encode()),
+    )
+
+
+def _clusters(
+    services: dict[str, ServiceResources],
+    last: Resources | None,
+    rebuilt: list[tuple[ServiceResources | None, ServiceResources]],
+) -> Mapping[str, Encoded]:
+    """Every cluster by name (in no particular order): the last build's with the rebuilt
+    services' changes, or, when none changed, the last build's very mapping, so that each
+    stream can tell at a glance that they did not change (see DeltaSession, SotwSession)."""
+    if last is None:
+        return {name: c for s in services.values() for name, c in s.clusters.items()}
+    changed = [(b, a) for b, a in rebuilt if b is None or a.clusters is not b.clusters]
+    if not changed:
+        return last.clusters
+    clusters = dict(last.clusters)
+    for before, after in changed:
+        for name in before.clusters if before is not None else ():
+            if name not in after.clusters:
+                del clusters[name]
+        clusters.update(after.clusters)
+    if COMPARE_CLUSTER in last.clusters and COMPARE_CLUSTER not in clusters:
+        # the comparator's is every compared service's: gone only with the last of them
+        for service in services.values():
+            if COMPARE_CLUSTER in service.clusters:
+                clusters[COMPARE_CLUSTER] = service.clusters[COMPARE_CLUSTER]
+                break
+    return clusters
 
 
 build_resources = ResourceBuilder()
@@ -265,3 +387,4 @@ def _vhds_route_config() -> Encoded:
 
 
 _VHDS_ROUTE_CONFIG = _vhds_route_config()
+_VHDS_ROUTES: Mapping[str, Encoded] = MappingProxyType({ROUTE_CONFIG_NAME: _VHDS_ROUTE_CONFIG})

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from google.protobuf import any_pb2, descriptor_pool, message_factory
 from google.protobuf.message import Message
@@ -32,6 +32,7 @@ class Encoded:
     type_url: str
     payload: bytes
     version: str
+    _packed: any_pb2.Any | None = field(default=None, init=False, compare=False, repr=False)
 
     @classmethod
     def of(cls, name: str, message: Message) -> Encoded:
@@ -53,7 +54,14 @@ class Encoded:
         return message
 
     def packed(self) -> any_pb2.Any:
-        return any_pb2.Any(type_url=self.type_url, value=self.payload)
+        """The resource in an Any, made once (every SotW response of its set packs it, and
+        nothing changes an Any it is given: a response copies what it holds)."""
+        if self._packed is None:
+            object.__setattr__(
+                self, "_packed", any_pb2.Any(type_url=self.type_url, value=self.payload)
+            )
+        assert self._packed is not None
+        return self._packed
 
 
 def set_version(resources: dict[str, Encoded] | list[Encoded]) -> str:

@@ -1,9 +1,12 @@
-"""The proxy's one HTTP listener, routing by Host over ADS-delivered routes."""
+"""The proxy's one HTTP listener, routing by Host over ADS-delivered routes; with an access log
+when the proxy asks for one."""
 
 from __future__ import annotations
 
+from envoy.config.accesslog.v3 import accesslog_pb2
 from envoy.config.core.v3 import address_pb2, config_source_pb2
 from envoy.config.listener.v3 import listener_components_pb2, listener_pb2
+from envoy.extensions.access_loggers.file.v3 import file_pb2
 from envoy.extensions.filters.http.router.v3 import router_pb2
 from envoy.extensions.filters.network.http_connection_manager.v3 import (
     http_connection_manager_pb2 as hcm_pb2,
@@ -17,6 +20,24 @@ from controlplane.resources._encoded import Encoded
 ROUTE_CONFIG_NAME = "weir"
 LISTENER_NAME = "weir_http"
 
+ACCESS_LOG_FIELDS = {
+    "start": "%START_TIME%",
+    "id": "%REQ(X-REQUEST-ID)%",
+    "method": "%REQ(:METHOD)%",
+    "path": "%REQ(:PATH)%",
+    "authority": "%REQ(:AUTHORITY)%",
+    "status": "%RESPONSE_CODE%",
+    "flags": "%RESPONSE_FLAGS%",
+    "details": "%RESPONSE_CODE_DETAILS%",
+    "cluster": "%UPSTREAM_CLUSTER%",
+    "upstream": "%UPSTREAM_HOST%",
+    "attempts": "%UPSTREAM_REQUEST_ATTEMPT_COUNT%",
+    "upstream_failure": "%UPSTREAM_TRANSPORT_FAILURE_REASON%",
+    "duration_ms": "%DURATION%",
+}
+"""One JSON object a line per request: what an operator needs to say why a request failed
+(Envoy's response flags and code details, the instance cluster and host that answered)."""
+
 
 def _pack(message: Message) -> any_pb2.Any:
     packed = any_pb2.Any()
@@ -24,9 +45,16 @@ def _pack(message: Message) -> any_pb2.Any:
     return packed
 
 
-def build_listener(host: str, port: int) -> Encoded:
+def _access_log(path: str) -> accesslog_pb2.AccessLog:
+    log = file_pb2.FileAccessLog(path=path)
+    log.log_format.json_format.update(ACCESS_LOG_FIELDS)
+    return accesslog_pb2.AccessLog(name="envoy.access_loggers.file", typed_config=_pack(log))
+
+
+def build_listener(host: str, port: int, access_log: str | None = None) -> Encoded:
     """The same listener for SotW and delta proxies: RDS over ADS names the route configuration,
-    and on a delta stream that configuration brings its virtual hosts by VHDS itself."""
+    and on a delta stream that configuration brings its virtual hosts by VHDS itself. With
+    `access_log` (a file path on the proxy's machine) every request is logged there."""
     manager = hcm_pb2.HttpConnectionManager(
         stat_prefix="weir",
         codec_type=hcm_pb2.HttpConnectionManager.AUTO,
@@ -49,6 +77,8 @@ def build_listener(host: str, port: int) -> Encoded:
             ),
         ],
     )
+    if access_log is not None:
+        manager.access_log.append(_access_log(access_log))
     listener = listener_pb2.Listener(
         name=LISTENER_NAME,
         address=address_pb2.Address(

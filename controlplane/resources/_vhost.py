@@ -66,10 +66,14 @@ def virtual_host(
 
 def _pins(spec: ServiceSpec, instances: Sequence[InstanceState]) -> list[tuple[str, str, Targets]]:
     """(header, version, weighted instances) for A/B pinning: per version, its live instances
-    by weight, else its warm ones (shadow, inactive) equally, so testers reach a green that has
-    no traffic yet."""
-    if spec.pinning is None:
+    by weight, else its shadow ones equally (and its inactive ones, with `dark_launch`), so
+    testers reach a green that has no traffic yet. Nothing unless pinning is enabled."""
+    pinning = spec.pinning
+    if pinning is None or not pinning.enabled:
         return []
+    warm_states = {ActivationState.SHADOW}
+    if pinning.dark_launch:
+        warm_states.add(ActivationState.INACTIVE)
     by_version: dict[str, list[InstanceState]] = {}
     for record in instances:
         if record.state is not ActivationState.RETIRED:
@@ -82,8 +86,9 @@ def _pins(spec: ServiceSpec, instances: Sequence[InstanceState]) -> list[tuple[s
             for i in group
             if i.state is ActivationState.LIVE and (i.activation.weight or 0) > 0
         ]
-        warm: Targets = [(i.instance.cluster_name, 1) for i in group]
-        pins.append((spec.pinning.header, version, live or warm))
+        warm: Targets = [(i.instance.cluster_name, 1) for i in group if i.state in warm_states]
+        if live or warm:
+            pins.append((pinning.header, version, live or warm))
     return pins
 
 

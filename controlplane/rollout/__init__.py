@@ -21,7 +21,14 @@ from controlplane.rollout._planner import (
     next_action,
     rollback_batch,
 )
-from controlplane.rollout._stages import Stage, canary_weight, split, stages_of
+from controlplane.rollout._stages import (
+    Stage,
+    StepEvaluation,
+    canary_weight,
+    split,
+    stages_of,
+    step_evaluations,
+)
 
 __all__ = [
     "ACTOR",
@@ -30,6 +37,7 @@ __all__ = [
     "BudgetGate",
     "RolloutDriver",
     "Stage",
+    "StepEvaluation",
     "Wait",
     "abort",
     "active",
@@ -45,4 +53,5 @@ __all__ = [
     "split",
     "stages_of",
     "start",
+    "step_evaluations",
 ]

@@ -29,8 +29,11 @@ from controlplane.model import (
     ServiceSpec,
     State,
     Strategy,
+    apply_event,
 )
+from controlplane.rollout._forecast import forecast_steps, refusal
 from controlplane.rollout._planner import rollback_batch
+from controlplane.verdict import Traffic
 
 BudgetGate = Callable[[str], str | None]
 """Why a service must not take new live traffic now (its error budget is spent), or None."""
@@ -47,6 +50,8 @@ def plan_for(
     grace: float | str | None = None,
     mirror_percent: float | None = None,
     verify_in_shadow: bool | None = None,
+    decide_within: float | str | None = None,
+    accept_risk: bool | None = None,
 ) -> Plan:
     """The plan from what the operator gave, the rest from the service file's rollout section.
 
@@ -72,6 +77,8 @@ def plan_for(
         "strategy": chosen.value,
         "bake": defaults.bake if bake is None else bake,
         "grace": defaults.grace if grace is None else grace,
+        "decide_within": defaults.decide_within if decide_within is None else decide_within,
+        "accept_risk": defaults.accept_risk if accept_risk is None else accept_risk,
     }
     if "steps" in uses:
         fields["steps"] = tuple(steps) if steps is not None else defaults.steps
@@ -87,10 +94,19 @@ def plan_for(
 
 
 def propose_start(
-    state: State, service: str, version: str, plan: Plan, *, actor: str, reason: str = ""
+    state: State,
+    service: str,
+    version: str,
+    plan: Plan,
+    *,
+    actor: str,
+    reason: str = "",
+    traffic: Traffic | None = None,
 ) -> ProposedEntry:
     """The RolloutStarted entry, or the refusal: unknown service or version, no registered
-    instance of it, the version already serving all live traffic, a rollout in progress."""
+    instance of it, the version already serving all live traffic, a rollout in progress, or --
+    given the service's recent `traffic` -- a step not expected to pass within the plan's
+    decide_within (unless it accepts the risk). The entry records each step's forecast."""
     if service not in state.services:
         raise NotFound(f"unknown service {service!r}", field="service")
     if (running := state.active_rollout(service)) is not None:
@@ -137,6 +153,12 @@ def propose_start(
             for i in (*candidates, *replaced)
         ),
     )
+    if traffic is not None:
+        started = apply_event(state, event, state.seq + 1).rollouts[event.rollout_id]
+        forecast = forecast_steps(state, started, traffic)
+        if (why := refusal(started, forecast, traffic)) is not None:
+            raise Conflict(f"no rollout now: {why}", field="decide_within")
+        event = event.model_copy(update={"forecast": forecast})
     return ProposedEntry(actor=actor, reason=reason, event=event)
 
 
@@ -149,10 +171,14 @@ def start(
     actor: str,
     reason: str = "",
     budget_gate: BudgetGate | None = None,
+    traffic: Traffic | None = None,
 ) -> Entry:
     """Record a new rollout; the driver takes its steps. Refused with no change while the
-    service's error budget is exhausted (`budget_gate`, by default the controller's)."""
-    proposed = propose_start(controller.state, service, version, plan, actor=actor, reason=reason)
+    service's error budget is exhausted (`budget_gate`, by default the controller's), or when
+    at `traffic` a step would not be decided in time (see `propose_start`)."""
+    proposed = propose_start(
+        controller.state, service, version, plan, actor=actor, reason=reason, traffic=traffic
+    )
     refusal = (budget_gate or controller.budget_refusal)(service)
     if refusal:
         raise Conflict(f"no rollout now: {refusal}", field="budget")

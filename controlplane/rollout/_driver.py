@@ -63,7 +63,7 @@ class RolloutDriver:
     async def step(self) -> list[Entry]:
         """Move each rollout in progress on by at most one batch; the entries appended."""
         appended: list[Entry] = []
-        active = [r.id for r in self._controller.state.rollouts.values() if r.active]
+        active = [r.id for r in self._controller.state.active_rollouts()]
         for rollout_id in active:
             state = self._controller.state  # fresh: the previous rollout's batch moved it on
             rollout = state.rollouts[rollout_id]

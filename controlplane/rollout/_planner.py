@@ -31,8 +31,9 @@ from controlplane.model import (
     StageChange,
     StageRecord,
     State,
+    format_duration,
 )
-from controlplane.rollout._stages import Stage, is_judged_change, stages_of
+from controlplane.rollout._stages import Stage, gated_change, stages_of
 
 ACTOR = "rollout"
 """The actor of every change a rollout makes."""
@@ -85,9 +86,8 @@ def next_action(state: State, rollout: RolloutState, now: datetime) -> Action:
                 label=stages[index].label,
                 at=now,
             )
-            step = ProposedEntry(
-                actor=ACTOR, reason=_step_reason(rollout, stages, index), event=stepped
-            )
+            reason = _step_reason(rollout, stages, index) + _accepted(state, rollout, stages)
+            step = ProposedEntry(actor=ACTOR, reason=_fit(reason), event=stepped)
             return Advance((step, *changes), f"{rollout.describe()}: {step.reason}")
     return Advance(_completion(state, rollout), f"{rollout.describe()} completed")
 
@@ -119,7 +119,7 @@ def _gate(
     stage = stages[record.stage]
     pending: list[StageChange] = []
     for change in record.changes if stage.judged else ():
-        if not is_judged_change(change.after):
+        if not gated_change(rollout, record, change):
             continue
         verdict = state.verdicts.get(change.seq)
         if verdict is None:
@@ -136,10 +136,13 @@ def _gate(
                 f"({verdict.reason}) and auto_rollback is off: abort to roll back, or promote "
                 "to go on"
             )
-        elif verdict.outcome is Outcome.INCONCLUSIVE:
+        elif verdict.outcome is Outcome.INCONCLUSIVE and not rollout.plan.accept_risk:
             return Wait(
-                f"the evaluator could not decide on change #{change.seq} of "
-                f"{change.instance_id} ({verdict.reason}): promote to go on, or abort"
+                f"no verdict on change #{change.seq} of {change.instance_id} within the step's "
+                f"{format_duration(rollout.plan.decide_within)} ({verdict.reason}); the "
+                "evaluator keeps judging it. To go on: `weir rollout promote` (on your word), or "
+                "next time a longer step (--decide-within), bigger steps (--steps) or "
+                "--accept-risk; `weir rollout abort` rolls back"
             )
     until = record.at + timedelta(seconds=stage.hold_s)
     verdicts = ", ".join(f"#{c.seq} ({c.instance_id})" for c in pending)
@@ -152,6 +155,31 @@ def _gate(
     if pending:
         return Wait(f"waiting for the evaluator's verdict on {verdicts}")
     return None
+
+
+def _accepted(state: State, rollout: RolloutState, stages: Sequence[Stage]) -> str:
+    """The risk taken when the step before went on without a verdict (accept_risk)."""
+    record = rollout.current
+    if record is None or record.promoted or not stages[record.stage].judged:
+        return ""
+    risks = [
+        f"#{change.seq} ({change.instance_id}): {verdict.reason}"
+        for change in record.changes
+        if gated_change(rollout, record, change)
+        and (verdict := state.verdicts.get(change.seq)) is not None
+        and verdict.outcome is Outcome.INCONCLUSIVE
+    ]
+    if not risks:
+        return ""
+    return (
+        f"; step {record.stage + 1} went on without a verdict, as the plan's accept_risk "
+        f"allows, at this risk: {'; '.join(risks)}"
+    )
+
+
+def _fit(reason: str, limit: int = 1024) -> str:
+    """A reason within what the ledger keeps of one."""
+    return reason if len(reason) <= limit else reason[: limit - 1] + "…"
 
 
 def _changes(

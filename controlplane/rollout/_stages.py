@@ -20,6 +20,9 @@ from controlplane.model import (
     Partial,
     RolloutState,
     Shadow,
+    StageChange,
+    StageRecord,
+    State,
     format_duration,
 )
 
@@ -170,3 +173,50 @@ def _live(ids: tuple[str, ...], weights: list[int]) -> tuple[tuple[str, Activati
 def is_judged_change(after: Activation) -> bool:
     """The evaluator judges changes that leave an instance with traffic (live or shadow)."""
     return after.state in (ActivationState.LIVE, ActivationState.SHADOW)
+
+
+def takes_out_only(rollout: RolloutState, record: StageRecord) -> bool:
+    """A step whose changes only take replaced instances out of traffic (a canary's last
+    steps): the evaluator judges it on the new version's instances, which take their share."""
+    return bool(record.changes) and all(
+        change.after.state is ActivationState.INACTIVE and change.instance_id in rollout.replaced
+        for change in record.changes
+    )
+
+
+def gated_change(rollout: RolloutState, record: StageRecord, change: StageChange) -> bool:
+    """Whether a change of this step waits for a verdict (in a judged stage)."""
+    return is_judged_change(change.after) or takes_out_only(rollout, record)
+
+
+@dataclass(frozen=True, slots=True)
+class StepEvaluation:
+    """A rollout step taking replaced instance `instance_id` out (change `change_seq`), to be
+    judged on the new version's live instances."""
+
+    change_seq: int
+    instance_id: str
+    service: str
+    candidates: tuple[str, ...]
+
+
+def step_evaluations(state: State) -> list[StepEvaluation]:
+    """Every current step of a rollout in progress that only takes replaced instances out and
+    leaves the new version live: what the evaluator judges besides instances' own changes."""
+    found = []
+    for rollout in state.rollouts.values():
+        record = rollout.current
+        if not rollout.active or record is None:
+            continue
+        stages = stages_of(rollout)
+        if not stages[record.stage].judged or not takes_out_only(rollout, record):
+            continue
+        live = tuple(
+            c for c in rollout.candidates if state.instances[c].state is ActivationState.LIVE
+        )
+        if not live:
+            continue
+        for change in record.changes:
+            if state.instances[change.instance_id].since_seq == change.seq:
+                found.append(StepEvaluation(change.seq, change.instance_id, rollout.service, live))
+    return found

@@ -7,7 +7,7 @@ behind the one-method StatsSource interface; `open_source(kind, ...)` picks one 
 from controlplane.stats._counts import OnDecrease, Totals
 from controlplane.stats._promql import PrometheusSource
 from controlplane.stats._pull import AdminSource
-from controlplane.stats._push import PushSource
+from controlplane.stats._push import PushLimits, PushSource
 from controlplane.stats._source import (
     SOURCE_KINDS,
     SharesReadings,
@@ -31,6 +31,7 @@ __all__ = [
     "OnDecrease",
     "PrometheusSource",
     "ProxyReading",
+    "PushLimits",
     "PushSource",
     "Scrape",
     "SharesReadings",

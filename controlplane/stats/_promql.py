@@ -2,11 +2,14 @@
 
 Prometheus scrapes each proxy's `/stats/prometheus` (the stats matcher of `weir bootstrap`
 keeps those small); weir asks its HTTP API (`/api/v1/query`) for fleet-wide sums per instance
-cluster, all three queries at one evaluation time:
+cluster, every query at one evaluation time:
 
     sum by (envoy_cluster_name, envoy_response_code_class) (envoy_cluster_upstream_rq_xx{...})
     sum by (envoy_cluster_name, le) (envoy_cluster_upstream_rq_time_bucket{...})
     count(count by (job, instance) (envoy_cluster_upstream_rq_xx{...}))     # reporting proxies
+    sum by (envoy_cluster_name, envoy_response_code_class)
+        (envoy_cluster_retry_upstream_rq_xx{...})                           # responses retried
+    sum by (envoy_cluster_name) (envoy_cluster_upstream_rq_retry{...})      # retries made
 
 A sum falls back when a proxy restarts or leaves; that step adds nothing rather than a
 negative count, so a restart costs at most one scrape of evidence.
@@ -28,33 +31,68 @@ QUERY_PATH = "/api/v1/query"
 TIMEOUT_S = 5.0
 
 
-def queries(selector: str = "") -> tuple[str, str, str]:
-    """The requests, latency and reporting queries; `selector` adds label matchers
-    (e.g. `job="envoy"`) for a Prometheus that scrapes more than this mesh."""
+def queries(selector: str = "") -> tuple[str, str, str, str, str]:
+    """The requests, latency, reporting, retried and retries queries; `selector` adds label
+    matchers (e.g. `job="envoy"`) for a Prometheus that scrapes more than this mesh."""
     matchers = f'envoy_cluster_name=~".+{INSTANCE_CLUSTER_MARK}.+"'
     if selector.strip():
         matchers += f",{selector.strip()}"
     requests = f"envoy_cluster_upstream_rq_xx{{{matchers}}}"
     buckets = f"envoy_cluster_upstream_rq_time_bucket{{{matchers}}}"
+    retried = f"envoy_cluster_retry_upstream_rq_xx{{{matchers}}}"
+    retries = f"envoy_cluster_upstream_rq_retry{{{matchers}}}"
     return (
         f"sum by (envoy_cluster_name, envoy_response_code_class) ({requests})",
         f"sum by (envoy_cluster_name, le) ({buckets})",
         f"count(count by (job, instance) ({requests}))",
+        f"sum by (envoy_cluster_name, envoy_response_code_class) ({retried})",
+        f"sum by (envoy_cluster_name) ({retries})",
     )
 
 
-def read_vectors(requests: list[Any], latency: list[Any]) -> Reading:
-    """The evidence in the `result` lists of the requests and latency queries."""
+def read_vectors(
+    requests: list[Any],
+    latency: list[Any],
+    retried: list[Any],
+    retries: list[Any],
+) -> Reading:
+    """The evidence in the `result` lists of the requests, latency, retried and retries
+    queries. A series that is no count (NaN, negative, not a number) refuses its cluster only
+    (`Reading.rejected`)."""
     reading = Reading()
-    for series in requests:
-        labels, value = series["metric"], float(series["value"][1])
-        reading.response_class(
-            labels.get("envoy_cluster_name", ""), labels.get("envoy_response_code_class", ""), value
-        )
+    for results, add in ((requests, reading.response_class), (retried, reading.retried_class)):
+        for series in results:
+            labels = series["metric"]
+            cluster = labels.get("envoy_cluster_name", "")
+            value = _value(reading, cluster, series)
+            if value is not None:
+                add(cluster, labels.get("envoy_response_code_class", ""), value)
     for series in latency:
-        labels, value = series["metric"], float(series["value"][1])
-        reading.bucket(labels.get("envoy_cluster_name", ""), float(labels["le"]), value)
+        labels = series["metric"]
+        cluster = labels.get("envoy_cluster_name", "")
+        value = _value(reading, cluster, series)
+        try:
+            le = float(labels["le"])
+        except (KeyError, TypeError, ValueError):
+            reading.refuse(cluster, f"a bucket's le is {labels.get('le')!r}")
+            continue
+        if value is not None:
+            reading.bucket(cluster, le, value)
+    for series in retries:
+        cluster = series["metric"].get("envoy_cluster_name", "")
+        value = _value(reading, cluster, series)
+        if value is not None:
+            reading.retries(cluster, value)
     return reading
+
+
+def _value(reading: Reading, cluster: str, series: Any) -> float | None:
+    """A series' value as a float, or None (its cluster refused) when it is none."""
+    try:
+        return float(series["value"][1])
+    except (KeyError, IndexError, TypeError, ValueError):
+        reading.refuse(cluster, f"a series' value is {series.get('value')!r:.60}")
+        return None
 
 
 class PrometheusSource:
@@ -82,7 +120,7 @@ class PrometheusSource:
             at = self._clock()
             try:
                 async with asyncio.timeout(self._timeout_s):
-                    requests, latency, proxies = await asyncio.gather(
+                    requests, latency, proxies, retried, retries = await asyncio.gather(
                         *(self._query(query, at) for query in self._queries)
                     )
             except TimeoutError as exc:
@@ -90,7 +128,7 @@ class PrometheusSource:
                     f"Prometheus at {self.url} did not answer within {self._timeout_s:g}s"
                 ) from exc
             try:
-                reading = read_vectors(requests, latency)
+                reading = read_vectors(requests, latency, retried, retries)
                 reporting = int(float(proxies[0]["value"][1])) if proxies else 0
             except (KeyError, IndexError, TypeError, ValueError) as exc:
                 raise SourceUnavailable(
@@ -101,8 +139,16 @@ class PrometheusSource:
                     f"Prometheus at {self.url} has no envoy_cluster_upstream_rq_xx series for "
                     "instance clusters (does it scrape the proxies' /stats/prometheus?)"
                 )
-            self._totals.advance("prometheus", reading.counts(), OnDecrease.REBASE)
-            return Scrape(at=at, clusters=self._totals.clusters(), reporting=reporting)
+            counts = reading.counts()
+            self._totals.advance(
+                "prometheus", counts, OnDecrease.REBASE, rejected=reading.rejected()
+            )
+            return Scrape(
+                at=at,
+                clusters=self._totals.clusters(),
+                reporting=reporting,
+                rejected=self._totals.rejected(),
+            )
 
     async def _query(self, query: str, at: float) -> list[Any]:
         """The `result` vector of one instant query at time `at`."""

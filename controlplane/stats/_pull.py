@@ -29,6 +29,8 @@ log = logging.getLogger(__name__)
 
 STATS_PATH = "/stats/prometheus"
 REQUESTS_FAMILY = "envoy_cluster_upstream_rq_xx"
+RETRIED_FAMILY = "envoy_cluster_retry_upstream_rq_xx"
+RETRIES_FAMILY = "envoy_cluster_upstream_rq_retry"
 LATENCY_FAMILY = "envoy_cluster_upstream_rq_time"
 CLUSTER_LABEL = "envoy_cluster_name"
 CLASS_LABEL = "envoy_response_code_class"
@@ -40,15 +42,27 @@ _ANY_HOST = {"0.0.0.0", "::", "[::]"}
 
 
 def read_exposition(text: str) -> dict[str, ClusterCounts]:
-    """Cumulative counts per instance cluster from Envoy's Prometheus text exposition."""
+    """Cumulative counts per instance cluster from Envoy's Prometheus text exposition (the
+    clusters whose samples are no counts left out: see `exposition_reading`)."""
+    return exposition_reading(text).counts()
+
+
+def exposition_reading(text: str) -> Reading:
+    """The evidence in Envoy's Prometheus text exposition."""
     reading = Reading()
     for family in text_string_to_metric_families(text):
-        if family.name == REQUESTS_FAMILY:
+        if family.name in (REQUESTS_FAMILY, RETRIED_FAMILY):
+            retried = family.name == RETRIED_FAMILY
+            add = reading.retried_class if retried else reading.response_class
             for sample in family.samples:
                 cluster = sample.labels.get(CLUSTER_LABEL)
                 klass = sample.labels.get(CLASS_LABEL)
                 if cluster and klass:
-                    reading.response_class(cluster, klass, sample.value)
+                    add(cluster, klass, sample.value)
+        elif family.name == RETRIES_FAMILY:
+            for sample in family.samples:
+                if cluster := sample.labels.get(CLUSTER_LABEL):
+                    reading.retries(cluster, sample.value)
         elif family.name == LATENCY_FAMILY:
             for sample in family.samples:
                 cluster = sample.labels.get(CLUSTER_LABEL)
@@ -58,7 +72,7 @@ def read_exposition(text: str) -> dict[str, ClusterCounts]:
                     reading.bucket(cluster, float(sample.labels["le"]), sample.value)
                 elif sample.name.endswith("_count"):
                     reading.histogram_count(cluster, sample.value)
-    return reading.counts()
+    return reading
 
 
 def _peer_host(peer: str) -> str | None:
@@ -139,7 +153,10 @@ class AdminSource:
                 if isinstance(result, str):
                     failures[target.node_id] = result
                 else:
-                    self._totals.advance(target, result, OnDecrease.RESTARTED)
+                    counts = result.counts()
+                    self._totals.advance(
+                        target, counts, OnDecrease.RESTARTED, rejected=result.rejected()
+                    )
                     self._read_at[target] = now
             self._forget_gone(now)
             self._note(failures)
@@ -147,7 +164,12 @@ class AdminSource:
             if not reporting:
                 reasons = "; ".join(f"{node}: {why}" for node, why in sorted(failures.items()))
                 raise SourceUnavailable(f"no proxy's admin could be read: {reasons}")
-            return Scrape(at=now, clusters=self._totals.clusters(), reporting=reporting)
+            return Scrape(
+                at=now,
+                clusters=self._totals.clusters(),
+                reporting=reporting,
+                rejected=self._totals.rejected(),
+            )
 
     def readings(self) -> list[ProxyReading]:
         """Per proxy, its counters as its admin last gave them (call after `scrape`)."""
@@ -156,14 +178,14 @@ class AdminSource:
             for target, read_at in sorted(self._read_at.items(), key=lambda t: t[0].node_id)
         ]
 
-    async def _read(self, target: _Target) -> dict[str, ClusterCounts] | str:
+    async def _read(self, target: _Target) -> Reading | str:
         """The proxy's cumulative counts, or why they could not be read."""
         params = {"usedonly": "", "filter": EVIDENCE_STATS}
         try:
             async with self._gate, asyncio.timeout(self._timeout_s):
                 response = await self._http.get(target.url + STATS_PATH, params=params)
             response.raise_for_status()
-            return read_exposition(response.text)
+            return exposition_reading(response.text)
         except TimeoutError:
             return f"no answer from {target.url} within {self._timeout_s:g}s"
         except httpx.HTTPError as exc:

@@ -36,6 +36,7 @@ import math
 from dataclasses import dataclass, field
 
 from controlplane.model import (
+    MAX_VERDICT_REASON,
     ArmEvidence,
     ComparisonEvidence,
     DifferenceExample,
@@ -43,12 +44,14 @@ from controlplane.model import (
     FieldDifferences,
     Outcome,
     Verdict,
+    clip,
 )
+from controlplane.model._limits import MAX_COMPARED_ENDPOINTS, MAX_COMPARED_FIELDS
 from controlplane.verdict._evidence import MAX_E_VALUE
 
-MAX_FIELDS_SHOWN = 20
+MAX_FIELDS_SHOWN = MAX_COMPARED_FIELDS
 """Fields kept per endpoint in a verdict (failing ones first)."""
-MAX_ENDPOINTS_SHOWN = 20
+MAX_ENDPOINTS_SHOWN = MAX_COMPARED_ENDPOINTS
 
 _BETS = tuple(0.005 * (0.98 / 0.005) ** (i / 11) for i in range(12))
 """Bets as fractions of their largest allowed size, 0.5% to 98%, spaced evenly on a log scale:
@@ -221,7 +224,7 @@ def judge_comparison(
         reason = _undecided(counts, judged, passing_endpoints)
     return Verdict(
         outcome=outcome,
-        reason=reason,
+        reason=reason[:MAX_VERDICT_REASON],  # field names come from answers: long ones are cut
         candidate=_arm(counts.candidate),
         baseline=_arm(counts.primary),
         threshold=1 / alpha,
@@ -271,7 +274,7 @@ def _evidence(
         ordered = sorted(fields, key=lambda f: (not f.failed, -f.excess, f.name))
         endpoints.append(
             EndpointDifferences(
-                endpoint=name,
+                endpoint=clip(name),
                 compared=counts.endpoints[name].compared,
                 fields=tuple(_field_evidence(f) for f in ordered[:MAX_FIELDS_SHOWN]),
                 fields_left_out=max(0, len(ordered) - MAX_FIELDS_SHOWN),
@@ -291,7 +294,7 @@ def _evidence(
 def _field_evidence(judged: _Judged) -> FieldDifferences:
     c = judged.counts
     return FieldDifferences(
-        field=judged.name,
+        field=clip(judged.name),
         candidate_differences=c.candidate_only + c.both,
         noise_differences=c.noise_only + c.both,
         candidate_rate=judged.candidate_rate,

@@ -40,11 +40,11 @@ from controlplane.model import (
     ObjectiveEvidence,
     ObjectiveKind,
     ObjectiveOutcome,
+    say_duration,  # one way to say a duration
 )
 from controlplane.model._business import effect_text
 from controlplane.outcomes._counts import OutcomeCounts
 from controlplane.verdict._evidence import ABOVE, BELOW, MAX_E_VALUE, rate_e_value, share_e_value
-from controlplane.verdict._judge import _duration  # one way to say a duration
 
 RATIO_SPAN = (1e-4, 1e4)
 """Ratios of the candidate's rate to the baseline's searched for the interval's ends."""
@@ -182,7 +182,7 @@ def judge_objective(
         good_high = -low if low is not None else None
     expected = _expected_s(signed.sign * tests.effect, good_low, good_high, tolerance, elapsed_s)
     when = (
-        f"about {_duration(expected)} more to a decision"
+        f"about {say_duration(expected)} more to a decision"
         if expected is not None
         else "no decision in sight at the current traffic"
     )

@@ -15,6 +15,11 @@ from controlplane.xds._coalesce import Coalescer
 
 log = logging.getLogger(__name__)
 
+PUBLISH_SPACING = 10.0
+"""Publications are at least ten times as far apart as the last one took (see Coalescer):
+publishing keeps to about a tenth of the time under a steady stream of changes."""
+LONGEST_GAP_S = 1.0
+
 
 class StateSource(Protocol):
     """What the cache needs of the Controller: its state, and a call after every append."""
@@ -30,7 +35,8 @@ class SnapshotCache:
     The controller calls back from whichever thread appended; the state is handed to the event
     loop, newest ledger sequence winning, and coalesced (`coalesce_s`, see Coalescer): a lone
     change is built and published at once, a burst at most once per window with its newest
-    state. Snapshots are built off the loop, one at a time, so streams keep moving meanwhile.
+    state; the window stretches to ten times what the last publication took (at most 1 s).
+    Snapshots are built off the loop, one at a time, so streams keep moving meanwhile.
     """
 
     def __init__(
@@ -58,7 +64,9 @@ class SnapshotCache:
         on_publish(self.snapshot.version)
         self._changed = asyncio.Event()
         self._watchers: set[Callable[[], None]] = set()
-        self._coalescer = coalescer(coalesce_s, self._publish)
+        self._coalescer = coalescer(
+            coalesce_s, self._publish, spacing=PUBLISH_SPACING, longest=LONGEST_GAP_S
+        )
         self._task = loop.create_task(self._coalescer.run())
         controller.subscribe(self._on_state)
 

@@ -11,6 +11,8 @@ from envoy.service.status.v3 import csds_pb2, csds_pb2_grpc
 from google.protobuf import timestamp_pb2
 
 from controlplane.resources import DELTA_TYPE_ORDER
+from controlplane.xds._identity import certificate_identities
+from controlplane.xds._requests import close_requests
 from controlplane.xds._stream import Rejection, Stream
 
 GenericXdsConfig = csds_pb2.ClientConfig.GenericXdsConfig
@@ -105,25 +107,33 @@ class Csds(csds_pb2_grpc.ClientStatusDiscoveryServiceServicer):  # type: ignore[
     def __init__(self, streams: Callable[[], Iterable[Stream]]) -> None:
         self._streams = streams
 
-    def _status(self, request: csds_pb2.ClientStatusRequest) -> csds_pb2.ClientStatusResponse:
+    def _status(
+        self, request: csds_pb2.ClientStatusRequest, context: grpc.aio.ServicerContext
+    ) -> csds_pb2.ClientStatusResponse:
+        """The matching proxies' config. Over mTLS, only the proxies the caller's certificate
+        names: a fleet certificate reads its own proxy's config, never its neighbours'."""
+        mine = certificate_identities(context.auth_context())
         streams = sorted(self._streams(), key=lambda s: s.stream_id)
         return csds_pb2.ClientStatusResponse(
             config=[
                 client_config(stream, contents=not request.exclude_resource_contents)
                 for stream in streams
-                if _matches(request, stream.node.id)
+                if _matches(request, stream.node.id) and (mine is None or stream.node.id in mine)
             ]
         )
 
     async def FetchClientStatus(
         self, request: csds_pb2.ClientStatusRequest, context: grpc.aio.ServicerContext
     ) -> csds_pb2.ClientStatusResponse:
-        return self._status(request)
+        return self._status(request, context)
 
     async def StreamClientStatus(
         self,
         requests: AsyncIterator[csds_pb2.ClientStatusRequest],
         context: grpc.aio.ServicerContext,
     ) -> AsyncIterator[csds_pb2.ClientStatusResponse]:
-        async for request in requests:
-            yield self._status(request)
+        try:
+            async for request in requests:
+                yield self._status(request, context)
+        finally:
+            await close_requests(requests)

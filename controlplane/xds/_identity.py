@@ -55,3 +55,13 @@ async def require_identity(context: grpc.aio.ServicerContext, node_id: str) -> N
     if refusal is not None:
         log.warning("refused an xDS stream from %s: %s", context.peer(), refusal)
         await context.abort(grpc.StatusCode.PERMISSION_DENIED, refusal)
+
+
+def certificate_identities(auth: Mapping[str, Sequence[bytes]]) -> frozenset[str] | None:
+    """The node ids a client certificate speaks for (as `identity_refusal` matches them), or
+    None on a plaintext connection, where there is no identity to go by."""
+    if list(auth.get(_SECURITY_TYPE, ())) != [b"ssl"]:
+        return None
+    uris = [uri_identity(value.decode(errors="replace")) for value in auth.get(_SAN_URIS, ())]
+    names = [value.decode(errors="replace") for value in auth.get(_SAN_DNS, ())]
+    return frozenset(name for name in (*uris, *names) if name)

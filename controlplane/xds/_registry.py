@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Protocol
 
 from controlplane.resources import CLUSTER_TYPE, LISTENER_TYPE, ROUTE_TYPE, VHOST_TYPE
 
@@ -51,6 +52,27 @@ class ProxyStatus:
     has not caught up with, or its connection); None while it is in sync."""
 
 
+class SentClusters(Protocol):
+    """The clusters weir sent one proxy over one ADS stream (an open Stream is one)."""
+
+    def sent(self, cluster: str) -> bool: ...
+    def sent_count(self) -> int: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Connection:
+    """The ADS streams one proxy holds on one connection: what its metrics stream, which
+    Envoy opens on the very same connection, may report on."""
+
+    streams: tuple[SentClusters, ...]
+
+    def sent(self, cluster: str) -> bool:
+        return any(stream.sent(cluster) for stream in self.streams)
+
+    def sent_count(self) -> int:
+        return max(stream.sent_count() for stream in self.streams)
+
+
 @dataclass(slots=True)
 class _Record:
     """What the registry keeps of one stream: ProxyStatus's fields, changed in place as ACKs
@@ -68,9 +90,10 @@ class _Record:
     last_nack: Nack | None = None
     nacks: int = 0
     synced_version: str = ""
+    clusters: SentClusters | None = None
 
     def status(self) -> ProxyStatus:
-        fields = {f: getattr(self, f) for f in self.__slots__}
+        fields = {f: getattr(self, f) for f in self.__slots__ if f != "clusters"}
         return ProxyStatus(**{**fields, "acked": dict(self.acked)})
 
 
@@ -79,6 +102,8 @@ class ProxyRegistry:
 
     def __init__(self) -> None:
         self._streams: dict[int, _Record] = {}
+        self._connections: dict[tuple[str, str], list[int]] = {}
+        """(peer, node id) → the ADS streams that proxy holds on that connection."""
         self._ids = itertools.count(1)
         self.current_version = ""
         """The version of the snapshot the xDS server serves now."""
@@ -94,7 +119,9 @@ class ProxyRegistry:
         protocol: str,
         peer: str,
         admin: str | None = None,
+        clusters: SentClusters | None = None,
     ) -> int:
+        """Register a stream; `clusters` says which clusters it was sent (for the sink)."""
         stream_id = next(self._ids)
         self._streams[stream_id] = _Record(
             stream_id=stream_id,
@@ -105,11 +132,27 @@ class ProxyRegistry:
             connected_at=(now := datetime.now(UTC)),
             admin=admin,
             behind_since=now,
+            clusters=clusters,
         )
+        self._connections.setdefault((peer, node_id), []).append(stream_id)
         return stream_id
 
     def disconnect(self, stream_id: int) -> None:
-        self._streams.pop(stream_id, None)
+        record = self._streams.pop(stream_id, None)
+        if record is not None:
+            key = (record.peer, record.node_id)
+            ids = [i for i in self._connections.get(key, ()) if i != stream_id]
+            if ids:
+                self._connections[key] = ids
+            else:
+                self._connections.pop(key, None)
+
+    def connection(self, peer: str, node_id: str) -> Connection | None:
+        """The ADS streams proxy `node_id` holds on connection `peer` (gRPC's peer string,
+        the client's address and port), or None when it holds none there."""
+        records = [self._streams[i] for i in self._connections.get((peer, node_id), ())]
+        streams = tuple(r.clusters for r in records if r.clusters is not None)
+        return Connection(streams) if streams else None
 
     def acked(self, stream_id: int, type_url: str, version: str) -> None:
         record = self._streams.get(stream_id)

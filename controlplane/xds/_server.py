@@ -15,8 +15,10 @@ state when it catches up. Resources are encoded once per snapshot and shared by 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
+import socket
 import sys
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -33,7 +35,12 @@ from prometheus_client import CollectorRegistry
 from controlplane import defaults
 from controlplane.bootstrap import ADMIN_METADATA_KEY
 from controlplane.control import Controller
-from controlplane.defaults import LISTEN_METADATA_KEY, SIDECAR_LISTEN
+from controlplane.defaults import (
+    ACCESS_LOG_METADATA_KEY,
+    LISTEN_METADATA_KEY,
+    MAX_ACCESS_LOG_PATH,
+    SIDECAR_LISTEN,
+)
 from controlplane.model import State, split_address
 from controlplane.resources import (
     DELTA_TYPE_ORDER,
@@ -47,10 +54,18 @@ from controlplane.xds._cache import SnapshotCache
 from controlplane.xds._csds import Csds
 from controlplane.xds._delta import DeltaSession
 from controlplane.xds._errors import ProtocolError
-from controlplane.xds._identity import require_identity
-from controlplane.xds._limits import PeerStreams, XdsLimits, peer_host
+from controlplane.xds._identity import identity_refusal
+from controlplane.xds._limits import (
+    FirstReads,
+    StreamCaps,
+    XdsLimits,
+    node_refusal,
+    peer_host,
+)
 from controlplane.xds._metrics import XdsMetrics
 from controlplane.xds._registry import ProxyRegistry, type_name
+from controlplane.xds._requests import close_requests
+from controlplane.xds._scope import declared_calls, scope_of
 from controlplane.xds._sotw import SotwSession
 from controlplane.xds._stream import Pushed, Session, Stream
 from controlplane.xds._tls import add_port
@@ -66,13 +81,15 @@ class _Ads:
         cache: SnapshotCache,
         registry: ProxyRegistry,
         metrics: XdsMetrics,
-        peers: PeerStreams,
+        limits: XdsLimits,
     ) -> None:
         self._cache = cache
         self._registry = registry
         self._metrics = metrics
-        self._peers = peers
-        self._listeners: dict[str, Encoded] = {}
+        self._limits = limits
+        self._caps = StreamCaps(limits)
+        self._first_reads = FirstReads(limits)
+        self._listeners: dict[tuple[str, str | None], Encoded] = {}
         self._views = ViewCache()
         self.streams: dict[int, Stream] = {}
 
@@ -123,32 +140,47 @@ class _Ads:
         A task of its own per stream reads the requests for as long as the stream lasts and
         hands them to the session; this generator writes, whenever that task or the cache's
         publication wakes it.
+
+        A stream weir ends is ended by setting its status and returning, never by raising
+        (`context.abort`): grpc.aio keeps the raised error, whose traceback holds this frame,
+        in a reference cycle with the call that only the garbage collector breaks, and until
+        it does, whatever the frame held (up to a 4 MiB request) stays in memory.
         """
         opened = time.monotonic()
         host = peer_host(context.peer())
-        if not self._peers.admit(host):
-            log.warning("refused an xDS stream from %s: %d already open", host, self._peers.cap)
-            await context.abort(
-                grpc.StatusCode.RESOURCE_EXHAUSTED,
-                f"{host} already holds {self._peers.cap} xDS streams, the most weir accepts "
-                "from one address",
-            )
+        refusal = self._caps.admit(host)
+        if refusal is not None:
+            log.warning("refused an xDS stream from %s: %s", host, refusal)
+            _end(context, grpc.StatusCode.RESOURCE_EXHAUSTED, refusal)
+            await close_requests(requests)
+            return
+        proxy: str | None = None
         stream: Stream | None = None
+        ending: tuple[grpc.StatusCode, str] | None = None
         wakeup = Wakeup(asyncio.get_running_loop())
         reader: asyncio.Future[None] | None = None
         cache = self._cache
         try:
-            opening = await self._open(requests, context, protocol, make_session)
-            if opening is None:
+            first, ending = await self._first_request(requests, host)
+            if first is not None and ending is None:
+                ending = self._admit(host, first, context)
+            if first is not None and ending is None:
+                proxy = first.node.id
+                try:
+                    stream, session, listener = self._open(first, context, protocol, make_session)
+                    _request(session, first, stream)
+                except ProtocolError as exc:
+                    ending = (grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+            first = None  # Envoy's whole node: not to be held for the stream's life
+            if stream is None or ending is not None:
                 return
-            stream, session, listener, first = opening
-            _request(session, first, stream)
-            del opening, first  # Envoy's whole node: not to be held for the stream's life
             reader = asyncio.ensure_future(_take_requests(requests, session, stream, wakeup))
             cache.watch(wakeup.set)
+            declared, group = stream.calls, stream.node.cluster
             while True:
                 snapshot, published = cache.snapshot, cache.published_at
-                stream.view = self._views.of(snapshot, listener, protocol)
+                scope = scope_of(declared, group, snapshot)
+                stream.view = self._views.of(snapshot, listener, protocol, scope)
                 for response in session.responses(stream.view):
                     stream.inflight[response.type_url] = Pushed(snapshot.version, published)
                     self._metrics.sent(response.type_url, protocol, response.ByteSize())
@@ -159,52 +191,92 @@ class _Ads:
                 self._track_lag(stream, snapshot.version, published)
                 await wakeup.wait()
                 if reader.done():
-                    reader.result()  # a bad request ends the stream with its error
+                    failed = None if reader.cancelled() else reader.exception()
+                    if isinstance(failed, ProtocolError):  # a bad request ends the stream
+                        ending = (grpc.StatusCode.INVALID_ARGUMENT, str(failed))
+                    elif failed is not None:
+                        raise failed
                     return
-        except ProtocolError as exc:
-            log.warning("ended an xDS stream from %s: %s", context.peer(), exc)
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         finally:
             if reader is not None:
                 cache.unwatch(wakeup.set)
                 reader.cancel()
-            self._peers.release(host)
+                with contextlib.suppress(BaseException):
+                    await reader  # it reads `requests`: done before they are closed
+            await close_requests(requests)
+            self._caps.release(host, proxy)
+            if ending is not None:
+                log.warning("ended an xDS stream from %s: %s", context.peer(), ending[1])
+                _end(context, *ending)
             if stream is not None:
                 log.info("%s stream %d closed", protocol, stream.stream_id)
                 self._registry.disconnect(stream.stream_id)
                 self.streams.pop(stream.stream_id, None)
                 self._metrics.stream_closed(protocol, time.monotonic() - opened)
 
-    async def _open(
+    async def _first_request(
+        self, requests: AsyncIterator[Any], host: str
+    ) -> tuple[Any, tuple[grpc.StatusCode, str] | None]:
+        """The stream's first request, read a few streams at a time (FirstReads), or why the
+        stream ends; (None, None) if it ended before sending one."""
+        try:
+            async with self._first_reads.slot(host):
+                first = await _read(requests)
+        except TimeoutError:
+            timeout = self._limits.first_request_timeout_s
+            return None, (
+                grpc.StatusCode.DEADLINE_EXCEEDED,
+                f"no complete first request within {timeout:g}s",
+            )
+        except ProtocolError as exc:
+            return None, (grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        if first is None:
+            return None, None
+        refusal = _node_refusal(first) or node_refusal(first.node, self._limits)
+        if refusal is not None:
+            return None, (grpc.StatusCode.INVALID_ARGUMENT, refusal)
+        return first, None
+
+    def _admit(
+        self, host: str, first: Any, context: grpc.aio.ServicerContext
+    ) -> tuple[grpc.StatusCode, str] | None:
+        """Why the proxy of `first` may not hold this stream, or None once it is counted."""
+        if not first.type_url:
+            return grpc.StatusCode.INVALID_ARGUMENT, "an ADS request must carry type_url"
+        refusal = identity_refusal(context.auth_context(), first.node.id)
+        if refusal is not None:  # mTLS: the certificate must name the node
+            return grpc.StatusCode.PERMISSION_DENIED, refusal
+        refusal = self._caps.admit_proxy(host, first.node.id)
+        if refusal is not None:
+            return grpc.StatusCode.RESOURCE_EXHAUSTED, refusal
+        return None
+
+    def _open(
         self,
-        requests: AsyncIterator[Any],
+        first: Any,
         context: grpc.aio.ServicerContext,
         protocol: str,
         make_session: Callable[..., Session],
-    ) -> tuple[Stream, Session, Encoded, Any] | None:
-        """Check the first request and register the proxy: its stream, session, listener and
-        that first request (for the session); None if the stream ended before it."""
-        first = await _read(requests)
-        if first is None:
-            return None
-        _check_node(first)
-        _check_type(first)
-        await require_identity(context, first.node.id)  # mTLS: the cert must name the node
+    ) -> tuple[Stream, Session, Encoded]:
+        """Register the proxy of an admitted first request: its stream, session and listener."""
         listener = self._listener_for(first.node)
-        stream_id = self._registry.connect(
+        calls = declared_calls(first.node)
+        stream = Stream(0, kept_node(first.node), protocol, calls=calls)
+        stream.stream_id = stream_id = self._registry.connect(
             node_id=first.node.id,
             node_cluster=first.node.cluster,
             protocol=protocol,
             peer=context.peer(),
             admin=_admin_of(first.node),
+            clusters=stream,
         )
         log.info("%s stream %d from %s (%s)", protocol, stream_id, first.node.id, context.peer())
-        stream = self.streams[stream_id] = Stream(stream_id, kept_node(first.node), protocol)
+        self.streams[stream_id] = stream
         stream.session = session = make_session(
             on_ack=lambda t, v: self._on_ack(stream, t, v),
             on_nack=lambda t, v, m: self._on_nack(stream, t, v, m),
         )
-        return stream, session, listener, first
+        return stream, session, listener
 
     def _on_ack(self, stream: Stream, type_url: str, version: str) -> None:
         # The stream keeps it as a key: one shared string rather than each request's own copy
@@ -239,9 +311,11 @@ class _Ads:
             host, port = split_address(address)
         except ValueError as exc:
             raise ProtocolError(f"node.metadata.{LISTEN_METADATA_KEY}: {exc}") from exc
-        if address not in self._listeners:
-            self._listeners[address] = build_listener(host, port)
-        return self._listeners[address]
+        access_log = _access_log_of(node)
+        key = (address, access_log)
+        if key not in self._listeners:
+            self._listeners[key] = build_listener(host, port, access_log)
+        return self._listeners[key]
 
 
 ADS_SERVICE = ads_pb2.DESCRIPTOR.services_by_name["AggregatedDiscoveryService"].full_name
@@ -295,16 +369,23 @@ MAX_IGNORED_TYPES = 16
 """Unknown types remembered (and logged) per stream; a proxy inventing more costs nothing."""
 
 
-def _check_node(request: Any) -> None:
+def _node_refusal(request: Any) -> str | None:
     """The proxy's name goes into logs, the registry and CSDS: it must be a plain name."""
     if not request.HasField("node") or not request.node.id:
-        raise ProtocolError("the first request of a stream must carry node.id")
+        return "the first request of a stream must carry node.id"
     node_id: str = request.node.id
     if len(node_id) > MAX_NODE_ID or not node_id.isprintable():
-        raise ProtocolError(
+        return (
             f"node.id must be at most {MAX_NODE_ID} printable characters, not {node_id[:40]!r}"
             + ("..." if len(node_id) > 40 else "")
         )
+    return None
+
+
+def _end(context: grpc.aio.ServicerContext, code: grpc.StatusCode, details: str) -> None:
+    """End the stream with this status once its handler returns (see `_Ads.serve`)."""
+    context.set_code(code)
+    context.set_details(details)
 
 
 def _check_type(request: Any) -> None:
@@ -335,6 +416,21 @@ def _request(session: Session, request: Any, stream: Stream) -> None:
         )
 
 
+def _access_log_of(node: Any) -> str | None:
+    """The file the proxy wants its requests logged to (node.metadata.weir_access_log), if it
+    names one: an absolute path of printable characters, at most MAX_ACCESS_LOG_PATH long."""
+    fields = node.metadata.fields
+    if ACCESS_LOG_METADATA_KEY not in fields:
+        return None
+    path: str = fields[ACCESS_LOG_METADATA_KEY].string_value
+    if not path.startswith("/") or len(path) > MAX_ACCESS_LOG_PATH or not path.isprintable():
+        raise ProtocolError(
+            f"node.metadata.{ACCESS_LOG_METADATA_KEY} must be an absolute file path of at most "
+            f"{MAX_ACCESS_LOG_PATH} printable characters"
+        )
+    return path
+
+
 def _admin_of(node: Any) -> str | None:
     """The admin host:port the proxy names in node.metadata.weir_admin, if it does."""
     fields = node.metadata.fields
@@ -349,6 +445,23 @@ def _admin_of(node: Any) -> str | None:
         )
         return None
     return address
+
+
+def _check_free(address: str) -> None:
+    """Fail with one line if something listens on `address` already (another weir serve),
+    before gRPC tries and logs a multi-line error of its own. The port is bound without
+    SO_REUSEPORT (XdsLimits), so two servers never share it."""
+    host, _, port = address.rpartition(":")
+    if port == "0":
+        return
+    host = host.strip("[]")
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, int(port)))
+        except OSError as exc:
+            raise RuntimeError(exc.strerror or str(exc)) from exc
 
 
 YOUNG_GC_THRESHOLD = 10_000
@@ -418,9 +531,7 @@ class XdsServer:
             build=build,
         )
         server = grpc.aio.server(options=self.limits.grpc_options())
-        ads = self._ads = _Ads(
-            cache, self.registry, self.metrics, PeerStreams(self.limits.streams_per_peer)
-        )
+        ads = self._ads = _Ads(cache, self.registry, self.metrics, self.limits)
         server.add_generic_rpc_handlers((ads.handler(),))
         csds_pb2_grpc.add_ClientStatusDiscoveryServiceServicer_to_server(
             Csds(lambda: list(ads.streams.values())), server
@@ -428,6 +539,7 @@ class XdsServer:
         if self._services:
             server.add_generic_rpc_handlers(self._services)
         try:
+            _check_free(address)
             port = add_port(server, address, self._credentials)
             await server.start()
         except RuntimeError as exc:  # grpcio's word for a port it cannot bind

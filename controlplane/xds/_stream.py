@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from controlplane.resources import Encoded
-from controlplane.xds._view import ProxyView
+from controlplane.resources import CLUSTER_TYPE, Encoded
+from controlplane.xds._view import EMPTY, Held, ProxyView
 
 
 class Session(Protocol):
@@ -22,6 +22,8 @@ class Session(Protocol):
     def on_request(self, request: Any) -> None: ...
     def responses(self, view: ProxyView) -> list[Any]: ...
     def holdings(self) -> dict[str, dict[str, tuple[str, Encoded | None]]]: ...
+    @property
+    def held(self) -> Held: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +47,9 @@ class Stream:
     node: Any
     """The proxy's envoy.config.core.v3.Node, from the stream's first request."""
     protocol: str
+    calls: frozenset[str] | None = None
+    """The services the proxy declared it calls (node.metadata.weir_calls); None: it is
+    served every service."""
     session: Session | None = None
     view: ProxyView | None = None
     """The view the latest responses were computed from."""
@@ -72,6 +77,19 @@ class Stream:
     def nack(self, type_url: str, version: str, message: str) -> None:
         self.inflight.pop(type_url, None)
         self.rejected[type_url] = Rejection(version, message, datetime.now(UTC))
+
+    def sent(self, cluster: str) -> bool:
+        """Whether weir sent this proxy `cluster`: it is in the proxy's current view (sent, or
+        about to be), or the proxy holds it still (a removal not yet ACKed)."""
+        view = self.view
+        if view is not None and cluster in view.resources.get(CLUSTER_TYPE, EMPTY):
+            return True
+        return self.session is not None and cluster in self.session.held.clusters
+
+    def sent_count(self) -> int:
+        """How many clusters the proxy's current view holds."""
+        view = self.view
+        return len(view.resources.get(CLUSTER_TYPE, EMPTY)) if view is not None else 0
 
     @property
     def settled(self) -> bool:

@@ -30,6 +30,7 @@ from controlplane.resources import (
     Encoded,
     Resources,
     content_version,
+    scoped,
     set_version,
 )
 
@@ -264,21 +265,61 @@ class WholeSet:
         return cls(ordered, set_version(ordered), refs, [r.packed() for r in ordered.values()])
 
 
+ViewKey = tuple[Encoded, str, frozenset[str] | None]
+"""A view's listener, protocol and scope (None: every service)."""
+
+
 class ViewCache:
-    """The current view per listener and protocol, shared by every stream that has it."""
+    """The current view per listener, protocol and scope, shared by every stream that has it.
+
+    What no stream asked for while a snapshot was current is forgotten when the next one comes
+    (each stream asks at every publication), so the cache holds what the connected proxies
+    use, however many listeners or scopes proxies named before."""
 
     def __init__(self) -> None:
-        self._views: dict[tuple[Encoded, str], tuple[Resources, ProxyView]] = {}
+        self._views: dict[ViewKey, tuple[Resources, ProxyView]] = {}
+        self._scoped: dict[frozenset[str], tuple[Resources, Resources]] = {}
+        """Scope → the snapshot it was narrowed from, and the narrowed snapshot."""
+        self._current: Resources | None = None
+        self._asked: set[ViewKey] = set()
 
-    def of(self, snapshot: Resources, listener: Encoded, protocol: str) -> ProxyView:
-        key = (listener, protocol)
+    def of(
+        self,
+        snapshot: Resources,
+        listener: Encoded,
+        protocol: str,
+        scope: frozenset[str] | None = None,
+    ) -> ProxyView:
+        if snapshot is not self._current:
+            self._forget_unasked()
+            self._current = snapshot
+        key = (listener, protocol, scope)
+        self._asked.add(key)
+        served = snapshot if scope is None else self._narrowed(snapshot, scope)
         held = self._views.get(key)
-        if held is None or held[0] is not snapshot:
-            view = ProxyView.of(snapshot, listener, protocol)
+        if held is None or held[0] is not served:
+            view = ProxyView.of(served, listener, protocol)
             if held is not None:
                 view.share_refs(held[1])
-            held = self._views[key] = (snapshot, view)
+            held = self._views[key] = (served, view)
         return held[1]
+
+    def _narrowed(self, snapshot: Resources, scope: frozenset[str]) -> Resources:
+        held = self._scoped.get(scope)
+        if held is None or held[0] is not snapshot:
+            held = self._scoped[scope] = (
+                snapshot,
+                scoped(snapshot, scope, held[1] if held is not None else None),
+            )
+        return held[1]
+
+    def _forget_unasked(self) -> None:
+        for key in self._views.keys() - self._asked:
+            del self._views[key]
+        scopes = {scope for _, _, scope in self._asked}
+        for scope in self._scoped.keys() - scopes:
+            del self._scoped[scope]
+        self._asked = set()
 
 
 @dataclass(slots=True)

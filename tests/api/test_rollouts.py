@@ -73,6 +73,8 @@ async def test_start_takes_the_service_files_defaults_and_names_who(
         "steps": [10.0, 50.0, 100.0],
         "bake": "1h",
         "grace": "0ms",
+        "decide_within": "10m",
+        "accept_risk": False,
     }
 
 

@@ -198,3 +198,30 @@ def test_bad_replica_addresses_are_a_usage_error(addresses: list[str], words: st
     assert result.exit_code == 2
     assert words in result.stderr
     assert "Traceback" not in result.output
+
+
+def test_calls_scopes_the_proxy_in_its_node_metadata(tmp_path: Path) -> None:
+    result = invoke("bootstrap", "--node-id", "c-1", "--cluster", "checkout", "--calls", "cart,pay")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("# Envoy bootstrap made by `weir bootstrap --node-id c-1 ")
+    assert "--calls cart,pay`" in result.stdout.splitlines()[0]
+    bootstrap = yaml.safe_load(result.stdout)
+    assert bootstrap["node"]["metadata"]["weir_calls"] == ["cart", "pay"]
+    path = tmp_path / "bootstrap.yaml"
+    path.write_text(result.stdout)
+    assert envoy_validate(path).returncode == 0
+    unscoped = invoke("bootstrap", "--node-id", "c-1", "--cluster", "checkout")
+    assert "weir_calls" not in unscoped.stdout  # no --calls: served every service
+
+
+@pytest.mark.parametrize(
+    ("calls", "words"),
+    [
+        ("cart,Pay!", "'Pay!' is not a service name"),
+        (",".join(f"s{n}" for n in range(600)), "names 600 services, more than the 512"),
+    ],
+)
+def test_bad_calls_are_a_usage_error(calls: str, words: str) -> None:
+    result = invoke("bootstrap", "--node-id", "c-1", "--cluster", "checkout", "--calls", calls)
+    assert result.exit_code == 2
+    assert words in result.stderr

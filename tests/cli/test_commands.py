@@ -176,3 +176,48 @@ def _two_live_one_shadow(weir: Weir) -> None:
     assert weir("instance", "activate", "web-2", "--live", "--weight", "3").exit_code == 0
     shadow = weir("instance", "activate", "web-3", "--shadow", "--mirror-percent", "10")
     assert shadow.exit_code == 0
+
+
+MESH_FILE = """\
+name: cart
+callers: [web]
+instances:
+  - {id: cart-1, version: v1, address: 10.0.1.1:8080, activation: {state: live, weight: 2}}
+  - {id: cart-2, version: v1, address: 10.0.1.2:8080}
+---
+name: pay
+instances:
+  - {id: pay-1, version: v3, address: 10.0.2.1:8080, activation: {state: live}}
+---
+instances:    # of services applied before: each names its own
+  - {id: cart-3, service: cart, version: v2, address: 10.0.1.3:8080}
+"""
+
+
+def test_apply_takes_services_and_instances_in_one_transaction(
+    server: Server, weir: Weir, tmp_path: Path
+) -> None:
+    mesh_file = tmp_path / "mesh.yaml"
+    mesh_file.write_text(MESH_FILE)
+
+    result = weir("apply", "-f", str(mesh_file), "--reason", "sync from consul")
+
+    assert result.exit_code == 0, result.output
+    assert result.stdout == (
+        "applied 2 services (0 unchanged), registered 4 instances (0 unchanged; 2 started live "
+        "or in shadow): ledger entries 1-8\n"
+    )
+    state = server.controller.state
+    assert state.services["cart"].callers == ("web",)
+    assert [(i.instance.id, i.activation.describe()) for i in state.instances_of("cart")] == [
+        ("cart-1", "live weight 2"),
+        ("cart-2", "inactive"),
+        ("cart-3", "inactive"),
+    ]
+    assert {e.reason for e in server.controller.history()} == {"sync from consul"}
+
+    again = weir("apply", "-f", str(mesh_file))
+    assert again.stdout == (
+        "applied 0 services (2 unchanged), registered 0 instances (4 unchanged; 0 started live "
+        "or in shadow): nothing new in the ledger\n"
+    )

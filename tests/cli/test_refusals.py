@@ -110,7 +110,11 @@ SERVICE_FILES = {
     ),
     "no-name": ("domains: [web]\n", "name: the service needs a name"),
     "not-a-mapping": ("- name: web\n", "a service file is a mapping"),
-    "two-documents": ("name: web\n---\nname: auth\n", "holds one service, not 2"),
+    "two-documents-one-unnamed": ("name: web\n---\ndomains: [a]\n", "document 2: name:"),
+    "a-bad-instance": (
+        "name: web\ninstances:\n  - {id: web-9, version: v1, address: nowhere}\n",
+        "document 1, instances[0]: address",
+    ),
     "yaml-syntax-error": ("name: web\nslo:\n  success_rate: [99.9\n", "line 4, column 1"),
     "objective-unknown-field": (
         "name: web\nobjectives:\n  - {name: orders, kind: ratio, source: {header: order}, x: 1}\n",

@@ -16,7 +16,7 @@ from controlplane.rollout import RolloutDriver
 from tests.cli._run import invoke
 from tests.cli.conftest import Server, Weir
 from tests.rollout._world import judge
-from tests.support import secret_of
+from tests.support import eventually, secret_of
 
 SERVICE = """\
 name: web
@@ -51,8 +51,10 @@ def test_start_says_what_will_happen_and_how_to_follow_it(web: Server, weir: Wei
 
     assert result.exit_code == 0, result.output
     assert result.stdout == (
-        "started rollout web/1: canary (steps 10%, 50%, 100%; bake 30s; grace 0ms) of web to v2 "
-        "(ledger entry 5)\nfollow it with: weir rollout status web --watch\n"
+        "started rollout web/1: canary (steps 10%, 50%, 100%; bake 30s; decide within 10m; "
+        "grace 0ms) of web to v2 (ledger entry 5)\n"
+        "time to a decision: not forecast (too little traffic seen lately to go by)\n"
+        "follow it with: weir rollout status web --watch\n"
     )
 
 
@@ -86,12 +88,23 @@ def test_status_reads_as_a_progress_display(web: Server, weir: Weir) -> None:
 
 
 def test_status_json_is_the_api_answer(web: Server, weir: Weir) -> None:
-    weir("rollout", "start", "web", "--version", "v2")
+    weir("rollout", "start", "web", "--version", "v2", "--bake", "10m")
+    # The server's driver takes the first step on its own tick; after it the rollout holds
+    # (no verdict, a long bake), so the CLI and the API read the same state.
+    eventually(lambda: (r := web.controller.state.active_rollout("web")) and r.current is not None)
 
     result = weir("rollout", "status", "web", "--json")
 
     data = json.loads(result.stdout)
-    assert (data["id"], data["state"], data["step"]) == ("web/1", "running", 0)
+    assert (data["id"], data["state"], data["step"]) == ("web/1", "running", 1)
+    answer = httpx.get(
+        f"{web.url}/v1/rollouts/web", headers={"Authorization": f"Bearer {secret_of('operator')}"}
+    )
+
+    def settled(view: dict[str, object]) -> dict[str, object]:
+        return {**view, "next": {**view["next"], "in_s": None}}  # type: ignore[dict-item]
+
+    assert settled(data) == settled(answer.json())  # but for the seconds still to wait
 
 
 class _FirstAnswer(httpx.HTTPTransport):
@@ -130,7 +143,7 @@ def test_watch_redraws_until_the_rollout_completes(web: Server, weir: Weir) -> N
 
     assert result.exit_code == 0, result.output
     frames = result.stdout.split("\n\n")
-    assert "— running, step 0 of 3" in frames[0]
+    assert "— running, step " in frames[0]  # the server's own driver may have taken step 1
     assert "— completed, step 3 of 3 (100%: a out)" in result.stdout
     assert f"[{'#' * 30}] 100.0% of live traffic on v2" in result.stdout
 
@@ -211,3 +224,24 @@ def test_a_refused_start_exits_non_zero_and_records_nothing(
     assert result.exit_code == code, result.output
     assert words in result.stderr
     assert web.ledger_length() == length
+
+
+def test_the_forecast_of_each_step_is_printed_as_recorded() -> None:
+    from controlplane.cli._rollouts import forecast_lines
+
+    event = {
+        "plan": {"decide_within": "10m"},
+        "forecast": [
+            {"stage": 0, "label": "1%", "share": 0.01, "seconds": 3000.0, "within": False},
+            {"stage": 1, "label": "25%", "share": 0.25, "seconds": 240.0, "within": True},
+            {"stage": 2, "label": "100%: a out", "share": 1.0, "seconds": None, "within": False},
+        ],
+    }
+    assert forecast_lines(event) == [
+        "time to a decision at the current traffic (each step may take 10m):",
+        "  step 1 (1%, 1% of traffic): about 50 min to pass if as good as the old version"
+        "  (over; the plan accepts the risk)",
+        "  step 2 (25%, 25% of traffic): about 4 min to pass if as good as the old version",
+        "  step 3 (100%: a out, 100% of traffic): no pass in sight at this traffic if as good as "
+        "the old version  (over; the plan accepts the risk)",
+    ]

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from controlplane.model import ArmEvidence, Outcome, Slo, Verdict
+from controlplane.model import ArmEvidence, Outcome, Verdict
 from controlplane.stats import ClusterCounts, Scrape, SourceUnavailable
+from controlplane.verdict import Evidence
 
 
 class ScriptedSource:
@@ -27,10 +28,11 @@ class ScriptedSource:
         return Scrape(at=self.at, clusters=dict(self.totals), reporting=1)
 
 
-def rate_judge(
-    candidate: ClusterCounts, baseline: ClusterCounts | None, *, slo: Slo, elapsed_s: float
-) -> Verdict:
-    """fail: 5+ errors at over twice the baseline's rate; pass: 100+ requests; else wait."""
+def rate_judge(evidence: Evidence, *, elapsed_s: float) -> Verdict:
+    """fail: 5+ errors at over twice the baseline's rate; pass: 100+ requests; else wait.
+    Reads everything served since the change (warm-up included): the loop is under test here,
+    not the statistics."""
+    candidate, baseline = evidence.served, evidence.served_baseline
     base_rate = baseline.errors / baseline.requests if baseline and baseline.requests else 0.0
     rate = candidate.errors / candidate.requests if candidate.requests else 0.0
     if candidate.errors >= 5 and rate > 2 * base_rate:

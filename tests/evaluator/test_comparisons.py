@@ -11,6 +11,7 @@ from controlplane.model import (
     Activation,
     ActivationChanged,
     ArmEvidence,
+    Compare,
     Instance,
     Outcome,
     ServiceSpec,
@@ -38,9 +39,11 @@ class ScriptedComparisons:
         )
 
 
-def mesh() -> tuple[Controller, ScriptedSource, ScriptedComparisons, Evaluator]:
+def mesh(
+    compare: Compare | None = None,
+) -> tuple[Controller, ScriptedSource, ScriptedComparisons, Evaluator]:
     c = Controller(SqliteStore(":memory:"))
-    c.apply_service(ServiceSpec(name="web"), actor="ops")
+    c.apply_service(ServiceSpec(name="web", compare=compare), actor="ops")
     for n, instance_id in enumerate(("old", "new")):
         instance = Instance(
             id=instance_id, service="web", version=f"v{n}", address=f"10.0.0.{n}:80"
@@ -90,3 +93,22 @@ async def test_other_changes_are_still_judged_by_the_stats() -> None:
         and e.event.verdict.outcome is Outcome.PASS
         for e in c.history()
     )
+
+
+async def test_with_stats_the_comparison_stands_over_them_and_is_judged_every_tick() -> None:
+    c, source, comparisons, evaluator = mesh(Compare())
+    change = c.change("new", Activation.shadow(100), actor="ops")
+    await evaluator.step()  # the change's first scrape: the zero of its evidence
+    source.serve("web--new", 200)  # the stats alone would pass it
+    await evaluator.step()
+    [evaluation] = [e for e in evaluator.evaluations() if e.instance_id == "new"]
+    assert evaluation.verdict is not None and evaluation.verdict.reason == "compared: inconclusive"
+
+    comparisons.outcome = Outcome.FAIL  # nothing of the service moves meanwhile
+    await evaluator.step()
+
+    verdicts = [e.event for e in c.history() if isinstance(e.event, VerdictRecorded)]
+    assert [(v.change_seq, v.verdict.outcome) for v in verdicts if v.instance_id == "new"] == [
+        (change.seq, Outcome.FAIL)
+    ]
+    assert c.state.instances["new"].activation == Activation.inactive()

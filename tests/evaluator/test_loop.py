@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from controlplane.control import Controller
@@ -16,6 +18,7 @@ from controlplane.model import (
     Risk,
     RolloutDefaults,
     ServiceSpec,
+    Verdict,
     VerdictRecorded,
 )
 from tests.evaluator._fakes import ScriptedSource, extra_failures, rate_judge
@@ -144,3 +147,30 @@ async def test_a_shadow_instance_is_judged_and_a_failing_shadow_deactivated() ->
 
     assert [v.verdict.outcome for v in verdicts(c) if v.instance_id == "new"] == [Outcome.FAIL]
     assert c.state.instances["new"].state is ActivationState.INACTIVE
+
+
+async def test_an_idle_change_is_judged_again_as_it_ages_and_at_once_on_new_evidence() -> None:
+    c, source, _ = mesh()
+    now = [1_000.0]
+    judged: list[float] = []
+
+    def counting_judge(*args: Any, **kwargs: Any) -> Verdict:
+        judged.append(kwargs["elapsed_s"])
+        return rate_judge(*args, **kwargs)
+
+    evaluator = Evaluator(
+        c, source, judge=counting_judge, extra_failures=extra_failures, clock=lambda: now[0]
+    )
+    c.change("new", Activation.live(1), actor="ops")
+    for _ in range(100):  # no traffic for 100 s: nothing new to judge
+        await evaluator.step()
+        now[0] += 1.0
+    (idle,) = [e for e in evaluator.evaluations() if e.instance_id == "new"]
+    assert idle.verdict is not None and idle.verdict.outcome is Outcome.INCONCLUSIVE
+    assert idle.verdict.elapsed_s >= (now[0] - 1.0 - idle.opened_at) / 1.1 - 1.0
+    assert len(judged) < 2 * 40  # two open changes, judged far less than every second
+
+    source.serve("web--new", 100)
+    source.serve("web--old", 900)
+    await evaluator.step()  # new evidence: judged at once, and it passes
+    assert [v.verdict.outcome for v in verdicts(c) if v.instance_id == "new"] == [Outcome.PASS]

@@ -129,8 +129,8 @@ def test_the_leader_killed_mid_canary_another_replica_leads_and_finishes_it(
 def test_a_paused_leader_loses_its_term_and_its_writes_are_refused_when_it_wakes(
     tmp_path: Path, ledger_url: str
 ) -> None:
-    # Stats are off: nothing judges, so the canary's one step waits for an operator's promote;
-    # its grace stage after it is only time.
+    # Stats are off: nothing judges, so the canary's two steps (v2 live; v1 out, judged too)
+    # wait for an operator's promote; its grace stage after them is only time.
     a_log = tmp_path / "a" / "weir-serve.log"
     with ExitStack() as stack:
         # Given replica a leading a canary into its grace stage, replica b following
@@ -144,7 +144,9 @@ def test_a_paused_leader_loses_its_term_and_its_writes_are_refused_when_it_wakes
         a.call("POST", "/v1/rollouts", {**CANARY, "steps": [100], "bake": "0s", "grace": "7s"})
         eventually(lambda: rollout(a)["step"] == 1, timeout=10, interval=0.1)
         a.call("POST", f"/v1/rollouts/{SERVICE}/promote", {})
-        eventually(lambda: rollout(a)["step"] == 2, timeout=10, interval=0.05)  # grace: 7 s
+        eventually(lambda: rollout(a)["step"] == 2, timeout=10, interval=0.05)  # v1-a out
+        a.call("POST", f"/v1/rollouts/{SERVICE}/promote", {})
+        eventually(lambda: rollout(a)["step"] == 3, timeout=10, interval=0.05)  # grace: 7 s
         assert a.pid is not None
 
         # When a is paused past the end of the grace

@@ -25,7 +25,13 @@ class Heard:
         self.proxies: dict[str, ProxyReading] = {}
 
     def set(self, proxy: str, requests: int, *, own: bool, ago_s: float = 0.0) -> None:
-        counts = ClusterCounts(requests=requests, errors=requests // 10)
+        counts = ClusterCounts(
+            requests=requests,
+            errors=requests // 10,
+            retried=requests // 20,
+            retried_errors=requests // 25,
+            retries=requests // 15,
+        )
         self.proxies[proxy] = ProxyReading(proxy, time.time() - ago_s, {CLUSTER: counts}, own)
 
     async def scrape(self) -> Scrape:
@@ -67,7 +73,9 @@ async def test_the_leader_sees_the_proxies_of_every_replica(
 
     scrape = await a.stats.scrape()
 
-    assert scrape.clusters[CLUSTER] == ClusterCounts(requests=42, errors=4)
+    assert scrape.clusters[CLUSTER] == ClusterCounts(
+        requests=42, errors=4, retried=2, retried_errors=1, retries=2
+    )
     assert scrape.reporting == 2
 
 

@@ -39,7 +39,9 @@ def test_weir_demo_runs_a_canary_rolls_back_bad_ones_and_stops_everything() -> N
     # the v2 canary completed and the v3 canary was rolled back by a fail verdict
     assert re.search(r"100\.0% on v2 — completed", out), out
     assert re.search(r"on v3 — rolled back", out), out
-    assert re.search(r"verdict fail on #\d+, cost \d+\.\d\d", out), out
+    assert re.search(
+        r"verdict fail on #\d+: \d+/\d+ attempts failed, callers \d+/\d+, cost \d+\.\d\d", out
+    ), out
     # v4 answered 200 but took fewer orders: failed on the objective and rolled back; v5 took
     # more: recorded as an improvement with a positive value, and completed
     assert re.search(r"on v4 — rolled back", out), out

@@ -7,6 +7,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -68,8 +69,15 @@ def test_a_failing_instance_is_rolled_back_and_a_healthy_one_stays(
                 i for i in judged.call("GET", "/v1/instances") if i["instance"]["id"] == "good"
             ]
             assert good_now["activation"]["state"] == "live"
-            # and Envoy splits a and good as their weights ask (the split check agrees)
-            budget = judged.call("GET", f"/v1/services/{SERVICE}/budget")
+
+            # and Envoy splits a and good as their weights ask: the split check agrees once
+            # their period of constant weights has settled (5 s after the rollback)
+            def split_checked() -> dict[str, Any]:
+                budget: dict[str, Any] = judged.call("GET", f"/v1/services/{SERVICE}/budget")
+                assert budget["split_mismatch"] is not None, budget
+                return budget
+
+            budget = eventually(split_checked, timeout=20, interval=0.2)
             assert budget["split_mismatch"] is False, budget["split"]
 
     history = judged.history()
@@ -110,9 +118,13 @@ def test_a_spent_budget_refuses_new_live_traffic_until_overridden(
         _, url = connect_envoy(judged, start_envoy, "proxy-1", delta=True)
         serves(url, "flaky")
         with SteadyLoad(url, SERVICE, rps=RPS):
-            # Given a service failing 20% against a 99% SLO, until its budget is spent
+            # Given a service failing 20% against a 99% SLO, until its budget is spent (and its
+            # only instance's change judged a failure, left in place: auto_rollback is off)
             def frozen() -> None:
                 assert judged.call("GET", f"/v1/services/{SERVICE}/budget")["frozen"]
+                assert any(e["event"]["kind"] == "verdict_recorded" for e in judged.history()), (
+                    "the evaluator's verdict on flaky's change is still open"
+                )
 
             eventually(frozen, timeout=30, interval=0.2)
 

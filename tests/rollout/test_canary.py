@@ -102,6 +102,7 @@ async def test_abort_after_old_instances_went_out_puts_every_one_back_newest_fir
     judge(c)
     clock.advance(60)
     await driver.step()  # a out
+    judge(c)  # every step is judged, those taking old instances out too
     clock.advance(60)
     await driver.step()  # b out: c alone serves
 

@@ -46,8 +46,9 @@ WAITS: list[tuple[str, Given, str, bool]] = [
     (
         "inconclusive",
         lambda c, clock: verdict(c, first_change(c), Outcome.INCONCLUSIVE),
-        "the evaluator could not decide on change #9 of c (inconclusive by the test): "
-        "promote to go on, or abort",
+        "no verdict on change #9 of c within the step's 10m (inconclusive by the test); the "
+        "evaluator keeps judging it. To go on: `weir rollout promote` (on your word), or next "
+        "time a longer step (--decide-within), bigger steps (--steps) or --accept-risk",
         False,
     ),
     (

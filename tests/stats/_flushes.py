@@ -14,9 +14,12 @@ def label(name: str, value: str) -> pm.LabelPair:
     return pm.LabelPair(name=name, value=value)
 
 
-def requests_family(by_cluster: Mapping[str, Mapping[str, int]]) -> pm.MetricFamily:
-    """`cluster.upstream_rq_xx` with one counter per (cluster, class): {"web--a": {"2": 9}}."""
-    family = pm.MetricFamily(name="cluster.upstream_rq_xx", type=pm.COUNTER)
+def requests_family(
+    by_cluster: Mapping[str, Mapping[str, int]], name: str = "cluster.upstream_rq_xx"
+) -> pm.MetricFamily:
+    """`cluster.upstream_rq_xx` with one counter per (cluster, class): {"web--a": {"2": 9}}
+    (or another family labelled the same way: `cluster.retry.upstream_rq_xx`)."""
+    family = pm.MetricFamily(name=name, type=pm.COUNTER)
     for cluster, classes in by_cluster.items():
         for klass, delta in classes.items():
             family.metric.add(
@@ -27,6 +30,16 @@ def requests_family(by_cluster: Mapping[str, Mapping[str, int]]) -> pm.MetricFam
                 counter=pm.Counter(value=float(delta)),
                 timestamp_ms=1_795_671_865_124,
             )
+    return family
+
+
+def retries_family(by_cluster: Mapping[str, int]) -> pm.MetricFamily:
+    """`cluster.upstream_rq_retry`: retries made per cluster since the last flush."""
+    family = pm.MetricFamily(name="cluster.upstream_rq_retry", type=pm.COUNTER)
+    for cluster, delta in by_cluster.items():
+        family.metric.add(
+            label=[label("envoy.cluster_name", cluster)], counter=pm.Counter(value=float(delta))
+        )
     return family
 
 

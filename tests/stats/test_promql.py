@@ -10,20 +10,24 @@ import pytest
 from controlplane.stats import ClusterCounts, PrometheusSource, SourceUnavailable
 from controlplane.stats._promql import queries
 
-REQUESTS, LATENCY, PROXIES = queries()
+REQUESTS, LATENCY, PROXIES, RETRIED, RETRIES = queries()
 
 
 def test_the_queries_sum_per_instance_cluster() -> None:
     matcher = 'envoy_cluster_name=~".+--.+"'
     requests = f"envoy_cluster_upstream_rq_xx{{{matcher}}}"
     buckets = f"envoy_cluster_upstream_rq_time_bucket{{{matcher}}}"
+    retried = f"envoy_cluster_retry_upstream_rq_xx{{{matcher}}}"
+    retries = f"envoy_cluster_upstream_rq_retry{{{matcher}}}"
     expected = (
         f"sum by (envoy_cluster_name, envoy_response_code_class) ({requests})",
         f"sum by (envoy_cluster_name, le) ({buckets})",
         f"count(count by (job, instance) ({requests}))",
+        f"sum by (envoy_cluster_name, envoy_response_code_class) ({retried})",
+        f"sum by (envoy_cluster_name) ({retries})",
     )
 
-    assert expected == (REQUESTS, LATENCY, PROXIES)
+    assert expected == (REQUESTS, LATENCY, PROXIES, RETRIED, RETRIES)
     assert queries('job="mesh"')[0].endswith(f'{{{matcher},job="mesh"}})')
 
 
@@ -33,7 +37,7 @@ def vector(*series: tuple[dict[str, str], float]) -> dict[str, Any]:
 
 
 class Prometheus:
-    """A fake /api/v1/query answering each of the three queries from its fields."""
+    """A fake /api/v1/query answering each of the queries from its fields."""
 
     def __init__(self) -> None:
         self.requests = vector(
@@ -47,12 +51,23 @@ class Prometheus:
             ({"envoy_cluster_name": "web--a", "le": "+Inf"}, 100),
         )
         self.proxies = vector(({}, 2))
+        self.retried = vector(
+            ({"envoy_cluster_name": "web--a", "envoy_response_code_class": "5"}, 7),
+            ({"envoy_cluster_name": "web--a", "envoy_response_code_class": "4"}, 1),
+        )
+        self.retries = vector(({"envoy_cluster_name": "web--a"}, 9))
         self.times: list[str] = []
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         assert request.url.path == "/api/v1/query"
         self.times.append(request.url.params["time"])
-        answer = {REQUESTS: self.requests, LATENCY: self.latency, PROXIES: self.proxies}
+        answer = {
+            REQUESTS: self.requests,
+            LATENCY: self.latency,
+            PROXIES: self.proxies,
+            RETRIED: self.retried,
+            RETRIES: self.retries,
+        }
         return httpx.Response(200, json=answer[request.url.params["query"]])
 
 
@@ -69,10 +84,11 @@ async def test_the_sums_become_a_scrape() -> None:
     assert scrape.at == 1700000000.25
     assert scrape.reporting == 2
     assert scrape.clusters == {
-        "web--a": ClusterCounts(100, 10, (60, 40, *(0,) * 18)),
+        "web--a": ClusterCounts(100, 10, (60, 40, *(0,) * 18), retried=8, retried_errors=7,
+                                retries=9),
         "web--b": ClusterCounts(4, 0),
-    }
-    assert prometheus.times == ["1700000000.250"] * 3  # all three at one evaluation time
+    }  # fmt: skip
+    assert prometheus.times == ["1700000000.250"] * 5  # all at one evaluation time
 
 
 async def test_a_sum_that_falls_back_adds_nothing_and_totals_never_go_back() -> None:
@@ -82,8 +98,10 @@ async def test_a_sum_that_falls_back_adds_nothing_and_totals_never_go_back() -> 
     prometheus.requests = vector(  # a proxy restarted: the sum fell
         ({"envoy_cluster_name": "web--a", "envoy_response_code_class": "2"}, 30),
     )
-    prometheus.latency = vector()
-    assert (await stats.scrape()).clusters["web--a"] == ClusterCounts(100, 10, (60, 40, *(0,) * 18))
+    prometheus.latency = prometheus.retried = prometheus.retries = vector()
+    assert (await stats.scrape()).clusters["web--a"] == ClusterCounts(
+        100, 10, (60, 40, *(0,) * 18), retried=8, retried_errors=7, retries=9
+    )
 
     prometheus.requests = vector(
         ({"envoy_cluster_name": "web--a", "envoy_response_code_class": "2"}, 35),

@@ -23,11 +23,13 @@ async def test_prometheus_sums_what_envoy_served(mesh: StatsMesh, tmp_path: Path
             source = open_source("promql", prometheus_url=prometheus.url, http=http)
 
             # When traffic goes through the proxy
-            await mesh.send(web=200, api=300)
+            await mesh.send(web=200, api=300, retry=200)
             expected = mesh.expected()
 
-            # Then PromQL's sums reach exactly what the client saw, within a few scrapes
-            scrape = await until(source.scrape, matches(expected), timeout=20)
+            # Then PromQL's sums reach exactly what the client saw, and every attempt the
+            # retried instance served, within a few scrapes
+            check = matches(expected, mesh.attempts(), mesh.untimed())
+            scrape = await until(source.scrape, check, timeout=20)
             assert scrape.reporting == 1
     finally:
         await asyncio.to_thread(prometheus.stop)

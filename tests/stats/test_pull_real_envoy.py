@@ -22,21 +22,24 @@ async def test_the_admin_counts_what_envoy_served_across_a_restart(
     async with httpx.AsyncClient(timeout=2.0, trust_env=False) as http:
         source = open_source("pull", registry=mesh.plane.registry, http=http)
 
-        # When traffic goes through it
-        await mesh.send(web=200, api=300)
+        # When traffic goes through it, some of it retried
+        await mesh.send(web=200, api=300, retry=200)
         expected = mesh.expected()
 
         # Then the admin's counts are exactly what the client saw, each request also in its
-        # latency histogram (the mirror is async; Envoy merges histograms at each 1 s flush)
-        scrape = await until(source.scrape, matches(expected), timeout=5)
+        # latency histogram (the mirror is async; Envoy merges histograms at each 1 s flush),
+        # and every attempt the retried instance served
+        check = matches(expected, mesh.attempts(), mesh.untimed())
+        scrape = await until(source.scrape, check, timeout=5)
         assert scrape.reporting == 1
 
         # When the proxy restarts (its counters start from zero) and serves a little more
         mesh.envoy.stop()
         mesh.envoy = await asyncio.to_thread(start_envoy, mesh.bootstrap)
-        await mesh.send(web=20, api=30)
+        await mesh.send(web=20, api=30, retry=30)
         expected = mesh.expected()
 
         # Then the totals carry on from where they were, never back
-        await until(source.scrape, matches(expected), timeout=5)
+        check = matches(expected, mesh.attempts(), mesh.untimed())
+        await until(source.scrape, check, timeout=5)
         assert [p.admin for p in mesh.plane.registry.proxies()] == [mesh.admin]

@@ -27,6 +27,7 @@ def test_the_public_names() -> None:
         "OnDecrease",
         "PrometheusSource",
         "ProxyReading",
+        "PushLimits",
         "PushSource",
         "Scrape",
         "SharesReadings",

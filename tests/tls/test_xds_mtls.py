@@ -3,6 +3,7 @@ that claims another node is refused before any resource, and no certificate, no 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -156,3 +157,40 @@ async def test_without_tls_options_any_node_is_served_in_plaintext() -> None:
         await xds.stop(0)
 
     assert cluster_names(list(response.resources)) == ["web--a"]
+
+
+async def test_over_mtls_csds_shows_a_certificate_its_own_proxy_only(
+    server: tuple[XdsServer, str], pki: Pki
+) -> None:
+    # Issue 15: any fleet certificate could read every proxy's config through CSDS.
+    xds, address = server
+    holders = []
+    held = asyncio.Event()  # never set: each stream stays open until cancelled
+
+    async def open_stream(request: discovery_pb2.DiscoveryRequest) -> AsyncIterator[object]:
+        yield request
+        await held.wait()
+
+    for node_id in ("web-1", "web-2"):
+        request = discovery_pb2.DiscoveryRequest(type_url=CLUSTER_TYPE)
+        request.node.id = node_id
+        ch = channel(address, pki.ca, pki.proxy(node_id))
+        call = ads_pb2_grpc.AggregatedDiscoveryServiceStub(ch).StreamAggregatedResources(
+            open_stream(request), timeout=TIMEOUT_S * 4
+        )
+        await call.read()
+        holders.append((ch, call))
+    try:
+        async with channel(address, pki.ca, pki.proxy("web-1")) as ch:
+            csds = csds_pb2_grpc.ClientStatusDiscoveryServiceStub(ch)
+            every = await csds.FetchClientStatus(csds_pb2.ClientStatusRequest(), timeout=TIMEOUT_S)
+            asked = csds_pb2.ClientStatusRequest()
+            asked.node.id = "web-2"
+            other = await csds.FetchClientStatus(asked, timeout=TIMEOUT_S)
+        assert sorted(p.node_id for p in xds.registry.proxies()) == ["web-1", "web-2"]
+        assert [config.node.id for config in every.config] == ["web-1"]
+        assert list(other.config) == []
+    finally:
+        for ch, call in holders:
+            call.cancel()
+            await ch.close()

@@ -9,7 +9,8 @@ import random
 from controlplane.compare import FieldOutcome
 from controlplane.compare._diff import Example
 from controlplane.compare._tally import record
-from controlplane.model import Outcome
+from controlplane.model import MAX_VERDICT_REASON, Outcome
+from controlplane.model._limits import MAX_COMPARISON_TEXT
 from controlplane.verdict import (
     ComparisonCounts,
     excess_e_value,
@@ -122,3 +123,18 @@ def test_more_fields_than_tracked_never_pass() -> None:
     assert "more endpoints or fields than weir tracks" in verdict.reason
     assert verdict.comparison is not None
     assert verdict.comparison.endpoints[0].fields_left_out > 0
+
+
+def test_a_field_named_by_a_huge_answer_still_fails_the_change_within_the_ledgers_bounds() -> None:
+    # A field's path is made of the candidate's own keys (64 deep, 128 characters each): the
+    # verdict cuts it rather than failing to be made, which would let such a candidate pass.
+    field = "$" + "".join(f".{'k' * 128}" for _ in range(64))
+    counts, outcomes = run({field: (0.5, 0, 0)}, 400)
+    assert outcomes[-1] is Outcome.FAIL
+    verdict = judge_comparison(counts, threshold_pct=5, alpha=ALPHA, elapsed_s=3)
+    assert len(verdict.reason) <= MAX_VERDICT_REASON
+    assert verdict.comparison is not None
+    [shown] = verdict.comparison.endpoints[0].fields
+    assert shown.failed and shown.field.startswith("$.kkk") and shown.field.endswith("…")
+    assert len(shown.field) <= MAX_COMPARISON_TEXT
+    assert all(len(e.field) <= MAX_COMPARISON_TEXT for e in shown.examples)

@@ -233,3 +233,33 @@ def test_weir_serve_refuses_a_negative_window() -> None:
     assert result.returncode == 2
     assert "--coalesce-ms" in result.stderr and "-5" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+async def test_the_window_stretches_to_spacing_times_what_the_last_publication_took() -> None:
+    clock = Clock()
+    published: list[int] = []
+
+    async def slow_publish(value: int) -> None:
+        published.append(value)
+        await clock.sleep(5 * WINDOW)  # a big mesh: publishing takes five windows
+
+    coalescer = Coalescer(
+        WINDOW, slow_publish, spacing=10, longest=1.0, clock=clock.time, sleep=clock.sleep
+    )
+    task = asyncio.create_task(coalescer.run())
+    coalescer.offer(1)
+    await settle()
+    await clock.advance(5 * WINDOW)  # the first publication ends
+    assert coalescer.gap == 50 * WINDOW
+
+    coalescer.offer(2)
+    await clock.advance(40 * WINDOW)
+    assert published == [1]  # spaced: not yet, though the plain window has long passed
+    await clock.advance(10 * WINDOW)
+    assert published == [1, 2]
+    await clock.advance(5 * WINDOW)  # its publication ends; a quiet spell follows
+    await clock.advance(100 * WINDOW)
+    coalescer.offer(3)
+    await settle()
+    assert published == [1, 2, 3]  # a lone change after a quiet spell still goes at once
+    task.cancel()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -165,3 +167,81 @@ def test_live_share_is_weight_over_the_live_total(controller: Controller) -> Non
     assert (live_share(state, "blue"), live_share(state, "green")) == (0.25, 0.75)
     controller.change("green", Activation.shadow(50), actor="ops")
     assert live_share(controller.state, "green") == 0.0
+
+
+def test_a_services_history_is_read_alone_and_the_same_after_a_restart(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "weir.db")
+    controller = Controller(store)
+    for name in ("web", "api"):
+        controller.apply_service(ServiceSpec(name=name), actor="ops")
+    for n in range(3):
+        for name in ("web", "api"):
+            instance = Instance(
+                id=f"{name}-{n}", service=name, version="v1", address=f"10.0.0.{n}:80"
+            )
+            controller.add_instance(instance, actor="ops")
+    controller.change("web-1", Activation.live(3), actor="ops")
+    everything = controller.history()
+
+    web = controller.history("web")
+
+    def of_web(entry: Entry) -> bool:
+        if isinstance(entry.event, ServiceApplied):
+            return entry.event.spec.name == "web"
+        if isinstance(entry.event, InstanceRegistered):
+            return entry.event.instance.service == "web"
+        return getattr(entry.event, "service", None) == "web"
+
+    assert web == [e for e in everything if of_web(e)] and len(web) == 1 + 3 + 1
+    assert controller.history("web", after_seq=web[2].seq) == web[3:]
+    assert Controller(SqliteStore(tmp_path / "weir.db")).history("web") == web  # a restart
+
+
+class _SlowDisk(SqliteStore):
+    """A store whose every transaction takes a while, as an fsync does, counted."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.transactions = 0
+
+    def append(self, batch: Sequence[ProposedEntry], **kwargs: Any) -> list[Entry]:
+        self.transactions += 1
+        time.sleep(0.02)
+        return super().append(batch, **kwargs)
+
+
+def test_batches_submitted_together_share_a_transaction_and_keep_their_own_outcome(
+    tmp_path: Path,
+) -> None:
+    # Given a controller whose store waits for its disk, and sixteen writers at once
+    store = _SlowDisk(tmp_path / "weir.db")
+    controller = Controller(store)
+    controller.apply_service(ServiceSpec(name="web"), actor="ops")
+    start = threading.Barrier(16)
+    outcomes: dict[int, object] = {}
+
+    def write(n: int) -> None:
+        instance_id = "dup" if n in (3, 11) else f"i{n}"  # two writers race for one id
+        instance = Instance(id=instance_id, service="web", version="v1", address="10.0.0.1:80")
+        start.wait()
+        try:
+            outcomes[n] = controller.add_instance(instance, actor=f"w{n}")
+        except Conflict as exc:
+            outcomes[n] = exc
+
+    writers = [threading.Thread(target=write, args=(n,)) for n in range(16)]
+    for writer in writers:
+        writer.start()
+    for writer in writers:
+        writer.join(timeout=30)
+
+    # Then each writer got its own entry (or, for one of the racing two, its own refusal)
+    entries = {n: e for n, e in outcomes.items() if isinstance(e, Entry)}
+    refused = [e for e in outcomes.values() if isinstance(e, Conflict)]
+    assert len(entries) == 15 and len(refused) == 1 and "'dup'" in str(refused[0])
+    assert all(e.actor == f"w{n}" for n, e in entries.items())
+    assert sorted(e.seq for e in entries.values()) == list(range(2, 17))  # gap-free
+    assert store.read()[1:] == sorted(entries.values(), key=lambda e: e.seq)
+    assert len(controller.state.instances) == 15
+    # in fewer transactions than writers: one wait for the disk served several
+    assert store.transactions < 1 + 16

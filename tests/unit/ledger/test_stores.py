@@ -92,6 +92,13 @@ def test_what_is_appended_reads_back_the_same(store: Store) -> None:
     assert store.read(after_seq=2) == written[2:]
 
 
+def test_entries_are_read_by_their_numbers(store: Store) -> None:
+    written = store.append(BATCH, after_seq=0, at=AT)
+    assert store.read_seqs([1, 3]) == [written[0], written[2]]
+    assert store.read_seqs([2, 9]) == [written[1]]  # numbers it does not hold: left out
+    assert store.read_seqs([]) == []
+
+
 def test_sequence_numbers_are_gap_free_across_appends(store: Store) -> None:
     store.append(BATCH[:1], after_seq=0, at=AT)
     store.append(BATCH[1:], after_seq=1, at=AT)

@@ -10,7 +10,9 @@ from controlplane.resources import (
     ROUTE_CONFIG_NAME,
     ResourceBuilder,
     build_resources,
+    scoped,
 )
+from tests.unit._builders import commit, service
 from tests.unit.resources._world import clusters, mesh, vhost
 
 COMPARATOR = ("127.0.0.1", 18001)
@@ -74,3 +76,25 @@ def test_without_a_comparator_or_a_compare_section_shadows_are_mirrored_as_befor
     assert COMPARE_CLUSTER not in uncompared.clusters
     (route,) = vhost(uncompared, "web").routes
     assert route.route.request_mirror_policies[0].cluster == "web--dark"
+
+
+def test_the_comparator_cluster_stays_while_any_service_compares_and_reaches_scoped_proxies() -> (
+    None
+):
+    # Each compared service holds the comparator's cluster (the builder re-encodes only the
+    # services that changed): it leaves the snapshot with the last of them, not the first.
+    build = ResourceBuilder(comparator=COMPARATOR)
+    both = commit(compared_mesh(), service("api", compare=Compare()))
+    assert COMPARE_CLUSTER in build(both).clusters
+    only_api = commit(both, service("web", domains=("web.internal",)))
+    resources = build(only_api)
+    assert COMPARE_CLUSTER in resources.clusters
+    assert COMPARE_CLUSTER not in scoped(resources, ["web"]).clusters
+    assert COMPARE_CLUSTER in scoped(resources, ["api"]).clusters
+    assert COMPARE_CLUSTER not in build(commit(only_api, service("api"))).clusters
+    again = build(commit(only_api, service("web", domains=("web.internal",), compare=Compare())))
+    web = scoped(again, ["web"])
+    assert (
+        COMPARE_CLUSTER in web.clusters and COMPARE_CLUSTER in web.cluster_refs[ROUTE_CONFIG_NAME]
+    )
+    web.consistent()

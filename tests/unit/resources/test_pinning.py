@@ -11,9 +11,10 @@ from tests.unit._builders import commit
 from tests.unit.resources._world import mesh, vhost
 
 
-def pinned_mesh(**pinning: str) -> State:
-    """mesh() with pinning on; blue, green, dark and spare run v1 and a v2 instance waits."""
-    state = mesh(pinning=pinning)
+def pinned_mesh(**pinning: object) -> State:
+    """mesh() with pinning on, dark launches allowed; blue, green, dark and spare run v1 and a
+    v2 instance waits."""
+    state = mesh(pinning={"enabled": True, "dark_launch": True, **pinning})
     v2 = Instance(id="next", service="web", version="v2", address="10.0.0.9:8080")
     return commit(state, InstanceRegistered(instance=v2))
 
@@ -40,7 +41,7 @@ def test_each_version_gets_a_pinned_route_before_the_weighted_one() -> None:
 
 def test_a_pinned_route_keeps_the_routes_own_match_and_policy() -> None:
     routes = ({"match": {"prefix": "/api", "headers": {"x-team": "a"}}, "timeout": "2s"},)
-    state = commit(mesh(routes=routes, pinning={"header": "X-Pin"}))
+    state = commit(mesh(routes=routes, pinning={"enabled": True, "header": "X-Pin"}))
     first, *_ = vhost(build_resources(state), "web").routes
 
     assert first.match.prefix == "/api"
@@ -58,6 +59,30 @@ def test_pinned_clusters_are_named_so_they_are_sent_before_the_route() -> None:
 
 def test_without_a_pinning_section_nothing_changes() -> None:
     assert len(vhost(build_resources(mesh()), "web").routes) == 1
+
+
+def test_an_empty_pinning_section_is_not_an_opt_in() -> None:
+    state = mesh(pinning={})
+    v2 = Instance(id="next", service="web", version="v2", address="10.0.0.9:8080")
+    assert (
+        len(vhost(build_resources(commit(state, InstanceRegistered(instance=v2))), "web").routes)
+        == 1
+    )
+
+
+def test_without_dark_launch_an_inactive_version_cannot_be_pinned() -> None:
+    state = commit(
+        mesh(pinning={"enabled": True}),
+        InstanceRegistered(
+            instance=Instance(id="next", service="web", version="v2", address="10.0.0.9:8080")
+        ),
+    )
+    headers = [
+        h.string_match.exact
+        for r in vhost(build_resources(state), "web").routes
+        for h in r.match.headers
+    ]
+    assert "v2" not in headers
 
 
 @pytest.mark.parametrize("header", [":authority", "bad header", ""])

@@ -46,7 +46,9 @@ def test_each_service_is_a_virtual_host_named_after_its_route_configuration() ->
 
 def test_the_virtual_hosts_route_as_the_inline_ones_do() -> None:
     routes = ({"match": {"prefix": "/api"}, "timeout": "2s"}, {"match": {"path": "/health"}})
-    resources = build_resources(mesh(routes=routes, pinning={"header": "x-weir-version"}))
+    resources = build_resources(
+        mesh(routes=routes, pinning={"enabled": True, "header": "x-weir-version"})
+    )
     for inline in route_config(resources).virtual_hosts:
         delta = vhds_vhost(resources, inline.name)
         delta.name = inline.name
@@ -60,7 +62,7 @@ def test_the_virtual_hosts_route_as_the_inline_ones_do() -> None:
 def test_both_forms_are_what_protobuf_itself_encodes() -> None:
     # The inline configuration is assembled from each virtual host's bytes: check it against
     # protobuf's own deterministic encoding of the decoded messages.
-    resources = build_resources(mesh(pinning={"header": "x-weir-version"}))
+    resources = build_resources(mesh(pinning={"enabled": True, "header": "x-weir-version"}))
     inline = resources.routes[ROUTE_CONFIG_NAME].payload
     assert route_config(resources).SerializeToString(deterministic=True) == inline
     for encoded in resources.virtual_hosts.values():

@@ -1,0 +1,153 @@
+"""What pushing stats costs, with all of Envoy's stats (the default bootstrap) and with
+`--lean-stats` (the baseline, measured in the same run): bytes a second, and the CPU time weir
+spends decoding and folding them, for one proxy of a mesh of a given size.
+
+    python -m bench.sink_cost [--services 200] [--instances 5] [--seconds 8]
+
+A control plane runs in this process (an in-memory-sized SQLite ledger in a scratch
+directory) with `--services` services of `--instances` instances each, three of them live; one
+real Envoy bootstrapped by `render_bootstrap` connects, idle (no traffic: every cluster still
+reports the stats it has used). Each message the metrics sink receives is re-encoded, and its
+decoding (upb) and folding into counts (stats/_push.py) timed; over `--seconds` of flushes
+the sums are divided by the seconds. Then the same with a `--lean-stats` bootstrap.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from controlplane.bootstrap import render_bootstrap
+from controlplane.demo import EnvoyProcess
+from controlplane.demo._weir_process import free_port
+from controlplane.ledger import SqliteStore
+from controlplane.model import Activation, Instance, ServiceSpec
+from controlplane.serve import ControlPlane
+from controlplane.stats._proto import metrics_service_pb2, prometheus_metrics_pb2
+from controlplane.stats._push import read_flush
+
+LIVE = 3
+
+
+@dataclass(frozen=True, slots=True)
+class Cost:
+    seconds: float
+    messages: int
+    metrics: int
+    bytes: int
+    cpu_s: float
+
+    @property
+    def bytes_per_s(self) -> float:
+        return self.bytes / self.seconds
+
+    @property
+    def cpu_ms_per_s(self) -> float:
+        return 1000 * self.cpu_s / self.seconds
+
+
+def _decode_and_fold(raw: bytes) -> float:
+    started = time.perf_counter()
+    message = metrics_service_pb2.StreamMetricsMessage.FromString(raw)
+    read_flush(message.envoy_metrics).counts()
+    return time.perf_counter() - started
+
+
+async def _measure(
+    plane: ControlPlane, xds: str, workdir: Path, lean: bool, seconds: float
+) -> Cost:
+    received: list[bytes] = []
+    receive = plane.metrics_sink.receive
+
+    def spy(
+        node_id: str,
+        families: Iterable[prometheus_metrics_pb2.MetricFamily],
+        sent: Callable[[str], bool] | None = None,
+    ) -> None:
+        kept = list(families)
+        received.append(
+            metrics_service_pb2.StreamMetricsMessage(envoy_metrics=kept).SerializeToString()
+        )
+        receive(node_id, kept, sent)
+
+    plane.metrics_sink.receive = spy  # type: ignore[method-assign]
+    bootstrap = render_bootstrap(
+        "sink-cost", "bench", xds=xds, listen=f"127.0.0.1:{free_port()}",
+        admin=f"127.0.0.1:{free_port()}", lean_stats=lean,
+    )  # fmt: skip
+    name = "lean" if lean else "all"
+    envoy = await asyncio.to_thread(lambda: EnvoyProcess(bootstrap, workdir, name=name).start())
+    try:
+        await asyncio.sleep(3)  # connected, configured, flushing
+        received.clear()
+        await asyncio.sleep(seconds)
+        window = list(received)
+    finally:
+        await asyncio.to_thread(envoy.stop)
+        plane.metrics_sink.receive = receive  # type: ignore[method-assign]
+    metrics = sum(len(metrics_service_pb2.StreamMetricsMessage.FromString(r).envoy_metrics)
+                  for r in window)  # fmt: skip
+    return Cost(seconds, len(window), metrics, sum(map(len, window)),
+                sum(_decode_and_fold(r) for r in window))  # fmt: skip
+
+
+async def measure_sink_cost(services: int, instances: int, seconds: float) -> tuple[Cost, Cost]:
+    """(all of Envoy's stats, lean stats) for one idle proxy of the given mesh."""
+    with tempfile.TemporaryDirectory(prefix="weir-sink-cost-") as scratch:
+        workdir = Path(scratch)
+        plane = ControlPlane(SqliteStore(workdir / "weir.db"), stats="off")
+        listening = await plane.start(xds="127.0.0.1:0", api="127.0.0.1:0")
+        try:
+            controller = plane.controller
+            for s in range(services):
+                name = f"svc{s}"
+                controller.apply_service(ServiceSpec(name=name), actor="bench")
+                for i in range(instances):
+                    instance_id = f"s{s}-i{i}"
+                    address = f"127.0.0.1:{20000 + i}"
+                    instance = Instance(id=instance_id, service=name, version="v1", address=address)
+                    controller.add_instance(instance, actor="bench")
+                    if i < LIVE:
+                        controller.change(instance_id, Activation.live(10), actor="bench")
+            every = await _measure(plane, listening.xds, workdir, False, seconds)
+            lean = await _measure(plane, listening.xds, workdir, True, seconds)
+        finally:
+            await plane.stop(0)
+    return every, lean
+
+
+def report(services: int, instances: int, every: Cost, lean: Cost) -> list[str]:
+    def line(label: str, cost: Cost) -> str:
+        return (
+            f"  {label:<38} {cost.bytes_per_s / 1000:9.1f} KB a second in "
+            f"{cost.messages / cost.seconds:.1f} messages ({cost.metrics / cost.seconds:,.0f} "
+            f"metrics); weir decodes and folds them in {cost.cpu_ms_per_s:.2f} ms"
+        )
+
+    return [
+        f"sink_cost: one idle Envoy, {services} services x {instances} instances "
+        f"({services * instances:,} instance clusters), {every.seconds:g} s of flushes each way",
+        line("all of Envoy's stats (the default):", every),
+        line("--lean-stats (the baseline):", lean),
+        f"  ratio: {every.bytes / max(lean.bytes, 1):,.0f}x the bytes, "
+        f"{every.cpu_s / max(lean.cpu_s, 1e-9):,.0f}x weir's CPU",
+    ]
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.sink_cost", description=__doc__)
+    parser.add_argument("--services", type=int, default=200)
+    parser.add_argument("--instances", type=int, default=5)
+    parser.add_argument("--seconds", type=float, default=8.0)
+    args = parser.parse_args(argv)
+    every, lean = asyncio.run(measure_sink_cost(args.services, args.instances, args.seconds))
+    print("\n".join(report(args.services, args.instances, every, lean)))
+
+
+if __name__ == "__main__":
+    main()
