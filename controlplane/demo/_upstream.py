@@ -117,7 +117,7 @@ class Upstream:
     def start(self) -> Self:
         if self._server is not None:
             return self
-        server_class = _HttpServer6 if ":" in self.host else ThreadingHTTPServer
+        server_class = _HttpServer6 if ":" in self.host else _HttpServer
         server = server_class((self.host, self._port), _handler_for(self))
         server.daemon_threads = True
         self._server = server
@@ -206,7 +206,14 @@ class Upstream:
         return answer
 
 
-class _HttpServer6(ThreadingHTTPServer):
+class _HttpServer(ThreadingHTTPServer):
+    # The standard library listens with a backlog of 5: while this process waits for a CPU,
+    # Envoy's new connections beyond five are dropped at SYN and retried a second later, past
+    # its connect timeout (a 503 UF a caller sees). A real server's backlog.
+    request_queue_size = 1024
+
+
+class _HttpServer6(_HttpServer):
     address_family = socket.AF_INET6
 
 

@@ -684,8 +684,7 @@ class Evaluator:
             names = [
                 r.instance.cluster_name
                 for r in state.live_of(service)
-                if r.instance.cluster_name not in scrape.rejected
-                and r.instance.id not in judged
+                if r.instance.cluster_name not in scrape.rejected and r.instance.id not in judged
             ]
             dispersions = self._dispersions.get(service)
             if dispersions is None or dispersions.slo_ms != spec.slo.latency_p99_ms:
