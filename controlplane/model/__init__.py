@@ -13,6 +13,14 @@ from controlplane.model._business import (
     OutcomeHeader,
     ValueEstimate,
 )
+from controlplane.model._compare import COMPARE_HEADER, ROUTE_HEADER, SAFE_METHODS, Compare
+from controlplane.model._comparison import (
+    ComparisonEvidence,
+    DifferenceExample,
+    EndpointDifferences,
+    FieldDifferences,
+    clip,
+)
 from controlplane.model._durations import (
     Duration,
     format_duration,
@@ -92,12 +100,15 @@ from controlplane.model._verdict import ArmEvidence, Outcome, Verdict
 from controlplane.units import split_address
 
 __all__ = [
+    "COMPARE_HEADER",
     "DNS_LABEL",
     "MAX_HOST",
     "MAX_VERDICT_REASON",
     "MAX_WEIGHT",
     "OUTCOME_HEADER",
     "RESERVED_NAMES",
+    "ROUTE_HEADER",
+    "SAFE_METHODS",
     "SERVICE_NAME",
     "TOKEN_NAME",
     "Activation",
@@ -108,9 +119,14 @@ __all__ = [
     "BlueGreen",
     "Canary",
     "Cohort",
+    "Compare",
+    "ComparisonEvidence",
+    "DifferenceExample",
     "Duration",
+    "EndpointDifferences",
     "Entry",
     "Event",
+    "FieldDifferences",
     "Instance",
     "InstanceRegistered",
     "InstanceState",
@@ -167,6 +183,7 @@ __all__ = [
     "apply_event",
     "check_batch",
     "check_steps",
+    "clip",
     "cluster_name",
     "fold",
     "format_duration",

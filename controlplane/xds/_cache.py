@@ -47,12 +47,15 @@ class SnapshotCache:
         *,
         coalesce_s: float = 0.0,
         coalescer: Callable[..., Coalescer[State]] = Coalescer,
+        build: Callable[[State], Resources] = build_resources,
     ) -> None:
-        """`coalescer` makes the Coalescer (tests pass one with a hand-driven clock)."""
+        """`coalescer` makes the Coalescer (tests pass one with a hand-driven clock); `build`
+        turns a state into resources (a ResourceBuilder)."""
         self._loop = loop
+        self._build = build
         self._seq = self._offered = controller.state.seq
         self._on_publish = on_publish
-        self.snapshot: Resources = build_resources(controller.state)
+        self.snapshot: Resources = build(controller.state)
         self.published_at = time.time()
         """Where convergence starts for the current snapshot: the wall-clock time of the oldest
         ledger append it was the first to include (so the coalescing delay counts too)."""
@@ -87,7 +90,7 @@ class SnapshotCache:
     async def _publish(self, state: State) -> None:
         appended_at, self._appended_at = self._appended_at, None
         try:
-            snapshot = await asyncio.to_thread(build_resources, state)
+            snapshot = await asyncio.to_thread(self._build, state)
         except InconsistentResources:
             log.exception("not pushing ledger entry %d: its resources are inconsistent", state.seq)
             return
