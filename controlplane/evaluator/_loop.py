@@ -672,19 +672,22 @@ class Evaluator:
         seconds: float,
         moved: frozenset[str] | None,
     ) -> None:
-        """How each service's events come, from its settled live instances' interval counts:
-        not those whose change is still being judged, so that a failing canary's errors never
-        teach the service that its errors come in clumps (which would slow the verdicts on its
-        next changes). A service none of whose clusters moved adds nothing: an empty interval
-        is no event."""
+        """How each service's events come, from its live instances' interval counts, leaving out
+        those whose change is still being judged (but for the service's longest-standing one):
+        a failing canary's errors must not teach the service that its errors come in clumps,
+        which would slow the verdicts on its next changes. A service none of whose clusters
+        moved adds nothing: an empty interval is no event."""
         judged = {i for e in self._open.values() for i in (e.instance_id, *e.candidates)}
         for service, spec in state.services.items():
             if moved is not None and service not in moved and service in self._dispersions:
                 continue
+            live = state.live_of(service)
+            oldest = min((r.since_seq for r in live), default=0)
             names = [
                 r.instance.cluster_name
-                for r in state.live_of(service)
-                if r.instance.cluster_name not in scrape.rejected and r.instance.id not in judged
+                for r in live
+                if r.instance.cluster_name not in scrape.rejected
+                and (r.instance.id not in judged or r.since_seq == oldest)
             ]
             dispersions = self._dispersions.get(service)
             if dispersions is None or dispersions.slo_ms != spec.slo.latency_p99_ms:
