@@ -5,7 +5,10 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
 
+
+@pytest.mark.timeout(660)
 def test_the_whole_mesh_benchmark_runs_small() -> None:
     command = [
         sys.executable, "-m", "bench.whole_mesh", "--services", "12", "--instances", "3",
