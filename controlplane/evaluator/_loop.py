@@ -45,6 +45,7 @@ from controlplane.model import (
     Activation,
     ActivationState,
     ArmEvidence,
+    InstanceState,
     Outcome,
     ProposedEntry,
     ServiceSpec,
@@ -192,6 +193,9 @@ class Evaluator:
         self._extra_failures = extra_failures
         self._split_check = split_check
         self._split_windows: dict[str, _SplitWindow] = {}
+        self._splitting: tuple[State | None, dict[str, _Split]] = (None, {})
+        """The state, and the services it splits over two or more instances (worked out once
+        per state: a tick costs those services, not the mesh)."""
         self._split_settle_s = split_settle_s
         self.splits: dict[str, SplitResult] = {}
         """Per service with two or more live instances: does Envoy split as weir asked?"""
@@ -340,9 +344,10 @@ class Evaluator:
             self._track_dispersions(state, scrape, previous[1], seconds, services)
         await slices.pause()
         decided, deadline = [], []
+        spacing = len(self._open) / IDLE_REJUDGES_PER_S
         for evaluation in list(self._open.values()):
             if (
-                _nothing_new(evaluation, services, now)
+                _nothing_new(evaluation, services, now, spacing)
                 and not _objectives(state, evaluation)
                 and not _compared_shadow(state, evaluation)
             ):
@@ -470,14 +475,14 @@ class Evaluator:
         that left traffic are read against the new ask."""
         if self._split_check is None:
             return
-        for service in state.services:
-            live = [i for i in state.live_of(service) if (i.activation.weight or 0) > 0]
-            weights = tuple(sorted((i.instance.id, i.activation.weight or 0) for i in live))
+        if self._splitting[0] is not state:
+            self._splitting = (state, _splitting(state))
+            for service in self._split_windows.keys() - self._splitting[1].keys():
+                del self._split_windows[service]
+            for service in self.splits.keys() - self._splitting[1].keys():
+                del self.splits[service]
+        for service, (live, weights) in self._splitting[1].items():
             window = self._split_windows.get(service)
-            if len(live) < 2:
-                self._split_windows.pop(service, None)
-                self.splits.pop(service, None)
-                continue
             if window is None or window.weights != weights:
                 self._split_windows[service] = _SplitWindow(weights, scrape.at)
                 self.splits.pop(service, None)
@@ -814,6 +819,26 @@ REJUDGE_AFTER = 0.1
 has grown by this share (and at least a second) since its verdict; meanwhile its empty
 intervals wait to be added to the next (their bets are even: no request, no event). Judging
 each of a thousand idle changes every second was most of an idle tick."""
+IDLE_REJUDGES_PER_S = 10.0
+"""And at most about this many idle changes a second are judged again for their age: with many
+open changes each waits at least `open changes / IDLE_REJUDGES_PER_S` seconds between two
+(so the verdict an idle change shows, its age and forecast, may be that much behind). Judging
+every idle change again as it aged by a tenth was still most of an idle tick at a thousand."""
+
+
+_Split = tuple[list[InstanceState], tuple[tuple[str, int], ...]]
+"""A service's live instances with a weight, and (instance id, weight) of each, sorted."""
+
+
+def _splitting(state: State) -> dict[str, _Split]:
+    """The services whose live traffic the state splits over two or more instances."""
+    splitting: dict[str, _Split] = {}
+    for service in state.services:
+        live = [i for i in state.live_of(service) if (i.activation.weight or 0) > 0]
+        if len(live) >= 2:
+            weights = tuple(sorted((i.instance.id, i.activation.weight or 0) for i in live))
+            splitting[service] = (live, weights)
+    return splitting
 
 
 def _objectives(state: State, evaluation: Evaluation) -> bool:
@@ -836,10 +861,13 @@ def _compared_shadow(state: State, evaluation: Evaluation) -> bool:
     )
 
 
-def _nothing_new(evaluation: Evaluation, moved: frozenset[str] | None, now: float) -> bool:
+def _nothing_new(
+    evaluation: Evaluation, moved: frozenset[str] | None, now: float, spacing: float = 0.0
+) -> bool:
     """Whether an open change can be passed over this tick without even working out its
     evidence: it was judged before, none of its service's clusters moved since (nor the
-    state), its verdict is not due to be judged again for its age, nor its deadline."""
+    state), its verdict is not due to be judged again for its age (REJUDGE_AFTER, and at
+    least `spacing` seconds apart), nor its deadline."""
     if moved is None or evaluation.verdict is None or evaluation.service in moved:
         return False
     due = evaluation.decide_within_s
@@ -847,7 +875,7 @@ def _nothing_new(evaluation: Evaluation, moved: frozenset[str] | None, now: floa
     if due is not None and not evaluation.deadline_recorded and elapsed >= due:
         return False
     judged_at = evaluation.verdict.elapsed_s
-    return elapsed < judged_at + max(1.0, REJUDGE_AFTER * judged_at)
+    return elapsed < judged_at + max(1.0, REJUDGE_AFTER * judged_at, spacing)
 
 
 def _service_of(cluster: str) -> str:
