@@ -328,8 +328,10 @@ class Evaluator:
             return
         self.source_error = None
         slices = _Slices()
-        moved = self._moved_clusters(state, scrape)
+        moved, respecified = self._moved_clusters(state, scrape)
         services = None if moved is None else frozenset(_service_of(c) for c in moved)
+        if services is not None and respecified:
+            services |= respecified
         self._track_budgets(state, scrape)
         await slices.pause()
         self._track_instances(state, scrape, moved)
@@ -435,19 +437,30 @@ class Evaluator:
             await asyncio.to_thread(self._budgets.compact, now, windows, term=term)
             self._compacted_at = now
 
-    def _moved_clusters(self, state: State, scrape: Scrape) -> list[str] | None:
+    def _moved_clusters(
+        self, state: State, scrape: Scrape
+    ) -> tuple[list[str] | None, frozenset[str]]:
         """The clusters whose counts moved since the last scrape (so that a tick costs the
-        clusters with traffic, not the mesh); None (all of them) when the state changed
-        meanwhile, as which instances are live, or tracked, may have."""
+        clusters with traffic, not the mesh; None, all of them, at the first scrape), and the
+        services whose file changed since that scrape's state (new ones included), to be
+        looked at whether or not their counts moved. A state that only moved instances leaves
+        an unmoved service's interval empty whatever is live now: nothing to add."""
         last_state, last = self._last_seen
         self._last_seen = (state, scrape.clusters)
-        if state is not last_state:
-            return None
-        return [
+        if last_state is None:
+            return None, frozenset()
+        moved = [
             name
             for name, counts in scrape.clusters.items()
             if (before := last.get(name)) is not counts and before != counts
         ]
+        if state.services is last_state.services:
+            return moved, frozenset()
+        before_specs = last_state.services
+        respecified = frozenset(
+            name for name, spec in state.services.items() if before_specs.get(name) is not spec
+        )
+        return moved, respecified
 
     def _track_instances(self, state: State, scrape: Scrape, moved: list[str] | None) -> None:
         counts = scrape.clusters

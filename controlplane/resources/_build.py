@@ -31,7 +31,7 @@ it, and it leaves the snapshot with the last of them.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
@@ -163,6 +163,9 @@ class ResourceBuilder:
     re-encoding of the mesh. The output never depends on what was remembered: the same state
     gives the same bytes and versions either way.
 
+    Told which services a state changed since the one it built last (`after`), it looks at
+    those alone: the controller's check of each write then costs the write's services.
+
     Safe to call from several threads: each build reads the memory as it found it and installs
     its own at the end, so a race costs re-encoding, never a wrong byte.
     """
@@ -171,16 +174,40 @@ class ResourceBuilder:
         """With `comparator` (host, port: weir's comparator as the proxies reach it), services
         with `compare` mirror to it (resources/_compare.py) and hold its cluster."""
         self._comparator = None if comparator is None else _encode_comparator_cluster(*comparator)
-        self._last: Resources | None = None
+        self._memory: tuple[State, Resources] | None = None
+        """The state built last, and its resources."""
 
     def __call__(self, state: State) -> Resources:
-        last = self._last
+        memory = self._memory
+        if memory is not None and memory[0] is state:
+            return memory[1]
+        return self._build(state, memory[1] if memory is not None else None, None)
+
+    def after(self, before: State, state: State, services: Iterable[str]) -> Resources:
+        """The resources of `state`, which is `before` with entries folded in that touched no
+        service but `services`; as `self(state)`, but when `before` is the state built last,
+        only those services are looked at."""
+        memory = self._memory
+        if memory is None or memory[0] is not before:
+            return self(state)
+        if state is before:
+            return memory[1]
+        return self._build(state, memory[1], sorted(set(services)))
+
+    def _build(self, state: State, last: Resources | None, only: list[str] | None) -> Resources:
+        """`only`: the services that may differ from `last`'s (None: any of them)."""
         known: Mapping[str, ServiceResources] = last.services if last is not None else {}
         services: dict[str, ServiceResources] = {}
         rebuilt: list[tuple[ServiceResources | None, ServiceResources]] = []
         vhosts_changed = last is None or len(known) != len(state.services)
         service_records = state.service_records
-        for name in sorted(state.services):
+        names = sorted(state.services)
+        if only is not None:
+            if any(name not in state.services for name in only):
+                return self._build(state, last, None)  # a service left: a pass over them all
+            services = dict(known)
+            names = only
+        for name in names:
             spec, records = state.services[name], service_records.get(name, ())
             before = known.get(name)
             # The fold makes a service's records again only when they change, so an unchanged
@@ -196,16 +223,19 @@ class ResourceBuilder:
             built = services[name] = _build_service(spec, records, before, self._comparator)
             rebuilt.append((before, built))
             vhosts_changed |= before is None or built.virtual_host is not before.virtual_host
+        if only is not None and len(services) != len(known):
+            services = dict(sorted(services.items()))  # a new service: in name order again
         if any(name not in services for name in known):
             last = None  # a state of another ledger: nothing of the last build to start from
         if last is not None and not rebuilt:
+            self._memory = (state, last)
             return last  # the very same resources (an entry that touched no service)
         resources = _assemble(services, last, rebuilt, vhosts_changed)
         if last is None:
             resources.consistent()
         else:
             _consistent(resources, rebuilt)
-        self._last = resources
+        self._memory = (state, resources)
         return resources
 
 
