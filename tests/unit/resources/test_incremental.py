@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from controlplane.model import Activation, ServiceDeleted, State
 from controlplane.resources import ResourceBuilder, Resources, message_sizes
 from tests.unit._builders import change, commit, instance, service
@@ -27,7 +29,7 @@ def test_each_write_builds_what_a_fresh_builder_builds() -> None:
     builder = ResourceBuilder()
     state = mesh()
     builder(state)
-    writes = [
+    writes: list[tuple[str, Callable[[State], State]]] = [
         ("web", lambda s: commit(s, instance("late", address="10.0.0.9:8080"))),
         ("web", lambda s: commit(s, change(s, "late", Activation.live(10)))),
         ("shop", lambda s: commit(s, service("shop", domains=("shop.example",)))),
