@@ -33,6 +33,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from operator import attrgetter
 from types import MappingProxyType
 from typing import Any
 
@@ -316,18 +317,14 @@ def _assemble(
         inline = Encoded.from_payload(
             ROUTE_CONFIG_NAME,
             ROUTE_TYPE,
-            _field(1, ROUTE_CONFIG_NAME.encode()) + b"".join(s.framed for s in services.values()),
+            _field(1, ROUTE_CONFIG_NAME.encode()) + b"".join(map(_FRAMED, services.values())),
         )
-        every_ref: frozenset[str] = frozenset().union(*(s.refs for s in services.values()))
+        every_ref: frozenset[str] = frozenset().union(*map(_REFS, services.values()))
         routes, cluster_refs = {ROUTE_CONFIG_NAME: inline}, {ROUTE_CONFIG_NAME: every_ref}
         virtual_hosts, vhost_refs, vhost_bytes = _virtual_hosts(services, last, rebuilt)
-    called_by: dict[str, set[str]] = {}
-    for name, service in services.items():
-        for group in service.spec.callers:
-            called_by.setdefault(group, set()).add(name)
     listing = "\n".join(
         [
-            *(s.digest for s in services.values()),
+            *map(_DIGEST, services.values()),
             *(f"{n} {e.version}" for n, e in [*routes.items(), *_VHDS_ROUTES.items()]),
         ]
     )
@@ -339,11 +336,35 @@ def _assemble(
         virtual_hosts=virtual_hosts,
         vhost_refs=vhost_refs,
         services=services,
-        called_by={group: frozenset(names) for group, names in called_by.items()},
+        called_by=_called_by(services, last, rebuilt),
         version=content_version(listing.encode()),
         cluster_bytes=cluster_bytes,
         vhost_bytes=vhost_bytes,
     )
+
+
+_FRAMED = attrgetter("vhost.framed")
+_REFS = attrgetter("vhost.refs")
+_DIGEST = attrgetter("digest")
+
+
+def _called_by(
+    services: dict[str, ServiceResources],
+    last: Resources | None,
+    rebuilt: list[tuple[ServiceResources | None, ServiceResources]],
+) -> Mapping[str, frozenset[str]]:
+    """Proxy group → the services that name it among their callers: the last build's, unless a
+    rebuilt service names callers it did not before (a service that left makes `last` None)."""
+    if last is not None and all(
+        (before.spec.callers if before is not None else ()) == after.spec.callers
+        for before, after in rebuilt
+    ):
+        return last.called_by
+    called_by: dict[str, set[str]] = {}
+    for name, service in services.items():
+        for group in service.spec.callers:
+            called_by.setdefault(group, set()).add(name)
+    return {group: frozenset(names) for group, names in called_by.items()}
 
 
 def _virtual_hosts(

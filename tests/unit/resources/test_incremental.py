@@ -18,6 +18,7 @@ def built(resources: Resources) -> tuple[object, ...]:
     ]
     return (
         resources.version,
+        dict(resources.called_by),
         sorted((name, encoded.payload) for name, encoded in every),
         message_sizes(resources),
         dict(resources.vhost_refs),
@@ -39,6 +40,8 @@ def test_each_write_builds_what_a_fresh_builder_builds() -> None:
         ("web", lambda s: commit(s, change(s, "late", Activation.inactive()))),
         ("web", lambda s: commit(s, change(s, "late", Activation.retired()))),
         ("aaa", lambda s: commit(s, service("aaa"))),  # sorts before every other service
+        ("aaa", lambda s: commit(s, service("aaa", callers=("edge",)))),
+        ("api", lambda s: commit(s, service("api", callers=("edge", "batch")))),
         ("aaa", lambda s: commit(s, ServiceDeleted(service="aaa"))),
     ]
     for touched, write in writes:
