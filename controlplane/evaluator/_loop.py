@@ -332,7 +332,7 @@ class Evaluator:
         services = None if moved is None else frozenset(_service_of(c) for c in moved)
         if services is not None and respecified:
             services |= respecified
-        self._track_budgets(state, scrape)
+        await self._track_budgets(state, scrape, slices)
         await slices.pause()
         self._track_instances(state, scrape, moved)
         await slices.pause()
@@ -354,6 +354,7 @@ class Evaluator:
                 and not _compared_shadow(state, evaluation)
             ):
                 evaluation.idle_s += seconds
+                await slices.pause()
                 continue
             if not self._judge_safely(state, evaluation, scrape, previous, seconds, now):
                 continue
@@ -400,11 +401,12 @@ class Evaluator:
             self._open[seq] = evaluation
         return [e for e in superseded if e.verdict is not None]
 
-    def _track_budgets(self, state: State, scrape: Scrape) -> None:
+    async def _track_budgets(self, state: State, scrape: Scrape, slices: _Slices) -> None:
         """What each service's callers got since the last scrape, whichever instance answered
         (controlplane/evaluator/_tally.py)."""
         for service, answered in self._tally.add(state, scrape.clusters).items():
             self._answered_of(service).add(scrape.at, answered.requests, answered.errors)
+            await slices.pause()
 
     async def restore_budgets(self) -> None:
         """Once per term (or once as a follower): every service's answered history from the
@@ -424,7 +426,9 @@ class Evaluator:
         if self._budgets is None or not self._restored:
             return
         now, term = self._wall_clock(), current_term()
-        unsaved = {s: b for s, series in self._answered.items() if (b := series.unsaved())}
+        unsaved = {
+            s: b for s, series in self._answered.items() if series.dirty and (b := series.unsaved())
+        }
         if unsaved:
             await asyncio.to_thread(self._budgets.save, unsaved, term=term)
             for service, buckets in unsaved.items():
