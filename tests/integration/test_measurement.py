@@ -85,6 +85,36 @@ def test_a_rolled_back_canarys_failures_stay_in_the_budget(
         assert budget(judged)["errors"] == after["errors"]
 
 
+def test_an_instance_retired_at_once_keeps_its_last_answers_in_the_budget(
+    judged: WeirServer, start_envoy: StartEnvoy
+) -> None:
+    judged.service(SERVICE, slo=SLO, rollout={"auto_rollback": False})
+    with Upstream("a") as a, failing("bad") as bad:
+        judged.instance(SERVICE, "a", a.address)
+        judged.instance(SERVICE, "bad", bad.address)
+        judged.live("a", 50)
+        _, url = connect_envoy(judged, start_envoy, "proxy-1", delta=False)
+        serves(url, "a")
+        before = settled(judged)
+
+        # Given an instance failing 30% of its requests, taken out of traffic and retired at
+        # once, before the proxy's next stats flush
+        with SteadyLoad(url, SERVICE, rps=RPS) as load:
+            judged.live("bad", 50)
+            time.sleep(8)
+            judged.inactive("bad")
+            judged.retire("bad")
+            time.sleep(1)
+        failed = load.outcomes["500"]
+        assert failed > 0 and bad.counts().failed == failed
+
+        # Then the budget holds every request its callers sent and every failure they got: the
+        # retired cluster stays in Envoy, with no route to it, until its last flush is in
+        after = settled(judged)
+        assert after["requests"] - before["requests"] == load.total
+        assert after["errors"] - before["errors"] == failed
+
+
 def test_a_shadows_failures_cost_nothing_and_leave_the_budget_alone(
     judged: WeirServer, start_envoy: StartEnvoy
 ) -> None:
