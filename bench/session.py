@@ -43,7 +43,14 @@ from typing import Any
 
 import httpx
 
-from bench._attribution import Attribution, Event, attribute, read_access_log, report
+from bench._attribution import (
+    Attribution,
+    Event,
+    Logged,
+    attribute,
+    read_access_log,
+    report,
+)
 from bench._session_load import SessionLoad
 from controlplane.auth import forget_local_token
 from controlplane.bootstrap import render_bootstrap
@@ -290,6 +297,22 @@ def _served(url: str, timeout: float = 20.0) -> None:
     raise RuntimeError(f"Envoy did not serve {SERVICE} on {url} within {timeout:g}s")
 
 
+LOG_WAIT_S = 15.0
+"""The longest the session waits for Envoy's access log to hold the requests that failed:
+Envoy writes it out every second, later on a busy machine."""
+
+
+def _logged_when_complete(access_log: Path, failed: set[str]) -> dict[str, Logged]:
+    """The access log once it holds every failed request (a request missing from it is a
+    defect only if Envoy never writes it), or after LOG_WAIT_S."""
+    deadline = time.monotonic() + LOG_WAIT_S
+    while True:
+        time.sleep(1.5)
+        logged = read_access_log(access_log.read_text(errors="replace").splitlines())
+        if failed <= logged.keys() or time.monotonic() >= deadline:
+            return logged
+
+
 def run_session(
     minutes: float,
     rps: float,
@@ -338,8 +361,7 @@ def run_session(
             while time.monotonic() < deadline:
                 session.stop_retired()
                 time.sleep(0.5)
-        time.sleep(2.5)  # Envoy writes its access log out every second
-        logged = read_access_log(access_log.read_text(errors="replace").splitlines())
+        logged = _logged_when_complete(access_log, {f.path for f in load.failures})
         history = session.api.get("/v1/history", params={"service": SERVICE}).json()
         changes = sum(1 for e in history if e["event"]["kind"] == "activation_changed")
         events = sorted([*session.events, *_ledger_events(history)], key=lambda event: event.at)

@@ -38,8 +38,9 @@ class Verdict(_Frozen):
     reason: str = Field(max_length=MAX_VERDICT_REASON)
     """One sentence an operator can act on: what was seen and what it was measured against."""
     candidate: ArmEvidence
-    """The evidence against the changed instance: with route retries, every attempt it served,
-    each failed one a failure (what a retry made of it for the caller aside)."""
+    """The evidence against the changed instance since its warm-up ended: with route retries,
+    every attempt it served, each failed one a failure (what a retry made of it for the caller
+    aside)."""
     baseline: ArmEvidence | None = None
     error_e_value: float | None = Field(default=None, ge=0)
     """Evidence that the candidate's error rate is worse than the baseline's (anytime-valid)."""
@@ -52,8 +53,9 @@ class Verdict(_Frozen):
     expected_s_to_decision: float | None = Field(default=None, ge=0)
     """While inconclusive: about how long until a decision at the current traffic rate."""
     callers: ArmEvidence | None = None
-    """What the candidate's callers finally got (after retries): the requests it answered and
-    those that failed. None for a shadow instance, whose answers reach no caller."""
+    """What the candidate's callers finally got (after retries) since the change, its warm-up
+    included: the requests it answered and those that failed. None for a shadow instance,
+    whose answers reach no caller."""
     extra_failures: float = Field(default=0.0, ge=0)
     """Failed requests callers got beyond what the baseline's rate would have failed (none for
     a shadow: its failures reach no caller)."""

@@ -7,9 +7,11 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import replace
+from types import MappingProxyType
 from typing import Protocol
 
-from controlplane.model import State
+from controlplane.model import Activation, ActivationState, InstanceState, State
 from controlplane.resources import InconsistentResources, Resources, build_resources
 from controlplane.xds._coalesce import Coalescer
 
@@ -19,6 +21,12 @@ PUBLISH_SPACING = 10.0
 """Publications are at least ten times as far apart as the last one took (see Coalescer):
 publishing keeps to about a tenth of the time under a steady stream of changes."""
 LONGEST_GAP_S = 1.0
+DRAIN_S = 3.0
+"""How long a retired instance's cluster stays in the snapshot after its retirement, with no
+route to it. Envoy drops a removed cluster's stats with the cluster, so what the instance
+served since the proxy's last stats flush (one a second) would never reach the budget or the
+evaluator: an instance retired the moment it left traffic took its last second's failures
+with it."""
 
 
 class StateSource(Protocol):
@@ -68,11 +76,18 @@ class SnapshotCache:
             coalesce_s, self._publish, spacing=PUBLISH_SPACING, longest=LONGEST_GAP_S
         )
         self._task = loop.create_task(self._coalescer.run())
+        self._state = controller.state
+        """The newest state published (without the draining clusters)."""
+        self._draining: dict[str, float] = {}
+        """Instance id → when (loop time) its retired cluster may leave the snapshot."""
+        self._drain_timer: asyncio.TimerHandle | None = None
         controller.subscribe(self._on_state)
 
     def close(self) -> None:
         """Stop publishing (the controller may outlive the xDS server)."""
         self._task.cancel()
+        if self._drain_timer is not None:
+            self._drain_timer.cancel()
 
     def _on_state(self, state: State) -> None:
         if self._task.done():
@@ -89,21 +104,83 @@ class SnapshotCache:
 
     async def _publish(self, state: State) -> None:
         appended_at, self._appended_at = self._appended_at, None
+        self._note_retired(self._state, state)
         try:
-            snapshot = await asyncio.to_thread(self._build, state)
+            snapshot = await asyncio.to_thread(self._build, self._drained(state))
         except InconsistentResources:
             log.exception("not pushing ledger entry %d: its resources are inconsistent", state.seq)
             return
         if state.seq <= self._seq:
             return
-        self._seq = state.seq
+        self._seq, self._state = state.seq, state
+        self._install(snapshot, appended_at if appended_at is not None else time.time())
+        self._drain_later()
+
+    def _install(self, snapshot: Resources, published_at: float) -> None:
         self.snapshot = snapshot
-        self.published_at = appended_at if appended_at is not None else time.time()
+        self.published_at = published_at
         self._on_publish(snapshot.version)
         changed, self._changed = self._changed, asyncio.Event()
         changed.set()
         for wake in list(self._watchers):
             wake()
+
+    def _note_retired(self, before: State, after: State) -> None:
+        """Start the drain of each instance `after` retired."""
+        if after.seq <= before.seq:
+            return
+        until = self._loop.time() + DRAIN_S
+        was = before.instances
+        for instance_id, record in after.instances.items():
+            if record.state is ActivationState.RETIRED:
+                previous = was.get(instance_id)
+                if previous is not None and previous.state is not ActivationState.RETIRED:
+                    self._draining[instance_id] = until
+
+    def _drained(self, state: State) -> State:
+        """`state` with each draining instance inactive again: its cluster is built, and no
+        route names it (but a dark launch's pin would: those services' instances leave at once)."""
+        now = self._loop.time()
+        for instance_id, until in list(self._draining.items()):
+            if until <= now:
+                del self._draining[instance_id]
+        if not self._draining:
+            return state
+        instances = dict(state.instances)
+        for instance_id in self._draining:
+            record = instances.get(instance_id)
+            if record is None or record.state is not ActivationState.RETIRED:
+                continue
+            pinning = state.services[record.instance.service].pinning
+            if pinning is not None and pinning.enabled and pinning.dark_launch:
+                continue
+            instances[instance_id] = InstanceState(
+                record.instance, Activation.inactive(), record.since_seq
+            )
+        return replace(state, instances=MappingProxyType(instances))
+
+    def _drain_later(self) -> None:
+        """Publish again when the next drain ends (the same state, less its cluster)."""
+        if self._drain_timer is not None or not self._draining:
+            return
+        at = min(self._draining.values())
+        self._drain_timer = self._loop.call_at(at, self._drain_ended)
+
+    def _drain_ended(self) -> None:
+        self._drain_timer = None
+        if not self._task.done():
+            self._loop.create_task(self._republish())
+
+    async def _republish(self) -> None:
+        state, seq = self._state, self._seq
+        try:
+            snapshot = await asyncio.to_thread(self._build, self._drained(state))
+        except InconsistentResources:
+            log.exception("not pushing ledger entry %d: its resources are inconsistent", seq)
+            return
+        if self._seq == seq and snapshot.version != self.snapshot.version:
+            self._install(snapshot, time.time())
+        self._drain_later()
 
     def watch(self, wake: Callable[[], None]) -> None:
         """Call `wake()` on the event loop after every publication, until `unwatch(wake)`.

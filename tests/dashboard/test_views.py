@@ -19,6 +19,7 @@ from tests.dashboard.conftest import SERVICE, signed_in
 from tests.dashboard.test_live_rollout import mesh
 from tests.integration._load import SteadyLoad
 from tests.integration._weir import WeirServer
+from tests.support import eventually
 
 pytestmark = pytest.mark.timeout(90)
 WAIT_MS = 15_000
@@ -53,25 +54,34 @@ def test_charts_have_time_axes_and_read_out_values_under_the_cursor(
     success = page.locator("#charts svg[data-test=success]")
     expect(success.locator("path.line")).to_have_count(2, timeout=WAIT_MS)
 
-    # a time axis (clock times) and a value axis (percentages), and the SLO as a line
-    times = success.locator("text.tick.x").all_text_contents()
-    assert times and all(re.fullmatch(r"\d\d:\d\d(:\d\d)?", t) for t in times), times
-    values = success.locator("text.tick.y").all_text_contents()
-    assert values and all(v.endswith("%") for v in values), values
+    # a time axis (clock times) and a value axis (percentages), and the SLO as a line; the
+    # charts are redrawn every second, so each reading is of one drawing, retried across two
+    def axes() -> None:
+        times = success.locator("text.tick.x").all_text_contents()
+        assert times and all(re.fullmatch(r"\d\d:\d\d(:\d\d)?", t) for t in times), times
+        values = success.locator("text.tick.y").all_text_contents()
+        assert values and all(v.endswith("%") for v in values), values
+        latency = page.locator("#charts svg[data-test=latency] text.tick.y").all_text_contents()
+        assert latency and all(v.endswith("ms") for v in latency), latency
+
+    eventually(axes, timeout=10, interval=0.2)
     expect(success.locator("line.ref")).to_have_count(1)
-    latency = page.locator("#charts svg[data-test=latency]")
-    assert all(v.endswith("ms") for v in latency.locator("text.tick.y").all_text_contents())
 
     # hovering reads out each instance's value at that moment
-    page.locator("#charts").scroll_into_view_if_needed()  # (the chart itself is redrawn)
-    box = success.bounding_box()
-    assert box is not None
-    page.mouse.move(box["x"] + box["width"] * 0.97, box["y"] + box["height"] / 2)
+    page.locator("#charts").scroll_into_view_if_needed()
     tip = page.locator("#charts .tip").first
-    expect(tip).to_be_visible()
-    expect(tip).to_contain_text(re.compile(r"v1-a: 100%"))
-    expect(tip).to_contain_text(re.compile(r"v1-b: 100%"))
-    expect(tip).to_contain_text(re.compile(r"^\d\d:\d\d:\d\d"))
+
+    def hovered() -> None:
+        box = success.bounding_box()
+        assert box is not None
+        page.mouse.move(0, 0)  # (a move to where the cursor is already moves nothing)
+        page.mouse.move(box["x"] + box["width"] * 0.97, box["y"] + box["height"] / 2)
+        expect(tip).to_be_visible(timeout=2000)
+        expect(tip).to_contain_text(re.compile(r"v1-a: 100%"), timeout=1000)
+        expect(tip).to_contain_text(re.compile(r"v1-b: 100%"), timeout=1000)
+        expect(tip).to_contain_text(re.compile(r"^\d\d:\d\d:\d\d"), timeout=1000)
+
+    eventually(hovered, timeout=15, interval=0.2)
     page.screenshot(path=tmp_path / "dashboard-chart-hover.png", full_page=True)
     page.mouse.move(0, 0)
     expect(tip).to_be_hidden()
@@ -97,9 +107,13 @@ def test_on_a_phone_the_share_success_and_p99_columns_stay_in_view(
     expect(row.locator("td.success")).to_contain_text("%", timeout=WAIT_MS)
 
     for cell in ("td.id", ".share-value", "td.success", "td.p99"):
-        box = row.locator(cell).bounding_box()
-        assert box is not None, cell
-        assert box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"], (cell, box)
+        # (each second's figures redraw the row: a box is measured on the row then shown)
+        def in_view(cell: str = cell) -> None:
+            box = row.locator(cell).bounding_box()
+            assert box is not None, cell
+            assert box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"], (cell, box)
+
+        eventually(in_view, timeout=5, interval=0.1)
     expect(row.locator("td.version")).to_be_hidden()  # room is made by what matters least
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     page.screenshot(path=tmp_path / "dashboard-phone.png", full_page=True)
