@@ -372,9 +372,11 @@ def _virtual_hosts(
     last: Resources | None,
     rebuilt: list[tuple[ServiceResources | None, ServiceResources]],
 ) -> tuple[dict[str, Encoded], dict[str, frozenset[str]], int]:
-    """Every VHDS virtual host by name, what each names, and their sizes added up: the last
-    build's with the rebuilt services' changes (a service that left makes a fresh build)."""
-    if last is None or last.vhost_bytes is None:
+    """Every VHDS virtual host by name (in name order, whatever was built before), what each
+    names, and their sizes added up: the last build's with the rebuilt services' changes (a
+    service that came is put in its place by a pass over all; one that left makes a fresh
+    build)."""
+    if last is None or last.vhost_bytes is None or any(b is None for b, _ in rebuilt):
         virtual_hosts = {s.virtual_host.name: s.virtual_host for s in services.values()}
         vhost_refs = {s.virtual_host.name: s.refs for s in services.values()}
         return virtual_hosts, vhost_refs, sum(v.size for v in virtual_hosts.values())

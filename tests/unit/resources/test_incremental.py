@@ -18,6 +18,7 @@ def built(resources: Resources) -> tuple[object, ...]:
     ]
     return (
         resources.version,
+        list(resources.virtual_hosts),  # in name order
         dict(resources.called_by),
         sorted((name, encoded.payload) for name, encoded in every),
         message_sizes(resources),
