@@ -522,9 +522,25 @@ def roll_out(api: httpx.Client, version: str) -> tuple[float, str]:
         time.sleep(LOOK_EVERY_S)
 
 
+def evaluator_ticks(api: httpx.Client) -> float:
+    return histogram(api.get("/metrics").text, "weir_evaluator_tick_seconds")[1]
+
+
+def after_a_tick(api: httpx.Client) -> None:
+    """Wait until an evaluator tick that began after now has ended (two more ticks counted):
+    the changes registered so far are open by then, however fast the registration went."""
+    deadline = time.monotonic() + CONVERGE_TIMEOUT_S
+    ticks = evaluator_ticks(api)
+    while evaluator_ticks(api) < ticks + 2:
+        if time.monotonic() > deadline:
+            raise RuntimeError("the evaluator did not tick")
+        time.sleep(LOOK_EVERY_S)
+
+
 def idle_phase(
     weir: WeirProcess, api: httpx.Client, options: Options, say: Callable[[str], None]
 ) -> Idle:
+    after_a_tick(api)
     open_changes = len(call(api, "GET", "/v1/evaluations"))
     before = api.get("/metrics").text
     cpu, started = cpu_seconds(weir.pid or 0), time.monotonic()

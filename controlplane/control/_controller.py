@@ -27,6 +27,7 @@ from controlplane.model import (
     ActivationChanged,
     ActivationState,
     Entry,
+    Event,
     Instance,
     InstanceRegistered,
     ProposedEntry,
@@ -239,7 +240,8 @@ class Controller:
         re-encodes nothing."""
         if not any(isinstance(p.event, _SHAPES_RESOURCES) for p in batch):
             return
-        built = build_resources(after)
+        touched = {s for p in batch if (s := _service_of_event(p.event)) is not None}
+        built = build_resources.after(before_state, after, touched)
         if message_sizes(built).largest()[1] <= self._max_message_bytes:
             return
         before = build_resources(before_state)
@@ -461,7 +463,10 @@ def _log_entry(entry: Entry) -> None:
 
 
 def _service_of(entry: Entry) -> str | None:
-    event = entry.event
+    return _service_of_event(entry.event)
+
+
+def _service_of_event(event: Event) -> str | None:
     if isinstance(event, ServiceApplied):
         return event.spec.name
     if isinstance(event, InstanceRegistered):

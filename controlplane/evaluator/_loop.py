@@ -45,6 +45,7 @@ from controlplane.model import (
     Activation,
     ActivationState,
     ArmEvidence,
+    InstanceState,
     Outcome,
     ProposedEntry,
     ServiceSpec,
@@ -192,6 +193,9 @@ class Evaluator:
         self._extra_failures = extra_failures
         self._split_check = split_check
         self._split_windows: dict[str, _SplitWindow] = {}
+        self._splitting: tuple[State | None, dict[str, _Split]] = (None, {})
+        """The state, and the services it splits over two or more instances (worked out once
+        per state: a tick costs those services, not the mesh)."""
         self._split_settle_s = split_settle_s
         self.splits: dict[str, SplitResult] = {}
         """Per service with two or more live instances: does Envoy split as weir asked?"""
@@ -324,9 +328,11 @@ class Evaluator:
             return
         self.source_error = None
         slices = _Slices()
-        moved = self._moved_clusters(state, scrape)
+        moved, respecified = self._moved_clusters(state, scrape)
         services = None if moved is None else frozenset(_service_of(c) for c in moved)
-        self._track_budgets(state, scrape)
+        if services is not None and respecified:
+            services |= respecified
+        await self._track_budgets(state, scrape, slices)
         await slices.pause()
         self._track_instances(state, scrape, moved)
         await slices.pause()
@@ -340,13 +346,15 @@ class Evaluator:
             self._track_dispersions(state, scrape, previous[1], seconds, services)
         await slices.pause()
         decided, deadline = [], []
+        spacing = len(self._open) / IDLE_REJUDGES_PER_S
         for evaluation in list(self._open.values()):
             if (
-                _nothing_new(evaluation, services, now)
+                _nothing_new(evaluation, services, now, spacing)
                 and not _objectives(state, evaluation)
                 and not _compared_shadow(state, evaluation)
             ):
                 evaluation.idle_s += seconds
+                await slices.pause()
                 continue
             if not self._judge_safely(state, evaluation, scrape, previous, seconds, now):
                 continue
@@ -393,11 +401,12 @@ class Evaluator:
             self._open[seq] = evaluation
         return [e for e in superseded if e.verdict is not None]
 
-    def _track_budgets(self, state: State, scrape: Scrape) -> None:
+    async def _track_budgets(self, state: State, scrape: Scrape, slices: _Slices) -> None:
         """What each service's callers got since the last scrape, whichever instance answered
         (controlplane/evaluator/_tally.py)."""
         for service, answered in self._tally.add(state, scrape.clusters).items():
             self._answered_of(service).add(scrape.at, answered.requests, answered.errors)
+            await slices.pause()
 
     async def restore_budgets(self) -> None:
         """Once per term (or once as a follower): every service's answered history from the
@@ -417,7 +426,9 @@ class Evaluator:
         if self._budgets is None or not self._restored:
             return
         now, term = self._wall_clock(), current_term()
-        unsaved = {s: b for s, series in self._answered.items() if (b := series.unsaved())}
+        unsaved = {
+            s: b for s, series in self._answered.items() if series.dirty and (b := series.unsaved())
+        }
         if unsaved:
             await asyncio.to_thread(self._budgets.save, unsaved, term=term)
             for service, buckets in unsaved.items():
@@ -430,19 +441,30 @@ class Evaluator:
             await asyncio.to_thread(self._budgets.compact, now, windows, term=term)
             self._compacted_at = now
 
-    def _moved_clusters(self, state: State, scrape: Scrape) -> list[str] | None:
+    def _moved_clusters(
+        self, state: State, scrape: Scrape
+    ) -> tuple[list[str] | None, frozenset[str]]:
         """The clusters whose counts moved since the last scrape (so that a tick costs the
-        clusters with traffic, not the mesh); None (all of them) when the state changed
-        meanwhile, as which instances are live, or tracked, may have."""
+        clusters with traffic, not the mesh; None, all of them, at the first scrape), and the
+        services whose file changed since that scrape's state (new ones included), to be
+        looked at whether or not their counts moved. A state that only moved instances leaves
+        an unmoved service's interval empty whatever is live now: nothing to add."""
         last_state, last = self._last_seen
         self._last_seen = (state, scrape.clusters)
-        if state is not last_state:
-            return None
-        return [
+        if last_state is None:
+            return None, frozenset()
+        moved = [
             name
             for name, counts in scrape.clusters.items()
             if (before := last.get(name)) is not counts and before != counts
         ]
+        if state.services is last_state.services:
+            return moved, frozenset()
+        before_specs = last_state.services
+        respecified = frozenset(
+            name for name, spec in state.services.items() if before_specs.get(name) is not spec
+        )
+        return moved, respecified
 
     def _track_instances(self, state: State, scrape: Scrape, moved: list[str] | None) -> None:
         counts = scrape.clusters
@@ -470,14 +492,14 @@ class Evaluator:
         that left traffic are read against the new ask."""
         if self._split_check is None:
             return
-        for service in state.services:
-            live = [i for i in state.live_of(service) if (i.activation.weight or 0) > 0]
-            weights = tuple(sorted((i.instance.id, i.activation.weight or 0) for i in live))
+        if self._splitting[0] is not state:
+            self._splitting = (state, _splitting(state))
+            for service in self._split_windows.keys() - self._splitting[1].keys():
+                del self._split_windows[service]
+            for service in self.splits.keys() - self._splitting[1].keys():
+                del self.splits[service]
+        for service, (live, weights) in self._splitting[1].items():
             window = self._split_windows.get(service)
-            if len(live) < 2:
-                self._split_windows.pop(service, None)
-                self.splits.pop(service, None)
-                continue
             if window is None or window.weights != weights:
                 self._split_windows[service] = _SplitWindow(weights, scrape.at)
                 self.splits.pop(service, None)
@@ -814,6 +836,26 @@ REJUDGE_AFTER = 0.1
 has grown by this share (and at least a second) since its verdict; meanwhile its empty
 intervals wait to be added to the next (their bets are even: no request, no event). Judging
 each of a thousand idle changes every second was most of an idle tick."""
+IDLE_REJUDGES_PER_S = 10.0
+"""And at most about this many idle changes a second are judged again for their age: with many
+open changes each waits at least `open changes / IDLE_REJUDGES_PER_S` seconds between two
+(so the verdict an idle change shows, its age and forecast, may be that much behind). Judging
+every idle change again as it aged by a tenth was still most of an idle tick at a thousand."""
+
+
+_Split = tuple[list[InstanceState], tuple[tuple[str, int], ...]]
+"""A service's live instances with a weight, and (instance id, weight) of each, sorted."""
+
+
+def _splitting(state: State) -> dict[str, _Split]:
+    """The services whose live traffic the state splits over two or more instances."""
+    splitting: dict[str, _Split] = {}
+    for service in state.services:
+        live = [i for i in state.live_of(service) if (i.activation.weight or 0) > 0]
+        if len(live) >= 2:
+            weights = tuple(sorted((i.instance.id, i.activation.weight or 0) for i in live))
+            splitting[service] = (live, weights)
+    return splitting
 
 
 def _objectives(state: State, evaluation: Evaluation) -> bool:
@@ -836,10 +878,13 @@ def _compared_shadow(state: State, evaluation: Evaluation) -> bool:
     )
 
 
-def _nothing_new(evaluation: Evaluation, moved: frozenset[str] | None, now: float) -> bool:
+def _nothing_new(
+    evaluation: Evaluation, moved: frozenset[str] | None, now: float, spacing: float = 0.0
+) -> bool:
     """Whether an open change can be passed over this tick without even working out its
     evidence: it was judged before, none of its service's clusters moved since (nor the
-    state), its verdict is not due to be judged again for its age, nor its deadline."""
+    state), its verdict is not due to be judged again for its age (REJUDGE_AFTER, and at
+    least `spacing` seconds apart), nor its deadline."""
     if moved is None or evaluation.verdict is None or evaluation.service in moved:
         return False
     due = evaluation.decide_within_s
@@ -847,7 +892,7 @@ def _nothing_new(evaluation: Evaluation, moved: frozenset[str] | None, now: floa
     if due is not None and not evaluation.deadline_recorded and elapsed >= due:
         return False
     judged_at = evaluation.verdict.elapsed_s
-    return elapsed < judged_at + max(1.0, REJUDGE_AFTER * judged_at)
+    return elapsed < judged_at + max(1.0, REJUDGE_AFTER * judged_at, spacing)
 
 
 def _service_of(cluster: str) -> str:

@@ -99,6 +99,9 @@ class AnsweredSeries:
         self._buckets: dict[int, tuple[int, int]] = {}
         """Minute start → (requests, errors) of minutes not yet saved as they are now."""
         self._saved: dict[int, tuple[int, int]] = {}
+        self.dirty = False
+        """Whether a bucket may have changed since it was last saved (a clean series has
+        nothing `unsaved`: the leader's save passes over it without looking)."""
 
     @property
     def totals(self) -> tuple[int, int]:
@@ -114,6 +117,7 @@ class AnsweredSeries:
             start = int(at // BUCKET_S) * BUCKET_S
             before = self._buckets.get(start, (0, 0))
             self._buckets[start] = (before[0] + requests, before[1] + errors)
+            self.dirty = True
 
     def unsaved(self) -> list[Bucket]:
         """The minute buckets that changed since they were last saved, oldest first."""
@@ -132,6 +136,7 @@ class AnsweredSeries:
         for start in [s for s in self._buckets if s < current]:
             if self._saved.get(start) == self._buckets[start]:
                 del self._buckets[start], self._saved[start]
+        self.dirty = any(self._saved.get(s) != c for s, c in self._buckets.items())
 
     def restore(self, buckets: Sequence[Bucket], now: float) -> None:
         """Start again from stored buckets (oldest first, none overlapping): their counts
@@ -148,3 +153,4 @@ class AnsweredSeries:
             b.start: (b.requests, b.errors) for b in buckets if b.span == BUCKET_S and b.end > now
         }
         self._saved = dict(self._buckets)
+        self.dirty = False

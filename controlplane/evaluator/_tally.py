@@ -46,25 +46,36 @@ class CallerTally:
         self._seen: dict[str, ClusterCounts] | None = None
         self._took: dict[str, ActivationState] = {}
         """Per instance id, the traffic it took last: LIVE or SHADOW."""
+        self._counted: tuple[State | None, dict[str, str]] = (None, {})
+        """The state, and the service of each instance cluster whose answers reached callers
+        (worked out once per state: a tick costs the clusters with counts, not the mesh)."""
 
     def add(self, state: State, clusters: Mapping[str, ClusterCounts]) -> dict[str, Answered]:
         """Per service, what its callers got since the last call; the first call is the zero
         (it says nothing: the counts before it are of unknown age)."""
-        for record in state.instances.values():
-            if record.state in TRAFFIC_STATES:
-                self._took[record.instance.id] = record.state
+        if self._counted[0] is not state:
+            self._counted = (state, self._callers_clusters(state))
+        counted = self._counted[1]
         seen, self._seen = self._seen, dict(clusters)
         answered = {service: Answered() for service in state.services}
         if seen is None:
             return answered
-        for record in state.instances.values():
-            name = record.instance.cluster_name
-            now = clusters.get(name)
-            if now is None or self._took.get(record.instance.id) is ActivationState.SHADOW:
+        for name, now in clusters.items():
+            service = counted.get(name)
+            if service is None:
                 continue
             delta = now - seen.get(name, ClusterCounts())
-            service = record.instance.service
             answered[service] = answered.get(service, Answered()) + Answered(
                 delta.requests, delta.errors
             )
         return answered
+
+    def _callers_clusters(self, state: State) -> dict[str, str]:
+        for record in state.instances.values():
+            if record.state in TRAFFIC_STATES:
+                self._took[record.instance.id] = record.state
+        return {
+            record.instance.cluster_name: record.instance.service
+            for record in state.instances.values()
+            if self._took.get(record.instance.id) is not ActivationState.SHADOW
+        }

@@ -31,8 +31,9 @@ it, and it leaves the snapshot with the last of them.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from operator import attrgetter
 from types import MappingProxyType
 from typing import Any
 
@@ -84,6 +85,10 @@ class Resources:
     version: str = ""
     """A hash over every resource's name and version: the same state, the same version.
     Worked out from the resources when not given (the builder gives it, made per service)."""
+    cluster_bytes: int | None = None
+    """The sizes (`Encoded.size`) of all clusters added up, when the builder kept count."""
+    vhost_bytes: int | None = None
+    """The same of all VHDS virtual hosts."""
 
     def __post_init__(self) -> None:
         if not self.version:
@@ -159,6 +164,9 @@ class ResourceBuilder:
     re-encoding of the mesh. The output never depends on what was remembered: the same state
     gives the same bytes and versions either way.
 
+    Told which services a state changed since the one it built last (`after`), it looks at
+    those alone: the controller's check of each write then costs the write's services.
+
     Safe to call from several threads: each build reads the memory as it found it and installs
     its own at the end, so a race costs re-encoding, never a wrong byte.
     """
@@ -167,40 +175,89 @@ class ResourceBuilder:
         """With `comparator` (host, port: weir's comparator as the proxies reach it), services
         with `compare` mirror to it (resources/_compare.py) and hold its cluster."""
         self._comparator = None if comparator is None else _encode_comparator_cluster(*comparator)
-        self._last: Resources | None = None
+        self._memory: tuple[State, Resources] | None = None
+        """The state built last, and its resources."""
 
     def __call__(self, state: State) -> Resources:
-        last = self._last
+        memory = self._memory
+        if memory is not None and memory[0] is state:
+            return memory[1]
+        return self._build(state, memory[1] if memory is not None else None, None)
+
+    def after(self, before: State, state: State, services: Iterable[str]) -> Resources:
+        """The resources of `state`, which is `before` with entries folded in that touched no
+        service but `services`; as `self(state)`, but when `before` is the state built last,
+        only those services are looked at."""
+        memory = self._memory
+        if memory is None or memory[0] is not before:
+            return self(state)
+        if state is before:
+            return memory[1]
+        return self._build(state, memory[1], sorted(set(services)))
+
+    def _build(self, state: State, last: Resources | None, only: list[str] | None) -> Resources:
+        """`only`: the services that may differ from `last`'s (None: any of them)."""
         known: Mapping[str, ServiceResources] = last.services if last is not None else {}
         services: dict[str, ServiceResources] = {}
         rebuilt: list[tuple[ServiceResources | None, ServiceResources]] = []
         vhosts_changed = last is None or len(known) != len(state.services)
-        for name in sorted(state.services):
-            spec, records = state.services[name], state.instances_of(name)
+        service_records = state.service_records
+        names = sorted(state.services)
+        if only is not None:
+            if any(name not in state.services for name in only):
+                return self._build(state, last, None)  # a service left: a pass over them all
+            services = dict(known)
+            names = only
+        for name in names:
+            spec, records = state.services[name], service_records.get(name, ())
             before = known.get(name)
-            if before is not None and before.spec is spec and _same(before.records, records):
+            # The fold makes a service's records again only when they change, so an unchanged
+            # service is told by identity; equal records (another ledger's) make the same
+            # resources all the same.
+            if (
+                before is not None
+                and before.spec is spec
+                and (before.records is records or before.records == records)
+            ):
                 services[name] = before
                 continue
             built = services[name] = _build_service(spec, records, before, self._comparator)
             rebuilt.append((before, built))
-            vhosts_changed |= before is None or built.vhost is not before.vhost
+            vhosts_changed |= before is None or built.virtual_host is not before.virtual_host
+        if only is not None and len(services) != len(known):
+            services = dict(sorted(services.items()))  # a new service: in name order again
         if any(name not in services for name in known):
             last = None  # a state of another ledger: nothing of the last build to start from
         if last is not None and not rebuilt:
+            self._memory = (state, last)
             return last  # the very same resources (an entry that touched no service)
         resources = _assemble(services, last, rebuilt, vhosts_changed)
-        resources.consistent()
-        self._last = resources
+        if last is None:
+            resources.consistent()
+        else:
+            _consistent(resources, rebuilt)
+        self._memory = (state, resources)
         return resources
 
 
-def _same(before: Sequence[InstanceState], now: Sequence[InstanceState]) -> bool:
-    return len(before) == len(now) and all(a is b for a, b in zip(before, now, strict=True))
+def _consistent(
+    resources: Resources, rebuilt: list[tuple[ServiceResources | None, ServiceResources]]
+) -> None:
+    """`Resources.consistent` for a snapshot assembled from a consistent one: only the rebuilt
+    services' routes can name a cluster that is not there (a service's routes name its own
+    clusters, and the comparator's stays while any service names it)."""
+    for _, service in rebuilt:
+        missing = sorted(r for r in service.refs if r not in resources.clusters)
+        if missing:
+            raise InconsistentResources(
+                f"virtual host {service.virtual_host.name!r} names clusters that do not exist: "
+                + ", ".join(missing)
+            )
 
 
 def _build_service(
     spec: ServiceSpec,
-    records: list[InstanceState],
+    records: tuple[InstanceState, ...],
     before: ServiceResources | None,
     comparator: Encoded | None,
 ) -> ServiceResources:
@@ -230,12 +287,15 @@ def _build_service(
         vhost = before.vhost
     else:
         vhost = _encode_vhost(spec, records, inputs, comparator is not None)
+        if before is not None and vhost.resource == before.vhost.resource:
+            # The same bytes (an inactive instance came or went): the same resource object,
+            # so the snapshot's routes are not assembled again.
+            old = before.vhost
+            vhost = _VirtualHost(spec, inputs, old.resource, old.framed, old.refs)
     listing = "\n".join(
         f"{n} {e.version}" for n, e in [*clusters.items(), (vhost.resource.name, vhost.resource)]
     )
-    return ServiceResources(
-        spec, tuple(records), clusters, vhost, content_version(listing.encode())
-    )
+    return ServiceResources(spec, records, clusters, vhost, content_version(listing.encode()))
 
 
 def _same_encoded(a: Mapping[str, Encoded], b: Mapping[str, Encoded]) -> bool:
@@ -248,27 +308,23 @@ def _assemble(
     rebuilt: list[tuple[ServiceResources | None, ServiceResources]],
     vhosts_changed: bool,
 ) -> Resources:
-    clusters = _clusters(services, last, rebuilt)
+    clusters, cluster_bytes = _clusters(services, last, rebuilt)
     if last is not None and not vhosts_changed:
         routes, cluster_refs = last.routes, last.cluster_refs
         virtual_hosts, vhost_refs = last.virtual_hosts, last.vhost_refs
+        vhost_bytes = last.vhost_bytes
     else:
         inline = Encoded.from_payload(
             ROUTE_CONFIG_NAME,
             ROUTE_TYPE,
-            _field(1, ROUTE_CONFIG_NAME.encode()) + b"".join(s.framed for s in services.values()),
+            _field(1, ROUTE_CONFIG_NAME.encode()) + b"".join(map(_FRAMED, services.values())),
         )
-        every_ref: frozenset[str] = frozenset().union(*(s.refs for s in services.values()))
+        every_ref: frozenset[str] = frozenset().union(*map(_REFS, services.values()))
         routes, cluster_refs = {ROUTE_CONFIG_NAME: inline}, {ROUTE_CONFIG_NAME: every_ref}
-        virtual_hosts = {s.virtual_host.name: s.virtual_host for s in services.values()}
-        vhost_refs = {s.virtual_host.name: s.refs for s in services.values()}
-    called_by: dict[str, set[str]] = {}
-    for name, service in services.items():
-        for group in service.spec.callers:
-            called_by.setdefault(group, set()).add(name)
+        virtual_hosts, vhost_refs, vhost_bytes = _virtual_hosts(services, last, rebuilt)
     listing = "\n".join(
         [
-            *(s.digest for s in services.values()),
+            *map(_DIGEST, services.values()),
             *(f"{n} {e.version}" for n, e in [*routes.items(), *_VHDS_ROUTES.items()]),
         ]
     )
@@ -280,37 +336,96 @@ def _assemble(
         virtual_hosts=virtual_hosts,
         vhost_refs=vhost_refs,
         services=services,
-        called_by={group: frozenset(names) for group, names in called_by.items()},
+        called_by=_called_by(services, last, rebuilt),
         version=content_version(listing.encode()),
+        cluster_bytes=cluster_bytes,
+        vhost_bytes=vhost_bytes,
     )
+
+
+_FRAMED = attrgetter("vhost.framed")
+_REFS = attrgetter("vhost.refs")
+_DIGEST = attrgetter("digest")
+
+
+def _called_by(
+    services: dict[str, ServiceResources],
+    last: Resources | None,
+    rebuilt: list[tuple[ServiceResources | None, ServiceResources]],
+) -> Mapping[str, frozenset[str]]:
+    """Proxy group → the services that name it among their callers: the last build's, unless a
+    rebuilt service names callers it did not before (a service that left makes `last` None)."""
+    if last is not None and all(
+        (before.spec.callers if before is not None else ()) == after.spec.callers
+        for before, after in rebuilt
+    ):
+        return last.called_by
+    called_by: dict[str, set[str]] = {}
+    for name, service in services.items():
+        for group in service.spec.callers:
+            called_by.setdefault(group, set()).add(name)
+    return {group: frozenset(names) for group, names in called_by.items()}
+
+
+def _virtual_hosts(
+    services: dict[str, ServiceResources],
+    last: Resources | None,
+    rebuilt: list[tuple[ServiceResources | None, ServiceResources]],
+) -> tuple[dict[str, Encoded], dict[str, frozenset[str]], int]:
+    """Every VHDS virtual host by name (in name order, whatever was built before), what each
+    names, and their sizes added up: the last build's with the rebuilt services' changes (a
+    service that came is put in its place by a pass over all; one that left makes a fresh
+    build)."""
+    if last is None or last.vhost_bytes is None or any(b is None for b, _ in rebuilt):
+        virtual_hosts = {s.virtual_host.name: s.virtual_host for s in services.values()}
+        vhost_refs = {s.virtual_host.name: s.refs for s in services.values()}
+        return virtual_hosts, vhost_refs, sum(v.size for v in virtual_hosts.values())
+    virtual_hosts, vhost_refs = dict(last.virtual_hosts), dict(last.vhost_refs)
+    size = last.vhost_bytes
+    for _, service in rebuilt:
+        vhost = service.virtual_host
+        old = virtual_hosts.get(vhost.name)
+        if old is not vhost:
+            size += vhost.size - (old.size if old is not None else 0)
+            virtual_hosts[vhost.name] = vhost
+            vhost_refs[vhost.name] = service.refs
+    return virtual_hosts, vhost_refs, size
 
 
 def _clusters(
     services: dict[str, ServiceResources],
     last: Resources | None,
     rebuilt: list[tuple[ServiceResources | None, ServiceResources]],
-) -> Mapping[str, Encoded]:
-    """Every cluster by name (in no particular order): the last build's with the rebuilt
-    services' changes, or, when none changed, the last build's very mapping, so that each
-    stream can tell at a glance that they did not change (see DeltaSession, SotwSession)."""
-    if last is None:
-        return {name: c for s in services.values() for name, c in s.clusters.items()}
+) -> tuple[Mapping[str, Encoded], int]:
+    """Every cluster by name (in no particular order), and their sizes added up: the last
+    build's with the rebuilt services' changes, or, when none changed, the last build's very
+    mapping, so that each stream can tell at a glance that they did not change (see
+    DeltaSession, SotwSession)."""
+    if last is None or last.cluster_bytes is None:
+        every = {name: c for s in services.values() for name, c in s.clusters.items()}
+        return every, sum(c.size for c in every.values())
     changed = [(b, a) for b, a in rebuilt if b is None or a.clusters is not b.clusters]
     if not changed:
-        return last.clusters
+        return last.clusters, last.cluster_bytes
     clusters = dict(last.clusters)
+    size = last.cluster_bytes
     for before, after in changed:
         for name in before.clusters if before is not None else ():
-            if name not in after.clusters:
-                del clusters[name]
-        clusters.update(after.clusters)
+            if name not in after.clusters and (gone := clusters.pop(name, None)) is not None:
+                size -= gone.size
+        for name, encoded in after.clusters.items():
+            old = clusters.get(name)
+            if old is not encoded:
+                size += encoded.size - (old.size if old is not None else 0)
+                clusters[name] = encoded
     if COMPARE_CLUSTER in last.clusters and COMPARE_CLUSTER not in clusters:
         # the comparator's is every compared service's: gone only with the last of them
         for service in services.values():
             if COMPARE_CLUSTER in service.clusters:
                 clusters[COMPARE_CLUSTER] = service.clusters[COMPARE_CLUSTER]
+                size += clusters[COMPARE_CLUSTER].size
                 break
-    return clusters
+    return clusters, size
 
 
 build_resources = ResourceBuilder()

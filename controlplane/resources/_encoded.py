@@ -24,6 +24,19 @@ def content_version(payload: bytes) -> str:
     return hashlib.sha256(payload).hexdigest()[:16]
 
 
+def framed_size(length: int) -> int:
+    """A length-delimited field of `length` bytes with a one-byte tag."""
+    return 1 + max(1, (length.bit_length() + 6) // 7) + length
+
+
+def delta_size(name: str, type_url: str, payload: bytes, version: str) -> int:
+    """The bytes a resource takes in a delta response: a `Resource` with its name, version and
+    `Any`. An upper bound of what the same resource takes in a SotW response (its `Any`)."""
+    packed = framed_size(framed_size(len(type_url)) + framed_size(len(payload)))
+    named = framed_size(len(name.encode())) + framed_size(len(version))
+    return framed_size(named + packed)
+
+
 @dataclass(frozen=True, slots=True)
 class Encoded:
     """One named resource: its deterministic bytes and a version of those bytes."""
@@ -32,7 +45,14 @@ class Encoded:
     type_url: str
     payload: bytes
     version: str
+    size: int = field(default=0, init=False, compare=False, repr=False)
+    """The bytes it takes in a response (`delta_size`): worked out once, as every check of a
+    state's message sizes adds up those of all its resources."""
     _packed: any_pb2.Any | None = field(default=None, init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        size = delta_size(self.name, self.type_url, self.payload, self.version)
+        object.__setattr__(self, "size", size)
 
     @classmethod
     def of(cls, name: str, message: Message) -> Encoded:

@@ -27,20 +27,6 @@ ENVELOPE = 4096
 over what they take."""
 
 
-def _framed(length: int) -> int:
-    """A length-delimited field of `length` bytes with a one-byte tag."""
-    return 1 + max(1, (length.bit_length() + 6) // 7) + length
-
-
-def _as_any(resource: Encoded) -> int:
-    return _framed(_framed(len(resource.type_url)) + _framed(len(resource.payload)))
-
-
-def _as_delta(resource: Encoded) -> int:
-    named = _framed(len(resource.name.encode())) + _framed(len(resource.version))
-    return _framed(named + _as_any(resource))
-
-
 @dataclass(frozen=True, slots=True)
 class MessageSizes:
     """The largest message of each kind a state makes, in bytes."""
@@ -63,14 +49,22 @@ class MessageSizes:
 
 
 def _total(resources: Iterable[Encoded]) -> int:
-    return ENVELOPE + sum(_as_delta(r) for r in resources)
+    return sum(r.size for r in resources)
 
 
 def message_sizes(resources: Resources) -> MessageSizes:
+    """The builder adds up the sizes of the clusters and virtual hosts as it assembles a
+    snapshot (a change costs its own resources' sizes, not the mesh's); a snapshot made
+    otherwise has them added up here."""
+    clusters, virtual_hosts = resources.cluster_bytes, resources.vhost_bytes
     return MessageSizes(
-        clusters=_total(resources.clusters.values()),
-        routes=_total(resources.routes.values()),
-        virtual_hosts=_total(resources.virtual_hosts.values()),
+        clusters=ENVELOPE
+        + (clusters if clusters is not None else _total(resources.clusters.values())),
+        routes=ENVELOPE + _total(resources.routes.values()),
+        virtual_hosts=ENVELOPE
+        + (
+            virtual_hosts if virtual_hosts is not None else _total(resources.virtual_hosts.values())
+        ),
     )
 
 

@@ -147,6 +147,7 @@ class SnapshotCache:
         if not self._draining:
             return state
         instances = dict(state.instances)
+        services: set[str] = set()
         for instance_id in self._draining:
             record = instances.get(instance_id)
             if record is None or record.state is not ActivationState.RETIRED:
@@ -157,7 +158,16 @@ class SnapshotCache:
             instances[instance_id] = InstanceState(
                 record.instance, Activation.inactive(), record.since_seq
             )
-        return replace(state, instances=MappingProxyType(instances))
+            services.add(record.instance.service)
+        # the per-service index of the records too: the resource builder reads that one
+        records = dict(state.service_records)
+        for service in services:
+            records[service] = tuple(instances[i] for i in state.instance_ids.get(service, ()))
+        return replace(
+            state,
+            instances=MappingProxyType(instances),
+            service_records=MappingProxyType(records),
+        )
 
     def _drain_later(self) -> None:
         """Publish again when the next drain ends (the same state, less its cluster)."""
