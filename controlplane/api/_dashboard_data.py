@@ -25,6 +25,7 @@ from controlplane.evaluator import Evaluator, Sample
 from controlplane.model import (
     ActivationChanged,
     ActivationState,
+    ClusterCounts,
     Entry,
     InstanceRegistered,
     Outcome,
@@ -36,7 +37,6 @@ from controlplane.model import (
     Verdict,
     VerdictRecorded,
 )
-from controlplane.stats import ClusterCounts
 from controlplane.verdict import quantile_ms
 
 SUMMARY_WINDOW_S = 60.0

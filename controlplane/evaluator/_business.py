@@ -12,9 +12,15 @@ from __future__ import annotations
 import logging
 from typing import Protocol
 
-from controlplane.model import ActivationState, ObjectiveEvidence, State, Verdict
+from controlplane.model import (
+    ActivationState,
+    ClusterCounts,
+    ObjectiveEvidence,
+    Scrape,
+    State,
+    Verdict,
+)
 from controlplane.outcomes import OutcomeCounts, Outcomes
-from controlplane.stats import ClusterCounts, Scrape
 from controlplane.verdict import ObjectivePolicy, judge_objective
 from controlplane.verdict._business import with_objectives
 from controlplane.verdict._value import value_of

@@ -41,8 +41,10 @@ from controlplane.model import (
     Activation,
     ActivationState,
     ArmEvidence,
+    ClusterCounts,
     Outcome,
     ProposedEntry,
+    Scrape,
     ServiceSpec,
     State,
     Verdict,
@@ -50,7 +52,7 @@ from controlplane.model import (
     say_duration,
 )
 from controlplane.rollout import step_evaluations
-from controlplane.stats import ClusterCounts, Scrape, SourceUnavailable
+from controlplane.stats import SourceUnavailable
 from controlplane.stats._counts import INSTANCE_CLUSTER_MARK
 from controlplane.verdict import Dispersions, Evidence, InvalidCounts, Traffic, VerdictPolicy
 

@@ -13,6 +13,7 @@ from controlplane.model._business import (
     OutcomeHeader,
     ValueEstimate,
 )
+from controlplane.model._counts import LATENCY_BOUNDS_MS, ClusterCounts, ProxyReading, Scrape
 from controlplane.model._durations import (
     Duration,
     format_duration,
@@ -93,6 +94,7 @@ from controlplane.units import split_address
 
 __all__ = [
     "DNS_LABEL",
+    "LATENCY_BOUNDS_MS",
     "MAX_HOST",
     "MAX_VERDICT_REASON",
     "MAX_WEIGHT",
@@ -107,6 +109,7 @@ __all__ = [
     "Better",
     "BlueGreen",
     "Canary",
+    "ClusterCounts",
     "Cohort",
     "Duration",
     "Entry",
@@ -129,6 +132,7 @@ __all__ = [
     "Plan",
     "Prior",
     "ProposedEntry",
+    "ProxyReading",
     "Retries",
     "Risk",
     "Role",
@@ -146,6 +150,7 @@ __all__ = [
     "RolloutUndone",
     "Route",
     "RouteMatch",
+    "Scrape",
     "ServiceApplied",
     "ServiceDeleted",
     "ServiceSpec",

@@ -9,12 +9,11 @@ from typing import TYPE_CHECKING
 
 import httpx
 
-from controlplane.model import State
+from controlplane.model import Scrape, State
 from controlplane.outcomes._als import AccessLogOutcomes, Directory
 from controlplane.outcomes._counts import Outcomes
 from controlplane.outcomes._late import LateOutcomes
 from controlplane.outcomes._promql import PromqlOutcomes
-from controlplane.stats import Scrape
 
 if TYPE_CHECKING:
     from controlplane.evaluator._business import BusinessJudge

@@ -4,7 +4,9 @@ Each yields the same Scrape (cumulative counts per instance cluster, summed over
 behind the one-method StatsSource interface; `open_source(kind, ...)` picks one per deployment.
 """
 
+from controlplane.model import LATENCY_BOUNDS_MS, ClusterCounts, ProxyReading, Scrape
 from controlplane.stats._counts import OnDecrease, Totals
+from controlplane.stats._errors import SourceUnavailable
 from controlplane.stats._promql import PrometheusSource
 from controlplane.stats._pull import AdminSource
 from controlplane.stats._push import PushLimits, PushSource
@@ -14,13 +16,6 @@ from controlplane.stats._source import (
     StatsSource,
     UnknownSource,
     open_source,
-)
-from controlplane.stats._types import (
-    LATENCY_BOUNDS_MS,
-    ClusterCounts,
-    ProxyReading,
-    Scrape,
-    SourceUnavailable,
 )
 
 __all__ = [

@@ -28,7 +28,7 @@ from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 
-from controlplane.stats._types import LATENCY_BOUNDS_MS, ClusterCounts
+from controlplane.model import LATENCY_BOUNDS_MS, ClusterCounts
 
 log = logging.getLogger(__name__)
 

@@ -24,8 +24,9 @@ from typing import Any
 
 import httpx
 
+from controlplane.model import Scrape
 from controlplane.stats._counts import INSTANCE_CLUSTER_MARK, OnDecrease, Reading, Totals
-from controlplane.stats._types import Scrape, SourceUnavailable
+from controlplane.stats._errors import SourceUnavailable
 
 QUERY_PATH = "/api/v1/query"
 TIMEOUT_S = 5.0

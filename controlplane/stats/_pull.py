@@ -20,9 +20,9 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from controlplane.bootstrap import EVIDENCE_STATS
-from controlplane.model import split_address
+from controlplane.model import ClusterCounts, ProxyReading, Scrape, split_address
 from controlplane.stats._counts import OnDecrease, Reading, Totals
-from controlplane.stats._types import ClusterCounts, ProxyReading, Scrape, SourceUnavailable
+from controlplane.stats._errors import SourceUnavailable
 from controlplane.xds import ProxyRegistry, ProxyStatus
 
 log = logging.getLogger(__name__)

@@ -52,10 +52,11 @@ from typing import Any, Protocol
 import grpc
 
 from controlplane import defaults
+from controlplane.model import ProxyReading, Scrape
 from controlplane.stats._claims import MAX_SERIES, PROBATION_S, Claims
 from controlplane.stats._counts import Reading
+from controlplane.stats._errors import SourceUnavailable
 from controlplane.stats._proto import metrics_service_pb2, prometheus_metrics_pb2
-from controlplane.stats._types import ProxyReading, Scrape, SourceUnavailable
 from controlplane.xds import Connection, close_requests, identity_refusal
 
 log = logging.getLogger(__name__)

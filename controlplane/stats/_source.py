@@ -17,10 +17,10 @@ from typing import Protocol, TypeVar
 import httpx
 
 from controlplane.errors import InvalidInput
+from controlplane.model import ProxyReading, Scrape
 from controlplane.stats._promql import PrometheusSource
 from controlplane.stats._pull import AdminSource
 from controlplane.stats._push import PushSource
-from controlplane.stats._types import ProxyReading, Scrape
 from controlplane.xds import ProxyRegistry
 
 SOURCE_KINDS = ("push", "pull", "promql")

@@ -1,5 +1,7 @@
 """What every stats source yields: per-instance-cluster counts, summed over the fleet.
 
+Plain values here, beside the model, so the pure judges read them without loading a source.
+
 Envoy's per-cluster stats carry the evidence: completed requests by response class
 (`upstream_rq_xx`) and the request-time histogram (`upstream_rq_time`, milliseconds). A source
 turns whatever it reads (pushed flushes, admin scrapes, PromQL) into cumulative counts per
@@ -29,10 +31,6 @@ LATENCY_BOUNDS_MS: tuple[float, ...] = (
     300000, 600000, 1800000, 3600000,
 )  # fmt: skip
 """Envoy's default histogram bucket upper bounds (ms). Counts carry one more, open-ended bucket."""
-
-
-class SourceUnavailable(Exception):
-    """The source could not be read (or gave nothing): verdicts become inconclusive."""
 
 
 _NO_LATENCY = (0,) * (len(LATENCY_BOUNDS_MS) + 1)
