@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from controlplane.bootstrap import EVIDENCE_STATS
+from controlplane.defaults import EVIDENCE_STATS
 from controlplane.model import ClusterCounts, ProxyReading, Scrape, split_address
 from controlplane.stats._counts import OnDecrease, Reading, Totals
 from controlplane.stats._errors import SourceUnavailable

@@ -33,10 +33,10 @@ from google.protobuf.message import DecodeError
 from prometheus_client import CollectorRegistry
 
 from controlplane import defaults
-from controlplane.bootstrap import ADMIN_METADATA_KEY
 from controlplane.control import Controller
 from controlplane.defaults import (
     ACCESS_LOG_METADATA_KEY,
+    ADMIN_METADATA_KEY,
     LISTEN_METADATA_KEY,
     MAX_ACCESS_LOG_PATH,
     SIDECAR_LISTEN,
