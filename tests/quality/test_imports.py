@@ -31,7 +31,12 @@ PURE = (
 )
 """Modules that hold no I/O, each imported on its own."""
 
-LAZY_PACKAGES = ("controlplane.rollout", "controlplane.stats", "controlplane.xds")
+LAZY_PACKAGES = (
+    "controlplane.ledger",
+    "controlplane.rollout",
+    "controlplane.stats",
+    "controlplane.xds",
+)
 """Packages that re-export their I/O parts on first use (controlplane/_lazy.py)."""
 
 
@@ -69,3 +74,8 @@ def test_every_exported_name_resolves(package: str) -> None:
     missing = [name for name in module.__all__ if getattr(module, name, None) is None]
     assert missing == []
 
+
+@pytest.mark.parametrize("package", ("controlplane.ledger", "controlplane.control"))
+def test_the_sqlite_path_loads_no_psycopg(package: str) -> None:
+    """The PostgreSQL stores load only when a postgresql:// store is opened."""
+    assert "psycopg" not in loaded_by(package)
