@@ -42,7 +42,7 @@ from controlplane.model import (
     check_batch,
     fold,
 )
-from controlplane.resources import build_resources, message_refusal, message_sizes
+from controlplane.resources import ResourceBuilder, message_refusal, message_sizes
 
 _SHAPES_RESOURCES = (ServiceApplied, InstanceRegistered, ActivationChanged)
 """Events that change what Envoy is sent (the others are history, verdicts and tokens)."""
@@ -76,6 +76,10 @@ class Controller:
     ) -> None:
         """`max_message_bytes` is the xDS server's message cap: a batch whose state would make
         a larger xDS response is refused before it is appended."""
+        self.builder = ResourceBuilder()
+        """Builds the Envoy resources of this controller's states, remembering the last: the
+        xDS server serving this controller builds with it too, so a push re-encodes nothing
+        the append's size check built."""
         self._store = store
         self._clock = clock
         self._max_message_bytes = max_message_bytes
@@ -238,11 +242,11 @@ class Controller:
         re-encodes nothing."""
         if not any(isinstance(p.event, _SHAPES_RESOURCES) for p in batch):
             return
-        built = build_resources(after)
+        built = self.builder(after)
         if message_sizes(built).largest()[1] <= self._max_message_bytes:
             return
-        before = build_resources(before_state)
-        build_resources(after)  # leave the builder remembering the state that may follow
+        before = self.builder(before_state)
+        self.builder(after)  # leave the builder remembering the state that may follow
         refusal = message_refusal(built, before, self._max_message_bytes)
         if refusal is not None:
             raise Conflict(refusal, field="xds_message_bytes")

@@ -294,8 +294,10 @@ def _clusters(
     return clusters
 
 
-build_resources = ResourceBuilder()
-"""The process-wide builder: `build_resources(state) -> Resources`."""
+def build_resources(state: State) -> Resources:
+    """The resources of `state`, built from nothing: for a one-off build. What builds state
+    after state (the controller, the xDS server it feeds) keeps a ResourceBuilder of its own."""
+    return ResourceBuilder()(state)
 
 
 def _inputs(record: InstanceState) -> tuple[object, ...]:

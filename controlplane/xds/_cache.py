@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from controlplane.model import State
-from controlplane.resources import InconsistentResources, Resources, build_resources
+from controlplane.resources import InconsistentResources, ResourceBuilder, Resources
 from controlplane.xds._coalesce import Coalescer
 
 log = logging.getLogger(__name__)
@@ -47,12 +47,16 @@ class SnapshotCache:
         *,
         coalesce_s: float = 0.0,
         coalescer: Callable[..., Coalescer[State]] = Coalescer,
+        builder: Callable[[State], Resources] | None = None,
     ) -> None:
-        """`coalescer` makes the Coalescer (tests pass one with a hand-driven clock)."""
+        """`coalescer` makes the Coalescer (tests pass one with a hand-driven clock); `builder`
+        builds each snapshot (the controller's, so nothing is encoded twice; by default one of
+        the cache's own)."""
+        self._build = builder if builder is not None else ResourceBuilder()
         self._loop = loop
         self._seq = self._offered = controller.state.seq
         self._on_publish = on_publish
-        self.snapshot: Resources = build_resources(controller.state)
+        self.snapshot: Resources = self._build(controller.state)
         self.published_at = time.time()
         """Where convergence starts for the current snapshot: the wall-clock time of the oldest
         ledger append it was the first to include (so the coalescing delay counts too)."""
@@ -87,7 +91,7 @@ class SnapshotCache:
     async def _publish(self, state: State) -> None:
         appended_at, self._appended_at = self._appended_at, None
         try:
-            snapshot = await asyncio.to_thread(build_resources, state)
+            snapshot = await asyncio.to_thread(self._build, state)
         except InconsistentResources:
             log.exception("not pushing ledger entry %d: its resources are inconsistent", state.seq)
             return

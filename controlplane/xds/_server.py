@@ -523,6 +523,7 @@ class XdsServer:
             asyncio.get_running_loop(),
             on_publish=self.registry.published,
             coalesce_s=self._coalesce_s,
+            builder=self.controller.builder,
         )
         server = grpc.aio.server(options=self.limits.grpc_options())
         ads = self._ads = _Ads(cache, self.registry, self.metrics, self.limits)
