@@ -31,6 +31,7 @@ import uvicorn
 from prometheus_client import CollectorRegistry
 
 from controlplane import defaults
+from controlplane._gc import YOUNG_GC_THRESHOLD, fewer_young_collections
 from controlplane._memory import trim_forever
 from controlplane.api import (
     DEFAULT_MAX_BODY,
@@ -293,13 +294,22 @@ async def serve(
     push_limits: PushLimits | None = None,
     api_limits: ApiLimits | None = None,
     on_ready: Callable[[Listening], None] = lambda listening: None,
+    young_gc_threshold: int | None = YOUNG_GC_THRESHOLD,
 ) -> None:
     """Run until SIGINT or SIGTERM, then stop both servers and close the store.
+
+    What this changes for the whole process is here, and only here: the handlers of SIGINT
+    and SIGTERM (put back on return), and the cyclic GC's young threshold, raised from
+    Python's 700 to `young_gc_threshold` allocations unless the process chose its own
+    (controlplane/_gc.py; None leaves the GC alone). Everything else belongs to the
+    ControlPlane it runs.
 
     The process is gone within STOP_DEADLINE_S of the signal whatever it is doing: what has
     not stopped by then (a request still in a worker thread, a build) is cut short, which
     loses nothing acknowledged (an append is durable before it is answered) and leaves
     Envoy serving its last configuration. A second signal exits at once."""
+    if young_gc_threshold is not None:
+        fewer_young_collections(young_gc_threshold)
     plane = ControlPlane(
         store,
         stats=stats,
