@@ -1,4 +1,5 @@
-"""The defaults a newcomer gets (DESIGN.md): one place, cheap to import."""
+"""The defaults a newcomer gets (ledger file, ports, limits) and the names weir's bootstrap
+and its servers agree on: one place, cheap to import. The README's "Limits" lists them."""
 
 STORE = "weir.db"
 """SQLite in the working directory."""

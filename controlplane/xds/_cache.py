@@ -63,7 +63,6 @@ class SnapshotCache:
         self._appended_at: float | None = None
         """When the oldest append not yet in a publication happened."""
         on_publish(self.snapshot.version)
-        self._changed = asyncio.Event()
         self._watchers: set[Callable[[], None]] = set()
         self._coalescer = coalescer(
             coalesce_s, self._publish, spacing=PUBLISH_SPACING, longest=LONGEST_GAP_S
@@ -101,24 +100,15 @@ class SnapshotCache:
         self.snapshot = snapshot
         self.published_at = appended_at if appended_at is not None else time.time()
         self._on_publish(snapshot.version)
-        changed, self._changed = self._changed, asyncio.Event()
-        changed.set()
         for wake in list(self._watchers):
             wake()
 
     def watch(self, wake: Callable[[], None]) -> None:
         """Call `wake()` on the event loop after every publication, until `unwatch(wake)`.
 
-        One call per stream and publication: cheaper than a task per stream waiting on
-        `newer_than()`, which is what a connected stream would otherwise keep alive."""
+        One call per stream and publication: cheaper than a task per stream waiting on an
+        event, which is what a connected stream would otherwise keep alive."""
         self._watchers.add(wake)
 
     def unwatch(self, wake: Callable[[], None]) -> None:
         self._watchers.discard(wake)
-
-    async def newer_than(self, seen: Resources) -> tuple[Resources, float]:
-        """The current snapshot and its publication time as soon as it is not `seen` (at once
-        if it already differs)."""
-        while self.snapshot is seen:
-            await self._changed.wait()
-        return self.snapshot, self.published_at
