@@ -7,9 +7,9 @@ the proxy's `initial_resource_versions` say what it holds, so nothing it already
 A proxy holds, per type, either all of one view's resources (as almost every proxy does once
 it ACKed the latest change) or a choice of them. The first is kept as the view's own `Whole`,
 shared by every stream that holds it, and the next change is the difference the newer view
-works out once; only the second is spelled out name by name in the stream's own dicts. At
-1,000 services that is what keeps a delta stream at a few KB rather than 0.4 MB, and a change
-at tens of microseconds of CPU per stream rather than a millisecond.
+works out once; only the second is spelled out name by name in the stream's own dicts. In a
+large mesh that is what keeps a delta stream's memory and a change's CPU per stream small
+rather than growing with the mesh (bench/README.md, "Figures behind the code").
 
 With a VHDS view (what the server gives delta streams) the route configuration carries no
 virtual host, and each service's virtual host is a resource of its own: a weight change sends
