@@ -57,7 +57,12 @@ API_BODY_TIMEOUT_S = 30.0
 XDS_CLUSTER = "weir_xds"
 """The bootstrap's cluster of controller replicas, which ADS, the stats sink and the access-log
 service all name."""
-EVIDENCE_STATS = r"^cluster\.[^.]+--[^.]+\.(retry\.)?upstream_rq_([1-5]xx|time|retry)$"
+CLUSTER_SEPARATOR = "--"
+"""Between the service and the instance id in an instance's Envoy cluster name
+(`<service>--<instance-id>`, controlplane.model.cluster_name); no other cluster has it."""
+EVIDENCE_STATS = (
+    rf"^cluster\.[^.]+{CLUSTER_SEPARATOR}[^.]+\.(retry\.)?upstream_rq_([1-5]xx|time|retry)$"
+)
 """Envoy stat names of the evaluator's evidence: instance clusters (`<service>--<id>`) only.
 Final responses by class and their time, responses retried by class, and retries made."""
 SINK_BATCH_SIZE = 1000

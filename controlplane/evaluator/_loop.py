@@ -49,11 +49,11 @@ from controlplane.model import (
     State,
     Verdict,
     VerdictRecorded,
+    instance_of_cluster,
     say_duration,
 )
 from controlplane.rollout import step_evaluations
 from controlplane.stats import SourceUnavailable
-from controlplane.stats._counts import INSTANCE_CLUSTER_MARK
 from controlplane.verdict import Dispersions, Evidence, InvalidCounts, Traffic, VerdictPolicy
 
 log = logging.getLogger(__name__)
@@ -778,7 +778,8 @@ def _nothing_new(evaluation: Evaluation, moved: frozenset[str] | None, now: floa
 
 
 def _service_of(cluster: str) -> str:
-    return cluster.partition(INSTANCE_CLUSTER_MARK)[0]
+    service, _ = instance_of_cluster(cluster) or (cluster, "")
+    return service
 
 
 async def _guarded(what: str, work: Coroutine[Any, Any, None]) -> None:

@@ -26,6 +26,7 @@ from controlplane.model._instance import (
     ActivationState,
     Instance,
     cluster_name,
+    instance_of_cluster,
     is_ip,
 )
 from controlplane.model._ledger import (
@@ -175,6 +176,7 @@ __all__ = [
     "cluster_name",
     "fold",
     "format_duration",
+    "instance_of_cluster",
     "is_ip",
     "parse_duration",
     "say_duration",
