@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from typing import TypeVar
@@ -45,3 +46,16 @@ def eventually(
             if time.monotonic() >= deadline:
                 raise AssertionError(f"still {value!r} after {timeout:g}s")
         time.sleep(interval)
+
+
+async def until(
+    check: Callable[[], object], *, timeout: float = 10.0, interval: float = 0.02, what: str = ""
+) -> float:
+    """Seconds until `check()` is true, waiting on the event loop (`eventually` blocks the
+    thread); fails the test after `timeout` seconds, naming `what` if given."""
+    started = time.monotonic()
+    while not check():
+        if time.monotonic() - started > timeout:
+            raise AssertionError(f"not within {timeout:g}s: {what or 'the condition'}")
+        await asyncio.sleep(interval)
+    return time.monotonic() - started

@@ -3,10 +3,9 @@ the push after an append re-encodes nothing the append's size check built."""
 
 from __future__ import annotations
 
-import asyncio
-
 from controlplane.resources import build_resources
 from controlplane.xds import XdsServer
+from tests.support import until
 from tests.xds._fixtures import add, controller
 
 
@@ -19,12 +18,10 @@ async def test_the_push_after_an_append_is_the_build_the_append_checked() -> Non
         # When an instance is added (its size check builds the new state's resources)
         add(c, "b")
         wanted = build_resources(c.state).version
-        for _ in range(500):
-            if server._cache is not None and server._cache.snapshot.version == wanted:
-                break
-            await asyncio.sleep(0.01)
+        cache = server._cache
+        assert cache is not None
+        await until(lambda: cache.snapshot.version == wanted, what="the push of the new state")
         # Then the published snapshot is that very build, not a second encoding of it
-        assert server._cache is not None and server._cache.snapshot.version == wanted
-        assert server._cache.snapshot is c.builder(c.state)
+        assert cache.snapshot is c.builder(c.state)
     finally:
         await server.stop(0)

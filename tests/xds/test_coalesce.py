@@ -15,6 +15,7 @@ from controlplane.model import State
 from controlplane.resources import build_resources
 from controlplane.xds._cache import SnapshotCache
 from controlplane.xds._coalesce import Coalescer
+from tests.support import until
 from tests.xds._fixtures import add, controller
 
 WINDOW = 0.02
@@ -158,14 +159,6 @@ def states(n: int) -> tuple[State, list[State]]:
     for i in range(n):
         add(real, f"i{i}", port=9200 + i)
     return start, after
-
-
-async def until(check: Callable[[], bool]) -> None:
-    for _ in range(500):
-        if check():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("condition never held")
 
 
 async def test_the_cache_pushes_a_lone_change_at_once_and_a_burst_as_its_newest_state() -> None:
