@@ -13,6 +13,7 @@ from controlplane.api._apply import apply_router
 from controlplane.api._auth import Authenticate, Authenticator, LedgerTokens
 from controlplane.api._dashboard_data import dashboard_data_router
 from controlplane.api._dashboard_stream import dashboard_stream_router
+from controlplane.api._docs import mount_docs
 from controlplane.api._errors import install_error_handlers, refusals
 from controlplane.api._evaluation import evaluation_router
 from controlplane.api._fleet import fleet_router
@@ -66,9 +67,9 @@ def create_app(
         title="weir",
         version=controlplane.__version__,
         description="Operator API of weir, a service-mesh traffic controller for Envoy.",
-        # No /docs nor /redoc: FastAPI's pages load their scripts from a CDN, unpinned, in the
-        # origin whose localStorage holds the dashboard's token. The schema stays at
-        # /openapi.json, for any tool that reads it.
+        # Not FastAPI's /docs nor /redoc: their pages load scripts from a CDN, unpinned, in the
+        # origin whose localStorage holds the dashboard's token. /docs is served from packaged
+        # assets instead (api/_docs.py); the schema is at /openapi.json.
         docs_url=None,
         redoc_url=None,
     )
@@ -95,6 +96,7 @@ def create_app(
     async def healthz() -> Health:
         return Health(ledger_seq=controller.state.seq)
 
+    mount_docs(app)  # the API's reference, offline
     mount_dashboard(app)  # the web dashboard at /, a client of the endpoints above
     # The last added runs first: who is calling, then how much they send, then the app.
     app.add_middleware(BodyLimit, max_bytes=max_body, timeout_s=body_timeout_s)

@@ -9,7 +9,7 @@ import click
 from controlplane.cli._client import segment
 from controlplane.cli._errors import CliError
 from controlplane.cli._options import api_client, output_option
-from controlplane.cli._output import emit, paint, table
+from controlplane.cli._output import emit, paint, table, value_lines
 from controlplane.units import format_duration
 
 
@@ -57,26 +57,33 @@ def budget(service: str, output: str) -> None:
 
 
 def _values(service: str) -> None:
-    """The value of the service's changes: those being judged, and the ledger's totals."""
-    from pydantic import TypeAdapter  # the models load only for what needs them
-
-    from controlplane.cli._value import open_values, value_totals
-    from controlplane.model import Entry
-
+    """The value of the service's changes: those being judged, and the ledger's totals. Read
+    from the JSON as it comes: the models load only for a change with objectives or a value."""
     client = api_client()
     try:
-        opened = open_values(client.get("/v1/evaluations"), service)
+        evaluations: list[dict[str, Any]] = client.get("/v1/evaluations")
     except CliError:  # a server without an evaluator (--stats off) judges nothing
-        opened = []
-    if opened:
-        click.echo("  changes being judged:")
-        for line in opened:
-            click.echo(line)
-    entries = TypeAdapter(list[Entry]).validate_python(
-        client.get("/v1/history", {"service": service})
-    )
-    for line in value_totals(entries):
+        evaluations = []
+    if any(_valued(e.get("verdict")) for e in evaluations if e.get("service") == service):
+        from controlplane.cli._value import open_values
+
+        opened = open_values(evaluations, service)
+        if opened:
+            click.echo("  changes being judged:")
+            for line in opened:
+                click.echo(line)
+    history: list[dict[str, Any]] = client.get("/v1/history", {"service": service})
+    realized = [
+        (event["service"], float(event["verdict"]["value"]["realized"]))
+        for event in (entry.get("event") or {} for entry in history)
+        if event.get("kind") == "verdict_recorded" and (event.get("verdict") or {}).get("value")
+    ]
+    for line in value_lines(realized):
         click.echo(f"  {line}")
+
+
+def _valued(verdict: dict[str, Any] | None) -> bool:
+    return bool(verdict and (verdict.get("objectives") or verdict.get("value")))
 
 
 def _rate(value: float | None) -> str:

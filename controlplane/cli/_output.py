@@ -100,3 +100,17 @@ def when(moment: datetime | str) -> str:
 
 def short_version(version: str | None) -> str:
     return version[:8] if version else "-"
+
+
+def value_lines(realized: Iterable[tuple[str, float]]) -> list[str]:
+    """Per service, what its judged changes gained and lost while judged, from (service,
+    realized value) pairs."""
+    totals: dict[str, tuple[float, float]] = {}
+    for service, value in realized:
+        gained, lost = totals.get(service, (0.0, 0.0))
+        totals[service] = (gained + max(value, 0.0), lost + max(-value, 0.0))
+    return [
+        f"{service}: value gained {gained:,.2f}, value lost {lost:,.2f} by changes "
+        f"(net {gained - lost:+,.2f})"
+        for service, (gained, lost) in sorted(totals.items())
+    ]

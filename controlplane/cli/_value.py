@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from controlplane.cli._output import value_lines
 from controlplane.model import Entry, ValueEstimate, Verdict, VerdictRecorded
 
 
@@ -41,18 +42,11 @@ def objective_lines(entries: Iterable[Entry]) -> list[str]:
 
 def value_totals(entries: Sequence[Entry]) -> list[str]:
     """Per service: what its judged changes gained and lost while judged (realized values)."""
-    totals: dict[str, tuple[float, float]] = {}
-    for entry in entries:
-        event = entry.event
-        if isinstance(event, VerdictRecorded) and event.verdict.value is not None:
-            realized = event.verdict.value.realized
-            gained, lost = totals.get(event.service, (0.0, 0.0))
-            totals[event.service] = (gained + max(realized, 0.0), lost + max(-realized, 0.0))
-    return [
-        f"{service}: value gained {gained:,.2f}, value lost {lost:,.2f} by changes "
-        f"(net {gained - lost:+,.2f})"
-        for service, (gained, lost) in sorted(totals.items())
-    ]
+    return value_lines(
+        (entry.event.service, entry.event.verdict.value.realized)
+        for entry in entries
+        if isinstance(entry.event, VerdictRecorded) and entry.event.verdict.value is not None
+    )
 
 
 def open_values(evaluations: list[dict[str, Any]], service: str) -> list[str]:

@@ -16,7 +16,8 @@ import httpx
 
 from controlplane.auth import forget_local_token, read_local_token
 
-READY_TIMEOUT_S = 20.0
+READY_TIMEOUT_S = 60.0
+"""The longest a start may take: seconds on an idle machine, many more on a loaded one."""
 STOP_TIMEOUT_S = 10.0
 
 

@@ -625,8 +625,12 @@ class Evaluator:
         seconds: float,
         moved: frozenset[str] | None,
     ) -> None:
-        """How each service's events come, from all its live instances' interval counts (a
-        service none of whose clusters moved adds nothing: an empty interval is no event)."""
+        """How each service's events come, from its settled live instances' interval counts:
+        not those whose change is still being judged, so that a failing canary's errors never
+        teach the service that its errors come in clumps (which would slow the verdicts on its
+        next changes). A service none of whose clusters moved adds nothing: an empty interval
+        is no event."""
+        judged = {i for e in self._open.values() for i in (e.instance_id, *e.candidates)}
         for service, spec in state.services.items():
             if moved is not None and service not in moved and service in self._dispersions:
                 continue
@@ -634,6 +638,7 @@ class Evaluator:
                 r.instance.cluster_name
                 for r in state.live_of(service)
                 if r.instance.cluster_name not in scrape.rejected
+                and r.instance.id not in judged
             ]
             dispersions = self._dispersions.get(service)
             if dispersions is None or dispersions.slo_ms != spec.slo.latency_p99_ms:

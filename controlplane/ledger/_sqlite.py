@@ -66,6 +66,8 @@ _SEQS_PER_QUERY = 500
 class SqliteStore:
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
+        self._on_disk = self.path not in ("", ":memory:") and not self.path.startswith("file:")
+        """An in-memory ledger (tests, tools) has no file, so no head file beside it."""
         try:
             self._db = sqlite3.connect(
                 self.path, isolation_level=None, check_same_thread=False, timeout=30
@@ -139,7 +141,7 @@ class SqliteStore:
                 self._db.execute("COMMIT")
             except sqlite3.Error as exc:
                 raise StoreError(f"cannot write the ledger at {self.path}: {exc}") from exc
-            if head is not None:
+            if head is not None and self._on_disk:
                 write_head(self.path, *head)
         return entries
 
@@ -191,7 +193,8 @@ class SqliteStore:
                     "FROM ledger l LEFT JOIN ledger_chain c USING (seq) ORDER BY l.seq"
                 )
                 pairs = ((tuple(r[:6]), r[6]) for r in cursor)
-                return verify(pairs, self.path, head=read_head(self.path))
+                head = read_head(self.path) if self._on_disk else None
+                return verify(pairs, self.path, head=head)
             except sqlite3.Error as exc:
                 raise StoreError(f"cannot read the ledger at {self.path}: {exc}") from exc
 

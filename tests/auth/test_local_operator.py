@@ -12,6 +12,7 @@ import httpx
 from controlplane.auth import FIRST_ADMIN, local_token_path
 from tests.cli._run import invoke
 from tests.integration._weir import WeirServer
+from tests.support import eventually
 
 
 def test_first_start_saves_an_admin_token_the_cli_uses_without_setup(tmp_path: Path) -> None:
@@ -19,8 +20,10 @@ def test_first_start_saves_an_admin_token_the_cli_uses_without_setup(tmp_path: P
         path = local_token_path(weir.api_url)
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
         assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
-        log = (tmp_path / "weir-serve.log").read_text()
-        assert str(path) in log and path.read_text().strip() not in log  # not a TTY: no secret
+        # The server says where it saved the token once it listens (the log lags the answer)
+        log_file = tmp_path / "weir-serve.log"
+        eventually(lambda: str(path) in log_file.read_text(), timeout=10)
+        assert path.read_text().strip() not in log_file.read_text()  # not a TTY: no secret
 
         # the CLI finds the saved token: no WEIR_TOKEN, no --token
         env = {"WEIR_SERVER": weir.api_url}
