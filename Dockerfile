@@ -18,6 +18,8 @@ RUN pip install . \
 # The ledger lives in /data: mount a volume there to keep it across containers.
 USER weir
 WORKDIR /data
-EXPOSE 8080 18000
+EXPOSE 8080 18000 18001
 
-CMD ["weir", "serve", "--store", "/data/weir.db", "--xds", "0.0.0.0:18000", "--api", "0.0.0.0:8080", "--stats", "push"]
+# As docker-compose.yml runs it. The comparator (18001) is told the address the proxies reach it
+# at: `weir` on compose's network; elsewhere, give --compare-address HOST:PORT.
+CMD ["weir", "serve", "--store", "/data/weir.db", "--xds", "0.0.0.0:18000", "--api", "0.0.0.0:8080", "--stats", "push", "--compare", "0.0.0.0:18001", "--compare-address", "weir:18001"]

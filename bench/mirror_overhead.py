@@ -19,7 +19,6 @@ import asyncio
 import contextlib
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -32,7 +31,7 @@ from typing import cast
 import httpx
 import uvloop
 
-from bench._common import Prober
+from bench._common import Prober, serving_child
 from controlplane.bootstrap import render_bootstrap
 from controlplane.demo import EnvoyProcess
 from controlplane.demo._weir_process import WeirProcess, free_port
@@ -126,27 +125,9 @@ async def _serve(instance_id: str, delay_s: float) -> None:
 def upstream_process(instance_id: str, delay_ms: float = 0.0) -> Iterator[tuple[str, int]]:
     """An upstream answering `instance_id` after `delay_ms`, in a child process (its own CPU,
     not the client's GIL); yields its host:port and pid. It ends when its stdin closes."""
-    command = [sys.executable, "-m", "bench.mirror_overhead", "--serve", instance_id]
-    process = subprocess.Popen(
-        [*command, "--upstream-ms", str(delay_ms)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert process.stdout is not None
-        address = process.stdout.readline().strip()
-        if not address:
-            raise RuntimeError(f"upstream {instance_id} did not start")
-        yield address, process.pid
-    finally:
-        if process.stdin is not None:
-            process.stdin.close()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+    args = ("--serve", instance_id, "--upstream-ms", str(delay_ms))
+    with serving_child("bench.mirror_overhead", *args) as served:
+        yield served
 
 
 class Mesh:
@@ -241,7 +222,8 @@ def worker_cpu_ns(pid: int) -> int:
 def pin(pid: int, cpus: set[int]) -> None:
     """Every thread of process `pid` onto `cpus` (Linux)."""
     for task in Path(f"/proc/{pid}/task").iterdir():
-        os.sched_setaffinity(int(task.name), cpus)
+        with contextlib.suppress(ProcessLookupError):  # a thread that just ended
+            os.sched_setaffinity(int(task.name), cpus)
 
 
 def measure_mirror_overhead(

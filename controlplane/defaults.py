@@ -7,6 +7,14 @@ XDS = "127.0.0.1:18000"
 """ADS (and later the metrics sink) over gRPC."""
 API = "127.0.0.1:8080"
 """HTTP API and /metrics."""
+COMPARE = "127.0.0.1:18001"
+"""The comparator: Envoy mirrors the requests of compared shadow instances here."""
+COMPARE_CONCURRENCY = 64
+"""Compared requests in flight; more are dropped, not queued."""
+COMPARE_RATE = 200.0
+"""Compared requests admitted per second; more are dropped."""
+COMPARE_MAX_BODY = 1024 * 1024
+"""1 MiB: the most of a request's body, and of each answer's, the comparator reads."""
 SIDECAR_LISTEN = "127.0.0.1:15001"
 """A sidecar's HTTP listener, which the xDS server builds."""
 ENVOY_ADMIN = "127.0.0.1:9901"

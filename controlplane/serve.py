@@ -40,6 +40,7 @@ from controlplane.api import (
     create_app,
     guarded_protocol,
 )
+from controlplane.compare import Comparator, ComparatorLimits
 from controlplane.control import Controller
 from controlplane.evaluator import Evaluator
 from controlplane.ha import delivery_cursor, replica_of, share_stats
@@ -48,6 +49,7 @@ from controlplane.loop_health import LoopHealth
 from controlplane.model import split_address
 from controlplane.notify import Notifier
 from controlplane.outcomes._sources import OutcomeSources
+from controlplane.resources import ResourceBuilder
 from controlplane.rollout import RolloutDriver
 from controlplane.stats import PushLimits, PushSource, StatsSource, open_source
 from controlplane.verdict import extra_failures, judge, split_mismatch
@@ -72,6 +74,8 @@ class Listening:
 
     xds: str
     api: str
+    compare: str | None = None
+    """Where the proxies reach the comparator, if it runs."""
 
     @property
     def api_url(self) -> str:
@@ -93,13 +97,30 @@ def split_listen_address(address: str) -> tuple[str, int]:
     return split_address(address)
 
 
-def _bind(address: str) -> socket.socket:
+def _bind(address: str, what: str = "the HTTP API") -> socket.socket:
     host, port = split_listen_address(address)
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     try:
         return socket.create_server((host, port), family=family)
     except OSError as exc:
-        raise OSError(f"cannot listen for the HTTP API on {address}: {exc.strerror}") from exc
+        raise OSError(f"cannot listen for {what} on {address}: {exc.strerror}") from exc
+
+
+_WILDCARDS = ("0.0.0.0", "::")
+
+
+def _comparator_address(sock: socket.socket, advertised: str | None) -> tuple[str, int]:
+    """Where the proxies reach the comparator: `advertised`, else the address it is bound to
+    (which must then be one a proxy can dial)."""
+    if advertised is not None:
+        return split_address(advertised)
+    host, port = sock.getsockname()[:2]
+    if host in _WILDCARDS:
+        raise OSError(
+            f"the comparator listens on every address ({host}): give the one the proxies "
+            "reach it at with --compare-address HOST:PORT"
+        )
+    return host, port
 
 
 class ControlPlane:
@@ -119,6 +140,7 @@ class ControlPlane:
         auth: Authenticator | None = None,
         push_limits: PushLimits | None = None,
         api_limits: ApiLimits | None = None,
+        compare_limits: ComparatorLimits | None = None,
     ) -> None:
         """`stats` picks the evaluator's stats source (push, pull, promql), or "off" for none;
         each of `webhooks` is POSTed a JSON notification of rollouts, verdicts, rollbacks and
@@ -127,7 +149,8 @@ class ControlPlane:
         xDS port's caps (message size, connection age, streams per address); `max_body` bounds
         an API request's body, in bytes; `auth` knows the API's bearer tokens (by default,
         those the ledger holds); `push_limits` bound what one proxy may claim through the
-        metrics sink; `api_limits` bound the API port's connections."""
+        metrics sink; `api_limits` bound the API port's connections; `compare_limits` bound
+        the comparator, when it runs (see `start`)."""
         self.store = store
         self.max_body = max_body
         self.api_limits = api_limits or ApiLimits()
@@ -157,6 +180,11 @@ class ControlPlane:
             coalesce_ms=coalesce_ms,
             limits=xds_limits,
         )
+        self.comparator = Comparator(
+            lambda: self.controller.state, limits=compare_limits, metrics=self.metrics
+        )
+        """Compares the answers of shadow instances of services with `compare`, once started
+        with an address (`start(compare=...)`); the evaluator judges those changes by it."""
         self.evaluator: Evaluator | None = None
         self._budgets: BudgetStore | None = None
         source: StatsSource | None = None
@@ -179,6 +207,7 @@ class ControlPlane:
                 on_tick=self.loop_health.tick,
                 business=self.outcomes.judge(),
                 budgets=self._budgets,
+                comparisons=self.comparator,
             )
             self.controller.gate_on_budget(self.evaluator.budget_refusal)
         self.rollouts = RolloutDriver(self.controller)
@@ -195,13 +224,36 @@ class ControlPlane:
         self._api_task: asyncio.Task[None] | None = None
         self._loops: list[asyncio.Task[None]] = []
 
-    async def start(self, *, xds: str = defaults.XDS, api: str = defaults.API) -> Listening:
-        """Listen on both addresses (port 0 picks a free one); returns once both accept."""
-        api_socket = _bind(api)  # first: cheap, and fails before anything else has started
+    async def start(
+        self,
+        *,
+        xds: str = defaults.XDS,
+        api: str = defaults.API,
+        compare: str | None = None,
+        compare_address: str | None = None,
+    ) -> Listening:
+        """Listen on the addresses (port 0 picks a free one); returns once all accept. With
+        `compare`, the comparator listens there too, and the proxies are told to mirror compared
+        requests to `compare_address` (default: where it is bound)."""
+        # Bound first: cheap, and a port in use fails before anything else has started.
+        api_socket = _bind(api)
+        sockets = [api_socket]
+        comparator: tuple[str, int] | None = None
         try:
+            if compare is not None:
+                compare_socket = _bind(compare, "the comparator")
+                sockets.append(compare_socket)
+                comparator = _comparator_address(compare_socket, compare_address)
+            # The controller's size checks and the xDS pushes build with one builder, which
+            # knows where the proxies reach the comparator.
+            self.controller.builder = ResourceBuilder(comparator=comparator)
             xds_port = await self._xds.start(xds)
+            if compare is not None:
+                await self.comparator.start(compare_socket)
         except BaseException:
-            api_socket.close()
+            for sock in sockets:
+                sock.close()
+            await self._xds.stop(0)
             raise
         config = uvicorn.Config(
             create_app(
@@ -246,6 +298,7 @@ class ControlPlane:
         return Listening(
             xds=join_address(split_listen_address(xds)[0], xds_port),
             api=join_address(api_host, api_port),
+            compare=join_address(*comparator) if comparator is not None else None,
         )
 
     def _leader_work(self) -> list[Coroutine[Any, Any, None]]:
@@ -265,8 +318,8 @@ class ControlPlane:
             task.cancel()
         await asyncio.gather(*self._loops, return_exceptions=True)
         self._loops.clear()
-        # Both servers at once: each has the same grace to let its requests and streams end.
-        await asyncio.gather(self._stop_api(), self._xds.stop(grace))
+        # The servers at once: each has the same grace to let its requests and streams end.
+        await asyncio.gather(self._stop_api(), self._xds.stop(grace), self.comparator.stop())
         await self._http.aclose()
         if self._budgets is not None:
             self._budgets.close()
@@ -293,10 +346,13 @@ async def serve(
     max_body: int = DEFAULT_MAX_BODY,
     push_limits: PushLimits | None = None,
     api_limits: ApiLimits | None = None,
+    compare: str | None = None,
+    compare_address: str | None = None,
+    compare_limits: ComparatorLimits | None = None,
     on_ready: Callable[[Listening], None] = lambda listening: None,
     young_gc_threshold: int | None = YOUNG_GC_THRESHOLD,
 ) -> None:
-    """Run until SIGINT or SIGTERM, then stop both servers and close the store.
+    """Run until SIGINT or SIGTERM, then stop the servers and close the store.
 
     What this changes for the whole process is here, and only here: the handlers of SIGINT
     and SIGTERM (put back on return), and the cyclic GC's young threshold, raised from
@@ -321,6 +377,7 @@ async def serve(
         max_body=max_body,
         push_limits=push_limits,
         api_limits=api_limits,
+        compare_limits=compare_limits,
     )
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -340,7 +397,9 @@ async def serve(
     previous = {signum: signal.signal(signum, on_signal) for signum in signums}
     try:
         try:
-            listening = await plane.start(xds=xds, api=api)
+            listening = await plane.start(
+                xds=xds, api=api, compare=compare, compare_address=compare_address
+            )
         except BaseException:
             await plane.stop(0)
             raise

@@ -26,6 +26,7 @@ from controlplane.model import (
     ActivationChanged,
     ActivationState,
     ClusterCounts,
+    ComparisonEvidence,
     Entry,
     InstanceRegistered,
     Outcome,
@@ -100,6 +101,9 @@ class TimelineVerdict(BaseModel):
         description="each business objective: its effect with its interval, and its outcome",
     )
     value: str | None = Field(default=None, description="net value per hour, with its interval")
+    comparison: ComparisonEvidence | None = Field(
+        default=None, description="a change judged by comparing answers: its differences"
+    )
 
 
 class TimelineItem(BaseModel):
@@ -229,6 +233,7 @@ def _verdict(verdict: Verdict, *, final: bool, seq: int | None) -> TimelineVerdi
         seq=seq,
         objectives=[f"{o.shown()} {o.outcome.value}" for o in verdict.objectives],
         value=verdict.value.shown() if verdict.value is not None else None,
+        comparison=verdict.comparison,
     )
 
 

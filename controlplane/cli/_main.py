@@ -76,6 +76,12 @@ COMMANDS = (
         "Every change (of SERVICE) in ledger order: who made it, what moved,...",
     ),
     Lazy(
+        "differences",
+        "_differences",
+        "differences",
+        "Differences found by comparing SERVICE's shadow instances with its...",
+    ),
+    Lazy(
         "budget",
         "_budget",
         "budget",

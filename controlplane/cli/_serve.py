@@ -9,11 +9,18 @@ import click
 from controlplane import defaults
 from controlplane.cli._errors import CliError
 from controlplane.cli._local_token import announce_first_admin
-from controlplane.cli._options import address_option
+from controlplane.cli._options import address_option, host_port, listen_address
 from controlplane.logs import configure_logging
 
 if TYPE_CHECKING:
     import grpc
+
+
+def compare_listen(ctx: click.Context, param: click.Parameter, value: str) -> str | None:
+    """--compare: HOST:PORT to listen on, or `off`."""
+    if value == "off":
+        return None
+    return listen_address(ctx, param, value)
 
 
 def webhook_urls(
@@ -39,6 +46,48 @@ def webhook_urls(
 )
 @address_option("--xds", defaults.XDS, "ADS for Envoy; port 0 picks a free one.", listen=True)
 @address_option("--api", defaults.API, "The HTTP API; port 0 picks a free one.", listen=True)
+@click.option(
+    "--compare",
+    default=defaults.COMPARE,
+    show_default=True,
+    callback=compare_listen,
+    metavar="HOST:PORT",
+    help="The comparator's listener: Envoy mirrors the requests of shadow instances of "
+    "services with a `compare` section here, to be compared with the old version's answers. "
+    "Port 0 picks a free one; `off` runs none (such shadows are then mirrored to directly).",
+)
+@click.option(
+    "--compare-address",
+    callback=host_port,
+    metavar="HOST:PORT",
+    help="Where the proxies reach the comparator, if not where it listens (needed when it "
+    "listens on 0.0.0.0 or ::).",
+)
+@click.option(
+    "--compare-concurrency",
+    type=click.IntRange(min=1, max=10_000),
+    default=defaults.COMPARE_CONCURRENCY,
+    show_default=True,
+    help="Compared requests in flight (three requests to instances each); more are dropped "
+    "unread and counted, never queued.",
+)
+@click.option(
+    "--compare-rate",
+    type=click.FloatRange(min=0, min_open=True, max=1_000_000),
+    default=defaults.COMPARE_RATE,
+    show_default=True,
+    help="Compared requests admitted per second; more are dropped and counted. Bounds the "
+    "comparator's CPU in this process.",
+)
+@click.option(
+    "--compare-max-body",
+    type=click.IntRange(min=1, max=64 * 1024 * 1024),
+    default=defaults.COMPARE_MAX_BODY,
+    show_default=True,
+    metavar="BYTES",
+    help="The largest request body the comparator reads (a larger one is refused, 413), and "
+    "the most it reads of each answer.",
+)
 @click.option(
     "--stats",
     type=click.Choice(["push", "pull", "promql", "off"]),
@@ -163,6 +212,11 @@ def serve(
     max_body: int,
     log_format: str,
     log_level: str,
+    compare: str | None,
+    compare_address: str | None,
+    compare_concurrency: int,
+    compare_rate: float,
+    compare_max_body: int,
 ) -> None:
     """Serve the ledger, ADS for the Envoy fleet and the HTTP API, judge every change from
     Envoy's stats and drive rollouts, in one process."""
@@ -172,6 +226,7 @@ def serve(
 
     from controlplane.api import ApiLimits
     from controlplane.auth import issue_first_admin, save_local_token
+    from controlplane.compare import ComparatorLimits
     from controlplane.errors import StoreError
     from controlplane.ledger import SqliteStore, open_store
     from controlplane.serve import Listening, exit_process
@@ -199,6 +254,8 @@ def serve(
             f"weir serving xDS on {listening.xds} and the API on {listening.api_url} "
             f"(ledger {ledger})"
         )
+        if listening.compare is not None:
+            click.echo(f"comparator: {listening.compare}")
         if first_admin is not None:
             announce_first_admin(listening.api_url, first_admin)
         click.echo(f"dashboard: {listening.api_url}/ (it asks for a token)")
@@ -214,6 +271,10 @@ def serve(
                 max_body=max_body, push_limits=PushLimits(max_rps=stats_max_rps),
                 api_limits=ApiLimits(
                     max_connections=api_max_connections, header_timeout_s=api_header_timeout
+                ),
+                compare=compare, compare_address=compare_address,
+                compare_limits=ComparatorLimits(
+                    concurrency=compare_concurrency, rate=compare_rate, max_body=compare_max_body
                 ),
                 on_ready=ready,
             )

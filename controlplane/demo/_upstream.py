@@ -13,6 +13,7 @@ import socket
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
@@ -27,6 +28,11 @@ _PORT = re.compile(r":\d+$")
 def is_shadow_host(host: str) -> bool:
     """Whether a Host header is one Envoy rewrote for a mirrored request."""
     return _PORT.sub("", host).endswith(SHADOW_SUFFIX)
+
+
+Answer = Callable[[str, str], tuple[str, bytes]]
+"""(method, path) -> (content type, body): what an upstream answers, if not its instance id."""
+WRITE_CHUNK = 64 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +55,8 @@ class Upstream:
     It answers `status`, except for an `error_rate` fraction of requests (drawn from an RNG
     seeded with `seed`, so a run is repeatable) that get `error_status`, and a `reset_rate`
     fraction that get no answer: the connection is closed under them. `delay` seconds are
-    slept before each answer. Use as a context manager, or start() and stop().
+    slept before each answer. `answer`, if given, makes the body (and its content type) of
+    each request from its method and path. Use as a context manager, or start() and stop().
     """
 
     def __init__(
@@ -65,6 +72,7 @@ class Upstream:
         delay: float = 0.0,
         seed: int = 0,
         order_rate: float | None = None,
+        answer: Answer | None = None,
     ) -> None:
         if not 0.0 <= error_rate <= 1.0:
             raise ValueError(f"error_rate {error_rate} is not between 0 and 1")
@@ -82,6 +90,9 @@ class Upstream:
         """When set, each answer reports its business outcome in x-weir-outcome: `order=1`
         for this fraction of requests, `order=0` for the rest."""
         self._rng = random.Random(seed)
+        self.answer = answer
+        self._methods: Counter[str] = Counter()
+        self._body_bytes_sent = 0
         self._lock = threading.Lock()
         self._primary = 0
         self._mirrored = 0
@@ -106,7 +117,7 @@ class Upstream:
     def start(self) -> Self:
         if self._server is not None:
             return self
-        server_class = _HttpServer6 if ":" in self.host else ThreadingHTTPServer
+        server_class = _HttpServer6 if ":" in self.host else _HttpServer
         server = server_class((self.host, self._port), _handler_for(self))
         server.daemon_threads = True
         self._server = server
@@ -148,10 +159,21 @@ class Upstream:
         with self._lock:
             return Counter(self._hosts)
 
+    def methods(self) -> Counter[str]:
+        """How many requests arrived with each method."""
+        with self._lock:
+            return Counter(self._methods)
+
+    def body_bytes_sent(self) -> int:
+        """Bytes of bodies written so far (a reader that hangs up stops a write part way)."""
+        with self._lock:
+            return self._body_bytes_sent
+
     def reset(self) -> None:
         with self._lock:
             self._primary = self._mirrored = self._failed = self._mirrored_failed = 0
             self._hosts.clear()
+            self._methods.clear()
 
     def _outcome(self) -> str | None:
         if self.order_rate is None:
@@ -160,9 +182,10 @@ class Upstream:
             ordered = self._rng.random() < self.order_rate
         return f"order={int(ordered)}"
 
-    def _record(self, host: str) -> int | None:
+    def _record(self, host: str, method: str = "GET") -> int | None:
         """Count one request; the status to answer it with, or None for no answer."""
         with self._lock:
+            self._methods[method] += 1
             mirrored = is_shadow_host(host)
             draw = self._rng.random() if self.error_rate or self.reset_rate else 1.0
             answer = (
@@ -183,7 +206,14 @@ class Upstream:
         return answer
 
 
-class _HttpServer6(ThreadingHTTPServer):
+class _HttpServer(ThreadingHTTPServer):
+    # The standard library listens with a backlog of 5: while this process waits for a CPU,
+    # Envoy's new connections beyond five are dropped at SYN and retried a second later, past
+    # its connect timeout (a 503 UF a caller sees). A real server's backlog.
+    request_queue_size = 1024
+
+
+class _HttpServer6(_HttpServer):
     address_family = socket.AF_INET6
 
 
@@ -196,24 +226,33 @@ def _handler_for(upstream: Upstream) -> type[BaseHTTPRequestHandler]:
             length = int(self.headers.get("Content-Length") or 0)
             if length:
                 self.rfile.read(length)
-            status = upstream._record(self.headers.get("Host", ""))
+            status = upstream._record(self.headers.get("Host", ""), self.command)
             if status is None:
                 self.close_connection = True  # closed with no answer: a reset to the proxy
                 return
             if upstream.delay:
                 time.sleep(upstream.delay)
-            body = upstream.instance_id.encode()
+            content_type, body = "text/plain", upstream.instance_id.encode()
+            if upstream.answer is not None:
+                content_type, body = upstream.answer(self.command, self.path)
             self.send_response(status)
-            self.send_header("Content-Type", "text/plain")
+            self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(body)))
             outcome = upstream._outcome()
             if outcome is not None:
                 self.send_header("x-weir-outcome", outcome)
             self.end_headers()
             if self.command != "HEAD":
-                self.wfile.write(body)
+                for start in range(0, len(body), WRITE_CHUNK):
+                    try:
+                        self.wfile.write(body[start : start + WRITE_CHUNK])
+                    except (BrokenPipeError, ConnectionResetError):
+                        self.close_connection = True  # the reader hung up part way
+                        return
+                    with upstream._lock:
+                        upstream._body_bytes_sent += min(WRITE_CHUNK, len(body) - start)
 
-        do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = _answer
+        do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _answer
 
         def log_message(self, format: str, *args: object) -> None:
             pass  # quiet: thousands of requests per test

@@ -80,7 +80,9 @@ class WeirProcess:
             # A new ledger gets a new admin token: never read one left by an earlier server.
             forget_local_token(self.api_url)
         command = [weir_command(), "serve", "--store", str(self.store), "--xds", self.xds]
-        command += ["--api", self.api_url.removeprefix("http://"), *self.options]
+        # The comparator on a free port too (options given later win): it listens by default.
+        command += ["--api", self.api_url.removeprefix("http://"), "--compare", "127.0.0.1:0"]
+        command += self.options
         with self.log_path.open("ab") as log:
             self._process = subprocess.Popen(
                 command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL

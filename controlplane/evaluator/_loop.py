@@ -15,6 +15,10 @@ version's own record. A step still inconclusive at its plan's `decide_within` ha
 recorded (the rollout waits there, or goes on with accept_risk) and stays open: a later pass or
 fail is recorded too, and a failure still rolls the rollout back.
 
+A shadow verified by comparing answers (a service with `compare`) has no stats of its own: its
+verdict is the comparator's (`Comparisons`), judged each tick, and even while the stats are
+unavailable.
+
 Bad data stays where it is: counts a source rejected, or that the judge refuses, make only the
 changes that read them inconclusive for that step.
 """
@@ -102,6 +106,13 @@ SplitCheck = Callable[[Mapping[str, int], Mapping[str, float]], SplitResult]
 """Observed requests per live instance, and the shares asked for → whether they differ."""
 
 
+class Comparisons(Protocol):
+    """Changes judged by comparing answers rather than by Envoy's stats (controlplane.compare):
+    their verdict, or None for a change that is not."""
+
+    def verdict(self, change_seq: int, instance_id: str, *, elapsed_s: float) -> Verdict | None: ...
+
+
 SPLIT_SETTLE_S = 5.0
 """After a service's weights change, how long before the split is counted: Envoy's stats of
 requests routed under the old weights arrive for a flush or two after (push: a 1 s flush and a
@@ -166,6 +177,7 @@ class Evaluator:
         business: BusinessJudge | None = None,
         budgets: BudgetStore | None = None,
         split_settle_s: float = SPLIT_SETTLE_S,
+        comparisons: Comparisons | None = None,
     ) -> None:
         """`clock` is monotonic: every duration the evaluator judges by is read from it;
         `wall_clock` dates the budget's stored history (a scrape's `at` is wall time too).
@@ -173,7 +185,8 @@ class Evaluator:
         `on_tick` is told each tick's wall time, in seconds (a /metrics histogram);
         `business` judges the services' objectives and values each change; `budgets` keeps
         each service's answered requests across restarts and leaders (without one, the
-        budget's history lives and dies with this process)."""
+        budget's history lives and dies with this process); `comparisons` judges the changes
+        verified by comparing answers."""
         self._on_tick = on_tick
         self._controller = controller
         self._source = source
@@ -212,6 +225,7 @@ class Evaluator:
         self.recent = recent or RecentCounts()
         self.source_error: str | None = None
         self._business = business
+        self._comparisons = comparisons
 
     # What the API shows.
 
@@ -299,8 +313,16 @@ class Evaluator:
         except SourceUnavailable as exc:
             self.source_error = str(exc)
             self._all_inconclusive(now, f"stats unavailable: {exc}")
+            # a compared shadow needs no stats: the comparator's verdict stands
+            due = [
+                e for e in list(self._open.values()) if self._compared(e, now) and self._due(e, now)
+            ]
             if record:
-                await self._record(superseded)
+                for evaluation in due:
+                    assert evaluation.verdict is not None
+                    if evaluation.verdict.outcome is not Outcome.INCONCLUSIVE:
+                        del self._open[evaluation.change_seq]  # at its deadline: stays open
+                await self._record(superseded + due)
             return
         self.source_error = None
         slices = _Slices()
@@ -321,7 +343,11 @@ class Evaluator:
         await slices.pause()
         decided, deadline = [], []
         for evaluation in list(self._open.values()):
-            if _nothing_new(evaluation, services, now) and not _objectives(state, evaluation):
+            if (
+                _nothing_new(evaluation, services, now)
+                and not _objectives(state, evaluation)
+                and not _compared_shadow(state, evaluation)
+            ):
                 evaluation.idle_s += seconds
                 continue
             if not self._judge_safely(state, evaluation, scrape, previous, seconds, now):
@@ -562,6 +588,29 @@ class Evaluator:
                 callers,
                 callers_baseline,
             )
+        if self._comparisons is not None and not evaluation.candidates:
+            # a shadow verified by comparing answers has no stats of its own: the comparator's
+            # verdict stands in for the one above (controlplane/compare)
+            self._compared(evaluation, now)
+        return self._due(evaluation, now)
+
+    def _compared(self, evaluation: Evaluation, now: float) -> bool:
+        """Give a change verified by comparing answers the comparator's verdict; whether it is
+        one."""
+        if self._comparisons is None:
+            return False
+        verdict = self._comparisons.verdict(
+            evaluation.change_seq, evaluation.instance_id, elapsed_s=now - evaluation.opened_at
+        )
+        if verdict is None:
+            return False
+        evaluation.verdict = verdict
+        return True
+
+    def _due(self, evaluation: Evaluation, now: float) -> bool:
+        """Whether the change's verdict is to be recorded now: it is final, or inconclusive at
+        its deadline (then recorded once, and the change stays open)."""
+        assert evaluation.verdict is not None
         if evaluation.verdict.outcome is not Outcome.INCONCLUSIVE:
             return True
         due = evaluation.decide_within_s
@@ -637,8 +686,7 @@ class Evaluator:
             names = [
                 r.instance.cluster_name
                 for r in state.live_of(service)
-                if r.instance.cluster_name not in scrape.rejected
-                and r.instance.id not in judged
+                if r.instance.cluster_name not in scrape.rejected and r.instance.id not in judged
             ]
             dispersions = self._dispersions.get(service)
             if dispersions is None or dispersions.slo_ms != spec.slo.latency_p99_ms:
@@ -766,6 +814,19 @@ def _objectives(state: State, evaluation: Evaluation) -> bool:
     access logs, PromQL, late pushes) moves without Envoy's counts, so it is judged each tick."""
     spec = state.services.get(evaluation.service)
     return spec is not None and bool(spec.objectives)
+
+
+def _compared_shadow(state: State, evaluation: Evaluation) -> bool:
+    """Whether the change is a shadow of a service verified by comparing answers: the
+    comparator's counts move without Envoy's, so it is judged each tick."""
+    record = state.instances.get(evaluation.instance_id)
+    spec = state.services.get(evaluation.service)
+    return (
+        record is not None
+        and record.state is ActivationState.SHADOW
+        and spec is not None
+        and spec.compare is not None
+    )
 
 
 def _nothing_new(evaluation: Evaluation, moved: frozenset[str] | None, now: float) -> bool:

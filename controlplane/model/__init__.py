@@ -13,6 +13,14 @@ from controlplane.model._business import (
     OutcomeHeader,
     ValueEstimate,
 )
+from controlplane.model._compare import COMPARE_HEADER, ROUTE_HEADER, SAFE_METHODS, Compare
+from controlplane.model._comparison import (
+    ComparisonEvidence,
+    DifferenceExample,
+    EndpointDifferences,
+    FieldDifferences,
+    clip,
+)
 from controlplane.model._counts import LATENCY_BOUNDS_MS, ClusterCounts, ProxyReading, Scrape
 from controlplane.model._durations import (
     Duration,
@@ -94,6 +102,7 @@ from controlplane.model._verdict import ArmEvidence, Outcome, Verdict
 from controlplane.units import split_address
 
 __all__ = [
+    "COMPARE_HEADER",
     "DNS_LABEL",
     "LATENCY_BOUNDS_MS",
     "MAX_HOST",
@@ -101,6 +110,8 @@ __all__ = [
     "MAX_WEIGHT",
     "OUTCOME_HEADER",
     "RESERVED_NAMES",
+    "ROUTE_HEADER",
+    "SAFE_METHODS",
     "SERVICE_NAME",
     "TOKEN_NAME",
     "Activation",
@@ -112,9 +123,14 @@ __all__ = [
     "Canary",
     "ClusterCounts",
     "Cohort",
+    "Compare",
+    "ComparisonEvidence",
+    "DifferenceExample",
     "Duration",
+    "EndpointDifferences",
     "Entry",
     "Event",
+    "FieldDifferences",
     "Instance",
     "InstanceRegistered",
     "InstanceState",
@@ -173,6 +189,7 @@ __all__ = [
     "apply_event",
     "check_batch",
     "check_steps",
+    "clip",
     "cluster_name",
     "fold",
     "format_duration",

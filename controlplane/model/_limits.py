@@ -28,3 +28,10 @@ MAX_STEPS = 100
 MAX_ROLLOUT_INSTANCES = 1000
 """Instances one rollout may touch (candidates and replaced)."""
 MAX_VERDICT_REASON = 4096
+MAX_COMPARED_ENDPOINTS = 20
+"""Endpoints a comparison verdict keeps (those with failing fields first)."""
+MAX_COMPARED_FIELDS = 20
+"""Fields per endpoint a comparison verdict keeps (failing ones first)."""
+MAX_COMPARISON_TEXT = 1024
+"""An endpoint, a field, or an example's method, path or value as a comparison verdict keeps
+it: the comparator cuts what is longer (a field's path is made of an answer's keys)."""

@@ -19,6 +19,7 @@ from controlplane.model._business import (
     OutcomeHeader,
     check_objectives,
 )
+from controlplane.model._compare import Compare
 from controlplane.model._durations import Duration
 from controlplane.model._limits import (
     MAX_ADDRESS,
@@ -287,6 +288,11 @@ class ServiceSpec(_Frozen):
     ] = ()
     outcome_header: OutcomeHeader = Field(default_factory=OutcomeHeader)
     cohort: Cohort | None = None
+    compare: Compare | None = Field(
+        default=None,
+        description="Verify shadow instances by comparing their answers with the old version's "
+        "(see controlplane.model._compare).",
+    )
     callers: tuple[ProxyGroup, ...] = Field(
         default=(),
         max_length=MAX_CALLERS,

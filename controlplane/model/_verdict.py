@@ -7,6 +7,7 @@ from enum import StrEnum
 from pydantic import BaseModel, ConfigDict, Field
 
 from controlplane.model._business import MAX_OBJECTIVES, ObjectiveEvidence, ValueEstimate
+from controlplane.model._comparison import ComparisonEvidence
 from controlplane.model._limits import MAX_VERDICT_REASON
 
 
@@ -62,3 +63,6 @@ class Verdict(_Frozen):
     """Per business objective of the service: the comparison with the baseline."""
     value: ValueEstimate | None = None
     """The change's net value in money, with its interval (objectives, requests, failures)."""
+    comparison: ComparisonEvidence | None = None
+    """A change verified by comparing answers (a shadow of a service with `compare`): the
+    differences per endpoint and field, with examples."""

@@ -6,6 +6,7 @@ from controlplane.resources._build import (
     Resources,
     build_resources,
 )
+from controlplane.resources._compare import COMPARE_CLUSTER
 from controlplane.resources._encoded import (
     CLUSTER_TYPE,
     DELTA_TYPE_ORDER,
@@ -23,6 +24,7 @@ from controlplane.resources._scope import scoped
 
 __all__ = [
     "CLUSTER_TYPE",
+    "COMPARE_CLUSTER",
     "DELTA_TYPE_ORDER",
     "LISTENER_NAME",
     "LISTENER_TYPE",

@@ -23,6 +23,10 @@ A `ResourceBuilder` remembers what it built per service; the next state re-encod
 services whose spec or instance records changed, and assembles the snapshot from the rest as
 they were (see bench/README.md, mesh_scale, for what a build and a rebuild cost). The output
 never depends on what was remembered: the same state gives the same bytes and versions.
+
+A builder that knows weir's comparator serves its cluster `weir_compare` as one of the clusters
+of each service with `compare` (resources/_compare.py): a proxy scoped to such a service holds
+it, and it leaves the snapshot with the last of them.
 """
 
 from __future__ import annotations
@@ -36,7 +40,8 @@ from envoy.config.core.v3 import config_source_pb2
 from envoy.config.route.v3 import route_pb2
 
 from controlplane.model import ActivationState, Instance, InstanceState, ServiceSpec, State
-from controlplane.resources._cluster import cluster
+from controlplane.resources._cluster import cluster, endpoint_cluster
+from controlplane.resources._compare import COMPARE_CLUSTER
 from controlplane.resources._encoded import (
     CLUSTER_TYPE,
     ROUTE_TYPE,
@@ -158,7 +163,10 @@ class ResourceBuilder:
     its own at the end, so a race costs re-encoding, never a wrong byte.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, comparator: tuple[str, int] | None = None) -> None:
+        """With `comparator` (host, port: weir's comparator as the proxies reach it), services
+        with `compare` mirror to it (resources/_compare.py) and hold its cluster."""
+        self._comparator = None if comparator is None else _encode_comparator_cluster(*comparator)
         self._last: Resources | None = None
 
     def __call__(self, state: State) -> Resources:
@@ -173,7 +181,7 @@ class ResourceBuilder:
             if before is not None and before.spec is spec and _same(before.records, records):
                 services[name] = before
                 continue
-            built = services[name] = _build_service(spec, records, before)
+            built = services[name] = _build_service(spec, records, before, self._comparator)
             rebuilt.append((before, built))
             vhosts_changed |= before is None or built.vhost is not before.vhost
         if any(name not in services for name in known):
@@ -191,7 +199,10 @@ def _same(before: Sequence[InstanceState], now: Sequence[InstanceState]) -> bool
 
 
 def _build_service(
-    spec: ServiceSpec, records: list[InstanceState], before: ServiceResources | None
+    spec: ServiceSpec,
+    records: list[InstanceState],
+    before: ServiceResources | None,
+    comparator: Encoded | None,
 ) -> ServiceResources:
     known = before.clusters if before is not None else {}
     # A cluster is made of its instance alone, and an instance never changes; but the builder
@@ -205,6 +216,8 @@ def _build_service(
             kept = known.get(name)
             same = kept is not None and built_from.get(name) == record.instance
             made[name] = kept if kept is not None and same else _encode_cluster(record.instance)
+    if comparator is not None and spec.compare is not None:
+        made[COMPARE_CLUSTER] = comparator  # one object, shared by every compared service
     clusters: Mapping[str, Encoded] = dict(sorted(made.items()))
     if before is not None and _same_encoded(clusters, before.clusters):
         clusters = before.clusters  # the same mapping: streams tell it apart at a glance
@@ -216,7 +229,7 @@ def _build_service(
     ):
         vhost = before.vhost
     else:
-        vhost = _encode_vhost(spec, records, inputs)
+        vhost = _encode_vhost(spec, records, inputs, comparator is not None)
     listing = "\n".join(
         f"{n} {e.version}" for n, e in [*clusters.items(), (vhost.resource.name, vhost.resource)]
     )
@@ -291,6 +304,12 @@ def _clusters(
             if name not in after.clusters:
                 del clusters[name]
         clusters.update(after.clusters)
+    if COMPARE_CLUSTER in last.clusters and COMPARE_CLUSTER not in clusters:
+        # the comparator's is every compared service's: gone only with the last of them
+        for service in services.values():
+            if COMPARE_CLUSTER in service.clusters:
+                clusters[COMPARE_CLUSTER] = service.clusters[COMPARE_CLUSTER]
+                break
     return clusters
 
 
@@ -318,10 +337,18 @@ def _encode_cluster(instance: Instance) -> Encoded:
     return Encoded.from_payload(name, CLUSTER_TYPE, payload)
 
 
+def _encode_comparator_cluster(host: str, port: int) -> Encoded:
+    payload = endpoint_cluster(COMPARE_CLUSTER, host, port).SerializeToString(deterministic=True)
+    return Encoded.from_payload(COMPARE_CLUSTER, CLUSTER_TYPE, payload)
+
+
 def _encode_vhost(
-    spec: ServiceSpec, instances: Sequence[InstanceState], inputs: tuple[tuple[object, ...], ...]
+    spec: ServiceSpec,
+    instances: Sequence[InstanceState],
+    inputs: tuple[tuple[object, ...], ...],
+    comparator: bool,
 ) -> _VirtualHost:
-    message, refs = virtual_host(spec, instances)
+    message, refs = virtual_host(spec, instances, comparator=comparator)
     # The name is field 1 and comes first in a deterministic encoding, so one encoding of the
     # rest serves both names, byte for byte what encoding each named message would give.
     body = message.SerializeToString(deterministic=True)

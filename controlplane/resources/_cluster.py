@@ -16,12 +16,17 @@ _V4_PREFERRED = cluster_pb2.Cluster.V4_PREFERRED
 
 
 def cluster(instance: Instance, name: str) -> cluster_pb2.Cluster:
-    """One endpoint, the instance's address; `name` is the instance's cluster name.
+    """One endpoint, the instance's address; `name` is the instance's cluster name."""
+    host, port = split_address(instance.address)
+    return endpoint_cluster(name, host, port)
+
+
+def endpoint_cluster(name: str, host: str, port: int) -> cluster_pb2.Cluster:
+    """A cluster of one endpoint, host:port.
 
     Filled in field by field rather than from nested constructors: with upb each nested
     constructor builds a message and copies it, six times slower at 5,000 clusters a build.
     """
-    host, port = split_address(instance.address)
     message = cluster_pb2.Cluster(
         name=name,
         # STATIC needs an IP literal; a host name is resolved by Envoy (one address, one instance).

@@ -15,6 +15,7 @@ from google.protobuf import duration_pb2
 
 from controlplane.model import ActivationState, InstanceState, Route, ServiceSpec
 from controlplane.resources._business import add_outcome_rules, stick
+from controlplane.resources._compare import COMPARE_CLUSTER, mirror_to_comparator
 
 Targets = list[tuple[str, int]]
 """(cluster name, weight) pairs."""
@@ -25,31 +26,40 @@ _DEFAULT_ROUTES = ServiceSpec(name="default").effective_routes()
 
 
 def virtual_host(
-    spec: ServiceSpec, instances: Sequence[InstanceState]
+    spec: ServiceSpec, instances: Sequence[InstanceState], *, comparator: bool = False
 ) -> tuple[route_components_pb2.VirtualHost, frozenset[str]]:
     """The service's virtual host, without its name (the caller names it), and the clusters
-    it routes or mirrors to."""
+    it routes or mirrors to. With a `comparator` and a `compare` section, shadow instances are
+    compared rather than mirrored to (see _compare)."""
     live: Targets = []
     shadow: list[tuple[str, float]] = []
+    compared: list[tuple[str, float]] = []
     for record in instances:
         activation = record.activation
         if activation.state is ActivationState.LIVE and (activation.weight or 0) > 0:
             live.append((record.instance.cluster_name, activation.weight or 0))
         elif activation.state is ActivationState.SHADOW and (activation.mirror_percent or 0) > 0:
             shadow.append((record.instance.cluster_name, activation.mirror_percent or 0))
+            compared.append((record.instance.id, activation.mirror_percent or 0))
+    if not (comparator and spec.compare is not None and live):
+        compared = []
     named = {name for name, _ in live}
     if live:
-        named |= {name for name, _ in shadow}
+        named |= {COMPARE_CLUSTER} if compared else {name for name, _ in shadow}
     pins = _pins(spec, instances)
     vhost = route_components_pb2.VirtualHost(domains=spec.host_domains())
-    for route in spec.effective_routes() if spec.routes else _DEFAULT_ROUTES:
+    for index, route in enumerate(spec.effective_routes() if spec.routes else _DEFAULT_ROUTES):
         # Envoy takes the first route that matches: each route's pinned variants go first.
         for header, version, targets in pins:
             pinned = vhost.routes.add()
             _match(pinned.match, route, (header, version))
             _action(pinned.route, route, targets)
             named |= {name for name, _ in targets}
-        _route(vhost.routes.add(), spec, route, live, shadow)
+        if compared and spec.compare is not None:
+            message = vhost.routes.add()
+            _route(message, spec, route, live, [])
+            mirror_to_comparator(message, spec.compare, index, compared)
+        _route(vhost.routes.add(), spec, route, live, [] if compared else shadow)
     add_outcome_rules(vhost, spec)
     return vhost, frozenset(named)
 

@@ -47,13 +47,13 @@ class SnapshotCache:
         *,
         coalesce_s: float = 0.0,
         coalescer: Callable[..., Coalescer[State]] = Coalescer,
-        builder: Callable[[State], Resources] | None = None,
+        build: Callable[[State], Resources] | None = None,
     ) -> None:
-        """`coalescer` makes the Coalescer (tests pass one with a hand-driven clock); `builder`
-        builds each snapshot (the controller's, so nothing is encoded twice; by default one of
-        the cache's own)."""
-        self._build = builder if builder is not None else ResourceBuilder()
+        """`coalescer` makes the Coalescer (tests pass one with a hand-driven clock); `build`
+        turns a state into resources: a ResourceBuilder, the controller's in the xDS server (so
+        nothing is encoded twice), by default one of the cache's own."""
         self._loop = loop
+        self._build = build if build is not None else ResourceBuilder()
         self._seq = self._offered = controller.state.seq
         self._on_publish = on_publish
         self.snapshot: Resources = self._build(controller.state)

@@ -40,11 +40,12 @@ from controlplane.defaults import (
     MAX_ACCESS_LOG_PATH,
     SIDECAR_LISTEN,
 )
-from controlplane.model import split_address
+from controlplane.model import State, split_address
 from controlplane.resources import (
     DELTA_TYPE_ORDER,
     TYPE_ORDER,
     Encoded,
+    Resources,
     build_listener,
 )
 from controlplane.xds._cache import SnapshotCache
@@ -496,14 +497,18 @@ class XdsServer:
         self._cache: SnapshotCache | None = None
         self._ads: _Ads | None = None
 
-    async def start(self, address: str) -> int:
-        """Listen on host:port (port 0 picks a free one); returns the bound port."""
+    async def start(
+        self, address: str, *, build: Callable[[State], Resources] | None = None
+    ) -> int:
+        """Listen on host:port (port 0 picks a free one); returns the bound port. `build` makes
+        the resources of a state: by default the controller's builder (in weir serve, one that
+        knows the comparator)."""
         cache = self._cache = SnapshotCache(
             self.controller,
             asyncio.get_running_loop(),
             on_publish=self.registry.published,
             coalesce_s=self._coalesce_s,
-            builder=self.controller.builder,
+            build=build if build is not None else self.controller.builder,
         )
         server = grpc.aio.server(options=self.limits.grpc_options())
         ads = self._ads = _Ads(cache, self.registry, self.metrics, self.limits)

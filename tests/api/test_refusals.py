@@ -91,6 +91,14 @@ REFUSALS = {
         "PUT", APPLY, {"name": "web", "slo": {"window": "soon"}}, 422, "slo.window",
         "'soon' is not a duration",
     ),
+    "compare-post-without-opting-in": Refusal(
+        "PUT", APPLY, {"name": "web", "compare": {"methods": ["GET", "POST"]}}, 422, "compare",
+        "POST may change the service's data",
+    ),
+    "compare-bad-field": Refusal(
+        "PUT", APPLY, {"name": "web", "compare": {"ignore": ["price"]}}, 422, "compare.ignore",
+        "'price' is not a field",
+    ),
 }  # fmt: skip
 
 

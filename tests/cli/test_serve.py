@@ -21,7 +21,7 @@ READY = re.compile(r"^weir serving xDS on (\S+) and the API on (http://\S+) \(le
 def serve(tmp_path: Path) -> Iterator[subprocess.Popen[str]]:
     process = subprocess.Popen(
         [WEIR, "serve", "--store", str(tmp_path / "weir.db"), "--xds", "127.0.0.1:0",
-         "--api", "127.0.0.1:0"],
+         "--api", "127.0.0.1:0", "--compare", "127.0.0.1:0"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -44,6 +44,8 @@ def test_serve_prints_where_it_listens_and_stops_on_a_signal(
     ready = READY.match(line)
     assert ready, line
     xds, api, ledger = ready.groups()
+    comparator = serve.stdout.readline().rstrip("\n")
+    assert comparator.startswith("comparator: 127.0.0.1:"), comparator
 
     health = httpx.get(f"{api}/healthz", timeout=5)
     xds_host, xds_port = xds.rsplit(":", 1)
@@ -57,24 +59,36 @@ def test_serve_prints_where_it_listens_and_stops_on_a_signal(
     assert "Traceback" not in serve.stderr.read()
 
 
-def test_a_busy_api_port_is_one_line_and_exit_1(tmp_path: Path) -> None:
+def refusal(tmp_path: Path, **addresses: str) -> str:
+    """The last line `weir serve` writes when it cannot start with these --xds, --api and
+    --compare addresses (free ports by default), having checked it exits 1 without a
+    traceback."""
+    listen = {"xds": "127.0.0.1:0", "api": "127.0.0.1:0", "compare": "127.0.0.1:0", **addresses}
+    options = [word for name, address in listen.items() for word in (f"--{name}", address)]
+    result = subprocess.run(
+        [WEIR, "serve", "--store", str(tmp_path / "weir.db"), *options],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    return result.stderr.strip().splitlines()[-1]
+
+
+@pytest.mark.parametrize(
+    ("option", "what"), [("api", "the HTTP API"), ("xds", "xDS"), ("compare", "the comparator")]
+)
+def test_a_busy_port_is_one_line_and_exit_1(tmp_path: Path, option: str, what: str) -> None:
     with socket.create_server(("127.0.0.1", 0)) as busy:
         port = busy.getsockname()[1]
-        result = subprocess.run(
-            [WEIR, "serve", "--store", str(tmp_path / "weir.db"), "--xds", "127.0.0.1:0",
-             "--api", f"127.0.0.1:{port}"],
-            capture_output=True,
-            text=True,
-            timeout=30,
-        )  # fmt: skip
+        last = refusal(tmp_path, **{option: f"127.0.0.1:{port}"})
 
-    assert result.returncode == 1
-    assert (
-        result.stderr.strip()
-        .splitlines()[-1]
-        .startswith(f"weir: cannot listen for the HTTP API on 127.0.0.1:{port}")
-    )
-    assert "Traceback" not in result.stderr
+    assert last.startswith(f"weir: cannot listen for {what} on 127.0.0.1:{port}")
+
+
+def test_a_comparator_on_every_address_needs_the_address_proxies_reach(tmp_path: Path) -> None:
+    assert "--compare-address" in refusal(tmp_path, compare="0.0.0.0:0")
 
 
 def test_an_unknown_store_is_refused(tmp_path: Path) -> None:
@@ -84,19 +98,3 @@ def test_an_unknown_store_is_refused(tmp_path: Path) -> None:
 
     assert result.returncode == 1
     assert result.stderr.startswith("weir: unknown store 'mysql://db/weir'")
-
-
-def test_a_busy_xds_port_is_one_line_and_exit_1(tmp_path: Path) -> None:
-    with socket.create_server(("127.0.0.1", 0)) as busy:
-        port = busy.getsockname()[1]
-        result = subprocess.run(
-            [WEIR, "serve", "--store", str(tmp_path / "weir.db"), "--xds", f"127.0.0.1:{port}",
-             "--api", "127.0.0.1:0"],
-            capture_output=True,
-            text=True,
-            timeout=30,
-        )  # fmt: skip
-
-    assert result.returncode == 1
-    last = result.stderr.strip().splitlines()[-1]
-    assert last.startswith(f"weir: cannot listen for xDS on 127.0.0.1:{port}")

@@ -25,7 +25,8 @@ def test_the_ready_line_names_the_shared_ledger(tmp_path: Path, ledger_url: str)
 def test_an_unreachable_database_is_a_clear_error() -> None:
     url = f"postgresql://weir:s3cret@127.0.0.1:{free_port()}/weir"
     done = subprocess.run(
-        [WEIR, "serve", "--store", url, "--xds", "127.0.0.1:0", "--api", "127.0.0.1:0"],
+        [WEIR, "serve", "--store", url, "--xds", "127.0.0.1:0", "--api", "127.0.0.1:0",
+         "--compare", "127.0.0.1:0"],
         capture_output=True, text=True, timeout=30,
     )  # fmt: skip
     assert done.returncode == 1

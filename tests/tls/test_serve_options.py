@@ -14,9 +14,8 @@ from tests.tls._certs import Pki
 
 def serve(tmp_path: Path, *options: str) -> tuple[int, str]:
     store = tmp_path / "weir.db"
-    result = invoke(
-        "serve", "--store", str(store), "--xds", "127.0.0.1:0", "--api", "127.0.0.1:0", *options
-    )
+    listen = ("--xds", "127.0.0.1:0", "--api", "127.0.0.1:0", "--compare", "127.0.0.1:0")
+    result = invoke("serve", "--store", str(store), *listen, *options)
     assert not store.exists(), "nothing may start on bad TLS options"
     assert "Traceback" not in result.output
     return result.exit_code, result.output

@@ -6,8 +6,12 @@ import controlplane.verdict
 def test_exported_names() -> None:
     assert controlplane.verdict.__all__ == [
         "MAX_E_VALUE",
+        "ArmCounts",
+        "ComparisonCounts",
         "Dispersions",
+        "EndpointCounts",
         "Evidence",
+        "FieldCounts",
         "InvalidCounts",
         "ObjectivePolicy",
         "SplitCheck",
@@ -15,12 +19,15 @@ def test_exported_names() -> None:
         "VerdictPolicy",
         "allowed_error_rate",
         "decide_objective",
+        "excess_e_value",
         "extra_failures",
         "judge",
+        "judge_comparison",
         "judge_objective",
         "quantile_ms",
         "rate_e_value",
         "seconds_to_pass",
         "share_e_value",
         "split_mismatch",
+        "within_e_value",
     ]

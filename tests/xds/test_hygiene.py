@@ -190,7 +190,8 @@ async def test_weir_serve_takes_the_per_address_cap_from_its_command_line(
 ) -> None:
     serve = subprocess.Popen(
         [WEIR, "serve", "--store", str(tmp_path / "weir.db"), "--xds", "127.0.0.1:0",
-         "--api", "127.0.0.1:0", "--stats", "off", "--xds-streams-per-peer", "1"],
+         "--api", "127.0.0.1:0", "--compare", "127.0.0.1:0", "--stats", "off",
+         "--xds-streams-per-peer", "1"],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,

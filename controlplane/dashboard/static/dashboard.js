@@ -771,9 +771,32 @@
                 : h("span", { class: "muted small" }, "cost 0"),
               v.value ? h("span", { class: "value small", title: "net value per hour at current traffic, with its interval" }, `value ${v.value}`) : null,
               ...(v.objectives || []).map((o) => h("div", { class: "objective small" }, o)),
-              h("div", { class: "reason" }, v.reason)) : null));
+              h("div", { class: "reason" }, v.reason),
+              v.comparison ? differences(v.comparison, v.outcome) : null) : null));
       }));
     });
+  }
+
+  /** A compared change's differences: per endpoint and field, the candidate's difference rate
+   *  against the old instances' own (the noise), with examples. */
+  function differences(comparison, outcome) {
+    const pct = (r) => `${(100 * r).toFixed(1)}%`;
+    const shown = (v) => (v === null ? "(missing)" : v);
+    return h("details", { class: "differences", open: outcome === "fail" },
+      h("summary", {}, `${num(comparison.compared)} compared answers`,
+        comparison.dropped ? `, ${num(comparison.dropped)} dropped` : ""),
+      comparison.endpoints.map((endpoint) => h("div", { class: "endpoint" },
+        h("div", { class: "endpoint-name" }, endpoint.endpoint, h("span", { class: "muted" }, ` · ${num(endpoint.compared)}`)),
+        h("table", { class: "fields" },
+          h("thead", {}, h("tr", {}, h("th", {}, "field"), h("th", {}, "candidate"), h("th", {}, "noise"), h("th", {}, ""))),
+          h("tbody", {}, endpoint.fields.map((f) => h("tr", { class: f.failed ? "failed" : "", data: { field: f.field } },
+            h("td", { class: "field" }, f.field),
+            h("td", {}, pct(f.candidate_rate)), h("td", {}, pct(f.noise_rate)),
+            h("td", {}, f.failed ? badge("fail", "bad", `e-value ${f.e_value.toPrecision(3)} ≥ ${f.fail_at.toPrecision(3)}`) : ""))))),
+        endpoint.fields.filter((f) => f.candidate_rate > f.noise_rate).flatMap((f) => f.examples).map((e) =>
+          h("div", { class: "example small" },
+            h("code", {}, `${e.method} ${e.path}`), ` ${e.field}: old `, h("code", {}, shown(e.primary)),
+            " → new ", h("code", {}, shown(e.candidate)))))));
   }
 
   window.addEventListener("hashchange", () => {

@@ -1,0 +1,27 @@
+"""Bifurcated verification by comparing answers: the comparator `weir serve` runs, and the pure
+comparison of three answers (the candidate's against two old instances') it counts with.
+
+    Comparator         the listener Envoy mirrors compared requests to; its counts per change,
+                       and the verdict on them (controlplane.verdict.judge_comparison)
+    ComparatorLimits   its concurrency, rate and body-size caps
+    Answer, differences, Rules
+                       one instance's answer; which fields of three answers differ; a service's
+                       ignore and redact rules, compiled
+"""
+
+from controlplane.compare._comparator import Comparator, ComparatorLimits
+from controlplane.compare._diff import Differences, FieldOutcome, differences
+from controlplane.compare._fields import Answer, fields_of
+from controlplane.compare._rules import REDACTED, Rules
+
+__all__ = [
+    "REDACTED",
+    "Answer",
+    "Comparator",
+    "ComparatorLimits",
+    "Differences",
+    "FieldOutcome",
+    "Rules",
+    "differences",
+    "fields_of",
+]
