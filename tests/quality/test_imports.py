@@ -17,7 +17,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 
-IO_LIBRARIES = ("grpc", "psycopg", "httpx", "fastapi")
+IO_LIBRARIES = ("grpc", "psycopg", "httpx", "fastapi", "aiohttp")
 
 PURE = (
     "controlplane.model",
@@ -28,10 +28,12 @@ PURE = (
     "controlplane.resources",
     "controlplane.xds._sotw",
     "controlplane.xds._delta",
+    "controlplane.compare._diff",
 )
 """The modules ARCHITECTURE.md calls pure, each imported on its own."""
 
 LAZY_PACKAGES = (
+    "controlplane.compare",
     "controlplane.ledger",
     "controlplane.rollout",
     "controlplane.stats",
