@@ -11,10 +11,15 @@ from pydantic import TypeAdapter
 from controlplane.api._actor import Actor
 from controlplane.api._auth import OPERATOR
 from controlplane.api._errors import refusals
-from controlplane.api._schemas import ActivationRequest, InstanceView, RetireRequest
+from controlplane.api._schemas import (
+    ActivationRequest,
+    ChangeEntry,
+    InstanceView,
+    RetireRequest,
+)
 from controlplane.control import Controller, live_share
 from controlplane.errors import NotFound
-from controlplane.model import Activation, Entry, Instance, State
+from controlplane.model import Activation, Instance, State
 
 _REFUSALS = refusals(404, 409)
 
@@ -82,11 +87,13 @@ def instances_router(controller: Controller) -> APIRouter:
         openapi_extra=OPERATOR,
         summary="Change an instance's activation: one ledger entry",
     )
-    def change_activation(instance_id: str, request: ActivationRequest, actor: Actor) -> Entry:
+    def change_activation(
+        instance_id: str, request: ActivationRequest, actor: Actor
+    ) -> ChangeEntry:
         current = controller.state.instances.get(instance_id)
         if current is None:
             raise NotFound(f"unknown instance {instance_id!r}", field="id")
-        return controller.change(
+        entries = controller.change_batch(
             instance_id,
             request.activation(current.activation),
             actor=actor,
@@ -94,6 +101,7 @@ def instances_router(controller: Controller) -> APIRouter:
             force=request.force,
             budget_override=request.override_budget,
         )
+        return ChangeEntry.of(entries)
 
     @router.post(
         "/{instance_id}/retire",
@@ -101,8 +109,15 @@ def instances_router(controller: Controller) -> APIRouter:
         openapi_extra=OPERATOR,
         summary="Retire an instance for good; it leaves Envoy",
     )
-    def retire(instance_id: str, actor: Actor, request: RetireRequest | None = None) -> Entry:
-        reason = request.reason if request is not None else ""
-        return controller.change(instance_id, Activation.retired(), actor=actor, reason=reason)
+    def retire(instance_id: str, actor: Actor, request: RetireRequest | None = None) -> ChangeEntry:
+        request = request or RetireRequest()
+        entries = controller.change_batch(
+            instance_id,
+            Activation.retired(),
+            actor=actor,
+            reason=request.reason,
+            force=request.force,
+        )
+        return ChangeEntry.of(entries)
 
     return router

@@ -11,7 +11,14 @@ from typing import Annotated, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-from controlplane.model import MAX_WEIGHT, Activation, Instance, InstanceState
+from controlplane.model import (
+    MAX_WEIGHT,
+    Activation,
+    Entry,
+    Instance,
+    InstanceState,
+    RolloutPaused,
+)
 
 T = TypeVar("T")
 
@@ -19,6 +26,11 @@ DEFAULT_WEIGHT = 1
 DEFAULT_MIRROR_PERCENT = 100.0
 
 Reason = Annotated[str, Field(max_length=1024, description="why, as the ledger records it")]
+
+FORCE = (
+    "go past a refusal on purpose (recorded): take the last live instance out of traffic, or "
+    "change an instance a running rollout moves, which pauses that rollout in the same batch"
+)
 
 
 class _Request(BaseModel):
@@ -39,9 +51,7 @@ class ActivationRequest(_Request):
             f"shadow only; default: the percent it has if shadow, else {DEFAULT_MIRROR_PERCENT:g}"
         ),
     )
-    force: bool = Field(
-        default=False, description="allow taking the last live instance out of traffic"
-    )
+    force: bool = Field(default=False, description=FORCE)
     override_budget: bool = Field(
         default=False,
         description="send new live traffic although the error budget is exhausted (recorded)",
@@ -82,7 +92,25 @@ def _first(given: T | None, kept: T | None, default: T) -> T:
 
 
 class RetireRequest(_Request):
+    force: bool = Field(default=False, description=FORCE)
     reason: Reason = ""
+
+
+class ChangeEntry(Entry):
+    """A change's ledger entry, with the rollout pause a forced change appended before it."""
+
+    rollout_paused: Entry | None = Field(
+        default=None,
+        description="the RolloutPaused entry of the same batch, when forcing the change paused "
+        "the rollout that moved the instance",
+    )
+
+    @classmethod
+    def of(cls, entries: list[Entry]) -> ChangeEntry:
+        """From the batch Controller.change_batch appended: [pause,] change."""
+        *before, change = entries
+        paused = next((e for e in before if isinstance(e.event, RolloutPaused)), None)
+        return cls(**dict(change), rollout_paused=paused)
 
 
 class InstanceView(BaseModel):

@@ -11,10 +11,20 @@ from controlplane.cli._options import api_client, output_option
 from controlplane.cli._output import TONE_OF, emit, paint, share_text, table
 from controlplane.describe import activation_text
 
+FORCE_HELP = (
+    "Go past a refusal on purpose (recorded): take the last live instance out of traffic, or "
+    "change an instance a running rollout moves, which pauses that rollout."
+)
+
 
 @click.group()
 def instance() -> None:
-    """Register instances and move them between inactive, shadow, live and retired."""
+    """Register instances and move them between inactive, shadow, live and retired.
+
+    While a rollout runs, the instances it moves (its new version's and those it replaces) are
+    its own: changing one is refused, naming the rollout, until it is paused or aborted, or the
+    change is made with --force, which pauses the rollout in the same ledger batch.
+    """
 
 
 def _labels(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict[str, str]:
@@ -77,7 +87,7 @@ def add(
     help="With --shadow: percent of live traffic mirrored. Default: kept if shadow, else 100.",
 )
 @click.option("--inactive", is_flag=True, help="No traffic; stays warm in Envoy.")
-@click.option("--force", is_flag=True, help="Allow taking the last live instance out of traffic.")
+@click.option("--force", is_flag=True, help=FORCE_HELP)
 @click.option(
     "--override-budget",
     is_flag=True,
@@ -120,11 +130,13 @@ def activate(
 
 @instance.command("retire")
 @click.argument("instance_id", metavar="ID")
+@click.option("--force", is_flag=True, help=FORCE_HELP)
 @click.option("--reason", default="", help="Why, for the ledger.")
 @output_option
-def retire(instance_id: str, reason: str, output: str) -> None:
+def retire(instance_id: str, force: bool, reason: str, output: str) -> None:
     """Retire instance ID for good: it leaves Envoy. Deactivate a live instance first."""
-    entry = api_client().post(f"/v1/instances/{segment(instance_id)}/retire", {"reason": reason})
+    body = {"force": force, "reason": reason}
+    entry = api_client().post(f"/v1/instances/{segment(instance_id)}/retire", body)
     _report_change(entry, output)
 
 
@@ -139,6 +151,14 @@ def _report_change(entry: dict[str, Any], output: str) -> None:
     if event.get("budget_override"):
         forced += ", error budget overridden"
     click.echo(f"{event['instance_id']}: {before} → {after} (ledger entry {entry['seq']}{forced})")
+    paused = entry.get("rollout_paused")
+    if paused:
+        rollout, service = paused["event"]["rollout_id"], paused["event"]["service"]
+        click.echo(
+            f"rollout {rollout} paused (ledger entry {paused['seq']}): it holds until "
+            f"`weir rollout resume {service}` (its next step may change {event['instance_id']} "
+            f"again) or `weir rollout abort {service}` (rolls it back)"
+        )
 
 
 @instance.command("list")

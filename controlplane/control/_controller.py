@@ -32,6 +32,7 @@ from controlplane.model import (
     ProposedEntry,
     RolloutFinished,
     RolloutOutcome,
+    RolloutPaused,
     RolloutUndone,
     ServiceApplied,
     ServiceDeleted,
@@ -341,14 +342,38 @@ class Controller:
         force: bool = False,
         budget_override: bool = False,
     ) -> Entry:
+        """The change's entry; see change_batch."""
+        return self.change_batch(
+            instance_id, after, actor=actor, reason=reason, force=force,
+            budget_override=budget_override,
+        )[-1]  # fmt: skip
+
+    def change_batch(
+        self,
+        instance_id: str,
+        after: Activation,
+        *,
+        actor: str,
+        reason: str = "",
+        force: bool = False,
+        budget_override: bool = False,
+    ) -> list[Entry]:
+        """Append one change. An instance a running rollout moves is the rollout's: without
+        `force` the change is refused (409 naming the rollout); with it, the rollout is paused
+        in the same batch, before the change, so its driver holds off instead of fighting it."""
         proposed = self.propose_change(
             instance_id, after, actor=actor, reason=reason, force=force,
             budget_override=budget_override,
         )  # fmt: skip
-        return self.submit([proposed])[0]
+        pause = _pause_to_force(self._state, proposed) if force else None
+        return self.submit([proposed] if pause is None else [pause, proposed])
 
-    def retire(self, instance_id: str, *, actor: str, reason: str = "") -> Entry:
-        return self.change(instance_id, Activation.retired(), actor=actor, reason=reason)
+    def retire(
+        self, instance_id: str, *, actor: str, reason: str = "", force: bool = False
+    ) -> Entry:
+        return self.change(
+            instance_id, Activation.retired(), actor=actor, reason=reason, force=force
+        )
 
     def propose_change(
         self,
@@ -372,6 +397,22 @@ class Controller:
             budget_override=budget_override,
         )
         return ProposedEntry(actor=actor, reason=reason, event=event)
+
+
+def _pause_to_force(state: State, proposed: ProposedEntry) -> ProposedEntry | None:
+    """The RolloutPaused entry a forced change needs: the running rollout that moves its
+    instance, unless that rollout is paused already."""
+    change = proposed.event
+    assert isinstance(change, ActivationChanged)
+    rollout = state.rollout_controlling(change.instance_id)
+    if rollout is None or rollout.paused:
+        return None
+    why = (
+        f"{proposed.actor} forced a change of {change.instance_id} "
+        f"({change.before.describe()} → {change.after.describe()}) while the rollout moved it"
+    )
+    event = RolloutPaused(rollout_id=rollout.id, service=rollout.service)
+    return ProposedEntry(actor=proposed.actor, reason=why, event=event)
 
 
 def _check_credential(state: State, credential: str | None) -> None:

@@ -674,19 +674,22 @@ class Evaluator:
         seconds: float,
         moved: frozenset[str] | None,
     ) -> None:
-        """How each service's events come, from its settled live instances' interval counts:
-        not those whose change is still being judged, so that a failing canary's errors never
-        teach the service that its errors come in clumps (which would slow the verdicts on its
-        next changes). A service none of whose clusters moved adds nothing: an empty interval
-        is no event."""
+        """How each service's events come, from its live instances' interval counts, leaving out
+        those whose change is still being judged (but for the service's longest-standing one):
+        a failing canary's errors must not teach the service that its errors come in clumps,
+        which would slow the verdicts on its next changes. A service none of whose clusters
+        moved adds nothing: an empty interval is no event."""
         judged = {i for e in self._open.values() for i in (e.instance_id, *e.candidates)}
         for service, spec in state.services.items():
             if moved is not None and service not in moved and service in self._dispersions:
                 continue
+            live = state.live_of(service)
+            oldest = min((r.since_seq for r in live), default=0)
             names = [
                 r.instance.cluster_name
-                for r in state.live_of(service)
-                if r.instance.cluster_name not in scrape.rejected and r.instance.id not in judged
+                for r in live
+                if r.instance.cluster_name not in scrape.rejected
+                and (r.instance.id not in judged or r.since_seq == oldest)
             ]
             dispersions = self._dispersions.get(service)
             if dispersions is None or dispersions.slo_ms != spec.slo.latency_p99_ms:
@@ -749,39 +752,45 @@ class Evaluator:
                     verdict=verdict,
                 ),
             )
+            # A failed change and its rollback are one append: no reader (nor a restart
+            # between two writes) ever sees a failed verdict on an instance still serving
+            rollback = self._rollback_of(evaluation, verdict)
+            if rollback is not None:
+                try:
+                    await asyncio.to_thread(self._controller.submit, [entry, rollback])
+                    evaluation.rolled_back = True
+                    continue
+                except WeirError as exc:
+                    log.error("could not roll back %s: %s", evaluation.instance_id, exc)
             try:
                 await asyncio.to_thread(self._controller.submit, [entry])
             except WeirError as exc:
                 log.warning("verdict on change %d not recorded: %s", evaluation.change_seq, exc)
-                continue
-            if verdict.outcome is Outcome.FAIL and not evaluation.candidates:
-                await self._roll_back(evaluation, verdict)
             # a failed rollout step taking replaced instances out is undone by its rollout
 
-    async def _roll_back(self, evaluation: Evaluation, verdict: Verdict) -> None:
-        spec = self._controller.state.services[evaluation.service]
+    def _rollback_of(self, evaluation: Evaluation, verdict: Verdict) -> ProposedEntry | None:
+        """The entry taking a failed change's instance out of traffic, if it is the
+        evaluator's to take out: not a rollout step's (its rollout undoes it), not with
+        auto_rollback off, not when the instance has moved on since the change."""
+        if verdict.outcome is not Outcome.FAIL or evaluation.candidates:
+            return None
+        spec = self._controller.state.services.get(evaluation.service)
+        if spec is None:
+            return None
         if not spec.rollout.auto_rollback:
             log.warning(
                 "change %d failed; auto_rollback is off for %s",
                 evaluation.change_seq,
                 evaluation.service,
             )
-            return
-        record = self._controller.state.instances[evaluation.instance_id]
-        if record.since_seq != evaluation.change_seq:
-            return  # the instance moved on meanwhile: nothing of this change left to undo
+            return None
+        record = self._controller.state.instances.get(evaluation.instance_id)
+        if record is None or record.since_seq != evaluation.change_seq:
+            return None  # the instance moved on meanwhile: nothing of this change left to undo
         reason = f"rollback: change {evaluation.change_seq} failed its verdict: {verdict.reason}"
-        try:
-            await asyncio.to_thread(
-                self._controller.change,
-                evaluation.instance_id,
-                Activation.inactive(),
-                actor=ACTOR,
-                reason=reason,
-            )
-            evaluation.rolled_back = True
-        except WeirError as exc:
-            log.error("could not roll back %s: %s", evaluation.instance_id, exc)
+        return self._controller.propose_change(
+            evaluation.instance_id, Activation.inactive(), actor=ACTOR, reason=reason[:1024]
+        )
 
 
 SLICE_S = 0.005

@@ -52,7 +52,9 @@ class ActivationChanged(_Event):
     before: Activation
     after: Activation
     forced: bool = False
-    """The operator took the last live instance out of traffic on purpose."""
+    """The operator pushed past a refusal on purpose (`--force`): taking the last live instance
+    out of traffic, or changing an instance a running rollout moved (that rollout's pause is
+    appended just before this entry, in the same batch)."""
     budget_override: bool = False
     """The operator sent new live traffic although the error budget was exhausted."""
     rollout_id: RolloutId | None = None

@@ -176,3 +176,15 @@ class RolloutState:
 
     def describe(self) -> str:
         return f"rollout {self.id} ({self.plan.strategy} of {self.service} to {self.version})"
+
+    def controls(self, instance_id: str) -> bool:
+        """Whether the instance is one the rollout moves: a candidate or a replaced one (the
+        instances whose prior activation it recorded, by the rules exactly those)."""
+        return instance_id in self.prior
+
+    def position(self) -> str:
+        """Where the rollout stands, for people: `at step 2 (50%)`."""
+        current = self.current
+        if current is None:
+            return "before its first step"
+        return f"at step {current.stage + 1} ({current.label})"

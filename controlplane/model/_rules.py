@@ -39,7 +39,8 @@ def check_batch(state: State, batch: Sequence[ProposedEntry]) -> State:
     deciding: set[str] = set()  # rollouts whose step or finish this batch appends
     for proposed in batch:
         event = proposed.event
-        _check_event(draft.view(), event)
+        view = draft.view()
+        _check_event(view, event)
         if isinstance(event, RolloutStepped | RolloutFinished | RolloutUndone):
             deciding.add(event.rollout_id)
         if isinstance(event, ActivationChanged) and event.rollout_id not in (None, *deciding):
@@ -48,6 +49,7 @@ def check_batch(state: State, batch: Sequence[ProposedEntry]) -> State:
                 "the finish) that makes it, in one batch"
             )
         if isinstance(event, ActivationChanged):
+            _check_rollout_control(view, proposed.actor, event)
             touched.add(event.service)
             if event.forced:
                 forced.add(event.service)
@@ -303,6 +305,26 @@ def _check_rollout_change(state: State, event: ActivationChanged) -> None:
             f"a change of rollout {rollout.id} must be appended with the step (or the finish) "
             "that makes it"
         )
+
+
+def _check_rollout_control(state: State, actor: str, event: ActivationChanged) -> None:
+    """A change to an instance that a running rollout moves would be undone or fought by the
+    rollout's next step while the rollout claims its step: refused unless the rollout is
+    paused, by an earlier entry or by one earlier in this batch (what `--force` appends).
+
+    Never refused: the rollout's own changes (they carry its id, and appear only in its steps'
+    and finish's batches) and weir's own actors (the evaluator undoing a failing change)."""
+    if event.rollout_id is not None or actor in RESERVED_NAMES:
+        return
+    rollout = state.rollout_controlling(event.instance_id)
+    if rollout is None or rollout.paused:
+        return
+    raise Conflict(
+        f"instance {event.instance_id!r} is controlled by {rollout.describe()}, "
+        f"{rollout.position()}; pause it (weir rollout pause {rollout.service}) or abort it "
+        "first, or repeat with --force, which pauses it in the same ledger batch as this change",
+        field="force",
+    )
 
 
 def _check_live_weight(before: State, after: State, service: str, *, forced: bool) -> None:

@@ -86,6 +86,14 @@ class State:
         """Every rollout in progress, by service."""
         return [self.rollouts[self.in_progress[s]] for s in sorted(self.in_progress)]
 
+    def rollout_controlling(self, instance_id: str) -> RolloutState | None:
+        """The rollout in progress that moves this instance (a candidate or a replaced one)."""
+        record = self.instances.get(instance_id)
+        if record is None:
+            return None
+        rollout = self.active_rollout(record.instance.service)
+        return rollout if rollout is not None and rollout.controls(instance_id) else None
+
     def rollouts_of(self, service: str) -> list[RolloutState]:
         """A service's rollouts, oldest first."""
         return [self.rollouts[r] for r in self.rollout_ids.get(service, ())]

@@ -175,7 +175,9 @@ class Evidence:
     """Per stream, the service's event rate before the change (0 when it had none)."""
     reference: Reference | None = None
     age_s: float = 0.0
-    """Seconds of intervals since the change (the warm-up counts in)."""
+    """Seconds of intervals since the candidate's first requests (the warm-up counts in): a
+    warm-up is of the instance's traffic, and its first counts may come seconds after the
+    change (a proxy's stats held on probation, a slow first flush)."""
     judged_s: float = 0.0
     """Seconds of intervals since the warm-up ended."""
     warmup_s: float = 0.0
@@ -268,7 +270,7 @@ class Evidence:
             if baseline
             else self.dispersions,
             "candidate_dispersions": self.candidate_dispersions.add(candidate, seconds),
-            "age_s": self.age_s + seconds,
+            "age_s": self.age_s + seconds if self.served.requests or candidate.requests else 0.0,
             "served": _tally(self.served, candidate),
             "served_baseline": served_baseline,
         }

@@ -75,3 +75,16 @@ def weir(server: Server) -> Weir:
         return invoke(*args, stdin=stdin, env=env)
 
     return run
+
+
+def two_versions(weir: Weir, service_file: str, weight: int) -> None:
+    """Service `web` from `service_file`: a (v1) live at `weight`, c (v2) registered and
+    inactive -- the start of every CLI rollout test."""
+    for args in [
+        ("apply", "-f", "-"),
+        ("instance", "add", "web", "--id", "a", "--version", "v1", "--address", "10.0.0.1:80"),
+        ("instance", "add", "web", "--id", "c", "--version", "v2", "--address", "10.0.0.2:80"),
+        ("instance", "activate", "a", "--live", "--weight", str(weight)),
+    ]:
+        result = weir(*args, stdin=service_file)
+        assert result.exit_code == 0, result.output

@@ -15,7 +15,7 @@ from controlplane.control import Controller
 from controlplane.model import Outcome
 from controlplane.rollout import RolloutDriver
 from tests.cli._run import invoke
-from tests.cli.conftest import Server, Weir
+from tests.cli.conftest import Server, Weir, two_versions
 from tests.rollout._world import judge
 from tests.support import eventually, secret_of
 
@@ -31,14 +31,7 @@ rollout:
 @pytest.fixture
 def web(server: Server, weir: Weir) -> Server:
     """web: a (v1) live at weight 9, c (v2) registered and inactive."""
-    for args in [
-        ("apply", "-f", "-"),
-        ("instance", "add", "web", "--id", "a", "--version", "v1", "--address", "10.0.0.1:80"),
-        ("instance", "add", "web", "--id", "c", "--version", "v2", "--address", "10.0.0.2:80"),
-        ("instance", "activate", "a", "--live", "--weight", "9"),
-    ]:
-        result = weir(*args, stdin=SERVICE)
-        assert result.exit_code == 0, result.output
+    two_versions(weir, SERVICE, weight=9)
     return server
 
 

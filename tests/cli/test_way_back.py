@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from controlplane.model import ActivationState, RolloutOutcome
-from tests.cli.conftest import Server, Weir
+from tests.cli.conftest import Server, Weir, two_versions
 from tests.cli.test_rollouts import step
 from tests.rollout._world import judge
 
@@ -26,14 +26,7 @@ rollout:
 @pytest.fixture
 def web(server: Server, weir: Weir) -> Server:
     """web: a (v1) live at weight 100, c (v2) registered and inactive."""
-    for args in [
-        ("apply", "-f", "-"),
-        ("instance", "add", "web", "--id", "a", "--version", "v1", "--address", "10.0.0.1:80"),
-        ("instance", "add", "web", "--id", "c", "--version", "v2", "--address", "10.0.0.2:80"),
-        ("instance", "activate", "a", "--live", "--weight", "100"),
-    ]:
-        result = weir(*args, stdin=SERVICE)
-        assert result.exit_code == 0, result.output
+    two_versions(weir, SERVICE, weight=100)
     return server
 
 

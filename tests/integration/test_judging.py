@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from controlplane.demo import Upstream
+from controlplane.stats._claims import PROBATION_S
 from tests.conftest import StartEnvoy
 from tests.integration._load import SteadyLoad
 from tests.integration._mesh import SERVICE, connect_envoy, serves
@@ -74,14 +75,18 @@ def test_a_warming_instance_fails_only_grossly_and_is_judged_from_zero_after(
             time.sleep(8)  # the service's own errors, seen one by one
 
             # When an instance failing nearly every request goes live, it is rolled back within
-            # its warm-up: gross failure
+            # its warm-up (counted from its first counts, which a proxy's probation holds back
+            # for PROBATION_S: stats/_claims.py): gross failure
             started = time.monotonic()
             judged.live("broken", 10)
-            eventually(lambda: activation(judged, "broken") == "inactive", timeout=6, interval=0.2)
+            within = PROBATION_S + 6
+            eventually(
+                lambda: activation(judged, "broken") == "inactive", timeout=within, interval=0.2
+            )
             [failed] = verdicts(judged, "broken")
             assert failed["verdict"]["outcome"] == "fail"
             assert "fail during the warm-up" in failed["verdict"]["reason"]
-            assert time.monotonic() - started < 6
+            assert time.monotonic() - started < within
 
             # When an instance fails 40% of its first three seconds, then as few as the service
             judged.live("cold", 10)
@@ -93,7 +98,7 @@ def test_a_warming_instance_fails_only_grossly_and_is_judged_from_zero_after(
                 verdict = open_verdict(judged, "cold")
                 assert verdict is not None and "warming" not in verdict["reason"], verdict
 
-            eventually(judged_after_warmup, timeout=10, interval=0.2)
+            eventually(judged_after_warmup, timeout=PROBATION_S + 10, interval=0.2)
             time.sleep(4)
             assert activation(judged, "cold") == "live"
             assert [v["verdict"]["outcome"] for v in verdicts(judged, "cold")] in ([], ["pass"])

@@ -155,8 +155,11 @@ def test_the_evaluator_removing_the_shadow_mid_run_is_said_with_its_verdict(
     weir.service(SERVICE, slo={"success_rate": 95})
     _, listen, admin = mesh(weir, start_envoy, stack, shadow_error_rate=1.0)
 
-    # When the load runs long enough for a verdict
-    done = loadtest(weir, "--rps", "100", "--duration", "8s", "--through", listen, "--admin", admin)
+    # When the load runs long enough for a verdict (a proxy's first counts of an instance wait
+    # out a 5 s probation, then the shadow's 2 s warm-up judges gross failure)
+    done = loadtest(
+        weir, "--rps", "100", "--duration", "15s", "--through", listen, "--admin", admin
+    )
 
     # Then the report says the evaluator took c out during the run, and why
     assert done.returncode == 0, done.stderr + done.stdout

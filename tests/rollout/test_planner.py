@@ -9,7 +9,7 @@ import pytest
 
 from controlplane.control import Controller
 from controlplane.model import Activation, Outcome, RolloutFinished, RolloutStepped
-from controlplane.rollout import Advance, RolloutDriver, Wait, next_action, pause
+from controlplane.rollout import Advance, RolloutDriver, Wait, next_action, pause, resume
 from tests.rollout._world import Clock, begin, judge, rollout_of, verdict, world
 
 Given = Callable[[Controller, Clock], object]
@@ -26,6 +26,12 @@ def later(seconds: float) -> Given:
 def passed(c: Controller, clock: Clock) -> None:
     judge(c)
     clock.advance(60)
+
+
+def forced_then_resumed(c: Controller, clock: Clock) -> None:
+    """An operator forces c's weight (which pauses the rollout), then resumes the rollout."""
+    c.change("c", Activation.live(3), actor="ops", force=True)
+    resume(c, "web", actor="ops")
 
 
 def first_change(c: Controller) -> int:
@@ -53,8 +59,8 @@ WAITS: list[tuple[str, Given, str, bool]] = [
     ),
     (
         "changed by someone else",
-        lambda c, clock: c.change("c", Activation.live(3), actor="ops"),
-        "c was changed outside the rollout (entry #10) before change #9 had its verdict",
+        forced_then_resumed,
+        "c was changed outside the rollout (entry #11) before change #9 had its verdict",
         False,
     ),
     (

@@ -144,7 +144,9 @@ def test_made_up_clusters_in_stats_cost_no_memory_and_slow_no_rollback(
             f"{f'{took:.1f}s' if took is not None else 'more than 60s'}"
         )
 
-        assert took is not None and took < 10
+        # The flood once made it 61.6 s; now the 5 s probation of a proxy's first claims, the
+        # 2 s warm-up and the judging take it to some 17 s on a busy machine (issue 15's note)
+        assert took is not None and took < 30
         assert grown < 100 * MB
         assert refused == streams > 1  # each stream ended at its first message
 

@@ -337,6 +337,22 @@ def test_the_warm_up_is_judged_apart_and_the_tests_start_after_it() -> None:
     assert all(test.e_value <= 1 + 1e-9 for test in evidence.latency)
 
 
+def test_the_warm_up_starts_with_the_candidates_first_requests() -> None:
+    """A proxy may hold an instance's first counts back for seconds (stats/_claims.py): the
+    seconds before its first request are no warm-up, so its gross failure is still judged as
+    one when its counts arrive."""
+    policy = VerdictPolicy(warmup_s=6)
+    verdict, evidence = run(
+        lambda t: counts(10, 9) if t > 5 else ClusterCounts(),
+        times(HEALTHY_10, 9),
+        20,
+        policy=policy,
+    )
+    assert verdict.outcome is Outcome.FAIL, verdict.reason
+    assert "fail during the warm-up" in verdict.reason
+    assert evidence.candidate.requests == 0 and evidence.age_s < 6
+
+
 def test_alpha_sets_the_threshold() -> None:
     strict = VerdictPolicy(alpha=1e-9, warmup_s=0)
     verdict, _ = run(steady(10, 2), BASE_90, 3, prior=independent_history())
