@@ -24,8 +24,7 @@ from pathlib import Path
 
 from controlplane._gc import fewer_young_collections
 from controlplane.bootstrap import render_bootstrap
-from controlplane.demo import EnvoyProcess
-from controlplane.demo._weir_process import free_port
+from controlplane.harness import EnvoyProcess, free_port
 from controlplane.ledger import SqliteStore
 from controlplane.model import Activation, Instance, ServiceSpec
 from controlplane.serve import ControlPlane

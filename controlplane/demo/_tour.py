@@ -24,10 +24,7 @@ import httpx
 
 from controlplane.auth import forget_local_token
 from controlplane.bootstrap import render_bootstrap
-from controlplane.demo._envoy import EnvoyProcess
-from controlplane.demo._load import SteadyLoad
-from controlplane.demo._upstream import Upstream
-from controlplane.demo._weir_process import WeirProcess, free_port
+from controlplane.harness import EnvoyProcess, SteadyLoad, Upstream, WeirProcess, free_port
 
 SERVICE = "checkout"
 SAMPLE = 400

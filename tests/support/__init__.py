@@ -14,15 +14,24 @@
     StaticTokens, bearer
                         fixed bearer tokens for an in-process app, and the headers to send one
 
-Everything binds 127.0.0.1 only, and every wait is bounded.
+The processes, ports and upstreams are `controlplane.harness`'s (the demo's and the benchmarks'
+too), re-exported here beside the tests' own helpers. Everything binds 127.0.0.1 only, and
+every wait is bounded.
 """
 
+from controlplane.harness import (
+    Counts,
+    EnvoyError,
+    EnvoyProcess,
+    Upstream,
+    envoy_validate,
+    free_port,
+    is_shadow_host,
+)
 from tests.support._auth import StaticTokens, bearer, secret_of
 from tests.support._bootstrap import http_listener, static_cluster
 from tests.support._client import Replies, Reply, http_get, send_requests
-from tests.support._envoy import EnvoyError, EnvoyProcess, envoy_validate
-from tests.support._net import eventually, free_port, until
-from tests.support._upstream import Counts, Upstream, is_shadow_host
+from tests.support._net import eventually, until
 
 __all__ = [
     "Counts",

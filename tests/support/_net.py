@@ -1,4 +1,4 @@
-"""Ports and bounded waiting."""
+"""Bounded waiting."""
 
 from __future__ import annotations
 
@@ -7,17 +7,9 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from controlplane.demo._weir_process import free_port as demo_free_port
-
 T = TypeVar("T")
 
 HOST = "127.0.0.1"
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now, never one handed out before
-    in this process (the demo's picker: tests and the demo pick ports alike)."""
-    return demo_free_port()
 
 
 def eventually(

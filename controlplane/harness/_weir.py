@@ -4,7 +4,6 @@ run it: the way operators do, so nothing is measured or shown that they would no
 from __future__ import annotations
 
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,26 +14,11 @@ from typing import Self
 import httpx
 
 from controlplane.auth import forget_local_token, read_local_token
+from controlplane.harness._ports import free_port
 
 READY_TIMEOUT_S = 60.0
 """The longest a start may take: seconds on an idle machine, many more on a loaded one."""
 STOP_TIMEOUT_S = 10.0
-
-
-_handed_out: set[int] = set()
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now (the OS picks it), and that
-    this process has not handed out before: the kernel may offer a port it just offered again,
-    and two picks made before either is bound (an Envoy's admin and listener) must differ."""
-    while True:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port: int = sock.getsockname()[1]
-        if port not in _handed_out:
-            _handed_out.add(port)
-            return port
 
 
 def weir_command() -> str:
