@@ -7,8 +7,10 @@ Each module is imported in a fresh interpreter, since this one has loaded everyt
 
 from __future__ import annotations
 
+import ast
 import importlib
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -86,3 +88,66 @@ def test_the_sqlite_path_loads_no_psycopg(package: str) -> None:
 def test_the_architecture_page_names_the_pure_modules() -> None:
     page = (ROOT / "ARCHITECTURE.md").read_text()
     assert [module for module in PURE if f"`{module}`" not in page] == []
+
+
+def package_imports(root: Path = ROOT / "controlplane") -> dict[str, set[str]]:
+    """Each of controlplane's packages (or top-level modules) -> the others it imports, read
+    from the source: imports inside functions and under TYPE_CHECKING count, since a lazy
+    import hides a cycle without breaking it."""
+    edges: dict[str, set[str]] = {}
+    for path in root.rglob("*.py"):
+        package = path.relative_to(root).parts[0].removesuffix(".py")
+        imported = edges.setdefault(package, set())
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            modules = (
+                [node.module or ""]
+                if isinstance(node, ast.ImportFrom) and node.level == 0
+                else [alias.name for alias in node.names]
+                if isinstance(node, ast.Import)
+                else []
+            )
+            for module in modules:
+                parts = module.split(".")
+                if parts[0] == "controlplane" and len(parts) > 1 and parts[1] != package:
+                    imported.add(parts[1])
+    return edges
+
+
+def reachable(edges: dict[str, set[str]], start: str) -> set[str]:
+    seen: set[str] = set()
+    todo = [start]
+    while todo:
+        for package in edges.get(todo.pop(), set()) - seen:
+            seen.add(package)
+            todo.append(package)
+    return seen
+
+
+def test_the_demo_and_its_harness_import_nothing_of_the_cli() -> None:
+    """`weir demo` hands the tour the CLI's entry point: demo and harness never lean back."""
+    edges = package_imports()
+    assert "demo" in edges["cli"]
+    assert "cli" not in reachable(edges, "demo") | reachable(edges, "harness")
+
+
+def test_the_import_graph_check_sees_a_cycle(tmp_path: Path) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "__init__.py").write_text("def f():\n    from controlplane.b import x\n")
+    (tmp_path / "b.py").write_text("import controlplane.a\n")
+    edges = package_imports(tmp_path)
+    assert "a" in reachable(edges, "a")
+
+
+PRIVATE_REACH = re.compile(r"^\s*(?:from|import)\s+controlplane\.(demo|harness)\._", re.MULTILINE)
+
+
+def test_tests_and_benchmarks_use_the_harness_public_names() -> None:
+    """Tests and benchmarks run processes through `controlplane.harness` (and the demo's story
+    through `controlplane.demo`), never through either's private modules."""
+    reaching = [
+        str(path.relative_to(ROOT))
+        for folder in ("tests", "bench")
+        for path in sorted((ROOT / folder).rglob("*.py"))
+        if PRIVATE_REACH.search(path.read_text())
+    ]
+    assert reaching == []
