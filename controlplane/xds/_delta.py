@@ -33,6 +33,7 @@ from controlplane.resources import (
 from controlplane.xds._errors import check_type
 from controlplane.xds._sotw import AckHook, NackHook
 from controlplane.xds._view import (
+    EMPTY,
     EMPTY_REFS,
     EMPTY_WHOLE,
     NONE,
@@ -64,6 +65,21 @@ class _Sent:
     whole: Whole | None
     """All of the view's resources of the type, when the proxy holds exactly those once it
     applies this response; None when it holds a choice of them."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Change:
+    """What one response of a type would carry: the upserts and removals that take the proxy
+    from what it holds to what it should hold."""
+
+    upserts: Mapping[str, Encoded]
+    removed: list[str]
+    fingerprint: str
+    """delta_fingerprint of the upserts and removals (the key a NACK is remembered by)."""
+    named: frozenset[str]
+    """For routing types: the clusters the upserted resources name."""
+    whole: Whole | None
+    """All of the view's resources of the type, when that is what the proxy should hold."""
 
 
 @dataclass(slots=True)
@@ -239,6 +255,8 @@ class DeltaSession:
         }
 
     def responses(self, view: ProxyView) -> list[discovery_pb2.DeltaDiscoveryResponse]:
+        """What to send now for this view, in delta's type order: per subscribed type with
+        nothing in flight, what the proxy should hold less what it holds."""
         self._vhds = view.vhds
         self._learn_held_routes(view)
         out = []
@@ -251,76 +269,102 @@ class DeltaSession:
                 inputs = ClusterInputs.of(view, self.held, state.requests)
                 if inputs.same_as(state.settled):
                     continue
-            routing = type_url in ROUTING_TYPES
-            whole = view.whole(type_url)
-            if (
-                routing
-                and state.synced is not None
-                and wants_all(type_url, state.names, whole.resources)
-            ):
-                # Readiness is checked below for what changed: the rest the proxy holds.
-                wanted: Mapping[str, Encoded | None] = whole.resources
-            else:
-                maybe = desired(type_url, view, self.held, state.names)
-                if maybe is None:
-                    continue
-                wanted = maybe
-            if wanted is whole.resources and state.synced is not None:
-                # The proxy holds all of an earlier view's (or nothing): what changed since
-                # is worked out once for every stream that holds the same.
-                if state.synced is whole and state.answered:
-                    state.settled = inputs
-                    continue
-                changes = view.changes_since(type_url, state.synced.resources)
-                if routing and not routes_ready(view, list(changes.upserts), self.held):
-                    continue
-                upserts: Mapping[str, Encoded] = changes.upserts
-                removed, fingerprint, named = changes.removed, changes.fingerprint, changes.named
-            else:
-                state.spell_out()
-                upserts = {
-                    name: resource
-                    for name, resource in wanted.items()
-                    if resource is not None and state.holds.get(name) != resource.version
-                }
-                removed = sorted(name for name in state.holds if name not in wanted)
-                fingerprint = delta_fingerprint(upserts, removed)
-                refs = view.route_refs if routing else EMPTY_REFS
-                named = frozenset[str]().union(*(refs.get(n, NONE) for n in upserts))
-            sent_whole = whole if wanted is whole.resources else None
-            if not upserts and not removed and state.answered:
+            change = self._change(type_url, state, view)
+            if change is None:
+                continue  # routes wait for the clusters they name
+            if not change.upserts and not change.removed and state.answered:
                 state.settled = inputs
-                if sent_whole is not None:
-                    state.hold(sent_whole)
+                if change.whole is not None:
+                    state.hold(change.whole)
                 continue
-            if fingerprint == state.rejected:
-                state.settled = inputs
+            if change.fingerprint == state.rejected:
+                state.settled = inputs  # the proxy refused exactly this: only news is sent
                 continue
-            self._nonces += 1
-            state.answered = True
-            state.inflight = _Sent(
-                str(self._nonces),
-                view.version,
-                fingerprint,
-                upserts,
-                removed,
-                named if routing else NONE,
-                view.route_refs if routing else EMPTY_REFS,
-                sent_whole,
-            )
-            state.last_nonce = state.inflight.nonce
-            if routing:
-                self._pending_changed()
-            out.append(
-                discovery_pb2.DeltaDiscoveryResponse(
-                    system_version_info=view.version,
-                    type_url=type_url,
-                    nonce=state.inflight.nonce,
-                    resources=view.delta_resources(type_url, fingerprint, upserts),
-                    removed_resources=removed,
-                )
-            )
+            out.append(self._send(type_url, state, view, change))
         return out
+
+    def _change(self, type_url: str, state: _TypeState, view: ProxyView) -> _Change | None:
+        """What the proxy should be sent of one type, or None while its routes must wait."""
+        whole = view.whole(type_url)
+        synced = state.synced
+        if (
+            type_url in ROUTING_TYPES
+            and synced is not None
+            and wants_all(type_url, state.names, whole.resources)
+        ):
+            # Readiness is checked in _shared_change, for what changed: the rest it holds.
+            wanted: Mapping[str, Encoded | None] = whole.resources
+        else:
+            maybe = desired(type_url, view, self.held, state.names)
+            if maybe is None:
+                return None
+            wanted = maybe
+        if wanted is whole.resources and synced is not None:
+            return self._shared_change(type_url, state, view, synced, whole)
+        return self._own_change(type_url, state, view, wanted, whole)
+
+    def _shared_change(
+        self, type_url: str, state: _TypeState, view: ProxyView, synced: Whole, whole: Whole
+    ) -> _Change | None:
+        """The proxy holds all of an earlier view's resources of the type (or none) and should
+        hold all of this view's: the difference, worked out once for every stream that holds
+        the same (ProxyView.changes_since)."""
+        if synced is whole and state.answered:
+            return _Change(EMPTY, [], "", NONE, whole)
+        changes = view.changes_since(type_url, synced.resources)
+        if type_url in ROUTING_TYPES and not routes_ready(view, list(changes.upserts), self.held):
+            return None
+        return _Change(changes.upserts, changes.removed, changes.fingerprint, changes.named, whole)
+
+    def _own_change(
+        self,
+        type_url: str,
+        state: _TypeState,
+        view: ProxyView,
+        wanted: Mapping[str, Encoded | None],
+        whole: Whole,
+    ) -> _Change:
+        """The proxy holds, or should hold, a choice of the view's resources: the difference
+        name by name, against what this stream spelled out."""
+        state.spell_out()
+        upserts = {
+            name: resource
+            for name, resource in wanted.items()
+            if resource is not None and state.holds.get(name) != resource.version
+        }
+        removed = sorted(name for name in state.holds if name not in wanted)
+        refs = view.route_refs if type_url in ROUTING_TYPES else EMPTY_REFS
+        named = frozenset[str]().union(*(refs.get(n, NONE) for n in upserts))
+        sent_whole = whole if wanted is whole.resources else None
+        return _Change(upserts, removed, delta_fingerprint(upserts, removed), named, sent_whole)
+
+    def _send(
+        self, type_url: str, state: _TypeState, view: ProxyView, change: _Change
+    ) -> discovery_pb2.DeltaDiscoveryResponse:
+        """Put `change` in flight (one per type until its ACK or NACK) and make its response."""
+        routing = type_url in ROUTING_TYPES
+        self._nonces += 1
+        state.answered = True
+        state.inflight = _Sent(
+            str(self._nonces),
+            view.version,
+            change.fingerprint,
+            change.upserts,
+            change.removed,
+            change.named if routing else NONE,
+            view.route_refs if routing else EMPTY_REFS,
+            change.whole,
+        )
+        state.last_nonce = state.inflight.nonce
+        if routing:
+            self._pending_changed()
+        return discovery_pb2.DeltaDiscoveryResponse(
+            system_version_info=view.version,
+            type_url=type_url,
+            nonce=state.inflight.nonce,
+            resources=view.delta_resources(type_url, change.fingerprint, change.upserts),
+            removed_resources=change.removed,
+        )
 
     def _learn_held_routes(self, view: ProxyView) -> None:
         """After a reconnect, the held routes are known once their versions match ours.
