@@ -189,11 +189,7 @@ class _Ads:
                 self._track_lag(stream, snapshot.version, published)
                 await wakeup.wait()
                 if reader.done():
-                    failed = None if reader.cancelled() else reader.exception()
-                    if isinstance(failed, ProtocolError):  # a bad request ends the stream
-                        ending = (grpc.StatusCode.INVALID_ARGUMENT, str(failed))
-                    elif failed is not None:
-                        raise failed
+                    ending = _ending_of(reader)
                     return
         finally:
             if reader is not None:
@@ -202,15 +198,29 @@ class _Ads:
                 with contextlib.suppress(BaseException):
                     await reader  # it reads `requests`: done before they are closed
             await close_requests(requests)
-            self._caps.release(host, proxy)
-            if ending is not None:
-                log.warning("ended an xDS stream from %s: %s", context.peer(), ending[1])
-                _end(context, *ending)
-            if stream is not None:
-                log.info("%s stream %d closed", protocol, stream.stream_id)
-                self._registry.disconnect(stream.stream_id)
-                self.streams.pop(stream.stream_id, None)
-                self._metrics.stream_closed(protocol, time.monotonic() - opened)
+            self._closed(context, host, proxy, stream, ending, protocol, opened)
+
+    def _closed(
+        self,
+        context: grpc.aio.ServicerContext,
+        host: str,
+        proxy: str | None,
+        stream: Stream | None,
+        ending: tuple[grpc.StatusCode, str] | None,
+        protocol: str,
+        opened: float,
+    ) -> None:
+        """A stream's end: its admission released, the proxy told why (when weir ends it) and
+        forgotten."""
+        self._caps.release(host, proxy)
+        if ending is not None:
+            log.warning("ended an xDS stream from %s: %s", context.peer(), ending[1])
+            _end(context, *ending)
+        if stream is not None:
+            log.info("%s stream %d closed", protocol, stream.stream_id)
+            self._registry.disconnect(stream.stream_id)
+            self.streams.pop(stream.stream_id, None)
+            self._metrics.stream_closed(protocol, time.monotonic() - opened)
 
     async def _first_request(
         self, requests: AsyncIterator[Any], host: str
@@ -377,6 +387,17 @@ def _node_refusal(request: Any) -> str | None:
             f"node.id must be at most {MAX_NODE_ID} printable characters, not {node_id[:40]!r}"
             + ("..." if len(node_id) > 40 else "")
         )
+    return None
+
+
+def _ending_of(reader: asyncio.Future[None]) -> tuple[grpc.StatusCode, str] | None:
+    """Why a stream ends once its request reader is done: a bad request ends it as invalid,
+    any other failure is raised again, and the proxy closing its side ends it quietly."""
+    failed = None if reader.cancelled() else reader.exception()
+    if isinstance(failed, ProtocolError):
+        return (grpc.StatusCode.INVALID_ARGUMENT, str(failed))
+    if failed is not None:
+        raise failed
     return None
 
 
