@@ -203,7 +203,7 @@ def _item(state: State, entry: Entry) -> TimelineItem:
         item.instance_id = event.instance_id
         item.version = record.instance.version if record else None
         item.rollout_id = event.rollout_id
-        item.what = f"{event.instance_id}: {event.before.describe()} → {event.after.describe()}"
+        item.what = f"{event.instance_id}: {event.move()}"
     elif isinstance(event, InstanceRegistered):
         instance = event.instance
         item.instance_id, item.version = instance.id, instance.version

@@ -10,7 +10,7 @@ from controlplane import defaults
 from controlplane.cli._errors import REFUSED, UNREACHABLE, USAGE, CliError
 from controlplane.cli._options import address_option, api_client, output_option
 from controlplane.cli._output import emit, paint, table, when
-from controlplane.describe import activation_text
+from controlplane.describe import change_text
 from controlplane.units import parse_duration, split_address
 
 if TYPE_CHECKING:
@@ -209,7 +209,7 @@ def changes_since(entries: list[dict[str, Any]], seq: int) -> list[Change]:
         if entry["seq"] <= seq or event["kind"] not in ("activation_changed", "verdict_recorded"):
             continue
         if event["kind"] == "activation_changed":
-            what = f"{activation_text(event['before'])} → {activation_text(event['after'])}"
+            what = change_text(event)
         else:
             what = f"verdict {event['verdict']['outcome']} on #{event['change_seq']}"
         found.append(

@@ -409,7 +409,7 @@ def _pause_to_force(state: State, proposed: ProposedEntry) -> ProposedEntry | No
         return None
     why = (
         f"{proposed.actor} forced a change of {change.instance_id} "
-        f"({change.before.describe()} → {change.after.describe()}) while the rollout moved it"
+        f"({change.move()}) while the rollout moved it"
     )
     event = RolloutPaused(rollout_id=rollout.id, service=rollout.service)
     return ProposedEntry(actor=proposed.actor, reason=why, event=event)
