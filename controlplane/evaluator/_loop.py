@@ -32,6 +32,7 @@ from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from controlplane._ticks import every
 from controlplane.control import Controller, current_term
 from controlplane.errors import WeirError
 from controlplane.evaluator._budget import Budget, budget_of
@@ -276,28 +277,31 @@ class Evaluator:
         before the first save it is read from the store (a new leader takes over its
         predecessor's; what the first step counted is the zero, or a second of it)."""
         self._restored = self._budgets is None
-        while True:
-            started = time.monotonic()
-            # one bad tick must not end evaluation for good, nor a store that cannot be
-            # reached hold up judging
-            await _guarded("evaluator step", self.step())
-            self._on_tick(time.monotonic() - started)
-            await _guarded("reading the error budget's history", self.restore_budgets())
-            await _guarded("saving the error budget's history", self.save_budgets())
-            await asyncio.sleep(max(0.0, self._interval_s - (time.monotonic() - started)))
+        await every(self._interval_s, self._lead)
+
+    async def _lead(self) -> None:
+        started = time.monotonic()
+        # one bad tick must not end evaluation for good, nor a store that cannot be reached
+        # hold up judging
+        await _guarded("evaluator step", self.step())
+        self._on_tick(time.monotonic() - started)
+        await _guarded("reading the error budget's history", self.restore_budgets())
+        await _guarded("saving the error budget's history", self.save_budgets())
 
     async def watch(self, following: Callable[[], bool]) -> None:
         """While `following()` (a replica that does not lead), take steps that neither record
         nor act: the replica's API and dashboard show the fleet's budget and open verdicts as
         the leader sees them, from the same shared stats, and a replica that comes to lead
         starts with its series warm. The leader's own `run()` records and acts."""
-        while True:
+
+        async def follow() -> None:
             started = time.monotonic()
             if following():
                 await _guarded("evaluator step", self.step(record=False))
                 self._on_tick(time.monotonic() - started)
                 await _guarded("reading the error budget's history", self.restore_budgets())
-            await asyncio.sleep(max(0.0, self._interval_s - (time.monotonic() - started)))
+
+        await every(self._interval_s, follow)
 
     async def step(self, *, record: bool = True) -> None:
         """Read the stats, track budgets and splits, judge the open changes; with `record`,
