@@ -42,7 +42,7 @@ from controlplane.api import (
 )
 from controlplane.compare import Comparator, ComparatorLimits
 from controlplane.control import Controller
-from controlplane.evaluator import Evaluator
+from controlplane.evaluator import BusinessJudge, Evaluator
 from controlplane.ha import delivery_cursor, replica_of, share_stats
 from controlplane.ledger import BudgetStore, Store, budgets_of
 from controlplane.loop_health import LoopHealth
@@ -205,7 +205,7 @@ class ControlPlane:
                 extra_failures=extra_failures,
                 split_check=split_mismatch,
                 on_tick=self.loop_health.tick,
-                business=self.outcomes.judge(),
+                business=BusinessJudge(self.outcomes.readers()),
                 budgets=self._budgets,
                 comparisons=self.comparator,
             )

@@ -56,6 +56,7 @@ from controlplane.model._ledger import (
     VerdictRecorded,
 )
 from controlplane.model._limits import MAX_HOST, MAX_VERDICT_REASON
+from controlplane.model._outcome_counts import OutcomeCounts, Outcomes
 from controlplane.model._rollout import (
     BlueGreen,
     Canary,
@@ -143,7 +144,9 @@ __all__ = [
     "ObjectiveOutcome",
     "ObjectiveSource",
     "Outcome",
+    "OutcomeCounts",
     "OutcomeHeader",
+    "Outcomes",
     "Partial",
     "Pinning",
     "Plan",

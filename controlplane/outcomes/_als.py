@@ -36,9 +36,8 @@ from typing import Any, Protocol
 import grpc
 from envoy.service.accesslog.v3 import als_pb2
 
-from controlplane.model import ServiceSpec, State, instance_of_cluster
+from controlplane.model import Outcomes, ServiceSpec, State, instance_of_cluster
 from controlplane.outcomes._book import Book, request_counts
-from controlplane.outcomes._counts import Outcomes
 from controlplane.outcomes._header import Malformed, parse_outcome
 from controlplane.xds import require_identity
 

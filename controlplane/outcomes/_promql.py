@@ -17,9 +17,8 @@ from typing import Any
 
 import httpx
 
-from controlplane.model import ActivationState, Scrape, State
+from controlplane.model import ActivationState, Outcomes, Scrape, State
 from controlplane.outcomes._book import Batches
-from controlplane.outcomes._counts import Outcomes
 
 log = logging.getLogger(__name__)
 

@@ -130,6 +130,12 @@ def test_the_demo_and_its_harness_import_nothing_of_the_cli() -> None:
     assert "cli" not in reachable(edges, "demo") | reachable(edges, "harness")
 
 
+def test_no_package_imports_one_that_imports_it_back() -> None:
+    """Not even lazily: a newcomer can read (and test) packages from the pure cores outwards."""
+    edges = package_imports()
+    assert sorted(package for package in edges if package in reachable(edges, package)) == []
+
+
 def test_the_import_graph_check_sees_a_cycle(tmp_path: Path) -> None:
     (tmp_path / "a").mkdir()
     (tmp_path / "a" / "__init__.py").write_text("def f():\n    from controlplane.b import x\n")
