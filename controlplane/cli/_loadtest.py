@@ -144,9 +144,9 @@ def loadtest(
 
     from controlplane.loadtest import (
         AdminUnavailable,
+        InstanceRole,
         LoadError,
         LoadPlan,
-        Role,
         build_report,
         measure,
     )
@@ -167,7 +167,7 @@ def loadtest(
         raise CliError(str(exc), USAGE) from exc
     api = api_client()
     query = {"service": service}
-    roles = [Role.from_api(view) for view in api.get("/v1/instances", query)]
+    roles = [InstanceRole.from_api(view) for view in api.get("/v1/instances", query)]
     if not any(role.state == "live" for role in roles):
         raise CliError(f"service {service!r} has no live instance to send load to", REFUSED)
     started_seq = api.get("/healthz")["ledger_seq"]
@@ -175,7 +175,7 @@ def loadtest(
         client, counts = uvloop.run(measure(plan, service=service, admin_url=_url_of(admin)))
     except AdminUnavailable as exc:
         raise CliError(str(exc), UNREACHABLE) from exc
-    roles_after = [Role.from_api(view) for view in api.get("/v1/instances", query)]
+    roles_after = [InstanceRole.from_api(view) for view in api.get("/v1/instances", query)]
     moved = api.get("/healthz")["ledger_seq"] > started_seq
     entries = api.get("/v1/history", query) if moved else []
     report = build_report(

@@ -103,7 +103,7 @@ class SplitResult(Protocol):
         ...
 
 
-SplitCheck = Callable[[Mapping[str, int], Mapping[str, float]], SplitResult]
+SplitChecker = Callable[[Mapping[str, int], Mapping[str, float]], SplitResult]
 """Observed requests per live instance, and the shares asked for → whether they differ."""
 
 
@@ -169,7 +169,7 @@ class Evaluator:
         *,
         judge: Judge,
         extra_failures: ExtraFailures,
-        split_check: SplitCheck | None = None,
+        split_check: SplitChecker | None = None,
         interval_s: float = DEFAULT_INTERVAL_S,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,

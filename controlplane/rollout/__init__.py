@@ -32,7 +32,6 @@ from controlplane.rollout._stages import (
 
 if TYPE_CHECKING:
     from controlplane.rollout._commands import (
-        BudgetGate,
         abort,
         active,
         pause,
@@ -48,7 +47,6 @@ else:  # the type checker sees the imports above, so a misspelt name stays an er
     __getattr__ = lazy_exports(
         __name__,
         {
-            "BudgetGate": "_commands",
             "abort": "_commands",
             "active": "_commands",
             "pause": "_commands",
@@ -66,7 +64,6 @@ __all__ = [
     "ACTOR",
     "Action",
     "Advance",
-    "BudgetGate",
     "RolloutDriver",
     "Stage",
     "StepEvaluation",
