@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import NamedTuple, Protocol
 
 from envoy.service.discovery.v3 import discovery_pb2
 
@@ -67,19 +68,42 @@ class _Sent:
     applies this response; None when it holds a choice of them."""
 
 
-@dataclass(frozen=True, slots=True)
-class _Change:
+class _Difference(Protocol):
     """What one response of a type would carry: the upserts and removals that take the proxy
-    from what it holds to what it should hold."""
+    from what it holds to what it should hold. A stream holding all of a view's gets the
+    view's own `Changes`, shared (nothing is made per stream); a stream holding a choice, its
+    `_Own`."""
+
+    @property
+    def upserts(self) -> Mapping[str, Encoded]: ...
+    @property
+    def removed(self) -> list[str]: ...
+    @property
+    def fingerprint(self) -> str:
+        """delta_fingerprint of the upserts and removals (the key a NACK is remembered by)."""
+        ...
+
+    @property
+    def named(self) -> frozenset[str]:
+        """For routing types: the clusters the upserted resources name."""
+        ...
+
+
+class _Own(NamedTuple):
+    """A difference worked out for one stream."""
 
     upserts: Mapping[str, Encoded]
     removed: list[str]
     fingerprint: str
-    """delta_fingerprint of the upserts and removals (the key a NACK is remembered by)."""
     named: frozenset[str]
-    """For routing types: the clusters the upserted resources name."""
-    whole: Whole | None
-    """All of the view's resources of the type, when that is what the proxy should hold."""
+
+
+_Change = tuple[_Difference, Whole | None]
+"""A difference, and all of the view's resources of the type when that is what the proxy
+holds once it applies it (None when it holds a choice)."""
+
+_NOTHING: _Change = (_Own(EMPTY, [], "", NONE), None)
+"""Nothing to send, and nothing new to hold (never sent: its list is never changed)."""
 
 
 @dataclass(slots=True)
@@ -272,15 +296,16 @@ class DeltaSession:
             change = self._change(type_url, state, view)
             if change is None:
                 continue  # routes wait for the clusters they name
-            if not change.upserts and not change.removed and state.answered:
+            difference, whole = change
+            if not difference.upserts and not difference.removed and state.answered:
                 state.settled = inputs
-                if change.whole is not None:
-                    state.hold(change.whole)
+                if whole is not None:
+                    state.hold(whole)
                 continue
-            if change.fingerprint == state.rejected:
+            if difference.fingerprint == state.rejected:
                 state.settled = inputs  # the proxy refused exactly this: only news is sent
                 continue
-            out.append(self._send(type_url, state, view, change))
+            out.append(self._send(type_url, state, view, difference, whole))
         return out
 
     def _change(self, type_url: str, state: _TypeState, view: ProxyView) -> _Change | None:
@@ -310,11 +335,11 @@ class DeltaSession:
         hold all of this view's: the difference, worked out once for every stream that holds
         the same (ProxyView.changes_since)."""
         if synced is whole and state.answered:
-            return _Change(EMPTY, [], "", NONE, whole)
+            return _NOTHING  # it holds this very view's already
         changes = view.changes_since(type_url, synced.resources)
         if type_url in ROUTING_TYPES and not routes_ready(view, list(changes.upserts), self.held):
             return None
-        return _Change(changes.upserts, changes.removed, changes.fingerprint, changes.named, whole)
+        return changes, whole
 
     def _own_change(
         self,
@@ -335,11 +360,16 @@ class DeltaSession:
         removed = sorted(name for name in state.holds if name not in wanted)
         refs = view.route_refs if type_url in ROUTING_TYPES else EMPTY_REFS
         named = frozenset[str]().union(*(refs.get(n, NONE) for n in upserts))
-        sent_whole = whole if wanted is whole.resources else None
-        return _Change(upserts, removed, delta_fingerprint(upserts, removed), named, sent_whole)
+        own = _Own(upserts, removed, delta_fingerprint(upserts, removed), named)
+        return own, whole if wanted is whole.resources else None
 
     def _send(
-        self, type_url: str, state: _TypeState, view: ProxyView, change: _Change
+        self,
+        type_url: str,
+        state: _TypeState,
+        view: ProxyView,
+        change: _Difference,
+        whole: Whole | None,
     ) -> discovery_pb2.DeltaDiscoveryResponse:
         """Put `change` in flight (one per type until its ACK or NACK) and make its response."""
         routing = type_url in ROUTING_TYPES
@@ -353,7 +383,7 @@ class DeltaSession:
             change.removed,
             change.named if routing else NONE,
             view.route_refs if routing else EMPTY_REFS,
-            change.whole,
+            whole,
         )
         state.last_nonce = state.inflight.nonce
         if routing:
