@@ -11,6 +11,11 @@ works out once; only the second is spelled out name by name in the stream's own 
 large mesh that is what keeps a delta stream's memory and a change's CPU per stream small
 rather than growing with the mesh (bench/README.md, "Figures behind the code").
 
+How it reads: `responses` holds the protocol's rules, as its SotW sibling does (one response
+in flight per type, a NACKed content never sent again, an empty first answer); `_change`
+works out what the proxy should hold; `_shared_change` is the fast path for a proxy holding
+all of a view's, `_own_change` the name-by-name one.
+
 With a VHDS view (what the server gives delta streams) the route configuration carries no
 virtual host, and each service's virtual host is a resource of its own: a weight change sends
 one virtual host, whatever the size of the mesh.
