@@ -13,8 +13,8 @@ rather than growing with the mesh (bench/README.md, "Figures behind the code").
 
 How it reads: `responses` holds the protocol's rules, as its SotW sibling does (one response
 in flight per type, a NACKed content never sent again, an empty first answer); `_change`
-works out what the proxy should hold; `_shared_change` is the fast path for a proxy holding
-all of a view's, `_own_change` the name-by-name one.
+works out what the proxy should hold, with the fast path for a proxy holding all of a view's
+at its end; `_own_change` is the name-by-name one.
 
 With a VHDS view (what the server gives delta streams) the route configuration carries no
 virtual host, and each service's virtual host is a resource of its own: a weight change sends
@@ -317,32 +317,24 @@ class DeltaSession:
         """What the proxy should be sent of one type, or None while its routes must wait."""
         whole = view.whole(type_url)
         synced = state.synced
-        if (
-            type_url in ROUTING_TYPES
-            and synced is not None
-            and wants_all(type_url, state.names, whole.resources)
-        ):
-            # Readiness is checked in _shared_change, for what changed: the rest it holds.
+        routing = type_url in ROUTING_TYPES
+        if routing and synced is not None and wants_all(type_url, state.names, whole.resources):
+            # Readiness is checked below, for what changed: the rest it holds.
             wanted: Mapping[str, Encoded | None] = whole.resources
         else:
             maybe = desired(type_url, view, self.held, state.names)
             if maybe is None:
                 return None
             wanted = maybe
-        if wanted is whole.resources and synced is not None:
-            return self._shared_change(type_url, state, view, synced, whole)
-        return self._own_change(type_url, state, view, wanted, whole)
-
-    def _shared_change(
-        self, type_url: str, state: _TypeState, view: ProxyView, synced: Whole, whole: Whole
-    ) -> _Change | None:
-        """The proxy holds all of an earlier view's resources of the type (or none) and should
-        hold all of this view's: the difference, worked out once for every stream that holds
-        the same (ProxyView.changes_since)."""
+        if wanted is not whole.resources or synced is None:
+            return self._own_change(type_url, state, view, wanted, whole)
+        # The shared-view fast path: the proxy holds all of an earlier view's resources of the
+        # type (or none) and should hold all of this view's. The difference is the view's,
+        # worked out once for every stream that holds the same (ProxyView.changes_since).
         if synced is whole and state.answered:
             return _NOTHING  # it holds this very view's already
         changes = view.changes_since(type_url, synced.resources)
-        if type_url in ROUTING_TYPES and not routes_ready(view, list(changes.upserts), self.held):
+        if routing and not routes_ready(view, list(changes.upserts), self.held):
             return None
         return changes, whole
 
