@@ -260,8 +260,7 @@ class DeltaSession:
             # them by namespace), so what they name is known once it ACKs ours: until then,
             # every cluster it holds stays.
             return
-        named = [self.types[type_url].held_refs() for type_url in ROUTING_TYPES]
-        named = [refs for refs in named if refs]
+        named = [refs for t in ROUTING_TYPES if (refs := self.types[t].held_refs())]
         # One type naming clusters (as with VHDS) keeps its set as it is: shared by every
         # stream that holds the same view, so that they compare it by identity.
         if len(named) < 2:
@@ -270,8 +269,11 @@ class DeltaSession:
             self.held.route_refs = frozenset[str]().union(*named)
 
     def _pending_changed(self) -> None:
-        named = [s.inflight.named for t in ROUTING_TYPES if (s := self.types[t]).inflight]
-        named = [refs for refs in named if refs]
+        named = [
+            refs
+            for t in ROUTING_TYPES
+            if (sent := self.types[t].inflight) is not None and (refs := sent.named)
+        ]
         if len(named) < 2:
             self.held.pending_refs = named[0] if named else NONE
         else:
@@ -287,7 +289,8 @@ class DeltaSession:
         """What to send now for this view, in delta's type order: per subscribed type with
         nothing in flight, what the proxy should hold less what it holds."""
         self._vhds = view.vhds
-        self._learn_held_routes(view)
+        if self.held.route_refs is None and not view.vhds:
+            self._learn_held_routes(view)
         out = []
         for type_url in DELTA_TYPE_ORDER:
             state = self.types[type_url]
@@ -394,12 +397,11 @@ class DeltaSession:
         )
 
     def _learn_held_routes(self, view: ProxyView) -> None:
-        """After a reconnect, the held routes are known once their versions match ours.
+        """After a reconnect, while the held routes are unknown, they are known once their
+        versions match ours.
 
         Not with VHDS: there the held virtual hosts are unknown until the proxy ACKs ours.
         """
-        if self.held.route_refs is not None or view.vhds:
-            return
         state = self.types[ROUTE_TYPE]
         if state.synced is not None:
             return  # nothing held yet, or what it holds it was sent: known from the ACK
