@@ -41,8 +41,7 @@ from envoy.service.discovery.v3 import ads_pb2_grpc, discovery_pb2
 from google.protobuf import any_pb2
 
 from bench._common import raise_open_files_limit
-from controlplane.bootstrap import ADMIN_METADATA_KEY
-from controlplane.defaults import LISTEN_METADATA_KEY
+from controlplane.defaults import ADMIN_METADATA_KEY, LISTEN_METADATA_KEY
 from controlplane.resources import CLUSTER_TYPE, LISTENER_TYPE, ROUTE_TYPE, VHOST_TYPE
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

@@ -31,7 +31,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from bench._ads_client import ClientProcess
 from bench._common import raise_open_files_limit, rss_bytes
 from bench.weir_switch import FLIPPED, WeirApi
-from controlplane.demo._weir_process import WeirProcess, free_port
+from controlplane.harness import WeirProcess, free_port
 
 GOAL_RATIO = 1.05
 WITNESS = "witness-0"

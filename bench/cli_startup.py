@@ -32,7 +32,7 @@ from pathlib import Path
 
 import httpx
 
-from controlplane.demo._weir_process import WeirProcess, weir_command
+from controlplane.harness import WeirProcess, weir_command
 
 GOAL_S = 0.100
 BEFORE_TOO = (

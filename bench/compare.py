@@ -47,8 +47,7 @@ from aiohttp import web
 from bench._common import Prober, serving_child
 from bench.mirror_overhead import pin
 from controlplane.bootstrap import render_bootstrap
-from controlplane.demo import EnvoyProcess
-from controlplane.demo._weir_process import WeirProcess, free_port
+from controlplane.harness import EnvoyProcess, WeirProcess, free_port
 from controlplane.loadtest import ClusterStats, read_stats
 from controlplane.model import COMPARE_HEADER, ROUTE_HEADER
 

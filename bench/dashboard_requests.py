@@ -24,7 +24,7 @@ from pathlib import Path
 
 from playwright.sync_api import Route, sync_playwright
 
-from controlplane.demo._weir_process import WeirProcess
+from controlplane.harness import WeirProcess
 
 CHROMIUM = Path("/usr/bin/chromium")
 SERVICE = "web"

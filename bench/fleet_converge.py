@@ -42,8 +42,7 @@ from bench.file_config_baseline import TARGETS as FILE_TARGETS
 from bench.file_config_baseline import _bootstrap, _discovery, _listener, _routes, _XdsFiles
 from bench.weir_switch import FLIPPED, WeirApi
 from controlplane.bootstrap import render_bootstrap
-from controlplane.demo import EnvoyProcess
-from controlplane.demo._weir_process import WeirProcess, free_port
+from controlplane.harness import EnvoyProcess, WeirProcess, free_port
 from controlplane.model import MAX_WEIGHT
 from tests.support import static_cluster
 

@@ -33,8 +33,7 @@ import uvloop
 
 from bench._common import Prober, serving_child
 from controlplane.bootstrap import render_bootstrap
-from controlplane.demo import EnvoyProcess
-from controlplane.demo._weir_process import WeirProcess, free_port
+from controlplane.harness import EnvoyProcess, WeirProcess, free_port
 from controlplane.loadtest import ClusterStats, read_stats
 
 SERVICE = "web"

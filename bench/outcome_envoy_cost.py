@@ -32,8 +32,7 @@ import httpx
 from bench._common import Prober
 from bench.mirror_overhead import send_at_rate, worker_cpu_ns
 from controlplane.bootstrap import render_bootstrap
-from controlplane.demo import EnvoyProcess, Upstream
-from controlplane.demo._weir_process import WeirProcess, free_port
+from controlplane.harness import EnvoyProcess, Upstream, WeirProcess, free_port
 
 SERVICE = "web"
 OBJECTIVE = {"name": "orders", "kind": "ratio", "source": {"header": "order"}}

@@ -54,8 +54,7 @@ from bench._attribution import (
 from bench._session_load import SessionLoad
 from controlplane.auth import forget_local_token
 from controlplane.bootstrap import render_bootstrap
-from controlplane.demo import EnvoyProcess
-from controlplane.demo._weir_process import WeirProcess, free_port, weir_command
+from controlplane.harness import EnvoyProcess, WeirProcess, free_port, weir_command
 
 SERVICE = "checkout"
 ERROR_RATE = 0.3

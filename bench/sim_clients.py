@@ -31,7 +31,7 @@ from pathlib import Path
 from bench._ads_client import REPO_ROOT, ClientProcess
 from bench._common import cpu_seconds, p99, raise_open_files_limit, rss_bytes, summarize
 from bench.weir_switch import FLIPPED, WeirApi
-from controlplane.demo._weir_process import WeirProcess, free_port
+from controlplane.harness import WeirProcess, free_port
 from controlplane.model import MAX_WEIGHT
 
 GOAL_ALL_S = 1.0

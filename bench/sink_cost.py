@@ -22,9 +22,9 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from controlplane._gc import fewer_young_collections
 from controlplane.bootstrap import render_bootstrap
-from controlplane.demo import EnvoyProcess
-from controlplane.demo._weir_process import free_port
+from controlplane.harness import EnvoyProcess, free_port
 from controlplane.ledger import SqliteStore
 from controlplane.model import Activation, Instance, ServiceSpec
 from controlplane.serve import ControlPlane
@@ -98,6 +98,7 @@ async def _measure(
 
 async def measure_sink_cost(services: int, instances: int, seconds: float) -> tuple[Cost, Cost]:
     """(all of Envoy's stats, lean stats) for one idle proxy of the given mesh."""
+    fewer_young_collections()  # the GC's pace `weir serve` sets for its process
     with tempfile.TemporaryDirectory(prefix="weir-sink-cost-") as scratch:
         workdir = Path(scratch)
         plane = ControlPlane(SqliteStore(workdir / "weir.db"), stats="off")

@@ -38,6 +38,7 @@ import uvloop
 
 from bench._ads_client import ClientProcess
 from bench._common import raise_open_files_limit, rss_bytes
+from controlplane._gc import fewer_young_collections
 from controlplane.control import Controller
 from controlplane.ledger import SqliteStore
 from controlplane.model import Activation, Instance, ServiceSpec
@@ -188,6 +189,7 @@ def measure_stream_memory(
     if clients < 2:
         raise ValueError("clients must be at least 2: one first, then the rest")
     raise_open_files_limit()
+    fewer_young_collections()  # the GC's pace `weir serve` sets for its process
     tracemalloc.start()
     try:
         # as `weir serve` runs

@@ -25,8 +25,7 @@ from pathlib import Path
 import httpx
 
 from controlplane.bootstrap import render_bootstrap
-from controlplane.demo import EnvoyProcess, Upstream
-from controlplane.demo._weir_process import WeirProcess, free_port
+from controlplane.harness import EnvoyProcess, Upstream, WeirProcess, free_port
 
 SERVICE = "web"
 

@@ -36,8 +36,7 @@ from bench._common import (
 )
 from bench.file_config_baseline import measure_file_reload
 from controlplane.bootstrap import render_bootstrap
-from controlplane.demo import EnvoyProcess, Upstream
-from controlplane.demo._weir_process import WeirProcess, weir_command
+from controlplane.harness import EnvoyProcess, Upstream, WeirProcess, weir_command
 from controlplane.model import MAX_WEIGHT
 from tests.support import free_port
 

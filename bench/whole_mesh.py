@@ -56,10 +56,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from bench._common import Summary, cpu_seconds, raise_open_files_limit, rss_bytes, summarize
 from controlplane.bootstrap import render_bootstrap
-from controlplane.demo import EnvoyProcess
-from controlplane.demo._load import SteadyLoad
-from controlplane.demo._upstream import Upstream
-from controlplane.demo._weir_process import WeirProcess, free_port
+from controlplane.harness import EnvoyProcess, SteadyLoad, Upstream, WeirProcess, free_port
 
 GOAL_ONE_BY_ONE_S = 60.0
 GOAL_BATCH_S = 5.0

@@ -3,9 +3,9 @@
 Messages of a few MB (an xDS request, a metrics flush, an API body) are read into buffers that
 gRPC, protobuf and Python allocate from several malloc arenas at once; once freed, glibc keeps
 most of those pages, interleaved with small live blocks, and RSS stays where the burst left
-it (seen: +250 MB after 60 refused 3.9 MB requests, all freed). `malloc_trim(0)` returns every
-free page; it takes about 100 ms after such a burst and well under 1 ms otherwise, so weir calls
-it every few seconds from a thread. Elsewhere than glibc this does nothing.
+it, all of it freed. `malloc_trim(0)` returns every free page; it is slow only right after such
+a burst and cheap otherwise, so weir calls it every few seconds from a thread (figures:
+bench/README.md, "Figures behind the code"). Elsewhere than glibc this does nothing.
 """
 
 from __future__ import annotations

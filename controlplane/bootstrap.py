@@ -42,23 +42,20 @@ import yaml
 from controlplane import defaults
 from controlplane.defaults import (
     ACCESS_LOG_METADATA_KEY,
+    ADMIN_METADATA_KEY,
     CALLS_METADATA_KEY,
+    EVIDENCE_STATS,
     LISTEN_METADATA_KEY,
     MAX_ACCESS_LOG_PATH,
+    MAX_CALLS,
     SINK_BATCH_SIZE,
+    XDS_CLUSTER,
 )
 from controlplane.errors import InvalidInput
 from controlplane.model import SERVICE_NAME, is_ip, split_address
 
-XDS_CLUSTER = "weir_xds"
 MAX_DOWNSTREAM_CONNECTIONS = 50_000
-ADMIN_METADATA_KEY = "weir_admin"
-"""Node metadata naming the proxy's admin host:port (the pull stats source reads it)."""
-
 STATS_FLUSH_INTERVAL = "1s"
-EVIDENCE_STATS = r"^cluster\.[^.]+--[^.]+\.(retry\.)?upstream_rq_([1-5]xx|time|retry)$"
-"""Envoy stat names of the evaluator's evidence: instance clusters (`<service>--<id>`) only.
-Final responses by class and their time, responses retried by class, and retries made."""
 XDS_HEALTH_STATS = (
     "control_plane.connected_state",
     *(
@@ -314,10 +311,6 @@ def render_bootstrap(
             ]
         },
     }
-
-
-MAX_CALLS = 512
-"""As many services as weir accepts in node.metadata.weir_calls (controlplane.xds._scope)."""
 
 
 def _calls(calls: Sequence[str]) -> list[str]:

@@ -1,4 +1,5 @@
-"""The defaults a newcomer gets (DESIGN.md): one place, cheap to import."""
+"""The defaults a newcomer gets (ledger file, ports, limits) and the names weir's bootstrap
+and its servers agree on: one place, cheap to import. The README's "Limits" lists them."""
 
 STORE = "weir.db"
 """SQLite in the working directory."""
@@ -21,6 +22,11 @@ LISTEN_METADATA_KEY = "weir_listen"
 """Node metadata naming where the xDS server builds a proxy's HTTP listener."""
 CALLS_METADATA_KEY = "weir_calls"
 """Node metadata naming the services a scoped proxy calls (`weir bootstrap --calls`)."""
+MAX_CALLS = 512
+"""Services one proxy may name in CALLS_METADATA_KEY; a proxy calling more is better served
+everything."""
+ADMIN_METADATA_KEY = "weir_admin"
+"""Node metadata naming the proxy's admin host:port (the pull stats source reads it)."""
 ACCESS_LOG_METADATA_KEY = "weir_access_log"
 """Node metadata naming a file (on the proxy's machine) where its listener logs each request."""
 MAX_ACCESS_LOG_PATH = 1024
@@ -56,6 +62,17 @@ response)."""
 API_BODY_TIMEOUT_S = 30.0
 """A request's body must arrive this soon after its head."""
 
+XDS_CLUSTER = "weir_xds"
+"""The bootstrap's cluster of controller replicas, which ADS, the stats sink and the access-log
+service all name."""
+CLUSTER_SEPARATOR = "--"
+"""Between the service and the instance id in an instance's Envoy cluster name
+(`<service>--<instance-id>`, controlplane.model.cluster_name); no other cluster has it."""
+EVIDENCE_STATS = (
+    rf"^cluster\.[^.]+{CLUSTER_SEPARATOR}[^.]+\.(retry\.)?upstream_rq_([1-5]xx|time|retry)$"
+)
+"""Envoy stat names of the evaluator's evidence: instance clusters (`<service>--<id>`) only.
+Final responses by class and their time, responses retried by class, and retries made."""
 SINK_BATCH_SIZE = 1000
 """Metrics per stats-sink message (`weir bootstrap`'s metrics_service `batch_size`): about 90 KB
 each, whatever the proxy's size; the push source takes no bigger message."""

@@ -31,6 +31,7 @@ import uvicorn
 from prometheus_client import CollectorRegistry
 
 from controlplane import defaults
+from controlplane._gc import YOUNG_GC_THRESHOLD, fewer_young_collections
 from controlplane._memory import trim_forever
 from controlplane.api import (
     DEFAULT_MAX_BODY,
@@ -41,7 +42,7 @@ from controlplane.api import (
 )
 from controlplane.compare import Comparator, ComparatorLimits
 from controlplane.control import Controller
-from controlplane.evaluator import Evaluator
+from controlplane.evaluator import BusinessJudge, Evaluator
 from controlplane.ha import delivery_cursor, replica_of, share_stats
 from controlplane.ledger import BudgetStore, Store, budgets_of
 from controlplane.loop_health import LoopHealth
@@ -204,7 +205,7 @@ class ControlPlane:
                 extra_failures=extra_failures,
                 split_check=split_mismatch,
                 on_tick=self.loop_health.tick,
-                business=self.outcomes.judge(),
+                business=BusinessJudge(self.outcomes.readers()),
                 budgets=self._budgets,
                 comparisons=self.comparator,
             )
@@ -243,7 +244,10 @@ class ControlPlane:
                 compare_socket = _bind(compare, "the comparator")
                 sockets.append(compare_socket)
                 comparator = _comparator_address(compare_socket, compare_address)
-            xds_port = await self._xds.start(xds, build=ResourceBuilder(comparator=comparator))
+            # The controller's size checks and the xDS pushes build with one builder, which
+            # knows where the proxies reach the comparator.
+            self.controller.builder = ResourceBuilder(comparator=comparator)
+            xds_port = await self._xds.start(xds)
             if compare is not None:
                 await self.comparator.start(compare_socket)
         except BaseException:
@@ -346,13 +350,22 @@ async def serve(
     compare_address: str | None = None,
     compare_limits: ComparatorLimits | None = None,
     on_ready: Callable[[Listening], None] = lambda listening: None,
+    young_gc_threshold: int | None = YOUNG_GC_THRESHOLD,
 ) -> None:
     """Run until SIGINT or SIGTERM, then stop the servers and close the store.
+
+    What this changes for the whole process is here, and only here: the handlers of SIGINT
+    and SIGTERM (put back on return), and the cyclic GC's young threshold, raised from
+    Python's 700 to `young_gc_threshold` allocations unless the process chose its own
+    (controlplane/_gc.py; None leaves the GC alone). Everything else belongs to the
+    ControlPlane it runs.
 
     The process is gone within STOP_DEADLINE_S of the signal whatever it is doing: what has
     not stopped by then (a request still in a worker thread, a build) is cut short, which
     loses nothing acknowledged (an append is durable before it is answered) and leaves
     Envoy serving its last configuration. A second signal exits at once."""
+    if young_gc_threshold is not None:
+        fewer_young_collections(young_gc_threshold)
     plane = ControlPlane(
         store,
         stats=stats,

@@ -1,7 +1,7 @@
 """The API port's connections, bounded: how many, and how long one may sit without a request.
 
 uvicorn closes a keep-alive connection that stays idle after a response, but a connection that
-never sends a request head -- or sends it a byte at a time -- is kept forever: ~20,000 of them
+never sends a request head -- or sends it a byte at a time -- is kept forever: enough of them
 took the API down and used up the process's file descriptors, so the xDS port stopped
 accepting too. Here every connection must complete a request head within
 `header_timeout_s` of opening (or of its previous response), however it trickles in, and at

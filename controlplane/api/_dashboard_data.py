@@ -25,6 +25,7 @@ from controlplane.evaluator import Evaluator, Sample
 from controlplane.model import (
     ActivationChanged,
     ActivationState,
+    ClusterCounts,
     ComparisonEvidence,
     Entry,
     InstanceRegistered,
@@ -37,7 +38,6 @@ from controlplane.model import (
     Verdict,
     VerdictRecorded,
 )
-from controlplane.stats import ClusterCounts
 from controlplane.verdict import quantile_ms
 
 SUMMARY_WINDOW_S = 60.0
@@ -203,7 +203,7 @@ def _item(state: State, entry: Entry) -> TimelineItem:
         item.instance_id = event.instance_id
         item.version = record.instance.version if record else None
         item.rollout_id = event.rollout_id
-        item.what = f"{event.instance_id}: {event.before.describe()} → {event.after.describe()}"
+        item.what = f"{event.instance_id}: {event.move()}"
     elif isinstance(event, InstanceRegistered):
         instance = event.instance
         item.instance_id, item.version = instance.id, instance.version

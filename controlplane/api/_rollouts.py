@@ -366,7 +366,7 @@ def rollout_view(
         return ChangeView(
             seq=seq,
             instance_id=event.instance_id,
-            change=f"{event.before.describe()} → {event.after.describe()}",
+            change=event.move(),
             verdict=verdict.outcome if verdict else None,
             final=final,
             verdict_reason=verdict.reason if verdict else None,
@@ -462,7 +462,7 @@ def _of(entry: Entry, rollout: RolloutState, changes: dict[int, ActivationChange
 def _event_view(entry: Entry) -> EventView:
     event = entry.event
     if isinstance(event, ActivationChanged):
-        what = f"{event.instance_id}: {event.before.describe()} → {event.after.describe()}"
+        what = f"{event.instance_id}: {event.move()}"
     elif isinstance(event, VerdictRecorded):
         what = f"verdict {event.verdict.outcome.value} on #{event.change_seq}"
     elif isinstance(event, RolloutEvent):

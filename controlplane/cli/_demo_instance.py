@@ -59,7 +59,7 @@ def demo_instance(
 ) -> None:
     """Serve one demo instance until SIGTERM or SIGINT: every answer's body is its id, and
     --error-rate of them fail with --error-status."""
-    from controlplane.demo import Upstream
+    from controlplane.harness import Upstream
 
     host, port = _host_and_port(listen)
     upstream = Upstream(

@@ -107,7 +107,7 @@ def _history_row(entry: Entry) -> list[str]:
         change += verdict_suffix(verdict)
     elif isinstance(event, ActivationChanged):
         service, instance = event.service, event.instance_id
-        change = f"{event.before.describe()} → {event.after.describe()}"
+        change = event.move()
         if event.forced:
             change += " (forced)"
         if event.budget_override:

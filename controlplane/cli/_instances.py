@@ -9,7 +9,7 @@ import click
 from controlplane.cli._client import segment
 from controlplane.cli._options import api_client, output_option
 from controlplane.cli._output import TONE_OF, emit, paint, share_text, table
-from controlplane.describe import activation_text
+from controlplane.describe import activation_text, change_text
 
 FORCE_HELP = (
     "Go past a refusal on purpose (recorded): take the last live instance out of traffic, or "
@@ -145,12 +145,11 @@ def _report_change(entry: dict[str, Any], output: str) -> None:
         emit(entry, output)
         return
     event = entry["event"]
-    before = activation_text(event["before"])
-    after = activation_text(event["after"])
     forced = ", forced" if event.get("forced") else ""
     if event.get("budget_override"):
         forced += ", error budget overridden"
-    click.echo(f"{event['instance_id']}: {before} → {after} (ledger entry {entry['seq']}{forced})")
+    ledger = f"ledger entry {entry['seq']}{forced}"
+    click.echo(f"{event['instance_id']}: {change_text(event)} ({ledger})")
     paused = entry.get("rollout_paused")
     if paused:
         rollout, service = paused["event"]["rollout_id"], paused["event"]["service"]

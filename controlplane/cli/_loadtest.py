@@ -10,7 +10,7 @@ from controlplane import defaults
 from controlplane.cli._errors import REFUSED, UNREACHABLE, USAGE, CliError
 from controlplane.cli._options import address_option, api_client, output_option
 from controlplane.cli._output import emit, paint, table, when
-from controlplane.describe import activation_text
+from controlplane.describe import change_text
 from controlplane.units import parse_duration, split_address
 
 if TYPE_CHECKING:
@@ -144,9 +144,9 @@ def loadtest(
 
     from controlplane.loadtest import (
         AdminUnavailable,
+        InstanceRole,
         LoadError,
         LoadPlan,
-        Role,
         build_report,
         measure,
     )
@@ -167,7 +167,7 @@ def loadtest(
         raise CliError(str(exc), USAGE) from exc
     api = api_client()
     query = {"service": service}
-    roles = [Role.from_api(view) for view in api.get("/v1/instances", query)]
+    roles = [InstanceRole.from_api(view) for view in api.get("/v1/instances", query)]
     if not any(role.state == "live" for role in roles):
         raise CliError(f"service {service!r} has no live instance to send load to", REFUSED)
     started_seq = api.get("/healthz")["ledger_seq"]
@@ -175,7 +175,7 @@ def loadtest(
         client, counts = uvloop.run(measure(plan, service=service, admin_url=_url_of(admin)))
     except AdminUnavailable as exc:
         raise CliError(str(exc), UNREACHABLE) from exc
-    roles_after = [Role.from_api(view) for view in api.get("/v1/instances", query)]
+    roles_after = [InstanceRole.from_api(view) for view in api.get("/v1/instances", query)]
     moved = api.get("/healthz")["ledger_seq"] > started_seq
     entries = api.get("/v1/history", query) if moved else []
     report = build_report(
@@ -209,7 +209,7 @@ def changes_since(entries: list[dict[str, Any]], seq: int) -> list[Change]:
         if entry["seq"] <= seq or event["kind"] not in ("activation_changed", "verdict_recorded"):
             continue
         if event["kind"] == "activation_changed":
-            what = f"{activation_text(event['before'])} → {activation_text(event['after'])}"
+            what = change_text(event)
         else:
             what = f"verdict {event['verdict']['outcome']} on #{event['change_seq']}"
         found.append(

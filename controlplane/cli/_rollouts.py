@@ -14,7 +14,7 @@ from controlplane.cli._client import segment
 from controlplane.cli._errors import REFUSED, UNREACHABLE, CliError
 from controlplane.cli._options import api_client, output_option
 from controlplane.cli._output import TONE_OF, emit, paint, share_text, table, when
-from controlplane.describe import activation_text
+from controlplane.describe import ARROW, activation_text
 from controlplane.units import format_duration, parse_duration, say_duration
 
 BAR_WIDTH = 30
@@ -401,7 +401,7 @@ def render(data: dict[str, Any]) -> str:
 
 def _into_traffic(change: str) -> bool:
     """Whether a change ("inactive → live weight 25") leaves its instance with traffic."""
-    return change.rsplit("→", 1)[-1].strip().startswith(("live", "shadow"))
+    return change.rsplit(ARROW, 1)[-1].strip().startswith(("live", "shadow"))
 
 
 def _count(value: int | None) -> str:
@@ -424,7 +424,7 @@ def _action(name: str, past: str) -> click.Command:
         text = f"{past} rollout {event['rollout_id']}"
         if name == "promote":
             text = f"promoted step {event['stage'] + 1} of rollout {event['rollout_id']}"
-        verb = "back to" if name != "undo" else "→"
+        verb = "back to" if name != "undo" else ARROW
         restored = [
             f"{e['event']['instance_id']} {verb} {activation_text(e['event']['after'])}"
             for e in entries[1:]

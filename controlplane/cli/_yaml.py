@@ -6,7 +6,7 @@ server's models decide what every value means.
 
 A YAML file can describe far more than it holds: aliases repeat a node without copying it, so
 a few hundred bytes of nested aliases (a "billion laughs") expand to gigabytes once sent as
-JSON (it took the CLI to 3 GB). So a service file is read only up to `MAX_FILE_BYTES`, with at
+JSON, in the CLI's memory first. So a service file is read only up to `MAX_FILE_BYTES`, with at
 most `MAX_ALIASES` aliases, nesting `MAX_DEPTH` deep, and `MAX_NODES` values once every alias
 is expanded; past any of them the file is refused before anything is built or sent.
 """

@@ -7,12 +7,23 @@ comparison of three answers (the candidate's against two old instances') it coun
     Answer, differences, Rules
                        one instance's answer; which fields of three answers differ; a service's
                        ignore and redact rules, compiled
+
+The comparison is pure; the comparator (aiohttp) loads when first named.
 """
 
-from controlplane.compare._comparator import Comparator, ComparatorLimits
+from typing import TYPE_CHECKING
+
+from controlplane._lazy import lazy_exports
 from controlplane.compare._diff import Differences, FieldOutcome, differences
 from controlplane.compare._fields import Answer, fields_of
 from controlplane.compare._rules import REDACTED, Rules
+
+if TYPE_CHECKING:
+    from controlplane.compare._comparator import Comparator, ComparatorLimits
+else:  # the type checker sees the imports above, so a misspelt name stays an error
+    __getattr__ = lazy_exports(
+        __name__, {"Comparator": "_comparator", "ComparatorLimits": "_comparator"}
+    )
 
 __all__ = [
     "REDACTED",

@@ -44,7 +44,7 @@ from controlplane.model import (
     check_batch,
     fold,
 )
-from controlplane.resources import build_resources, message_refusal, message_sizes
+from controlplane.resources import ResourceBuilder, message_refusal, message_sizes
 
 _SHAPES_RESOURCES = (ServiceApplied, InstanceRegistered, ActivationChanged)
 """Events that change what Envoy is sent (the others are history, verdicts and tokens)."""
@@ -78,6 +78,10 @@ class Controller:
     ) -> None:
         """`max_message_bytes` is the xDS server's message cap: a batch whose state would make
         a larger xDS response is refused before it is appended."""
+        self.builder = ResourceBuilder()
+        """Builds the Envoy resources of this controller's states, remembering the last: the
+        xDS server serving this controller builds with it too, so a push re-encodes nothing
+        the append's size check built."""
         self._store = store
         self._clock = clock
         self._max_message_bytes = max_message_bytes
@@ -241,11 +245,11 @@ class Controller:
         if not any(isinstance(p.event, _SHAPES_RESOURCES) for p in batch):
             return
         touched = {s for p in batch if (s := _service_of_event(p.event)) is not None}
-        built = build_resources.after(before_state, after, touched)
+        built = self.builder.after(before_state, after, touched)
         if message_sizes(built).largest()[1] <= self._max_message_bytes:
             return
-        before = build_resources(before_state)
-        build_resources(after)  # leave the builder remembering the state that may follow
+        before = self.builder(before_state)
+        self.builder(after)  # leave the builder remembering the state that may follow
         refusal = message_refusal(built, before, self._max_message_bytes)
         if refusal is not None:
             raise Conflict(refusal, field="xds_message_bytes")
@@ -407,7 +411,7 @@ def _pause_to_force(state: State, proposed: ProposedEntry) -> ProposedEntry | No
         return None
     why = (
         f"{proposed.actor} forced a change of {change.instance_id} "
-        f"({change.before.describe()} → {change.after.describe()}) while the rollout moved it"
+        f"({change.move()}) while the rollout moved it"
     )
     event = RolloutPaused(rollout_id=rollout.id, service=rollout.service)
     return ProposedEntry(actor=proposed.actor, reason=why, event=event)

@@ -1,15 +1,10 @@
-"""`weir demo` and what it runs: demo upstream instances and real Envoy processes."""
+"""`weir demo`: the scripted tour, and the story it tells (a service file, instances of
+three versions, one of them failing) that docker compose wires up too.
 
-from controlplane.demo._envoy import EnvoyError, EnvoyProcess, envoy_validate
-from controlplane.demo._tour import run_tour
-from controlplane.demo._upstream import Counts, Upstream, is_shadow_host
+The processes it runs (weir serve, Envoy, upstreams, steady traffic) are
+`controlplane.harness`'s; the tour runs weir's commands through a callable it is given.
+"""
 
-__all__ = [
-    "Counts",
-    "EnvoyError",
-    "EnvoyProcess",
-    "Upstream",
-    "envoy_validate",
-    "is_shadow_host",
-    "run_tour",
-]
+from controlplane.demo._tour import ERROR_STATUS, INSTANCES, SERVICE_FILE, Weir, run_tour
+
+__all__ = ["ERROR_STATUS", "INSTANCES", "SERVICE_FILE", "Weir", "run_tour"]

@@ -7,6 +7,10 @@ judged from Envoy's stats and rolled back by the evaluator; a canary of v4, whic
 but takes fewer orders, is rolled back on the service's business objective; and v5, which takes
 more, is recorded as an improvement with its value. Every step shows the command and
 what the data plane did. Everything it starts, it stops.
+
+The processes, ports and traffic are `controlplane.harness`'s, as the tests' and benchmarks'
+are; the commands run through the `weir` callable the CLI passes in, so this module does not
+import the CLI that imports it.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from __future__ import annotations
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -24,10 +28,7 @@ import httpx
 
 from controlplane.auth import forget_local_token
 from controlplane.bootstrap import render_bootstrap
-from controlplane.demo._envoy import EnvoyProcess
-from controlplane.demo._load import SteadyLoad
-from controlplane.demo._upstream import Upstream
-from controlplane.demo._weir_process import WeirProcess, free_port
+from controlplane.harness import EnvoyProcess, SteadyLoad, Upstream, WeirProcess, free_port
 
 SERVICE = "checkout"
 SAMPLE = 400
@@ -79,12 +80,21 @@ ORDER_RATES = {"v1": 0.5, "v2": 0.5, "v3": 0.5, "v4": 0.35, "v5": 0.65}
 """Share of answers that take an order: v4 silently loses 30% of them, v5 wins 30% more."""
 
 Say = Callable[[str], None]
+Weir = Callable[[Sequence[str]], None]
+"""Runs one `weir` command line (its arguments, without `weir`), as an operator would type it:
+the CLI hands the tour its own entry point, so the tour need not import the CLI."""
 
 
 class _Tour:
     def __init__(
-        self, api_url: str, listener: str, say: Say, headers: dict[str, str] | None = None
+        self,
+        weir: Weir,
+        api_url: str,
+        listener: str,
+        say: Say,
+        headers: dict[str, str] | None = None,
     ) -> None:
+        self.weir = weir
         self.api_url = api_url
         self.listener = listener
         self.say = say
@@ -94,13 +104,9 @@ class _Tour:
 
     def run(self, *args: str) -> None:
         """Show a weir command, then run it against this tour's server, as typed."""
-        from controlplane.cli import cli
-
         self.say(click.style("$ weir " + " ".join(args), fg="cyan", bold=True))
         token = ["--token", self.token] if self.token else []
-        cli.main(
-            args=["--server", self.api_url, *token, *args], prog_name="weir", standalone_mode=False
-        )
+        self.weir(["--server", self.api_url, *token, *args])
 
     def traffic(self, note: str) -> None:
         """Send SAMPLE requests through Envoy and draw who answered them."""
@@ -153,14 +159,16 @@ def _progress(status: dict[str, Any]) -> str:
     return line
 
 
-def run_tour(*, keep: bool = False, say: Say = click.echo) -> None:
+def run_tour(weir: Weir, *, keep: bool = False, say: Say = click.echo) -> None:
+    """Tell the whole story, running each of its commands with `weir`; stop what it started."""
     with ExitStack() as stack:
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="weir-demo-")))
         say(click.style("weir demo", bold=True) + f" — working in {workdir}\n")
-        weir = stack.enter_context(WeirProcess(workdir, options=("--stats", "push")))
+        server = stack.enter_context(WeirProcess(workdir, options=("--stats", "push")))
         # The demo's ledger is temporary: so is the admin token `weir serve` saved for it.
-        stack.callback(forget_local_token, weir.api_url, weir.token)
-        say(f"controller: `weir serve` — API {weir.api_url}, xDS {weir.xds}, ledger {weir.store}")
+        stack.callback(forget_local_token, server.api_url, server.token)
+        where = f"API {server.api_url}, xDS {server.xds}, ledger {server.store}"
+        say(f"controller: `weir serve` — {where}")
         upstreams = {
             instance_id: stack.enter_context(
                 Upstream(
@@ -177,13 +185,13 @@ def run_tour(*, keep: bool = False, say: Say = click.echo) -> None:
         say("            v4 answers 200 but loses 30% of the orders; v5 wins 30% more")
         listen = f"127.0.0.1:{free_port()}"
         bootstrap = render_bootstrap(
-            "demo-front", "front", xds=weir.xds, listen=listen, admin=f"127.0.0.1:{free_port()}"
+            "demo-front", "front", xds=server.xds, listen=listen, admin=f"127.0.0.1:{free_port()}"
         )
         stack.enter_context(EnvoyProcess(bootstrap, workdir, name="envoy"))
         say(f"data plane: a front-proxy Envoy, configured only over ADS, listening on {listen}")
-        say(f"dashboard:  {weir.api_url}/\n")
+        say(f"dashboard:  {server.api_url}/\n")
 
-        tour = _Tour(weir.api_url, f"http://{listen}/", say, weir.headers)
+        tour = _Tour(weir, server.api_url, f"http://{listen}/", say, server.headers)
         service_file = workdir / "checkout.yaml"
         service_file.write_text(SERVICE_FILE)
         say("1. A service with its SLO and the cost of a failure; one immutable instance each.")
@@ -236,7 +244,7 @@ def run_tour(*, keep: bool = False, say: Say = click.echo) -> None:
         tour.run("proxies")
         failed = load.outcomes.total() - load.outcomes["200"]
         say(f"\nsteady traffic: {load.total} requests, {failed} failed (v3's answers while judged)")
-        say(f"dashboard: {weir.api_url}/")
+        say(f"dashboard: {server.api_url}/")
         if keep:
             say("\n--keep: everything stays up; press Ctrl-C to stop it all.")
             try:

@@ -1,6 +1,7 @@
 """The evaluator: each change judged from Envoy's stats, harmful ones rolled back."""
 
 from controlplane.evaluator._budget import BURN_ALERTS, Budget, BurnRate, budget_of
+from controlplane.evaluator._business import BusinessJudge
 from controlplane.evaluator._loop import ACTOR, Evaluation, Evaluator, Judge, StatsSource
 from controlplane.evaluator._recent import RecentCounts, Sample
 from controlplane.evaluator._series import CounterSeries, Increase
@@ -10,6 +11,7 @@ __all__ = [
     "BURN_ALERTS",
     "Budget",
     "BurnRate",
+    "BusinessJudge",
     "CounterSeries",
     "Evaluation",
     "Evaluator",

@@ -10,11 +10,19 @@ outcomes), against the sum of the service's other live instances, like the 5xx c
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Protocol
 
-from controlplane.model import ActivationState, ObjectiveEvidence, State, Verdict
-from controlplane.outcomes import OutcomeCounts, Outcomes
-from controlplane.stats import ClusterCounts, Scrape
+from controlplane.model import (
+    ActivationState,
+    ClusterCounts,
+    ObjectiveEvidence,
+    OutcomeCounts,
+    Outcomes,
+    Scrape,
+    State,
+    Verdict,
+)
 from controlplane.verdict import ObjectivePolicy, judge_objective
 from controlplane.verdict._business import with_objectives
 from controlplane.verdict._value import value_of
@@ -29,7 +37,7 @@ class OutcomeSource(Protocol):
 class BusinessJudge:
     def __init__(
         self,
-        sources: dict[str, OutcomeSource],
+        sources: Mapping[str, OutcomeSource],
         *,
         policy: ObjectivePolicy | None = None,
     ) -> None:

@@ -32,6 +32,7 @@ from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from controlplane._ticks import every
 from controlplane.control import Controller, current_term
 from controlplane.errors import WeirError
 from controlplane.evaluator._budget import Budget, budget_of
@@ -45,18 +46,20 @@ from controlplane.model import (
     Activation,
     ActivationState,
     ArmEvidence,
+    ClusterCounts,
     InstanceState,
     Outcome,
     ProposedEntry,
+    Scrape,
     ServiceSpec,
     State,
     Verdict,
     VerdictRecorded,
+    instance_of_cluster,
     say_duration,
 )
 from controlplane.rollout import step_evaluations
-from controlplane.stats import ClusterCounts, Scrape, SourceUnavailable
-from controlplane.stats._counts import INSTANCE_CLUSTER_MARK
+from controlplane.stats import SourceUnavailable
 from controlplane.verdict import Dispersions, Evidence, InvalidCounts, Traffic, VerdictPolicy
 
 log = logging.getLogger(__name__)
@@ -101,7 +104,7 @@ class SplitResult(Protocol):
         ...
 
 
-SplitCheck = Callable[[Mapping[str, int], Mapping[str, float]], SplitResult]
+SplitChecker = Callable[[Mapping[str, int], Mapping[str, float]], SplitResult]
 """Observed requests per live instance, and the shares asked for → whether they differ."""
 
 
@@ -167,7 +170,7 @@ class Evaluator:
         *,
         judge: Judge,
         extra_failures: ExtraFailures,
-        split_check: SplitCheck | None = None,
+        split_check: SplitChecker | None = None,
         interval_s: float = DEFAULT_INTERVAL_S,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
@@ -278,28 +281,31 @@ class Evaluator:
         before the first save it is read from the store (a new leader takes over its
         predecessor's; what the first step counted is the zero, or a second of it)."""
         self._restored = self._budgets is None
-        while True:
-            started = time.monotonic()
-            # one bad tick must not end evaluation for good, nor a store that cannot be
-            # reached hold up judging
-            await _guarded("evaluator step", self.step())
-            self._on_tick(time.monotonic() - started)
-            await _guarded("reading the error budget's history", self.restore_budgets())
-            await _guarded("saving the error budget's history", self.save_budgets())
-            await asyncio.sleep(max(0.0, self._interval_s - (time.monotonic() - started)))
+        await every(self._interval_s, self._lead)
+
+    async def _lead(self) -> None:
+        started = time.monotonic()
+        # one bad tick must not end evaluation for good, nor a store that cannot be reached
+        # hold up judging
+        await _guarded("evaluator step", self.step())
+        self._on_tick(time.monotonic() - started)
+        await _guarded("reading the error budget's history", self.restore_budgets())
+        await _guarded("saving the error budget's history", self.save_budgets())
 
     async def watch(self, following: Callable[[], bool]) -> None:
         """While `following()` (a replica that does not lead), take steps that neither record
         nor act: the replica's API and dashboard show the fleet's budget and open verdicts as
         the leader sees them, from the same shared stats, and a replica that comes to lead
         starts with its series warm. The leader's own `run()` records and acts."""
-        while True:
+
+        async def follow() -> None:
             started = time.monotonic()
             if following():
                 await _guarded("evaluator step", self.step(record=False))
                 self._on_tick(time.monotonic() - started)
                 await _guarded("reading the error budget's history", self.restore_budgets())
-            await asyncio.sleep(max(0.0, self._interval_s - (time.monotonic() - started)))
+
+        await every(self._interval_s, follow)
 
     async def step(self, *, record: bool = True) -> None:
         """Read the stats, track budgets and splits, judge the open changes; with `record`,
@@ -896,7 +902,8 @@ def _nothing_new(
 
 
 def _service_of(cluster: str) -> str:
-    return cluster.partition(INSTANCE_CLUSTER_MARK)[0]
+    service, _ = instance_of_cluster(cluster) or (cluster, "")
+    return service
 
 
 async def _guarded(what: str, work: Coroutine[Any, Any, None]) -> None:

@@ -19,7 +19,7 @@ from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from controlplane.stats import ClusterCounts
+from controlplane.model import ClusterCounts
 
 RESOLUTION_S = 2.0
 WINDOW_S = 300.0

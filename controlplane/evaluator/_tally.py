@@ -21,8 +21,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from controlplane.model import ActivationState, State
-from controlplane.stats import ClusterCounts
+from controlplane.model import ActivationState, ClusterCounts, State
 
 TRAFFIC_STATES = (ActivationState.LIVE, ActivationState.SHADOW)
 

@@ -37,16 +37,8 @@ from typing import Any
 
 import psycopg
 
-from controlplane.stats import (
-    LATENCY_BOUNDS_MS,
-    ClusterCounts,
-    OnDecrease,
-    ProxyReading,
-    Scrape,
-    SharesReadings,
-    SourceUnavailable,
-    Totals,
-)
+from controlplane.model import LATENCY_BOUNDS_MS, ClusterCounts, ProxyReading, Scrape
+from controlplane.stats import OnDecrease, SharesReadings, SourceUnavailable, Totals
 
 log = logging.getLogger(__name__)
 

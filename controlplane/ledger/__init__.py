@@ -1,19 +1,30 @@
-"""The append-only ledger and the stores that keep it; beside it, the error budget's history."""
+"""The append-only ledger and the stores that keep it; beside it, the error budget's history.
+
+The PostgreSQL stores (psycopg) load when first named or opened: a SQLite deployment, and
+every module that only needs the Store protocol, runs without them.
+"""
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from controlplane._lazy import lazy_exports
 from controlplane.errors import InvalidInput
-from controlplane.ledger._budgets import (
-    BUCKET_S,
-    Bucket,
-    BudgetStore,
-    PostgresBudgets,
-    SqliteBudgets,
-)
+from controlplane.ledger._budgets import BUCKET_S, Bucket, BudgetStore, SqliteBudgets
 from controlplane.ledger._chain import LedgerDamaged, Verified
-from controlplane.ledger._postgres import CHANNEL, PostgresStore, ledger_conninfo
 from controlplane.ledger._sqlite import SqliteStore
 from controlplane.ledger._store import Fenced, StaleSequence, Store
+
+if TYPE_CHECKING:
+    from controlplane.ledger._postgres import CHANNEL, PostgresStore, ledger_conninfo
+else:  # the type checker sees the imports above, so a misspelt name stays an error
+    __getattr__ = lazy_exports(
+        __name__,
+        {
+            "CHANNEL": "_postgres",
+            "PostgresStore": "_postgres",
+            "ledger_conninfo": "_postgres",
+        },
+    )
 
 __all__ = [
     "BUCKET_S",
@@ -39,6 +50,8 @@ def open_store(location: str) -> Store:
     if location.startswith("sqlite:///"):
         return SqliteStore(location.removeprefix("sqlite:///"))
     if location.startswith(("postgresql://", "postgres://")):
+        from controlplane.ledger._postgres import PostgresStore
+
         return PostgresStore(location)
     if "://" in location:
         raise InvalidInput(
@@ -51,8 +64,11 @@ def open_store(location: str) -> Store:
 def budgets_of(store: Store) -> BudgetStore | None:
     """Where the error budget's history lives beside `store`'s ledger: the same SQLite file or
     PostgreSQL database; None for another kind of store (the budget then lives in memory)."""
-    if isinstance(store, PostgresStore):
-        return PostgresBudgets(store.url, store.where)
     if isinstance(store, SqliteStore):
         return SqliteBudgets(store.path)
+    from controlplane.ledger._postgres import PostgresStore
+    from controlplane.ledger._postgres_budgets import PostgresBudgets
+
+    if isinstance(store, PostgresStore):
+        return PostgresBudgets(store.url, store.where)
     return None

@@ -20,9 +20,9 @@ from controlplane.loadtest._load import (
 from controlplane.loadtest._report import (
     Change,
     Check,
+    InstanceRole,
     InstanceRow,
     Report,
-    Role,
     build_report,
 )
 from controlplane.loadtest._run import measure
@@ -43,11 +43,11 @@ __all__ = [
     "Check",
     "ClientResult",
     "ClusterStats",
+    "InstanceRole",
     "InstanceRow",
     "LoadError",
     "LoadPlan",
     "Report",
-    "Role",
     "Tally",
     "build_report",
     "check_headers",

@@ -34,7 +34,7 @@ SIGMAS = 4.0
 
 
 @dataclass(frozen=True, slots=True)
-class Role:
+class InstanceRole:
     """An instance as weir has it: its activation, and its share of live traffic."""
 
     id: str
@@ -46,7 +46,7 @@ class Role:
     live_share: float = 0.0
 
     @classmethod
-    def from_api(cls, view: Mapping[str, Any]) -> Role:
+    def from_api(cls, view: Mapping[str, Any]) -> InstanceRole:
         """From one item of GET /v1/instances."""
         activation = view["activation"]
         return cls(
@@ -222,8 +222,8 @@ def build_report(
     plan: LoadPlan,
     client: ClientResult,
     counts: Mapping[str, ClusterStats],
-    roles: Sequence[Role],
-    roles_after: Sequence[Role] | None = None,
+    roles: Sequence[InstanceRole],
+    roles_after: Sequence[InstanceRole] | None = None,
     changes: Sequence[Change] = (),
 ) -> Report:
     """`counts`: what the proxy counted per instance cluster during the run (after - before),
@@ -281,7 +281,7 @@ def build_report(
 def _checks(
     client: ClientResult,
     rows: Sequence[InstanceRow],
-    roles: Sequence[Role],
+    roles: Sequence[InstanceRole],
     proxy_live: int,
     by_proxy: Tally,
     changed: set[str],

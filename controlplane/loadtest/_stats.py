@@ -18,6 +18,8 @@ from typing import Any
 
 import httpx
 
+from controlplane.defaults import CLUSTER_SEPARATOR
+
 _COUNTER = re.compile(r"^cluster\.(?P<cluster>[^.]+)\.upstream_rq_(?P<klass>[1-5])xx$")
 _HISTOGRAM = re.compile(r"^cluster\.(?P<cluster>[^.]+)\.upstream_rq_time$")
 
@@ -65,7 +67,7 @@ class ClusterStats:
 
 
 def stats_filter(service: str) -> str:
-    return rf"^cluster\.{re.escape(service)}--[^.]+\.upstream_rq_([1-5]xx|time)$"
+    return rf"^cluster\.{re.escape(service)}{CLUSTER_SEPARATOR}[^.]+\.upstream_rq_([1-5]xx|time)$"
 
 
 def parse_stats(document: Mapping[str, Any], service: str) -> dict[str, ClusterStats]:

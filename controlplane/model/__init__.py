@@ -21,6 +21,7 @@ from controlplane.model._comparison import (
     FieldDifferences,
     clip,
 )
+from controlplane.model._counts import LATENCY_BOUNDS_MS, ClusterCounts, ProxyReading, Scrape
 from controlplane.model._durations import (
     Duration,
     format_duration,
@@ -33,6 +34,7 @@ from controlplane.model._instance import (
     ActivationState,
     Instance,
     cluster_name,
+    instance_of_cluster,
     is_ip,
 )
 from controlplane.model._ledger import (
@@ -54,6 +56,7 @@ from controlplane.model._ledger import (
     VerdictRecorded,
 )
 from controlplane.model._limits import MAX_HOST, MAX_VERDICT_REASON
+from controlplane.model._outcome_counts import OutcomeCounts, Outcomes
 from controlplane.model._rollout import (
     BlueGreen,
     Canary,
@@ -102,6 +105,7 @@ from controlplane.units import split_address
 __all__ = [
     "COMPARE_HEADER",
     "DNS_LABEL",
+    "LATENCY_BOUNDS_MS",
     "MAX_HOST",
     "MAX_VERDICT_REASON",
     "MAX_WEIGHT",
@@ -118,6 +122,7 @@ __all__ = [
     "Better",
     "BlueGreen",
     "Canary",
+    "ClusterCounts",
     "Cohort",
     "Compare",
     "ComparisonEvidence",
@@ -139,12 +144,15 @@ __all__ = [
     "ObjectiveOutcome",
     "ObjectiveSource",
     "Outcome",
+    "OutcomeCounts",
     "OutcomeHeader",
+    "Outcomes",
     "Partial",
     "Pinning",
     "Plan",
     "Prior",
     "ProposedEntry",
+    "ProxyReading",
     "Retries",
     "Risk",
     "Role",
@@ -162,6 +170,7 @@ __all__ = [
     "RolloutUndone",
     "Route",
     "RouteMatch",
+    "Scrape",
     "ServiceApplied",
     "ServiceDeleted",
     "ServiceSpec",
@@ -187,6 +196,7 @@ __all__ = [
     "cluster_name",
     "fold",
     "format_duration",
+    "instance_of_cluster",
     "is_ip",
     "parse_duration",
     "say_duration",

@@ -14,6 +14,7 @@ from typing import Annotated, Self
 
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator, model_validator
 
+from controlplane.defaults import CLUSTER_SEPARATOR
 from controlplane.describe import activation_text
 from controlplane.model._limits import (
     MAX_ADDRESS,
@@ -81,7 +82,13 @@ class Instance(BaseModel):
 def cluster_name(service: str, instance_id: str) -> str:
     """The Envoy cluster of one instance. Both parts are DNS labels, so no '.' reaches a stat."""
     assert DNS_LABEL.fullmatch(service) and DNS_LABEL.fullmatch(instance_id)
-    return f"{service}--{instance_id}"
+    return f"{service}{CLUSTER_SEPARATOR}{instance_id}"
+
+
+def instance_of_cluster(cluster: str) -> tuple[str, str] | None:
+    """(service, instance id) from an instance's cluster name; None for any other cluster."""
+    service, separator, instance_id = cluster.partition(CLUSTER_SEPARATOR)
+    return (service, instance_id) if separator else None
 
 
 class ActivationState(StrEnum):

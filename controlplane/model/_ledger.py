@@ -10,6 +10,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from controlplane.describe import move_text
 from controlplane.model._instance import Activation, Instance
 from controlplane.model._limits import MAX_ROLLOUT_INSTANCES, MAX_STEPS
 from controlplane.model._rollout import Plan, Prior, RolloutId, RolloutOutcome, StepForecast
@@ -60,8 +61,12 @@ class ActivationChanged(_Event):
     rollout_id: RolloutId | None = None
     """The rollout that made this change, if one did (a step of it, or its rollback)."""
 
+    def move(self) -> str:
+        """`inactive → live weight 25`: the change alone, as every view shows it."""
+        return move_text(self.before.describe(), self.after.describe())
+
     def describe(self) -> str:
-        text = f"{self.instance_id}: {self.before.describe()} → {self.after.describe()}"
+        text = f"{self.instance_id}: {self.move()}"
         if self.forced:
             text += " (forced)"
         if self.budget_override:

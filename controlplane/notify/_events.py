@@ -163,7 +163,7 @@ def notification_of(entry: Entry, state: State) -> Notification | None:
             kind = "instance.rolled_back"
             text = (
                 f"{event.instance_id} ({event.service}) rolled back by the evaluator: "
-                f"{event.before.describe()} -> {event.after.describe()}"
+                f"{event.move()}"
             )
             body = _base(entry, kind, event.service, text)
             body["instance_id"] = event.instance_id

@@ -4,6 +4,6 @@ Sources: the instances' outcome header, learnt through Envoy's gRPC access logs 
 a PromQL expression per objective (`_promql`); late outcomes pushed to the API (`_late`).
 """
 
-from controlplane.outcomes._counts import OutcomeCounts, Outcomes
+from controlplane.model import OutcomeCounts, Outcomes
 
 __all__ = ["OutcomeCounts", "Outcomes"]

@@ -36,9 +36,8 @@ from typing import Any, Protocol
 import grpc
 from envoy.service.accesslog.v3 import als_pb2
 
-from controlplane.model import ServiceSpec, State
+from controlplane.model import Outcomes, ServiceSpec, State, instance_of_cluster
 from controlplane.outcomes._book import Book, request_counts
-from controlplane.outcomes._counts import Outcomes
 from controlplane.outcomes._header import Malformed, parse_outcome
 from controlplane.xds import require_identity
 
@@ -244,8 +243,11 @@ class AccessLogOutcomes:
 
 def _spec_of(state: State, cluster: str) -> ServiceSpec | None:
     """The spec of the service whose instance `cluster` is, if it reads the outcome header."""
-    service, mark, instance_id = cluster.partition("--")
-    record = state.instances.get(instance_id) if mark else None
+    named = instance_of_cluster(cluster)
+    if named is None:
+        return None
+    service, instance_id = named
+    record = state.instances.get(instance_id)
     if record is None or record.instance.service != service:
         return None
     spec = state.services.get(service)

@@ -6,8 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from controlplane.model import ObjectiveKind
-from controlplane.outcomes._counts import OutcomeCounts, Outcomes
+from controlplane.model import ObjectiveKind, OutcomeCounts, Outcomes
 
 
 def request_counts(kind: ObjectiveKind, value: float) -> OutcomeCounts:

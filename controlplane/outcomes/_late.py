@@ -12,10 +12,8 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
-from controlplane.model import State
+from controlplane.model import Outcomes, Scrape, State
 from controlplane.outcomes._book import Batches
-from controlplane.outcomes._counts import Outcomes
-from controlplane.stats import Scrape
 
 MAX_IDS = 100_000
 

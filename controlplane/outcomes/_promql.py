@@ -17,10 +17,8 @@ from typing import Any
 
 import httpx
 
-from controlplane.model import ActivationState, State
+from controlplane.model import ActivationState, Outcomes, Scrape, State
 from controlplane.outcomes._book import Batches
-from controlplane.outcomes._counts import Outcomes
-from controlplane.stats import Scrape
 
 log = logging.getLogger(__name__)
 

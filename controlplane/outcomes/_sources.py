@@ -1,23 +1,22 @@
-"""The three outcome sources of one `weir serve`, opened together, and the evaluator's business
-judge over them."""
+"""The three outcome sources of one `weir serve`, opened together, and each read as the
+evaluator's business judge reads them (by the name a service file's objective gives its source)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import httpx
 
-from controlplane.model import State
+from controlplane.model import Outcomes, Scrape, State
 from controlplane.outcomes._als import AccessLogOutcomes, Directory
-from controlplane.outcomes._counts import Outcomes
 from controlplane.outcomes._late import LateOutcomes
 from controlplane.outcomes._promql import PromqlOutcomes
-from controlplane.stats import Scrape
 
-if TYPE_CHECKING:
-    from controlplane.evaluator._business import BusinessJudge
+
+class OutcomeReader(Protocol):
+    async def read(self, state: State, scrape: Scrape) -> Outcomes: ...
 
 
 class _HeaderSource:
@@ -51,10 +50,12 @@ class OutcomeSources:
             PromqlOutcomes(prometheus_url, http) if prometheus_url else None,
         )
 
-    def judge(self) -> BusinessJudge:
-        from controlplane.evaluator._business import BusinessJudge  # the evaluator imports us
-
-        sources = {"header": _HeaderSource(self.access_log), "api": self.late}
+    def readers(self) -> dict[str, OutcomeReader]:
+        """Each source by its name in a service file's objectives (`source: {header: ...}`)."""
+        readers: dict[str, OutcomeReader] = {
+            "header": _HeaderSource(self.access_log),
+            "api": self.late,
+        }
         if self.promql is not None:
-            sources["promql"] = self.promql
-        return BusinessJudge(sources)  # type: ignore[arg-type]
+            readers["promql"] = self.promql
+        return readers

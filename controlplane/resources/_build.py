@@ -10,9 +10,9 @@ weight and mirrors to the shadow ones. The virtual hosts are served two ways:
   source (ADS), and each service's virtual host is its own resource `weir/<service>`.
 
 Why VHDS rather than scoped RDS (a route configuration per service, chosen by :authority):
-`python -m bench.mesh_scale` measured a one-instance weight change at 1,000 services x 5
-instances as one 352-byte delta response instead of 177 KB with the one route configuration;
-scoped RDS would send 384 bytes. But scoped RDS picks a configuration by an exact header value:
+both make a one-instance weight change in a large mesh cost a delta proxy one small resource
+instead of the whole route configuration (`python -m bench.mesh_scale`; bench/README.md has
+the bytes). But scoped RDS picks a configuration by an exact header value:
 the wildcard domains a service may list (`*.checkout.example`) and `host:port` authorities
 (which `strip_any_host_port` handles for virtual hosts) would stop routing. VHDS keeps the
 one-virtual-host-per-service model and its matching as they are. Envoy 1.40 subscribes to the
@@ -428,8 +428,10 @@ def _clusters(
     return clusters, size
 
 
-build_resources = ResourceBuilder()
-"""The process-wide builder: `build_resources(state) -> Resources`."""
+def build_resources(state: State) -> Resources:
+    """The resources of `state`, built from nothing: for a one-off build. What builds state
+    after state (the controller, the xDS server it feeds) keeps a ResourceBuilder of its own."""
+    return ResourceBuilder()(state)
 
 
 def _inputs(record: InstanceState) -> tuple[object, ...]:

@@ -30,7 +30,7 @@ from envoy.extensions.filters.network.http_connection_manager.v3 import (
 from envoy.type.v3 import percent_pb2
 from google.protobuf import any_pb2
 
-from controlplane.bootstrap import XDS_CLUSTER
+from controlplane.defaults import XDS_CLUSTER
 from controlplane.model import ServiceSpec
 
 OUTCOME_FILTER = "envoy.filters.http.header_to_metadata"

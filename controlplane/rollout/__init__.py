@@ -1,18 +1,12 @@
-"""Rollouts: strategies as plans of single-instance changes with gates, driven from the ledger."""
+"""Rollouts: strategies as plans of single-instance changes with gates, driven from the ledger.
 
-from controlplane.rollout._commands import (
-    BudgetGate,
-    abort,
-    active,
-    pause,
-    plan_for,
-    promote,
-    propose_start,
-    resume,
-    start,
-    undo,
-)
-from controlplane.rollout._driver import RolloutDriver
+The planner and the stages are pure; the commands and the driver act through the controller
+(and so the ledger's stores), so they load when first named.
+"""
+
+from typing import TYPE_CHECKING
+
+from controlplane._lazy import lazy_exports
 from controlplane.rollout._planner import (
     ACTOR,
     Action,
@@ -36,11 +30,40 @@ from controlplane.rollout._stages import (
     step_evaluations,
 )
 
+if TYPE_CHECKING:
+    from controlplane.rollout._commands import (
+        abort,
+        active,
+        pause,
+        plan_for,
+        promote,
+        propose_start,
+        resume,
+        start,
+        undo,
+    )
+    from controlplane.rollout._driver import RolloutDriver
+else:  # the type checker sees the imports above, so a misspelt name stays an error
+    __getattr__ = lazy_exports(
+        __name__,
+        {
+            "abort": "_commands",
+            "active": "_commands",
+            "pause": "_commands",
+            "plan_for": "_commands",
+            "promote": "_commands",
+            "propose_start": "_commands",
+            "resume": "_commands",
+            "start": "_commands",
+            "undo": "_commands",
+            "RolloutDriver": "_driver",
+        },
+    )
+
 __all__ = [
     "ACTOR",
     "Action",
     "Advance",
-    "BudgetGate",
     "RolloutDriver",
     "Stage",
     "StepEvaluation",

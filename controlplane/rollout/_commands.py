@@ -8,11 +8,11 @@ rollback (the same batch a failing verdict leads to) at once, without waiting fo
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from pydantic import TypeAdapter
 
-from controlplane.control import Controller
+from controlplane.control import BudgetGate, Controller
 from controlplane.errors import Conflict, InvalidInput, NotFound
 from controlplane.model import (
     ActivationState,
@@ -34,9 +34,6 @@ from controlplane.model import (
 from controlplane.rollout._forecast import forecast_steps, refusal
 from controlplane.rollout._planner import grace_ends, rollback_batch, undo_batch
 from controlplane.verdict import Traffic
-
-BudgetGate = Callable[[str], str | None]
-"""Why a service must not take new live traffic now (its error budget is spent), or None."""
 
 _PLAN: TypeAdapter[Plan] = TypeAdapter(Plan)
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from controlplane._ticks import every
 from controlplane.control import Controller
 from controlplane.errors import WeirError
 from controlplane.model import Entry
@@ -50,15 +50,15 @@ class RolloutDriver:
         """Drive rollouts until cancelled. One failed tick never ends the loop."""
         self.running = True
         try:
-            while True:
-                started = time.monotonic()
-                try:
-                    await self.step()
-                except Exception:
-                    log.exception("rollout driver step failed")
-                await asyncio.sleep(max(0.0, self._interval_s - (time.monotonic() - started)))
+            await every(self._interval_s, self._tick)
         finally:
             self.running = False
+
+    async def _tick(self) -> None:
+        try:
+            await self.step()
+        except Exception:
+            log.exception("rollout driver step failed")
 
     async def step(self) -> list[Entry]:
         """Move each rollout in progress on by at most one batch, and retire what completed

@@ -36,7 +36,7 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from controlplane.stats._types import LATENCY_BOUNDS_MS, ClusterCounts
+from controlplane.model import LATENCY_BOUNDS_MS, ClusterCounts
 
 TAIL_BOUNDS_MS: tuple[float, ...] = (100, 250, 500, 1000, 2500, 5000)
 """The latency bounds whose share of slower requests proxies must agree on. Below 100 ms a

@@ -28,7 +28,8 @@ from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 
-from controlplane.stats._types import LATENCY_BOUNDS_MS, ClusterCounts
+from controlplane.defaults import CLUSTER_SEPARATOR
+from controlplane.model import LATENCY_BOUNDS_MS, ClusterCounts
 
 log = logging.getLogger(__name__)
 
@@ -37,12 +38,9 @@ MAX_COUNT = 2**53
 MAX_STEP = 10**10
 """No instance cluster serves more requests than this between two reads."""
 
-INSTANCE_CLUSTER_MARK = "--"
-"""Instance clusters are named `<service>--<instance-id>`; no other cluster has `--`."""
-
 
 def is_instance_cluster(name: str) -> bool:
-    return INSTANCE_CLUSTER_MARK in name
+    return CLUSTER_SEPARATOR in name
 
 
 def code_class(value: str) -> int | None:

@@ -24,8 +24,10 @@ from typing import Any
 
 import httpx
 
-from controlplane.stats._counts import INSTANCE_CLUSTER_MARK, OnDecrease, Reading, Totals
-from controlplane.stats._types import Scrape, SourceUnavailable
+from controlplane.defaults import CLUSTER_SEPARATOR
+from controlplane.model import Scrape
+from controlplane.stats._counts import OnDecrease, Reading, Totals
+from controlplane.stats._errors import SourceUnavailable
 
 QUERY_PATH = "/api/v1/query"
 TIMEOUT_S = 5.0
@@ -34,7 +36,7 @@ TIMEOUT_S = 5.0
 def queries(selector: str = "") -> tuple[str, str, str, str, str]:
     """The requests, latency, reporting, retried and retries queries; `selector` adds label
     matchers (e.g. `job="envoy"`) for a Prometheus that scrapes more than this mesh."""
-    matchers = f'envoy_cluster_name=~".+{INSTANCE_CLUSTER_MARK}.+"'
+    matchers = f'envoy_cluster_name=~".+{CLUSTER_SEPARATOR}.+"'
     if selector.strip():
         matchers += f",{selector.strip()}"
     requests = f"envoy_cluster_upstream_rq_xx{{{matchers}}}"

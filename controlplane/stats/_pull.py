@@ -13,17 +13,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from controlplane.bootstrap import EVIDENCE_STATS
-from controlplane.model import split_address
+from controlplane.defaults import EVIDENCE_STATS
+from controlplane.model import ClusterCounts, ProxyReading, Scrape, split_address
 from controlplane.stats._counts import OnDecrease, Reading, Totals
-from controlplane.stats._types import ClusterCounts, ProxyReading, Scrape, SourceUnavailable
-from controlplane.xds import ProxyRegistry, ProxyStatus
+from controlplane.stats._errors import SourceUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +84,25 @@ def _peer_host(peer: str) -> str | None:
     return host.strip("[]") or None
 
 
-def admin_url(proxy: ProxyStatus) -> str | None:
+class ConnectedProxy(Protocol):
+    """What the admin source reads of a connected proxy (the xDS server's ProxyStatus)."""
+
+    @property
+    def node_id(self) -> str: ...
+    @property
+    def peer(self) -> str: ...
+    @property
+    def admin(self) -> str | None:
+        """host:port of the proxy's admin, if it says."""
+
+
+class ConnectedProxies(Protocol):
+    """The proxies connected now (the xDS server's ProxyRegistry, which the caller passes)."""
+
+    def proxies(self) -> Sequence[ConnectedProxy]: ...
+
+
+def admin_url(proxy: ConnectedProxy) -> str | None:
     """http://host:port of the proxy's admin, or None when it does not say. An admin bound to
     every address (0.0.0.0, ::) is reached at the address the proxy connected to weir from."""
     if not proxy.admin:
@@ -109,7 +127,7 @@ class AdminSource:
 
     def __init__(
         self,
-        registry: ProxyRegistry,
+        registry: ConnectedProxies,
         http: httpx.AsyncClient,
         *,
         timeout_s: float = TIMEOUT_S,

@@ -52,11 +52,12 @@ from typing import Any, Protocol
 import grpc
 
 from controlplane import defaults
+from controlplane.model import ProxyReading, Scrape
 from controlplane.stats._claims import MAX_SERIES, PROBATION_S, Claims
 from controlplane.stats._counts import Reading
+from controlplane.stats._errors import SourceUnavailable
 from controlplane.stats._proto import metrics_service_pb2, prometheus_metrics_pb2
-from controlplane.stats._types import ProxyReading, Scrape, SourceUnavailable
-from controlplane.xds import Connection, close_requests, identity_refusal
+from controlplane.xds import close_requests, identity_refusal
 
 log = logging.getLogger(__name__)
 
@@ -115,8 +116,19 @@ class PushLimits:
         return -(-self.metrics_a_flush(clusters) // defaults.SINK_BATCH_SIZE)
 
 
+class Connection(Protocol):
+    """The ADS streams one proxy holds on one connection (the xDS server's Connection)."""
+
+    def sent(self, cluster: str) -> bool:
+        """Whether those streams were sent `cluster`: the metrics may report on it."""
+        ...
+
+    def sent_count(self) -> int: ...
+
+
 class ProxyDirectory(Protocol):
-    """Which proxies hold ADS streams, and on which connections (ProxyRegistry)."""
+    """Which proxies hold ADS streams, and on which connections (the xDS server's
+    ProxyRegistry, which the caller passes)."""
 
     def connection(self, peer: str, node_id: str) -> Connection | None: ...
 

@@ -17,11 +17,10 @@ from typing import Protocol, TypeVar
 import httpx
 
 from controlplane.errors import InvalidInput
+from controlplane.model import ProxyReading, Scrape
 from controlplane.stats._promql import PrometheusSource
-from controlplane.stats._pull import AdminSource
+from controlplane.stats._pull import AdminSource, ConnectedProxies
 from controlplane.stats._push import PushSource
-from controlplane.stats._types import ProxyReading, Scrape
-from controlplane.xds import ProxyRegistry
 
 SOURCE_KINDS = ("push", "pull", "promql")
 T = TypeVar("T")
@@ -50,7 +49,7 @@ def open_source(
     kind: str,
     *,
     sink: PushSource | None = None,
-    registry: ProxyRegistry | None = None,
+    registry: ConnectedProxies | None = None,
     http: httpx.AsyncClient | None = None,
     prometheus_url: str | None = None,
     prometheus_selector: str = "",

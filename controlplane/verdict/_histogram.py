@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import accumulate
 
-from controlplane.stats import LATENCY_BOUNDS_MS
+from controlplane.model import LATENCY_BOUNDS_MS
 
 
 @dataclass(frozen=True, slots=True)

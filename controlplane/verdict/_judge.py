@@ -65,8 +65,15 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-from controlplane.model import ArmEvidence, Outcome, Slo, Verdict, say_duration
-from controlplane.stats import LATENCY_BOUNDS_MS, ClusterCounts
+from controlplane.model import (
+    LATENCY_BOUNDS_MS,
+    ArmEvidence,
+    ClusterCounts,
+    Outcome,
+    Slo,
+    Verdict,
+    say_duration,
+)
 from controlplane.verdict._betting import Paired, Rate, Unit, log_mean_exp
 from controlplane.verdict._dependence import Dependence, dependence_of
 from controlplane.verdict._histogram import Histogram

@@ -40,10 +40,10 @@ from controlplane.model import (
     ObjectiveEvidence,
     ObjectiveKind,
     ObjectiveOutcome,
+    OutcomeCounts,
     say_duration,  # one way to say a duration
 )
 from controlplane.model._business import effect_text
-from controlplane.outcomes._counts import OutcomeCounts
 from controlplane.verdict._evidence import ABOVE, BELOW, MAX_E_VALUE, rate_e_value, share_e_value
 
 RATIO_SPAN = (1e-4, 1e4)

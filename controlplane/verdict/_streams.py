@@ -10,8 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 
-from controlplane.model import Slo
-from controlplane.stats import LATENCY_BOUNDS_MS, ClusterCounts
+from controlplane.model import LATENCY_BOUNDS_MS, ClusterCounts, Slo
 from controlplane.verdict._dependence import Dispersion
 
 LATENCY_SPAN = (0.05, 4.0)

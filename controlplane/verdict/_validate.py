@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 
 from controlplane.errors import InvalidInput
-from controlplane.stats import LATENCY_BOUNDS_MS, ClusterCounts
+from controlplane.model import LATENCY_BOUNDS_MS, ClusterCounts
 
 MAX_COUNT = 2**53
 """Counts above this are no longer exact in a float: no proxy fleet serves that many."""

@@ -16,8 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from controlplane.model import Better, ObjectiveEvidence, Risk, ValueEstimate
-from controlplane.stats import ClusterCounts
+from controlplane.model import Better, ClusterCounts, ObjectiveEvidence, Risk, ValueEstimate
 
 
 def value_of(

@@ -12,7 +12,7 @@ from types import MappingProxyType
 from typing import Protocol
 
 from controlplane.model import Activation, ActivationState, InstanceState, State
-from controlplane.resources import InconsistentResources, Resources, build_resources
+from controlplane.resources import InconsistentResources, ResourceBuilder, Resources
 from controlplane.xds._coalesce import Coalescer
 
 log = logging.getLogger(__name__)
@@ -55,22 +55,22 @@ class SnapshotCache:
         *,
         coalesce_s: float = 0.0,
         coalescer: Callable[..., Coalescer[State]] = Coalescer,
-        build: Callable[[State], Resources] = build_resources,
+        build: Callable[[State], Resources] | None = None,
     ) -> None:
         """`coalescer` makes the Coalescer (tests pass one with a hand-driven clock); `build`
-        turns a state into resources (a ResourceBuilder)."""
+        turns a state into resources: a ResourceBuilder, the controller's in the xDS server (so
+        nothing is encoded twice), by default one of the cache's own."""
         self._loop = loop
-        self._build = build
+        self._build = build if build is not None else ResourceBuilder()
         self._seq = self._offered = controller.state.seq
         self._on_publish = on_publish
-        self.snapshot: Resources = build(controller.state)
+        self.snapshot: Resources = self._build(controller.state)
         self.published_at = time.time()
         """Where convergence starts for the current snapshot: the wall-clock time of the oldest
         ledger append it was the first to include (so the coalescing delay counts too)."""
         self._appended_at: float | None = None
         """When the oldest append not yet in a publication happened."""
         on_publish(self.snapshot.version)
-        self._changed = asyncio.Event()
         self._watchers: set[Callable[[], None]] = set()
         self._coalescer = coalescer(
             coalesce_s, self._publish, spacing=PUBLISH_SPACING, longest=LONGEST_GAP_S
@@ -120,8 +120,6 @@ class SnapshotCache:
         self.snapshot = snapshot
         self.published_at = published_at
         self._on_publish(snapshot.version)
-        changed, self._changed = self._changed, asyncio.Event()
-        changed.set()
         for wake in list(self._watchers):
             wake()
 
@@ -195,16 +193,9 @@ class SnapshotCache:
     def watch(self, wake: Callable[[], None]) -> None:
         """Call `wake()` on the event loop after every publication, until `unwatch(wake)`.
 
-        One call per stream and publication: cheaper than a task per stream waiting on
-        `newer_than()`, which is what a connected stream would otherwise keep alive."""
+        One call per stream and publication: cheaper than a task per stream waiting on an
+        event, which is what a connected stream would otherwise keep alive."""
         self._watchers.add(wake)
 
     def unwatch(self, wake: Callable[[], None]) -> None:
         self._watchers.discard(wake)
-
-    async def newer_than(self, seen: Resources) -> tuple[Resources, float]:
-        """The current snapshot and its publication time as soon as it is not `seen` (at once
-        if it already differs)."""
-        while self.snapshot is seen:
-            await self._changed.wait()
-        return self.snapshot, self.published_at

@@ -7,9 +7,14 @@ the proxy's `initial_resource_versions` say what it holds, so nothing it already
 A proxy holds, per type, either all of one view's resources (as almost every proxy does once
 it ACKed the latest change) or a choice of them. The first is kept as the view's own `Whole`,
 shared by every stream that holds it, and the next change is the difference the newer view
-works out once; only the second is spelled out name by name in the stream's own dicts. At
-1,000 services that is what keeps a delta stream at a few KB rather than 0.4 MB, and a change
-at tens of microseconds of CPU per stream rather than a millisecond.
+works out once; only the second is spelled out name by name in the stream's own dicts. In a
+large mesh that is what keeps a delta stream's memory and a change's CPU per stream small
+rather than growing with the mesh (bench/README.md, "Figures behind the code").
+
+How it reads: `responses` holds the protocol's rules, as its SotW sibling does (one response
+in flight per type, a NACKed content never sent again, an empty first answer); `_change`
+works out what the proxy should hold, with the fast path for a proxy holding all of a view's
+at its end; `_own_change` is the name-by-name one.
 
 With a VHDS view (what the server gives delta streams) the route configuration carries no
 virtual host, and each service's virtual host is a resource of its own: a weight change sends
@@ -20,6 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import NamedTuple, Protocol
 
 from envoy.service.discovery.v3 import discovery_pb2
 
@@ -33,6 +39,7 @@ from controlplane.resources import (
 from controlplane.xds._errors import check_type
 from controlplane.xds._sotw import AckHook, NackHook
 from controlplane.xds._view import (
+    EMPTY,
     EMPTY_REFS,
     EMPTY_WHOLE,
     NONE,
@@ -64,6 +71,44 @@ class _Sent:
     whole: Whole | None
     """All of the view's resources of the type, when the proxy holds exactly those once it
     applies this response; None when it holds a choice of them."""
+
+
+class _Difference(Protocol):
+    """What one response of a type would carry: the upserts and removals that take the proxy
+    from what it holds to what it should hold. A stream holding all of a view's gets the
+    view's own `Changes`, shared (nothing is made per stream); a stream holding a choice, its
+    `_Own`."""
+
+    @property
+    def upserts(self) -> Mapping[str, Encoded]: ...
+    @property
+    def removed(self) -> list[str]: ...
+    @property
+    def fingerprint(self) -> str:
+        """delta_fingerprint of the upserts and removals (the key a NACK is remembered by)."""
+        ...
+
+    @property
+    def named(self) -> frozenset[str]:
+        """For routing types: the clusters the upserted resources name."""
+        ...
+
+
+class _Own(NamedTuple):
+    """A difference worked out for one stream."""
+
+    upserts: Mapping[str, Encoded]
+    removed: list[str]
+    fingerprint: str
+    named: frozenset[str]
+
+
+_Change = tuple[_Difference, Whole | None]
+"""A difference, and all of the view's resources of the type when that is what the proxy
+holds once it applies it (None when it holds a choice)."""
+
+_NOTHING: _Change = (_Own(EMPTY, [], "", NONE), None)
+"""Nothing to send, and nothing new to hold (never sent: its list is never changed)."""
 
 
 @dataclass(slots=True)
@@ -215,8 +260,7 @@ class DeltaSession:
             # them by namespace), so what they name is known once it ACKs ours: until then,
             # every cluster it holds stays.
             return
-        named = [self.types[type_url].held_refs() for type_url in ROUTING_TYPES]
-        named = [refs for refs in named if refs]
+        named = [refs for t in ROUTING_TYPES if (refs := self.types[t].held_refs())]
         # One type naming clusters (as with VHDS) keeps its set as it is: shared by every
         # stream that holds the same view, so that they compare it by identity.
         if len(named) < 2:
@@ -225,8 +269,11 @@ class DeltaSession:
             self.held.route_refs = frozenset[str]().union(*named)
 
     def _pending_changed(self) -> None:
-        named = [s.inflight.named for t in ROUTING_TYPES if (s := self.types[t]).inflight]
-        named = [refs for refs in named if refs]
+        named = [
+            refs
+            for t in ROUTING_TYPES
+            if (sent := self.types[t].inflight) is not None and (refs := sent.named)
+        ]
         if len(named) < 2:
             self.held.pending_refs = named[0] if named else NONE
         else:
@@ -239,8 +286,11 @@ class DeltaSession:
         }
 
     def responses(self, view: ProxyView) -> list[discovery_pb2.DeltaDiscoveryResponse]:
+        """What to send now for this view, in delta's type order: per subscribed type with
+        nothing in flight, what the proxy should hold less what it holds."""
         self._vhds = view.vhds
-        self._learn_held_routes(view)
+        if self.held.route_refs is None and not view.vhds:
+            self._learn_held_routes(view)
         out = []
         for type_url in DELTA_TYPE_ORDER:
             state = self.types[type_url]
@@ -251,84 +301,107 @@ class DeltaSession:
                 inputs = ClusterInputs.of(view, self.held, state.requests)
                 if inputs.same_as(state.settled):
                     continue
-            routing = type_url in ROUTING_TYPES
-            whole = view.whole(type_url)
-            if (
-                routing
-                and state.synced is not None
-                and wants_all(type_url, state.names, whole.resources)
-            ):
-                # Readiness is checked below for what changed: the rest the proxy holds.
-                wanted: Mapping[str, Encoded | None] = whole.resources
-            else:
-                maybe = desired(type_url, view, self.held, state.names)
-                if maybe is None:
-                    continue
-                wanted = maybe
-            if wanted is whole.resources and state.synced is not None:
-                # The proxy holds all of an earlier view's (or nothing): what changed since
-                # is worked out once for every stream that holds the same.
-                if state.synced is whole and state.answered:
-                    state.settled = inputs
-                    continue
-                changes = view.changes_since(type_url, state.synced.resources)
-                if routing and not routes_ready(view, list(changes.upserts), self.held):
-                    continue
-                upserts: Mapping[str, Encoded] = changes.upserts
-                removed, fingerprint, named = changes.removed, changes.fingerprint, changes.named
-            else:
-                state.spell_out()
-                upserts = {
-                    name: resource
-                    for name, resource in wanted.items()
-                    if resource is not None and state.holds.get(name) != resource.version
-                }
-                removed = sorted(name for name in state.holds if name not in wanted)
-                fingerprint = delta_fingerprint(upserts, removed)
-                refs = view.route_refs if routing else EMPTY_REFS
-                named = frozenset[str]().union(*(refs.get(n, NONE) for n in upserts))
-            sent_whole = whole if wanted is whole.resources else None
-            if not upserts and not removed and state.answered:
+            change = self._change(type_url, state, view)
+            if change is None:
+                continue  # routes wait for the clusters they name
+            difference, whole = change
+            if not difference.upserts and not difference.removed and state.answered:
                 state.settled = inputs
-                if sent_whole is not None:
-                    state.hold(sent_whole)
+                if whole is not None:
+                    state.hold(whole)
                 continue
-            if fingerprint == state.rejected:
-                state.settled = inputs
+            if difference.fingerprint == state.rejected:
+                state.settled = inputs  # the proxy refused exactly this: only news is sent
                 continue
-            self._nonces += 1
-            state.answered = True
-            state.inflight = _Sent(
-                str(self._nonces),
-                view.version,
-                fingerprint,
-                upserts,
-                removed,
-                named if routing else NONE,
-                view.route_refs if routing else EMPTY_REFS,
-                sent_whole,
-            )
-            state.last_nonce = state.inflight.nonce
-            if routing:
-                self._pending_changed()
-            out.append(
-                discovery_pb2.DeltaDiscoveryResponse(
-                    system_version_info=view.version,
-                    type_url=type_url,
-                    nonce=state.inflight.nonce,
-                    resources=view.delta_resources(type_url, fingerprint, upserts),
-                    removed_resources=removed,
-                )
-            )
+            out.append(self._send(type_url, state, view, difference, whole))
         return out
 
+    def _change(self, type_url: str, state: _TypeState, view: ProxyView) -> _Change | None:
+        """What the proxy should be sent of one type, or None while its routes must wait."""
+        whole = view.whole(type_url)
+        synced = state.synced
+        routing = type_url in ROUTING_TYPES
+        if routing and synced is not None and wants_all(type_url, state.names, whole.resources):
+            # Readiness is checked below, for what changed: the rest it holds.
+            wanted: Mapping[str, Encoded | None] = whole.resources
+        else:
+            maybe = desired(type_url, view, self.held, state.names)
+            if maybe is None:
+                return None
+            wanted = maybe
+        if wanted is not whole.resources or synced is None:
+            return self._own_change(type_url, state, view, wanted, whole)
+        # The shared-view fast path: the proxy holds all of an earlier view's resources of the
+        # type (or none) and should hold all of this view's. The difference is the view's,
+        # worked out once for every stream that holds the same (ProxyView.changes_since).
+        if synced is whole and state.answered:
+            return _NOTHING  # it holds this very view's already
+        changes = view.changes_since(type_url, synced.resources)
+        if routing and not routes_ready(view, list(changes.upserts), self.held):
+            return None
+        return changes, whole
+
+    def _own_change(
+        self,
+        type_url: str,
+        state: _TypeState,
+        view: ProxyView,
+        wanted: Mapping[str, Encoded | None],
+        whole: Whole,
+    ) -> _Change:
+        """The proxy holds, or should hold, a choice of the view's resources: the difference
+        name by name, against what this stream spelled out."""
+        state.spell_out()
+        upserts = {
+            name: resource
+            for name, resource in wanted.items()
+            if resource is not None and state.holds.get(name) != resource.version
+        }
+        removed = sorted(name for name in state.holds if name not in wanted)
+        refs = view.route_refs if type_url in ROUTING_TYPES else EMPTY_REFS
+        named = frozenset[str]().union(*(refs.get(n, NONE) for n in upserts))
+        own = _Own(upserts, removed, delta_fingerprint(upserts, removed), named)
+        return own, whole if wanted is whole.resources else None
+
+    def _send(
+        self,
+        type_url: str,
+        state: _TypeState,
+        view: ProxyView,
+        change: _Difference,
+        whole: Whole | None,
+    ) -> discovery_pb2.DeltaDiscoveryResponse:
+        """Put `change` in flight (one per type until its ACK or NACK) and make its response."""
+        routing = type_url in ROUTING_TYPES
+        self._nonces += 1
+        state.answered = True
+        state.inflight = _Sent(
+            str(self._nonces),
+            view.version,
+            change.fingerprint,
+            change.upserts,
+            change.removed,
+            change.named if routing else NONE,
+            view.route_refs if routing else EMPTY_REFS,
+            whole,
+        )
+        state.last_nonce = state.inflight.nonce
+        if routing:
+            self._pending_changed()
+        return discovery_pb2.DeltaDiscoveryResponse(
+            system_version_info=view.version,
+            type_url=type_url,
+            nonce=state.inflight.nonce,
+            resources=view.delta_resources(type_url, change.fingerprint, change.upserts),
+            removed_resources=change.removed,
+        )
+
     def _learn_held_routes(self, view: ProxyView) -> None:
-        """After a reconnect, the held routes are known once their versions match ours.
+        """After a reconnect, while the held routes are unknown, they are known once their
+        versions match ours.
 
         Not with VHDS: there the held virtual hosts are unknown until the proxy ACKs ours.
         """
-        if self.held.route_refs is not None or view.vhds:
-            return
         state = self.types[ROUTE_TYPE]
         if state.synced is not None:
             return  # nothing held yet, or what it holds it was sent: known from the ACK

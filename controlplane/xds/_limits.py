@@ -58,8 +58,8 @@ class XdsLimits:
             ("grpc.max_connection_age_ms", int(self.max_connection_age_s * 1000)),
             ("grpc.max_connection_age_grace_ms", int(self.max_connection_age_grace_s * 1000)),
             # Channelz keeps a node per connection for a debugging service weir does not
-            # register, so nobody could read it: 0.5 KB a connection (46.3 -> 45.7 KB with
-            # 2,000 clients on bench._bare_ads with these options).
+            # register, so nobody could read it: memory per connection for nothing
+            # (bench._bare_ads; bench/README.md, "Figures behind the code").
             ("grpc.enable_channelz", 0),
             # One writer per port: a second `weir serve` on the same address must fail to bind
             # rather than share the port (gRPC sets SO_REUSEPORT by default).
@@ -157,9 +157,10 @@ class FirstReads:
     """How many streams may be reading their first request at once, in all and per address.
 
     gRPC buffers a whole message only when the handler asks for it, and a stream's first
-    request is the one an unknown client chooses freely (up to the 4 MiB message cap: 60
-    streams with 3.9 MB of node metadata each cost 619 MB of RSS when read at once). Reading
-    first requests a few at a time, each within `first_request_timeout_s`, bounds that."""
+    request is the one an unknown client chooses freely (up to the 4 MiB message cap: many
+    streams with megabytes of node metadata each cost their sum in RSS when read at once).
+    Reading first requests a few at a time, each within `first_request_timeout_s`, bounds
+    that."""
 
     def __init__(self, limits: XdsLimits) -> None:
         self._limits = limits

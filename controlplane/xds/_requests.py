@@ -4,10 +4,10 @@ grpc.aio hands a streaming handler its requests through an async generator
 (`_MessageReceiver._async_message_receiver`) that is suspended at `yield message` between
 reads. When the handler ends before the client's requests do -- a refusal, an abort, any
 stream that does not read to the end -- that generator stays suspended and keeps the last
-request it yielded for the life of the process (seen with grpcio 1.85: 30 refused streams with
-3.9 MB first requests kept 30 parsed requests and +140 MB after the client left and the server
-stopped). An unknown client could grow weir's memory by up to 4 MiB per stream it opened and
-closed. Closing the generator lets that request go with its stream.
+request it yielded for the life of the process (seen with grpcio 1.85: refused streams kept
+their parsed first requests after the client left and the server stopped). An unknown client
+could grow weir's memory by up to 4 MiB per stream it opened and closed. Closing the generator
+lets that request go with its stream.
 """
 
 from __future__ import annotations

@@ -15,14 +15,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from controlplane import bootstrap
-from controlplane.defaults import CALLS_METADATA_KEY
+from controlplane.defaults import CALLS_METADATA_KEY, MAX_CALLS
 from controlplane.model import SERVICE_NAME
 from controlplane.resources import Resources
 from controlplane.xds._errors import ProtocolError
 
-MAX_CALLS = bootstrap.MAX_CALLS
-"""Services one proxy may name; a proxy calling more is better served everything."""
 MAX_NAME = 63
 
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 import socket
 import sys
@@ -33,10 +32,10 @@ from google.protobuf.message import DecodeError
 from prometheus_client import CollectorRegistry
 
 from controlplane import defaults
-from controlplane.bootstrap import ADMIN_METADATA_KEY
 from controlplane.control import Controller
 from controlplane.defaults import (
     ACCESS_LOG_METADATA_KEY,
+    ADMIN_METADATA_KEY,
     LISTEN_METADATA_KEY,
     MAX_ACCESS_LOG_PATH,
     SIDECAR_LISTEN,
@@ -48,7 +47,6 @@ from controlplane.resources import (
     Encoded,
     Resources,
     build_listener,
-    build_resources,
 )
 from controlplane.xds._cache import SnapshotCache
 from controlplane.xds._csds import Csds
@@ -187,15 +185,11 @@ class _Ads:
                     stream.writing = response.type_url
                     yield response  # resumes once gRPC took it: the proxy's flow control allowed
                     stream.writing = None
-                    del response  # not kept while the stream waits (delta: 0.3 KB a stream)
+                    del response  # not kept while the stream waits
                 self._track_lag(stream, snapshot.version, published)
                 await wakeup.wait()
                 if reader.done():
-                    failed = None if reader.cancelled() else reader.exception()
-                    if isinstance(failed, ProtocolError):  # a bad request ends the stream
-                        ending = (grpc.StatusCode.INVALID_ARGUMENT, str(failed))
-                    elif failed is not None:
-                        raise failed
+                    ending = _ending_of(reader)
                     return
         finally:
             if reader is not None:
@@ -204,15 +198,29 @@ class _Ads:
                 with contextlib.suppress(BaseException):
                     await reader  # it reads `requests`: done before they are closed
             await close_requests(requests)
-            self._caps.release(host, proxy)
-            if ending is not None:
-                log.warning("ended an xDS stream from %s: %s", context.peer(), ending[1])
-                _end(context, *ending)
-            if stream is not None:
-                log.info("%s stream %d closed", protocol, stream.stream_id)
-                self._registry.disconnect(stream.stream_id)
-                self.streams.pop(stream.stream_id, None)
-                self._metrics.stream_closed(protocol, time.monotonic() - opened)
+            self._closed(context, host, proxy, stream, ending, protocol, opened)
+
+    def _closed(
+        self,
+        context: grpc.aio.ServicerContext,
+        host: str,
+        proxy: str | None,
+        stream: Stream | None,
+        ending: tuple[grpc.StatusCode, str] | None,
+        protocol: str,
+        opened: float,
+    ) -> None:
+        """A stream's end: its admission released, the proxy told why (when weir ends it) and
+        forgotten."""
+        self._caps.release(host, proxy)
+        if ending is not None:
+            log.warning("ended an xDS stream from %s: %s", context.peer(), ending[1])
+            _end(context, *ending)
+        if stream is not None:
+            log.info("%s stream %d closed", protocol, stream.stream_id)
+            self._registry.disconnect(stream.stream_id)
+            self.streams.pop(stream.stream_id, None)
+            self._metrics.stream_closed(protocol, time.monotonic() - opened)
 
     async def _first_request(
         self, requests: AsyncIterator[Any], host: str
@@ -280,7 +288,7 @@ class _Ads:
 
     def _on_ack(self, stream: Stream, type_url: str, version: str) -> None:
         # The stream keeps it as a key: one shared string rather than each request's own copy
-        # (protobuf makes a new str at every read of a field; 0.4 KB a delta stream).
+        # (protobuf makes a new str at every read of a field).
         type_url = sys.intern(type_url)
         self._metrics.acked(type_url, stream.ack(type_url))
         self._registry.acked(stream.stream_id, type_url, version)
@@ -350,7 +358,7 @@ def kept_node(node: Any) -> Any:
     binary, which nothing here reads: 516 entries, 61 KB of Envoy 1.40's 61 KB node, against
     0.2 KB for the rest."""
     # Field by field into a fresh message: a copy then ClearField would keep the list's
-    # memory, as protobuf's arena only grows (about 300 KB of parsed node per stream).
+    # memory, as protobuf's arena only grows.
     kept = type(node)()
     for field, value in node.ListFields():
         if field.name == "extensions":
@@ -379,6 +387,17 @@ def _node_refusal(request: Any) -> str | None:
             f"node.id must be at most {MAX_NODE_ID} printable characters, not {node_id[:40]!r}"
             + ("..." if len(node_id) > 40 else "")
         )
+    return None
+
+
+def _ending_of(reader: asyncio.Future[None]) -> tuple[grpc.StatusCode, str] | None:
+    """Why a stream ends once its request reader is done: a bad request ends it as invalid,
+    any other failure is raised again, and the proxy closing its side ends it quietly."""
+    failed = None if reader.cancelled() else reader.exception()
+    if isinstance(failed, ProtocolError):
+        return (grpc.StatusCode.INVALID_ARGUMENT, str(failed))
+    if failed is not None:
+        raise failed
     return None
 
 
@@ -464,24 +483,6 @@ def _check_free(address: str) -> None:
             raise RuntimeError(exc.strerror or str(exc)) from exc
 
 
-YOUNG_GC_THRESHOLD = 10_000
-"""Allocations of container objects between two young collections (Python's default: 700)."""
-
-
-def _fewer_young_collections() -> None:
-    """Let the cyclic GC run less often, unless the process chose a threshold of its own.
-
-    A change pushed to 2,000 streams allocates some 100,000 short-lived objects (grpc's
-    operations, responses, futures), and at Python's default every 700 of them start a young
-    collection that also walks everything promoted since the last one: ~10% of the event
-    loop's CPU per change, measured with 2,000 simulated clients (191 -> 172 us a stream);
-    the memory that waits longer for collection is a few hundred KB at most.
-    """
-    threshold = gc.get_threshold()
-    if threshold[0] == 700:
-        gc.set_threshold(YOUNG_GC_THRESHOLD, *threshold[1:])
-
-
 class XdsServer:
     """ADS over gRPC for the Envoy fleet, serving the controller's state.
 
@@ -518,17 +519,17 @@ class XdsServer:
         self._ads: _Ads | None = None
 
     async def start(
-        self, address: str, *, build: Callable[[State], Resources] = build_resources
+        self, address: str, *, build: Callable[[State], Resources] | None = None
     ) -> int:
         """Listen on host:port (port 0 picks a free one); returns the bound port. `build` makes
-        the resources of a state (a ResourceBuilder that knows the comparator, in weir serve)."""
-        _fewer_young_collections()
+        the resources of a state: by default the controller's builder (in weir serve, one that
+        knows the comparator)."""
         cache = self._cache = SnapshotCache(
             self.controller,
             asyncio.get_running_loop(),
             on_publish=self.registry.published,
             coalesce_s=self._coalesce_s,
-            build=build,
+            build=build if build is not None else self.controller.builder,
         )
         server = grpc.aio.server(options=self.limits.grpc_options())
         ads = self._ads = _Ads(cache, self.registry, self.metrics, self.limits)

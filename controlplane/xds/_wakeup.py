@@ -9,9 +9,10 @@ class Wakeup:
     """Like asyncio.Event with `wait()` clearing it, for one waiter, at less cost.
 
     Every connected stream waits on one of these between pushes, and a change wakes all of
-    them: with 2,000 streams, two tasks and an `asyncio.wait` per stream and wake-up cost
-    about 12% of the event loop's time per change (py-spy) and ~3 KB a stream. A future from
-    the loop is all a wait needs; an Event would add a deque and a loop look-up per wait.
+    them: with thousands of streams, two tasks and an `asyncio.wait` per stream and wake-up
+    showed as a large share of the event loop's time per change and of a stream's memory
+    (bench/README.md, "Figures behind the code"). A future from the loop is all a wait needs;
+    an Event would add a deque and a loop look-up per wait.
     """
 
     __slots__ = ("_loop", "_set", "_waiter")

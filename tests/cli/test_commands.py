@@ -9,7 +9,8 @@ from pathlib import Path
 from controlplane.model import ActivationState
 from tests.cli.conftest import Server, Weir
 
-# The service file as DESIGN.md shows it, `on:` and comments included.
+# The service file of weir's original design, as a user may have copied it: `on:` (which YAML 1.1
+# reads as true) and comments included.
 CHECKOUT = """\
 name: checkout
 domains: [checkout, checkout.internal]   # Host/authority values routed to this service

@@ -14,7 +14,7 @@ import pytest
 
 from controlplane.compare import Comparator, ComparatorLimits
 from controlplane.control import Controller
-from controlplane.demo import Upstream
+from controlplane.harness import Upstream
 from controlplane.ledger import SqliteStore
 from controlplane.model import (
     COMPARE_HEADER,

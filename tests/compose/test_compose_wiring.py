@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 
 from controlplane.cli._yaml import load_service_file
-from controlplane.demo._tour import ERROR_STATUS, INSTANCES, SERVICE_FILE
+from controlplane.demo import ERROR_STATUS, INSTANCES, SERVICE_FILE
 from controlplane.envoy_binary import find_envoy
 from controlplane.model import ServiceSpec, split_address
 from tests.compose._compose import (

@@ -12,7 +12,7 @@ from collections import Counter
 import httpx
 import pytest
 
-from controlplane.demo._weir_process import free_port, weir_command
+from controlplane.harness import free_port, weir_command
 from tests.cli._run import invoke
 
 READY_TIMEOUT_S = 15.0

@@ -12,8 +12,8 @@ from typing import Any
 
 import httpx
 
-from controlplane.demo._tour import INSTANCES
-from controlplane.demo._weir_process import WeirProcess
+from controlplane.demo import INSTANCES
+from controlplane.harness import WeirProcess
 from tests.compose._compose import SETUP, host_file, mounts, service
 
 SCRIPT_TIMEOUT_S = 120

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import BrowserContext, Page, ViewportSize, sync_playwright
 
-from controlplane.demo._weir_process import WeirProcess
+from controlplane.harness import WeirProcess
 from tests.integration._weir import WeirServer
 
 CHROMIUM = Path("/usr/bin/chromium")

@@ -8,11 +8,10 @@ from contextlib import ExitStack
 import pytest
 from playwright.sync_api import BrowserContext, expect
 
-from controlplane.demo import Upstream
+from controlplane.harness import SteadyLoad, Upstream
 from tests.compare._answers import answers
 from tests.conftest import StartEnvoy
 from tests.dashboard.conftest import SERVICE, signed_in
-from tests.integration._load import SteadyLoad
 from tests.integration._mesh import connect_envoy
 from tests.integration._weir import WeirServer
 from tests.support import eventually

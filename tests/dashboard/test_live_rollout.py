@@ -14,10 +14,9 @@ from typing import Any
 import pytest
 from playwright.sync_api import BrowserContext, ConsoleMessage, Page, Request, Response, expect
 
-from controlplane.demo import Upstream
+from controlplane.harness import SteadyLoad, Upstream
 from tests.conftest import StartEnvoy
 from tests.dashboard.conftest import SERVICE, signed_in
-from tests.integration._load import SteadyLoad
 from tests.integration._mesh import connect_envoy, serves
 from tests.integration._weir import WeirServer
 

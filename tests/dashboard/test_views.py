@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import BrowserContext, Page, Request, ViewportSize, expect
 
+from controlplane.harness import SteadyLoad
 from tests.conftest import StartEnvoy
 from tests.dashboard.conftest import SERVICE, signed_in
 from tests.dashboard.test_live_rollout import mesh
-from tests.integration._load import SteadyLoad
 from tests.integration._weir import WeirServer
 from tests.support import eventually
 

@@ -11,15 +11,14 @@ import psycopg
 import pytest
 
 from controlplane.control import Controller
-from controlplane.demo import Upstream
 from controlplane.errors import Conflict
 from controlplane.evaluator import Budget
 from controlplane.ha import SharedFreeze
+from controlplane.harness import SteadyLoad, Upstream
 from controlplane.ledger import PostgresStore
 from controlplane.model import Activation, Instance, ServiceSpec
 from tests.conftest import StartEnvoy
 from tests.ha._replicas import leader, replica
-from tests.integration._load import SteadyLoad
 from tests.integration._mesh import serves
 from tests.support import eventually, free_port
 

@@ -14,7 +14,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-from controlplane.demo import Upstream
+from controlplane.harness import SteadyLoad, Upstream
 from tests.conftest import StartEnvoy
 from tests.ha._replicas import (
     bootstrap_on,
@@ -24,7 +24,6 @@ from tests.ha._replicas import (
     ledger_terms,
     replica,
 )
-from tests.integration._load import SteadyLoad
 from tests.integration._mesh import SERVICE, serves
 from tests.integration._weir import WeirServer
 from tests.support import eventually, free_port

@@ -14,7 +14,7 @@ from controlplane.control import Controller
 from controlplane.ha import Follower
 from controlplane.ledger import PostgresStore
 from controlplane.model import Instance, ServiceSpec, State
-from tests.ha.conftest import until
+from tests.support import until
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from controlplane.ha import Leadership
 from controlplane.ha._leadership import LOCK_KEY, Lead
 from controlplane.ledger import Fenced, PostgresStore
 from controlplane.model import ServiceSpec
-from tests.ha.conftest import until
+from tests.support import until
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from urllib.parse import parse_qs, urlparse
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from controlplane.bootstrap import EVIDENCE_STATS
+from controlplane.defaults import EVIDENCE_STATS
 from controlplane.stats._promql import queries
 
 REQUESTS, LATENCY, PROXIES, RETRIED, RETRIES = queries()

@@ -12,7 +12,7 @@ from typing import Any, Self
 import httpx
 
 from controlplane.bootstrap import render_bootstrap
-from controlplane.demo._weir_process import WeirProcess, weir_command
+from controlplane.harness import WeirProcess, weir_command
 from tests.support import free_port
 
 WEIR = weir_command()

@@ -14,8 +14,8 @@ from envoy.service.discovery.v3 import ads_pb2_grpc, discovery_pb2
 from google.protobuf import struct_pb2
 
 from controlplane.bootstrap import render_bootstrap
-from controlplane.demo import Upstream
 from controlplane.errors import InvalidInput
+from controlplane.harness import Upstream
 from controlplane.resources import LISTENER_TYPE
 from tests.conftest import StartEnvoy
 from tests.integration._mesh import SERVICE, serves

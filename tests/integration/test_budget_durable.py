@@ -10,10 +10,9 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-from controlplane.demo import Upstream
+from controlplane.harness import SteadyLoad, Upstream
 from tests.conftest import StartEnvoy
 from tests.integration._budget import budget, settled
-from tests.integration._load import SteadyLoad
 from tests.integration._mesh import SERVICE, connect_envoy, serves
 from tests.integration._weir import WeirServer
 from tests.support import eventually

@@ -13,10 +13,9 @@ from typing import Any
 import httpx
 import pytest
 
-from controlplane.demo import Upstream
+from controlplane.harness import SteadyLoad, Upstream
 from tests.compare._answers import BIG, answers
 from tests.conftest import StartEnvoy
-from tests.integration._load import SteadyLoad
 from tests.integration._mesh import SERVICE, connect_envoy
 from tests.integration._weir import WEIR, WeirServer
 from tests.support import eventually

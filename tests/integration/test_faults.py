@@ -14,8 +14,8 @@ import time
 import httpx
 import pytest
 
+from controlplane.harness import SteadyLoad
 from tests.conftest import StartEnvoy, StartUpstream
-from tests.integration._load import SteadyLoad
 from tests.integration._mesh import SERVICE, connect_envoy, register, serves
 from tests.integration._weir import WeirServer
 from tests.support import eventually

@@ -12,10 +12,9 @@ from typing import Any
 
 import pytest
 
-from controlplane.demo import Upstream
+from controlplane.harness import SteadyLoad, Upstream
 from controlplane.stats._claims import PROBATION_S
 from tests.conftest import StartEnvoy
-from tests.integration._load import SteadyLoad
 from tests.integration._mesh import SERVICE, connect_envoy, serves
 from tests.integration._prometheus_front import PrometheusFront
 from tests.integration._weir import WeirServer

@@ -9,9 +9,8 @@ from pathlib import Path
 
 import httpx
 
-from controlplane.demo import Upstream
+from controlplane.harness import SteadyLoad, Upstream
 from tests.conftest import StartEnvoy
-from tests.integration._load import SteadyLoad
 from tests.integration._mesh import SERVICE, connect_envoy, serves
 from tests.integration._weir import WeirServer
 from tests.integration.test_evaluator import weir_cli

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from controlplane.bootstrap import render_bootstrap
-from controlplane.demo import EnvoyProcess
+from controlplane.harness import EnvoyProcess
 from tests.conftest import StartEnvoy, StartUpstream
 from tests.integration._weir import WeirServer
 from tests.support import eventually, free_port, http_get

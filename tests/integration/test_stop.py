@@ -16,8 +16,8 @@ from pathlib import Path
 
 import httpx
 
+from controlplane.harness import SteadyLoad
 from tests.conftest import StartEnvoy, StartUpstream
-from tests.integration._load import SteadyLoad
 from tests.integration._mesh import SERVICE, connect_envoy, register, serves
 from tests.integration._weir import WeirServer
 

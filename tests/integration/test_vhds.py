@@ -8,8 +8,8 @@ from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from controlplane.harness import SteadyLoad
 from tests.conftest import StartEnvoy, StartUpstream
-from tests.integration._load import SteadyLoad
 from tests.integration._mesh import SERVICE, connect_envoy, register, serves
 from tests.integration._weir import WeirServer
 from tests.support import eventually, http_get, send_requests

@@ -10,19 +10,19 @@ from controlplane.loadtest import (
     Change,
     ClientResult,
     ClusterStats,
+    InstanceRole,
     LoadPlan,
     Report,
-    Role,
     Tally,
     build_report,
 )
 
 PLAN = LoadPlan(url="http://127.0.0.1:15001/", host="web", rps=200, duration_s=5)
 ROLES = [
-    Role("a", "v1", "live", weight=3, live_share=0.75),
-    Role("b", "v1", "live", weight=1, live_share=0.25),
-    Role("c", "v2", "shadow", mirror_percent=50.0),
-    Role("old", "v0", "retired"),
+    InstanceRole("a", "v1", "live", weight=3, live_share=0.75),
+    InstanceRole("b", "v1", "live", weight=1, live_share=0.25),
+    InstanceRole("c", "v2", "shadow", mirror_percent=50.0),
+    InstanceRole("old", "v0", "retired"),
 ]
 
 

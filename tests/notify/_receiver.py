@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
@@ -112,12 +110,3 @@ class Receiver:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
-
-
-async def until(check: Callable[[], bool], *, timeout: float = 10.0, what: str = "") -> None:
-    """Wait (without blocking the loop) until `check()` holds; fail the test after `timeout`."""
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout:g}s: {what or check}")
-        await asyncio.sleep(0.02)

@@ -12,8 +12,8 @@ import httpx
 import pytest
 
 from controlplane.notify import Notification, RetryPolicy, WebhookSender, display_url
-from tests.notify._receiver import Receiver, until
-from tests.support import free_port
+from tests.notify._receiver import Receiver
+from tests.support import free_port, until
 
 FAST = RetryPolicy(max_attempts=4, first_backoff_s=0.05, max_backoff_s=1.0, timeout_s=1.0)
 

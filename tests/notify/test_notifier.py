@@ -18,8 +18,9 @@ from controlplane.model import Outcome
 from controlplane.notify import Notifier, RetryPolicy
 from controlplane.rollout import RolloutDriver
 from tests.evaluator._fakes import ScriptedSource, extra_failures, rate_judge
-from tests.notify._receiver import Receiver, until
+from tests.notify._receiver import Receiver
 from tests.rollout._world import Clock, begin, drive, judge, world
+from tests.support import until
 
 FAST = RetryPolicy(max_attempts=4, first_backoff_s=0.02, max_backoff_s=0.2, timeout_s=5.0)
 

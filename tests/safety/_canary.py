@@ -21,7 +21,7 @@ from envoy.config.cluster.v3 import cluster_pb2
 from envoy.service.discovery.v3 import ads_pb2_grpc, discovery_pb2
 
 from controlplane.bootstrap import BootstrapTls, render_bootstrap
-from controlplane.demo._load import SteadyLoad
+from controlplane.harness import SteadyLoad
 from controlplane.ledger import SqliteStore
 from controlplane.model import (
     Activation,

@@ -106,7 +106,7 @@ def observed(clusters: Mapping[str, ClusterCounts]) -> dict[str, tuple[int, int]
     }
 
 
-async def until(
+async def read_until(
     read: Callable[[], Awaitable[T]], done: Callable[[T], bool], *, timeout: float
 ) -> T:
     """Read until `done(value)`; after `timeout` seconds fail with the last value or error."""

@@ -7,7 +7,8 @@ import re
 
 import pytest
 
-from controlplane.bootstrap import EVIDENCE_STATS, XDS_CLUSTER, render_bootstrap
+from controlplane.bootstrap import render_bootstrap
+from controlplane.defaults import EVIDENCE_STATS, XDS_CLUSTER
 
 BOOTSTRAP = render_bootstrap("p", "c", xds="127.0.0.1:18000", admin="0.0.0.0:9901")
 LEAN = render_bootstrap("p", "c", xds="127.0.0.1:18000", lean_stats=True)

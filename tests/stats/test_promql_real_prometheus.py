@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from controlplane.stats import open_source
-from tests.stats._mesh import StatsMesh, matches, until
+from tests.stats._mesh import StatsMesh, matches, read_until
 from tests.stats._prometheus import PrometheusServer
 
 
@@ -29,7 +29,7 @@ async def test_prometheus_sums_what_envoy_served(mesh: StatsMesh, tmp_path: Path
             # Then PromQL's sums reach exactly what the client saw, and every attempt the
             # retried instance served, within a few scrapes
             check = matches(expected, mesh.attempts(), mesh.untimed())
-            scrape = await until(source.scrape, check, timeout=20)
+            scrape = await read_until(source.scrape, check, timeout=20)
             assert scrape.reporting == 1
     finally:
         await asyncio.to_thread(prometheus.stop)

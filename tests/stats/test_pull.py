@@ -7,7 +7,7 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from controlplane.bootstrap import EVIDENCE_STATS
+from controlplane.defaults import EVIDENCE_STATS
 from controlplane.stats import AdminSource, ClusterCounts, SourceUnavailable
 from controlplane.stats._pull import admin_url, read_exposition
 from controlplane.xds import ProxyRegistry

@@ -9,7 +9,7 @@ import pytest
 
 from controlplane.stats import open_source
 from tests.conftest import StartEnvoy
-from tests.stats._mesh import StatsMesh, matches, until
+from tests.stats._mesh import StatsMesh, matches, read_until
 
 
 @pytest.mark.timeout(120)
@@ -30,7 +30,7 @@ async def test_the_admin_counts_what_envoy_served_across_a_restart(
         # latency histogram (the mirror is async; Envoy merges histograms at each 1 s flush),
         # and every attempt the retried instance served
         check = matches(expected, mesh.attempts(), mesh.untimed())
-        scrape = await until(source.scrape, check, timeout=5)
+        scrape = await read_until(source.scrape, check, timeout=5)
         assert scrape.reporting == 1
 
         # When the proxy restarts (its counters start from zero) and serves a little more
@@ -41,5 +41,5 @@ async def test_the_admin_counts_what_envoy_served_across_a_restart(
 
         # Then the totals carry on from where they were, never back
         check = matches(expected, mesh.attempts(), mesh.untimed())
-        await until(source.scrape, check, timeout=5)
+        await read_until(source.scrape, check, timeout=5)
         assert [p.admin for p in mesh.plane.registry.proxies()] == [mesh.admin]

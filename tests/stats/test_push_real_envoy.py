@@ -15,7 +15,7 @@ from controlplane.stats._push import (
     RETRIES_FAMILY,
     read_flush,
 )
-from tests.stats._mesh import StatsMesh, matches, until
+from tests.stats._mesh import StatsMesh, matches, read_until
 
 FLUSH_S = 1.0
 
@@ -42,7 +42,7 @@ async def test_the_sink_counts_what_envoy_served_within_a_flush(
     # Given the proxy's first counts of each cluster handed on (they wait out a 5 s probation,
     # stats/_claims.py: what is timed here is a flush, not that)
     await mesh.send(web=1, api=1, retry=1)
-    await until(sink.scrape, matches(mesh.expected()), timeout=20)
+    await read_until(sink.scrape, matches(mesh.expected()), timeout=20)
 
     # When 200 requests go to web (mirrored to web--mirror), 300 to api (about 30% 500s) and
     # 300 to retry (Envoy retrying about 30% of attempts)
@@ -55,7 +55,7 @@ async def test_the_sink_counts_what_envoy_served_within_a_flush(
     # latency histogram, and every attempt the retried instance served, within a flush or two
     attempts = mesh.attempts()
     assert attempts[0] > expected["retry--r"][0] + 50 and attempts[1] > 50, (attempts, expected)
-    scrape = await until(sink.scrape, matches(expected, attempts, mesh.untimed()), timeout=10)
+    scrape = await read_until(sink.scrape, matches(expected, attempts, mesh.untimed()), timeout=10)
     waited = time.monotonic() - sent_at
     assert waited < 3 * FLUSH_S, f"counts matched only {waited:.1f}s after the traffic"
     assert scrape.reporting == 1

@@ -2,6 +2,7 @@
 
     free_port()         a TCP port on 127.0.0.1 that nothing listens on right now
     eventually(check)   retry a check until it passes or a deadline passes
+    until(check)        the same from a coroutine, waiting on the event loop
     Upstream            an HTTP/1.1 server answering with its instance id, counting primary and
                         mirrored (shadow) requests apart
     EnvoyProcess        the real `envoy` binary with a given bootstrap, its admin API and its log
@@ -13,15 +14,24 @@
     StaticTokens, bearer
                         fixed bearer tokens for an in-process app, and the headers to send one
 
-Everything binds 127.0.0.1 only, and every wait is bounded.
+The processes, ports and upstreams are `controlplane.harness`'s (the demo's and the benchmarks'
+too), re-exported here beside the tests' own helpers. Everything binds 127.0.0.1 only, and
+every wait is bounded.
 """
 
+from controlplane.harness import (
+    Counts,
+    EnvoyError,
+    EnvoyProcess,
+    Upstream,
+    envoy_validate,
+    free_port,
+    is_shadow_host,
+)
 from tests.support._auth import StaticTokens, bearer, secret_of
 from tests.support._bootstrap import http_listener, static_cluster
 from tests.support._client import Replies, Reply, http_get, send_requests
-from tests.support._envoy import EnvoyError, EnvoyProcess, envoy_validate
-from tests.support._net import eventually, free_port
-from tests.support._upstream import Counts, Upstream, is_shadow_host
+from tests.support._net import eventually, until
 
 __all__ = [
     "Counts",
@@ -41,4 +51,5 @@ __all__ = [
     "secret_of",
     "send_requests",
     "static_cluster",
+    "until",
 ]

@@ -1,22 +1,15 @@
-"""Ports and bounded waiting."""
+"""Bounded waiting."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from controlplane.demo._weir_process import free_port as demo_free_port
-
 T = TypeVar("T")
 
 HOST = "127.0.0.1"
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now, never one handed out before
-    in this process (the demo's picker: tests and the demo pick ports alike)."""
-    return demo_free_port()
 
 
 def eventually(
@@ -45,3 +38,16 @@ def eventually(
             if time.monotonic() >= deadline:
                 raise AssertionError(f"still {value!r} after {timeout:g}s")
         time.sleep(interval)
+
+
+async def until(
+    check: Callable[[], object], *, timeout: float = 10.0, interval: float = 0.02, what: str = ""
+) -> float:
+    """Seconds until `check()` is true, waiting on the event loop (`eventually` blocks the
+    thread); fails the test after `timeout` seconds, naming `what` if given."""
+    started = time.monotonic()
+    while not check():
+        if time.monotonic() - started > timeout:
+            raise AssertionError(f"not within {timeout:g}s: {what or 'the condition'}")
+        await asyncio.sleep(interval)
+    return time.monotonic() - started

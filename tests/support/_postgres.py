@@ -19,7 +19,8 @@ from pathlib import Path
 
 import psycopg
 
-from tests.support._net import HOST, free_port
+from controlplane.harness import free_port
+from tests.support._net import HOST
 
 SUPERUSER = "weir"
 START_TIMEOUT_S = 30.0

@@ -15,6 +15,7 @@ from controlplane.model import State
 from controlplane.resources import build_resources
 from controlplane.xds._cache import SnapshotCache
 from controlplane.xds._coalesce import Coalescer
+from tests.support import until
 from tests.xds._fixtures import add, controller
 
 WINDOW = 0.02
@@ -160,14 +161,6 @@ def states(n: int) -> tuple[State, list[State]]:
     return start, after
 
 
-async def until(check: Callable[[], bool]) -> None:
-    for _ in range(500):
-        if check():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("condition never held")
-
-
 async def test_the_cache_pushes_a_lone_change_at_once_and_a_burst_as_its_newest_state() -> None:
     start, after = states(10)
     fake = FakeController(start)
@@ -184,8 +177,8 @@ async def test_the_cache_pushes_a_lone_change_at_once_and_a_burst_as_its_newest_
     seen = cache.snapshot
 
     await asyncio.to_thread(fake.append, after[0])  # from another thread, as the API appends
-    newer, _ = await asyncio.wait_for(cache.newer_than(seen), 5)
-    assert newer.version == version[0]
+    await until(lambda: cache.snapshot is not seen)
+    assert cache.snapshot.version == version[0]
 
     burst_began = time.time()
     await asyncio.to_thread(fake.append, after[1])

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 import grpc
@@ -17,6 +16,7 @@ from controlplane.control import Controller
 from controlplane.resources import CLUSTER_TYPE, LISTENER_TYPE
 from controlplane.xds import XdsLimits
 from controlplane.xds._limits import peer_host
+from tests.support import until
 from tests.xds._client import AdsClient
 from tests.xds._fixtures import add, cluster_names, controller
 from tests.xds._server import serving
@@ -47,14 +47,6 @@ async def still_served(plane: Controller, new: str, *clients: AdsClient) -> None
         assert response.type_url == CLUSTER_TYPE
         assert f"web--{new}" in cluster_names(list(response.resources))
         client.ack(response)
-
-
-async def until(check: Callable[[], bool]) -> None:
-    for _ in range(300):
-        if check():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("condition never held")
 
 
 async def refused(client: AdsClient) -> grpc.aio.AioRpcError:

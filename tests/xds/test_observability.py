@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Callable
 
 import grpc
@@ -17,6 +16,7 @@ from controlplane.control import Controller
 from controlplane.model import Activation
 from controlplane.resources import CLUSTER_TYPE, LISTENER_TYPE, ROUTE_TYPE
 from controlplane.xds import XdsServer
+from tests.support import until
 from tests.xds._client import AdsClient
 from tests.xds._fixtures import add, controller
 
@@ -74,14 +74,6 @@ async def sync_clusters_and_listener(client: AdsClient) -> list[discovery_pb2.Di
         client.ack(response)
         out.append(response)
     return out
-
-
-async def until(check: Callable[[], bool]) -> None:
-    for _ in range(200):
-        if check():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("condition never held")
 
 
 async def test_pushes_bytes_acks_and_convergence_are_counted(

@@ -14,11 +14,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from controlplane.control import Controller
+from controlplane.defaults import MAX_CALLS
 from controlplane.ledger import SqliteStore
 from controlplane.model import Activation, Instance, ServiceSpec
 from controlplane.resources import CLUSTER_TYPE, VHOST_TYPE, ResourceBuilder
 from controlplane.xds._errors import ProtocolError
-from controlplane.xds._scope import MAX_CALLS, declared_calls, scope_of
+from controlplane.xds._scope import declared_calls, scope_of
 from controlplane.xds._view import ViewCache
 from tests.xds._client import AdsClient
 from tests.xds._fixtures import LISTENER, Hooks, cluster_names

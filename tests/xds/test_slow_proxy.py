@@ -5,8 +5,6 @@ latest state, not the versions it missed."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -16,6 +14,7 @@ from controlplane.control import Controller
 from controlplane.model import Instance, InstanceRegistered, ProposedEntry
 from controlplane.resources import CLUSTER_TYPE, build_resources
 from controlplane.xds import XdsServer
+from tests.support import until
 from tests.xds._client import AdsClient
 from tests.xds._fixtures import add, cluster_names, controller
 from tests.xds._server import serving
@@ -79,14 +78,6 @@ class Proxy:
             self.client.ack(response)
         self.received.append(names)
         return names
-
-
-async def until(check: Callable[[], bool]) -> None:
-    for _ in range(500):
-        if check():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("condition never held")
 
 
 @pytest.mark.parametrize("delta", [False, True], ids=["sotw", "delta"])

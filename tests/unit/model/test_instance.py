@@ -12,6 +12,7 @@ from controlplane.model import (
     Activation,
     ActivationState,
     Instance,
+    instance_of_cluster,
     split_address,
 )
 
@@ -30,6 +31,11 @@ def bad_field(**fields: Any) -> tuple[int | str, ...]:
 
 def test_a_well_formed_instance_is_named_for_its_service_and_id() -> None:
     assert instance().cluster_name == "web--blue-1"
+
+
+def test_a_cluster_name_reads_back_as_its_service_and_instance() -> None:
+    assert instance_of_cluster(instance(id="blue-1").cluster_name) == ("web", "blue-1")
+    assert instance_of_cluster("weir_xds") is None  # the bootstrap's own cluster
 
 
 @pytest.mark.parametrize("instance_id", ["Blue", "blue_1", "-blue", "blue-", "b.1", "", "x" * 64])

@@ -186,18 +186,12 @@ class EnvoyProcess:
 
     def admin_get(self, path: str) -> str:
         """The body of GET `path` on the admin API; raises on a status other than 200."""
-        return self._admin_request("GET", path)
-
-    def admin_post(self, path: str) -> str:
-        return self._admin_request("POST", path)
-
-    def _admin_request(self, method: str, path: str) -> str:
         self._check_running()
         assert self._admin is not None
-        response = self._admin.request(method, path)
+        response = self._admin.get(path)
         if response.status_code != 200:
             raise EnvoyError(
-                f"{method} {path} on {self.name}'s admin: {response.status_code} {response.text}"
+                f"GET {path} on {self.name}'s admin: {response.status_code} {response.text}"
             )
         return response.text
 

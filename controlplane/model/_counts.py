@@ -1,5 +1,7 @@
 """What every stats source yields: per-instance-cluster counts, summed over the fleet.
 
+Plain values here, beside the model, so the pure judges read them without loading a source.
+
 Envoy's per-cluster stats carry the evidence: completed requests by response class
 (`upstream_rq_xx`) and the request-time histogram (`upstream_rq_time`, milliseconds). A source
 turns whatever it reads (pushed flushes, admin scrapes, PromQL) into cumulative counts per
@@ -29,10 +31,6 @@ LATENCY_BOUNDS_MS: tuple[float, ...] = (
     300000, 600000, 1800000, 3600000,
 )  # fmt: skip
 """Envoy's default histogram bucket upper bounds (ms). Counts carry one more, open-ended bucket."""
-
-
-class SourceUnavailable(Exception):
-    """The source could not be read (or gave nothing): verdicts become inconclusive."""
 
 
 _NO_LATENCY = (0,) * (len(LATENCY_BOUNDS_MS) + 1)
@@ -78,7 +76,7 @@ class ClusterCounts:
         return ClusterCounts(self.attempts, self.attempt_errors, self.latency)
 
     # Both are on the evaluator's path for every instance and open change each second: a map
-    # and a list comprehension rather than generators (a quarter of the time).
+    # and a list comprehension, which run faster than generators here.
 
     def __add__(self, other: ClusterCounts) -> ClusterCounts:
         _same_slots(self, other)

@@ -3,9 +3,7 @@ run it: the way operators do, so nothing is measured or shown that they would no
 
 from __future__ import annotations
 
-import random
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,48 +14,11 @@ from typing import Self
 import httpx
 
 from controlplane.auth import forget_local_token, read_local_token
+from controlplane.harness._ports import free_port
 
 READY_TIMEOUT_S = 60.0
 """The longest a start may take: seconds on an idle machine, many more on a loaded one."""
 STOP_TIMEOUT_S = 10.0
-
-
-_handed_out: set[int] = set()
-_random = random.Random()
-LISTEN_PORTS = (10_000, 65_535)
-"""Where free_port looks, less the kernel's ephemeral range."""
-
-
-def _ephemeral_range() -> tuple[int, int]:
-    """The ports the kernel gives outgoing connections (Linux: ip_local_port_range)."""
-    try:
-        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
-        return int(low), int(high)
-    except (OSError, ValueError):
-        return (32_768, 60_999)  # Linux's default
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now, outside the kernel's
-    ephemeral range, that this process has not handed out before. Outside the range, because
-    a port the kernel picks for us it may also give the next outgoing connection (a load
-    generator opens hundreds a second) before our server binds it; picked at random, because
-    several processes (test workers, a benchmark and its children) pick at once; never twice,
-    because two picks made before either is bound (an Envoy's admin and listener) must differ."""
-    low, high = _ephemeral_range()
-    if low <= LISTEN_PORTS[0] and high >= LISTEN_PORTS[1]:
-        low, high = 0, -1  # the kernel's range is all there is: pick within it
-    while True:
-        port = _random.randint(*LISTEN_PORTS)
-        if low <= port <= high or port in _handed_out:
-            continue
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-        _handed_out.add(port)
-        return port
 
 
 def weir_command() -> str:
