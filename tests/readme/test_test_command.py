@@ -14,5 +14,5 @@ def test_the_readme_runs_the_tests_with_ci_s_own_script() -> None:
     run = (REPO / ".ci" / "run").read_text()
     for package in ("prometheus", "postgresql", "chromium"):
         assert f"--no-install-recommends \\\n        {package}" in run, package
-    assert run.rstrip().endswith(".venv/bin/python -m pytest -n 4")
-    assert "pytest -n 4" in (REPO / "README.md").read_text()
+    assert run.rstrip().endswith(".venv/bin/python -m pytest -n 4 --dist worksteal")
+    assert "pytest -n 4 --dist worksteal" in (REPO / "README.md").read_text()
