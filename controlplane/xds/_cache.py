@@ -128,12 +128,15 @@ class SnapshotCache:
         if after.seq <= before.seq:
             return
         until = self._loop.time() + DRAIN_S
-        was = before.instances
-        for instance_id, record in after.instances.items():
-            if record.state is ActivationState.RETIRED:
-                previous = was.get(instance_id)
-                if previous is not None and previous.state is not ActivationState.RETIRED:
-                    self._draining[instance_id] = until
+        was, known = before.instances, before.service_records
+        for service, records in after.service_records.items():
+            if known.get(service) is records:
+                continue  # the fold keeps an unchanged service's records as the same tuple
+            for record in records:
+                if record.state is ActivationState.RETIRED:
+                    previous = was.get(record.instance.id)
+                    if previous is not None and previous.state is not ActivationState.RETIRED:
+                        self._draining[record.instance.id] = until
 
     def _drained(self, state: State) -> State:
         """`state` with each draining instance inactive again: its cluster is built, and no
