@@ -81,6 +81,8 @@ class RolloutDriver:
             try:
                 entries = await asyncio.to_thread(self._controller.submit, action.batch)
             except WeirError as exc:
+                if self._controller.state.rollouts.get(rollout_id) is not rollout:
+                    continue  # another writer moved it meanwhile (a promote): a lost race
                 if self._refusals.get(rollout_id) != exc.message:
                     log.warning("%s: refused: %s", action.summary, exc.message)
                 self._refusals[rollout_id] = exc.message
