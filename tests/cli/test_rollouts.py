@@ -7,6 +7,7 @@ import json
 import re
 import threading
 import time
+from typing import Any
 
 import httpx
 import pytest
@@ -83,22 +84,30 @@ def test_status_reads_as_a_progress_display(web: Server, weir: Weir) -> None:
 
 def test_status_json_is_the_api_answer(web: Server, weir: Weir) -> None:
     weir("rollout", "start", "web", "--version", "v2", "--bake", "10m")
-    # The server's driver takes the first step on its own tick; after it the rollout holds
-    # (no verdict, a long bake), so the CLI and the API read the same state.
-    eventually(lambda: (r := web.controller.state.active_rollout("web")) and r.current is not None)
+
+    def api_view() -> dict[str, Any]:
+        answer = httpx.get(
+            f"{web.url}/v1/rollouts/web",
+            headers={"Authorization": f"Bearer {secret_of('operator')}"},
+        )
+        view: dict[str, Any] = answer.json()
+        return view
+
+    # The server's driver takes the first step on its own tick and its evaluator judges it
+    # inconclusive (no proxy reports stats); after both the rollout holds (a long bake), so
+    # the CLI and the API read the same state.
+    eventually(lambda: [v["verdict"] for v in api_view().get("verdicts", [])] == ["inconclusive"])
 
     result = weir("rollout", "status", "web", "--json")
 
     data = json.loads(result.stdout)
     assert (data["id"], data["state"], data["step"]) == ("web/1", "running", 1)
-    answer = httpx.get(
-        f"{web.url}/v1/rollouts/web", headers={"Authorization": f"Bearer {secret_of('operator')}"}
-    )
+    answer = api_view()
 
     def settled(view: dict[str, object]) -> dict[str, object]:
         return {**view, "next": {**view["next"], "in_s": None}}  # type: ignore[dict-item]
 
-    assert settled(data) == settled(answer.json())  # but for the seconds still to wait
+    assert settled(data) == settled(answer)  # but for the seconds still to wait
 
 
 class _FirstAnswer(httpx.HTTPTransport):
