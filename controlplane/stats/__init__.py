@@ -11,11 +11,12 @@ from controlplane._lazy import lazy_exports
 from controlplane.model import LATENCY_BOUNDS_MS, ClusterCounts, ProxyReading, Scrape
 from controlplane.stats._counts import OnDecrease, Totals
 from controlplane.stats._errors import SourceUnavailable
+from controlplane.stats._push_limits import PushLimits
 
 if TYPE_CHECKING:
     from controlplane.stats._promql import PrometheusSource
     from controlplane.stats._pull import AdminSource
-    from controlplane.stats._push import PushLimits, PushSource
+    from controlplane.stats._push import PushSource
     from controlplane.stats._source import (
         SOURCE_KINDS,
         SharesReadings,
@@ -29,7 +30,6 @@ else:  # the type checker sees the imports above, so a misspelt name stays an er
         {
             "PrometheusSource": "_promql",
             "AdminSource": "_pull",
-            "PushLimits": "_push",
             "PushSource": "_push",
             "SOURCE_KINDS": "_source",
             "SharesReadings": "_source",
