@@ -14,7 +14,6 @@ before the ledger opens).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -37,8 +36,11 @@ NOT_FLAGS = {
 class ServeConfig:
     """Every option of the control plane, defaulting to what `weir serve` does with no flags.
 
-    The defaults listen on weir's fixed ports; tests and benchmarks, which run several servers
-    at once, take `ServeConfig.on_free_ports(...)` instead."""
+    The limits come as the values the servers take (XdsLimits, PushLimits, ApiLimits,
+    ComparatorLimits): the flags set the few an operator tunes, code may set any (a test's
+    small message cap), and the servers are handed them as they are. The defaults listen on
+    weir's fixed ports; tests and benchmarks, which run several servers at once, take
+    `ServeConfig.on_free_ports(...)` instead."""
 
     xds: str = defaults.XDS
     """Where ADS (and the metrics sink, CSDS and access logs) listens; port 0 picks one."""
@@ -55,7 +57,7 @@ class ServeConfig:
     """The evaluator's stats source: push, pull, promql, or "off" for no evaluator."""
     prometheus_url: str | None = None
     """The Prometheus server `stats="promql"` asks (and business objectives' PromQL)."""
-    webhooks: Sequence[str] = ()
+    webhooks: tuple[str, ...] = ()
     """Each is POSTed a JSON notification of rollouts, verdicts, rollbacks and the budget
     freeze."""
     coalesce_ms: float = defaults.COALESCE_MS

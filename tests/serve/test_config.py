@@ -5,12 +5,18 @@ config is changed by some flag or named in NOT_FLAGS with the reason."""
 from __future__ import annotations
 
 import dataclasses
+import json
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from controlplane.cli._serve import serve, server_options
 from controlplane.serve import NOT_FLAGS, ServeConfig
+
+ROOT = Path(__file__).resolve().parents[2]
 
 COMMAND_OWN = {
     "store": "the command opens the store and hands the server the opened one",
@@ -89,3 +95,20 @@ def test_a_config_on_free_ports_runs_no_comparator_and_keeps_the_rest() -> None:
     config = ServeConfig.on_free_ports(stats="off")
     assert (config.xds, config.api, config.compare) == ("127.0.0.1:0", "127.0.0.1:0", None)
     assert changed_fields(config) == {"xds", "api", "compare", "stats"}
+
+
+def test_building_the_config_loads_no_server() -> None:
+    """`weir serve` builds its config before it imports the servers: so does a program that
+    only wants to read or check one."""
+    servers = ("grpc", "fastapi", "uvicorn", "aiohttp", "psycopg")
+    probe = (
+        "import json, sys\n"
+        "from controlplane.cli._serve import serve, server_options\n"
+        "server_options(serve.make_context('serve', []).params)\n"
+        f"print(json.dumps([m for m in {servers!r} if m in sys.modules]))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == []
