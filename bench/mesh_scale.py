@@ -64,7 +64,7 @@ from controlplane.resources import (
 from controlplane.xds import XdsServer
 from controlplane.xds._delta import DeltaSession
 from controlplane.xds._sotw import SotwSession
-from controlplane.xds._view import ProxyView, ViewCache
+from controlplane.xds._view import ServedView, ViewCache
 from tests.xds._client import AdsClient
 
 GOAL_BUILD_MS = 100.0
@@ -166,7 +166,7 @@ def _subscribe_as_envoy(session: DeltaSession) -> None:
         session.on_request(request)
 
 
-def _drain(session: DeltaSession, view: ProxyView) -> list[discovery_pb2.DeltaDiscoveryResponse]:
+def _drain(session: DeltaSession, view: ServedView) -> list[discovery_pb2.DeltaDiscoveryResponse]:
     sent = []
     while batch := session.responses(view):
         for response in batch:
@@ -180,7 +180,7 @@ def _sotw_subscribe(session: SotwSession) -> None:
         session.on_request(discovery_pb2.DiscoveryRequest(type_url=type_url, resource_names=names))
 
 
-def _sotw_drain(session: SotwSession, view: ProxyView) -> int:
+def _sotw_drain(session: SotwSession, view: ServedView) -> int:
     sent = 0
     while batch := session.responses(view):
         for response in batch:
@@ -198,10 +198,10 @@ def _sotw_drain(session: SotwSession, view: ProxyView) -> int:
 
 def _synced_streams(
     views: ViewCache, before: Resources, protocol: str, streams: int
-) -> list[Callable[[ProxyView], object]]:
+) -> list[Callable[[ServedView], object]]:
     """`streams` sessions of `protocol` synced to `before`; each one's drain."""
     first = views.of(before, LISTENER, protocol)
-    drains: list[Callable[[ProxyView], object]] = []
+    drains: list[Callable[[ServedView], object]] = []
     for _ in range(streams):
         if protocol == "delta":
             delta = DeltaSession(on_ack=lambda *_: None, on_nack=lambda *_: None)
@@ -252,8 +252,8 @@ def session_bytes(before: Resources, after: Resources, protocol: str) -> list[in
     in `protocol`'s form ("delta": VHDS; "sotw": one route configuration, all inline)."""
     session = DeltaSession(on_ack=lambda *_: None, on_nack=lambda *_: None)
     _subscribe_as_envoy(session)
-    _drain(session, ProxyView.of(before, LISTENER, protocol))
-    return [r.ByteSize() for r in _drain(session, ProxyView.of(after, LISTENER, protocol))]
+    _drain(session, ServedView.of(before, LISTENER, protocol))
+    return [r.ByteSize() for r in _drain(session, ServedView.of(after, LISTENER, protocol))]
 
 
 def scoped_rds_bytes(after: Resources, vhds: list[discovery_pb2.DeltaDiscoveryResponse]) -> int:
@@ -397,9 +397,9 @@ def measure_mesh_scale(
     after = builder(reweighted(state, 50))
     vhds_session = DeltaSession(on_ack=lambda *_: None, on_nack=lambda *_: None)
     _subscribe_as_envoy(vhds_session)
-    _drain(vhds_session, ProxyView.of(before, LISTENER, "delta"))
+    _drain(vhds_session, ServedView.of(before, LISTENER, "delta"))
     started = time.thread_time()
-    vhds_responses = _drain(vhds_session, ProxyView.of(after, LISTENER, "delta"))
+    vhds_responses = _drain(vhds_session, ServedView.of(after, LISTENER, "delta"))
     session_cpu = time.thread_time() - started
     delta_grpc, sotw_grpc = grpc_bytes(controller)
     protocols = ("delta", "sotw")

@@ -54,7 +54,7 @@ from bench._attribution import (
 from bench._session_load import SessionLoad
 from controlplane.auth import forget_local_token
 from controlplane.bootstrap import render_bootstrap
-from controlplane.harness import EnvoyProcess, WeirProcess, free_port, weir_command
+from controlplane.harness import EnvoyProcess, WeirProcess, free_port, stop_process, weir_command
 
 SERVICE = "checkout"
 ERROR_RATE = 0.3
@@ -133,13 +133,8 @@ class Instances:
 
     def stop(self, instance_id: str) -> None:
         process = self.processes.pop(instance_id, None)
-        if process is not None and process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
+        if process is not None:
+            stop_process(process)
 
     def stop_all(self) -> None:
         for instance_id in list(self.processes):

@@ -31,7 +31,7 @@ from pathlib import Path
 from bench._ads_client import REPO_ROOT, ClientProcess
 from bench._common import cpu_seconds, p99, raise_open_files_limit, rss_bytes, summarize
 from bench.weir_switch import FLIPPED, WeirApi
-from controlplane.harness import WeirProcess, free_port
+from controlplane.harness import WeirProcess, free_port, stop_process
 from controlplane.model import MAX_WEIGHT
 
 GOAL_ALL_S = 1.0
@@ -141,12 +141,7 @@ def measure_bare_rss(
         with ClientProcess(address) as fleet:
             return _fleet_rss(server.pid, fleet, clients, delta=delta)
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait(timeout=10)
+        stop_process(server)
 
 
 def measure_sim_clients(

@@ -27,7 +27,7 @@ from controlplane.bootstrap import render_bootstrap
 from controlplane.harness import EnvoyProcess, free_port
 from controlplane.ledger import SqliteStore
 from controlplane.model import Activation, Instance, ServiceSpec
-from controlplane.serve import ControlPlane
+from controlplane.serve import ControlPlane, ServeConfig
 from controlplane.stats._proto import metrics_service_pb2, prometheus_metrics_pb2
 from controlplane.stats._push import read_flush
 
@@ -101,8 +101,10 @@ async def measure_sink_cost(services: int, instances: int, seconds: float) -> tu
     fewer_young_collections()  # the GC's pace `weir serve` sets for its process
     with tempfile.TemporaryDirectory(prefix="weir-sink-cost-") as scratch:
         workdir = Path(scratch)
-        plane = ControlPlane(SqliteStore(workdir / "weir.db"), stats="off")
-        listening = await plane.start(xds="127.0.0.1:0", api="127.0.0.1:0")
+        plane = ControlPlane(
+            SqliteStore(workdir / "weir.db"), ServeConfig.on_free_ports(stats="off")
+        )
+        listening = await plane.start()
         try:
             controller = plane.controller
             for s in range(services):

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -14,6 +15,8 @@ from controlplane.logs import configure_logging
 
 if TYPE_CHECKING:
     import grpc
+
+    from controlplane.serve import ServeConfig
 
 
 def compare_listen(ctx: click.Context, param: click.Parameter, value: str) -> str | None:
@@ -195,44 +198,25 @@ def webhook_urls(
 )
 def serve(
     store: str,
-    xds: str,
-    api: str,
-    stats: str,
-    prometheus_url: str | None,
-    webhooks: tuple[str, ...],
     xds_tls_cert: str | None,
     xds_tls_key: str | None,
     xds_client_ca: str | None,
-    coalesce_ms: float,
-    xds_streams_per_peer: int,
-    xds_streams_per_proxy: int,
-    api_max_connections: int,
-    api_header_timeout: float,
-    stats_max_rps: float,
-    max_body: int,
     log_format: str,
     log_level: str,
-    compare: str | None,
-    compare_address: str | None,
-    compare_concurrency: int,
-    compare_rate: float,
-    compare_max_body: int,
+    **flags: Any,
 ) -> None:
     """Serve the ledger, ADS for the Envoy fleet and the HTTP API, judge every change from
     Envoy's stats and drive rollouts, in one process."""
     xds_credentials = _xds_credentials(xds_tls_cert, xds_tls_key, xds_client_ca)
+    config = server_options(flags)
     # Imported here: the server side (grpc, FastAPI, uvicorn) costs every other command time.
     import uvloop
 
-    from controlplane.api import ApiLimits
     from controlplane.auth import issue_first_admin, save_local_token
-    from controlplane.compare import ComparatorLimits
     from controlplane.errors import StoreError
     from controlplane.ledger import SqliteStore, open_store
     from controlplane.serve import Listening, exit_process
     from controlplane.serve import serve as run
-    from controlplane.stats import PushLimits
-    from controlplane.xds import XdsLimits
 
     configure_logging(log_format, log_level)
     _use_every_file_descriptor()
@@ -245,9 +229,9 @@ def serve(
         raise CliError(exc.message) from exc
     ledger = getattr(opened, "where", store)  # a PostgreSQL URL without its password
     first_admin = issue_first_admin(opened)
-    if first_admin is not None and not api.endswith(":0"):
+    if first_admin is not None and not config.api.endswith(":0"):
         # Saved before the API listens: were that to fail, the token is not lost with it.
-        save_local_token(api, first_admin)
+        save_local_token(config.api, first_admin)
 
     def ready(listening: Listening) -> None:
         click.echo(
@@ -261,27 +245,48 @@ def serve(
         click.echo(f"dashboard: {listening.api_url}/ (it asks for a token)")
 
     try:
-        uvloop.run(
-            run(
-                opened, xds=xds, api=api, stats=stats, prometheus_url=prometheus_url,
-                webhooks=webhooks, xds_credentials=xds_credentials, coalesce_ms=coalesce_ms,
-                xds_limits=XdsLimits(
-                    streams_per_peer=xds_streams_per_peer, streams_per_proxy=xds_streams_per_proxy
-                ),
-                max_body=max_body, push_limits=PushLimits(max_rps=stats_max_rps),
-                api_limits=ApiLimits(
-                    max_connections=api_max_connections, header_timeout_s=api_header_timeout
-                ),
-                compare=compare, compare_address=compare_address,
-                compare_limits=ComparatorLimits(
-                    concurrency=compare_concurrency, rate=compare_rate, max_body=compare_max_body
-                ),
-                on_ready=ready,
-            )
-        )  # fmt: skip
+        uvloop.run(run(opened, config, xds_credentials=xds_credentials, on_ready=ready))
     except OSError as exc:
         raise CliError(str(exc)) from exc
     exit_process()  # stopped cleanly: the interpreter's teardown adds nothing but time
+
+
+def server_options(flags: Mapping[str, Any]) -> ServeConfig:
+    """The server's options from `weir serve`'s flags, by parameter name: every flag but the
+    store, the TLS files and logging, which the command itself opens, reads and configures.
+    tests/serve/test_config.py checks that each flag reaches the config and each field of the
+    config is reached."""
+    from controlplane.api import ApiLimits
+    from controlplane.compare import ComparatorLimits
+    from controlplane.serve import ServeConfig
+    from controlplane.stats import PushLimits
+    from controlplane.xds import XdsLimits
+
+    return ServeConfig(
+        xds=flags["xds"],
+        api=flags["api"],
+        compare=flags["compare"],
+        compare_address=flags["compare_address"],
+        compare_limits=ComparatorLimits(
+            concurrency=flags["compare_concurrency"],
+            rate=flags["compare_rate"],
+            max_body=flags["compare_max_body"],
+        ),
+        stats=flags["stats"],
+        prometheus_url=flags["prometheus_url"],
+        webhooks=flags["webhooks"],
+        coalesce_ms=flags["coalesce_ms"],
+        xds_limits=XdsLimits(
+            streams_per_peer=flags["xds_streams_per_peer"],
+            streams_per_proxy=flags["xds_streams_per_proxy"],
+        ),
+        push_limits=PushLimits(max_rps=flags["stats_max_rps"]),
+        max_body=flags["max_body"],
+        api_limits=ApiLimits(
+            max_connections=flags["api_max_connections"],
+            header_timeout_s=flags["api_header_timeout"],
+        ),
+    )
 
 
 def _use_every_file_descriptor() -> None:

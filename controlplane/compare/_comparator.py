@@ -30,9 +30,9 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge
 from yarl import URL
 
-from controlplane import defaults
 from controlplane.compare._diff import differences
 from controlplane.compare._fields import Answer
+from controlplane.compare._limits import ComparatorLimits
 from controlplane.compare._route import Refused, Target, forwarded_headers, named_target
 from controlplane.compare._rules import Rules
 from controlplane.compare._tally import record, record_arm
@@ -55,22 +55,6 @@ READ_CHUNK = 64 * 1024
 MAX_REMEMBERED = 1024
 """(method, instance, route) names whose check is remembered per state: they come from
 requests, so a stranger's made-up names could otherwise grow it without bound."""
-
-
-@dataclass(frozen=True, slots=True)
-class ComparatorLimits:
-    """The comparator's bounds (`weir serve --compare-*`)."""
-
-    concurrency: int = defaults.COMPARE_CONCURRENCY
-    """Compared requests in flight (each is three requests to instances)."""
-    rate: float = defaults.COMPARE_RATE
-    """Compared requests admitted per second, in bursts of at most a second's worth."""
-    max_body: int = defaults.COMPARE_MAX_BODY
-    """Bytes of a request's body, and of each answer's, that are read."""
-
-    def __post_init__(self) -> None:
-        if self.concurrency < 1 or self.rate <= 0 or self.max_body < 1:
-            raise ValueError("comparator limits must be positive")
 
 
 class _TooLarge(Exception):

@@ -2,7 +2,7 @@
 
 from controlplane.evaluator._budget import BURN_ALERTS, Budget, BurnRate, budget_of
 from controlplane.evaluator._business import BusinessJudge
-from controlplane.evaluator._loop import ACTOR, Evaluation, Evaluator, Judge, StatsSource
+from controlplane.evaluator._loop import ACTOR, Evaluation, Evaluator, Judge
 from controlplane.evaluator._recent import RecentCounts, Sample
 from controlplane.evaluator._series import CounterSeries, Increase
 
@@ -19,6 +19,5 @@ __all__ = [
     "Judge",
     "RecentCounts",
     "Sample",
-    "StatsSource",
     "budget_of",
 ]

@@ -59,7 +59,7 @@ from controlplane.model import (
     say_duration,
 )
 from controlplane.rollout import step_evaluations
-from controlplane.stats import SourceUnavailable
+from controlplane.stats import SourceUnavailable, StatsSource
 from controlplane.verdict import Dispersions, Evidence, InvalidCounts, Traffic, VerdictPolicy
 
 log = logging.getLogger(__name__)
@@ -78,10 +78,6 @@ MAX_INTERVAL_S = 60.0
 TRAFFIC_WINDOW_S = 300.0
 TRAFFIC_MIN_S = 30.0
 TRAFFIC_MIN_REQUESTS = 100
-
-
-class StatsSource(Protocol):
-    async def scrape(self) -> Scrape: ...
 
 
 class Judge(Protocol):

@@ -12,6 +12,9 @@ the demo shows an operator:
                         share on purpose), counting primary and mirrored requests apart
     is_shadow_host      whether a Host header is that of Envoy's mirrored copy
     SteadyLoad          bounded background traffic through an Envoy listener, tallied
+    stop_process        a child process asked to stop (SIGTERM), killed if it lingers, reaped
+    serve_in_thread, stop_serving
+                        an HTTP server on a thread of its own, started and stopped
 
 Everything binds 127.0.0.1 (unless told otherwise), every wait is bounded, and everything a
 context manager starts it stops. Nothing here imports the CLI: the demo's tour, which does
@@ -19,6 +22,7 @@ run weir's commands, is `controlplane.demo`.
 """
 
 from controlplane.harness._envoy import EnvoyError, EnvoyProcess, envoy_validate
+from controlplane.harness._lifecycle import serve_in_thread, stop_process, stop_serving
 from controlplane.harness._load import SteadyLoad
 from controlplane.harness._ports import free_port
 from controlplane.harness._upstream import Counts, Upstream, is_shadow_host
@@ -34,5 +38,8 @@ __all__ = [
     "envoy_validate",
     "free_port",
     "is_shadow_host",
+    "serve_in_thread",
+    "stop_process",
+    "stop_serving",
     "weir_command",
 ]

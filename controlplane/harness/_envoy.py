@@ -8,7 +8,6 @@ import it to find the binary.
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
 import time
 from collections.abc import Mapping, Sequence
@@ -20,11 +19,11 @@ import httpx
 import yaml
 
 from controlplane.envoy_binary import find_envoy
+from controlplane.harness._lifecycle import stop_process
 
 HOST = "127.0.0.1"
 
 READY_TIMEOUT_S = 30.0
-STOP_TIMEOUT_S = 10.0
 
 
 class EnvoyError(Exception):
@@ -163,13 +162,7 @@ class EnvoyProcess:
             self._admin = None
         if process is None:
             return None
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                return process.wait(timeout=STOP_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                process.kill()
-        return process.wait(timeout=STOP_TIMEOUT_S)
+        return stop_process(process)
 
     def __enter__(self) -> Self:
         return self.start()

@@ -19,6 +19,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Self
 
+from controlplane.harness._lifecycle import serve_in_thread, stop_serving
+
 HOST = "127.0.0.1"
 
 SHADOW_SUFFIX = "-shadow"
@@ -121,23 +123,14 @@ class Upstream:
         server = server_class((self.host, self._port), _handler_for(self))
         server.daemon_threads = True
         self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name=f"upstream-{self.instance_id}",
-            daemon=True,
-        )
-        self._thread.start()
+        self._thread = serve_in_thread(server, f"upstream-{self.instance_id}")
         return self
 
     def stop(self) -> None:
         server, thread = self._server, self._thread
         self._server = self._thread = None
         if server is not None:
-            server.shutdown()
-            server.server_close()
-        if thread is not None:
-            thread.join(timeout=5)
+            stop_serving(server, thread)
 
     def __enter__(self) -> Self:
         return self.start()

@@ -14,11 +14,11 @@ from typing import Self
 import httpx
 
 from controlplane.auth import forget_local_token, read_local_token
+from controlplane.harness._lifecycle import stop_process
 from controlplane.harness._ports import free_port
 
 READY_TIMEOUT_S = 60.0
 """The longest a start may take: seconds on an idle machine, many more on a loaded one."""
-STOP_TIMEOUT_S = 10.0
 
 
 def weir_command() -> str:
@@ -100,12 +100,7 @@ class WeirProcess:
         process, self._process = self._process, None
         if process is None:
             return
-        process.send_signal(signum)
-        try:
-            process.wait(timeout=STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=STOP_TIMEOUT_S)
+        stop_process(process, signum)
 
     def __enter__(self) -> Self:
         return self.start()

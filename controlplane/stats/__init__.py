@@ -2,7 +2,8 @@
 
 Each yields the same Scrape (cumulative counts per instance cluster, summed over the fleet)
 behind the one-method StatsSource interface; `open_source(kind, ...)` picks one per deployment.
-The sources (httpx, grpc) load when first named; the counts they yield live in the model.
+The sources (httpx, grpc) load when first named; the interface is light, and the counts they
+yield live in the model.
 """
 
 from typing import TYPE_CHECKING
@@ -11,29 +12,22 @@ from controlplane._lazy import lazy_exports
 from controlplane.model import LATENCY_BOUNDS_MS, ClusterCounts, ProxyReading, Scrape
 from controlplane.stats._counts import OnDecrease, Totals
 from controlplane.stats._errors import SourceUnavailable
+from controlplane.stats._interface import SharesReadings, StatsSource
+from controlplane.stats._push_limits import PushLimits
 
 if TYPE_CHECKING:
     from controlplane.stats._promql import PrometheusSource
     from controlplane.stats._pull import AdminSource
-    from controlplane.stats._push import PushLimits, PushSource
-    from controlplane.stats._source import (
-        SOURCE_KINDS,
-        SharesReadings,
-        StatsSource,
-        UnknownSource,
-        open_source,
-    )
+    from controlplane.stats._push import PushSource
+    from controlplane.stats._source import SOURCE_KINDS, UnknownSource, open_source
 else:  # the type checker sees the imports above, so a misspelt name stays an error
     __getattr__ = lazy_exports(
         __name__,
         {
             "PrometheusSource": "_promql",
             "AdminSource": "_pull",
-            "PushLimits": "_push",
             "PushSource": "_push",
             "SOURCE_KINDS": "_source",
-            "SharesReadings": "_source",
-            "StatsSource": "_source",
             "UnknownSource": "_source",
             "open_source": "_source",
         },

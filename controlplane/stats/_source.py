@@ -12,33 +12,18 @@ An unknown kind, or a kind without what it needs, is an error: never a silent fa
 
 from __future__ import annotations
 
-from typing import Protocol, TypeVar
+from typing import TypeVar
 
 import httpx
 
 from controlplane.errors import InvalidInput
-from controlplane.model import ProxyReading, Scrape
+from controlplane.stats._interface import StatsSource
 from controlplane.stats._promql import PrometheusSource
 from controlplane.stats._pull import AdminSource, ConnectedProxies
 from controlplane.stats._push import PushSource
 
 SOURCE_KINDS = ("push", "pull", "promql")
 T = TypeVar("T")
-
-
-class StatsSource(Protocol):
-    async def scrape(self) -> Scrape:
-        """Cumulative counts per instance cluster, summed over the reporting proxies.
-        Raises SourceUnavailable when the source cannot be read or sees nothing."""
-        ...
-
-
-class SharesReadings(StatsSource, Protocol):
-    """A source whose per-proxy readings replicas share (push and pull; controlplane.ha)."""
-
-    def readings(self) -> list[ProxyReading]:
-        """What this process knows of each proxy, as of its last receive or scrape."""
-        ...
 
 
 class UnknownSource(InvalidInput):

@@ -47,7 +47,7 @@ from controlplane.xds._view import (
     WILDCARD,
     ClusterInputs,
     Held,
-    ProxyView,
+    ServedView,
     Whole,
     delta_fingerprint,
     desired,
@@ -285,7 +285,7 @@ class DeltaSession:
             type_url: state.holding() for type_url, state in self.types.items() if state.subscribed
         }
 
-    def responses(self, view: ProxyView) -> list[discovery_pb2.DeltaDiscoveryResponse]:
+    def responses(self, view: ServedView) -> list[discovery_pb2.DeltaDiscoveryResponse]:
         """What to send now for this view, in delta's type order: per subscribed type with
         nothing in flight, what the proxy should hold less what it holds."""
         self._vhds = view.vhds
@@ -316,7 +316,7 @@ class DeltaSession:
             out.append(self._send(type_url, state, view, difference, whole))
         return out
 
-    def _change(self, type_url: str, state: _TypeState, view: ProxyView) -> _Change | None:
+    def _change(self, type_url: str, state: _TypeState, view: ServedView) -> _Change | None:
         """What the proxy should be sent of one type, or None while its routes must wait."""
         whole = view.whole(type_url)
         synced = state.synced
@@ -333,7 +333,7 @@ class DeltaSession:
             return self._own_change(type_url, state, view, wanted, whole)
         # The shared-view fast path: the proxy holds all of an earlier view's resources of the
         # type (or none) and should hold all of this view's. The difference is the view's,
-        # worked out once for every stream that holds the same (ProxyView.changes_since).
+        # worked out once for every stream that holds the same (ServedView.changes_since).
         if synced is whole and state.answered:
             return _NOTHING  # it holds this very view's already
         changes = view.changes_since(type_url, synced.resources)
@@ -345,7 +345,7 @@ class DeltaSession:
         self,
         type_url: str,
         state: _TypeState,
-        view: ProxyView,
+        view: ServedView,
         wanted: Mapping[str, Encoded | None],
         whole: Whole,
     ) -> _Change:
@@ -367,7 +367,7 @@ class DeltaSession:
         self,
         type_url: str,
         state: _TypeState,
-        view: ProxyView,
+        view: ServedView,
         change: _Difference,
         whole: Whole | None,
     ) -> discovery_pb2.DeltaDiscoveryResponse:
@@ -396,7 +396,7 @@ class DeltaSession:
             removed_resources=change.removed,
         )
 
-    def _learn_held_routes(self, view: ProxyView) -> None:
+    def _learn_held_routes(self, view: ServedView) -> None:
         """After a reconnect, while the held routes are unknown, they are known once their
         versions match ours.
 

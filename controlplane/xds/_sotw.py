@@ -19,7 +19,7 @@ from controlplane.resources import (
     Encoded,
 )
 from controlplane.xds._errors import check_type
-from controlplane.xds._view import NONE, ClusterInputs, Held, ProxyView, desired
+from controlplane.xds._view import NONE, ClusterInputs, Held, ServedView, desired
 
 AckHook = Callable[[str, str], None]
 NackHook = Callable[[str, str, str], None]
@@ -32,7 +32,7 @@ class _Sent:
     resources: dict[str, Encoded]
     refs: frozenset[str] = frozenset()
     """For route configurations: the clusters they name, as sent."""
-    # `resources` is shared by every stream sent the same set (ProxyView.whole_set).
+    # `resources` is shared by every stream sent the same set (ServedView.whole_set).
 
 
 @dataclass(slots=True)
@@ -103,7 +103,7 @@ class SotwSession:
             if state.subscribed
         }
 
-    def responses(self, view: ProxyView) -> list[discovery_pb2.DiscoveryResponse]:
+    def responses(self, view: ServedView) -> list[discovery_pb2.DiscoveryResponse]:
         """What to send now for this view, clusters first."""
         out = []
         for type_url in TYPE_ORDER:

@@ -13,14 +13,14 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from controlplane.resources import CLUSTER_TYPE, Encoded
-from controlplane.xds._view import EMPTY, Held, ProxyView
+from controlplane.xds._view import EMPTY, Held, ServedView
 
 
 class Session(Protocol):
     """SotwSession or DeltaSession: the server only feeds requests and views in."""
 
     def on_request(self, request: Any) -> None: ...
-    def responses(self, view: ProxyView) -> list[Any]: ...
+    def responses(self, view: ServedView) -> list[Any]: ...
     def holdings(self) -> dict[str, dict[str, tuple[str, Encoded | None]]]: ...
     @property
     def held(self) -> Held: ...
@@ -51,7 +51,7 @@ class Stream:
     """The services the proxy declared it calls (node.metadata.weir_calls); None: it is
     served every service."""
     session: Session | None = None
-    view: ProxyView | None = None
+    view: ServedView | None = None
     """The view the latest responses were computed from."""
     opened: float = field(default_factory=time.monotonic)
     inflight: dict[str, Pushed] = field(default_factory=dict)

@@ -45,7 +45,11 @@ WILDCARD = "*"
 
 
 @dataclass(frozen=True, slots=True)
-class ProxyView:
+class ServedView:
+    """What the server serves one kind of proxy: the snapshot with that proxy's listener, in the
+    form its protocol carries. Proxies alike share one (ViewCache), and with it the work each
+    change takes."""
+
     version: str
     """The snapshot's version: the same state gives the same version, also after a restart."""
     resources: Mapping[str, Mapping[str, Encoded]]
@@ -75,7 +79,7 @@ class ProxyView:
     resources name, once worked out (the mapping kept: an id can be reused)."""
 
     @classmethod
-    def of(cls, snapshot: Resources, listener: Encoded, protocol: str = "sotw") -> ProxyView:
+    def of(cls, snapshot: Resources, listener: Encoded, protocol: str = "sotw") -> ServedView:
         """The view for a stream speaking `protocol` ("sotw" or "delta").
 
         A delta stream gets VHDS once there is a virtual host to send: Envoy holds its
@@ -114,7 +118,7 @@ class ProxyView:
             self._all_refs[type_url] = frozenset[str]().union(*named)
         return self._all_refs[type_url]
 
-    def share_refs(self, earlier: ProxyView) -> None:
+    def share_refs(self, earlier: ServedView) -> None:
         """Take `earlier`'s sets of routed clusters where they equal this view's (as after a
         weight change), so that a stream tells an unchanged set apart by identity rather
         than by comparing thousands of names, once per view instead of once per stream."""
@@ -277,7 +281,7 @@ class ViewCache:
     use, however many listeners or scopes proxies named before."""
 
     def __init__(self) -> None:
-        self._views: dict[ViewKey, tuple[Resources, ProxyView]] = {}
+        self._views: dict[ViewKey, tuple[Resources, ServedView]] = {}
         self._scoped: dict[frozenset[str], tuple[Resources, Resources]] = {}
         """Scope → the snapshot it was narrowed from, and the narrowed snapshot."""
         self._current: Resources | None = None
@@ -289,7 +293,7 @@ class ViewCache:
         listener: Encoded,
         protocol: str,
         scope: frozenset[str] | None = None,
-    ) -> ProxyView:
+    ) -> ServedView:
         if snapshot is not self._current:
             self._forget_unasked()
             self._current = snapshot
@@ -298,7 +302,7 @@ class ViewCache:
         served = snapshot if scope is None else self._narrowed(snapshot, scope)
         held = self._views.get(key)
         if held is None or held[0] is not served:
-            view = ProxyView.of(served, listener, protocol)
+            view = ServedView.of(served, listener, protocol)
             if held is not None:
                 view.share_refs(held[1])
             held = self._views[key] = (served, view)
@@ -336,7 +340,7 @@ class Held:
     """Clusters named by routes sent and not answered yet: the proxy may hold them any moment."""
 
 
-def desired_clusters(view: ProxyView, held: Held) -> Mapping[str, Encoded | None]:
+def desired_clusters(view: ServedView, held: Held) -> Mapping[str, Encoded | None]:
     """The clusters to hold now: the snapshot's, and any that held or in-flight routes name.
 
     While the held routes are unknown (after a reconnect, before our first route ACK), nothing
@@ -366,7 +370,7 @@ class ClusterInputs:
     """How many requests of the type the session had taken in (each may change what is held)."""
 
     @classmethod
-    def of(cls, view: ProxyView, held: Held, requests: int) -> ClusterInputs:
+    def of(cls, view: ServedView, held: Held, requests: int) -> ClusterInputs:
         return cls(view.resources[CLUSTER_TYPE], held.route_refs, held.pending_refs, requests)
 
     def same_as(self, other: ClusterInputs | None) -> bool:
@@ -384,7 +388,7 @@ def _same(a: frozenset[str] | None, b: frozenset[str] | None) -> bool:
     return a is b or a == b
 
 
-def wanted_names(type_url: str, view: ProxyView, names: set[str] | None) -> list[str]:
+def wanted_names(type_url: str, view: ServedView, names: set[str] | None) -> list[str]:
     """The names of one routing type the proxy asks for and the snapshot has, in order.
 
     `names` are the subscribed names (None or `*` among them: all). A virtual host may also be
@@ -399,7 +403,7 @@ def wanted_names(type_url: str, view: ProxyView, names: set[str] | None) -> list
 
 
 def desired(
-    type_url: str, view: ProxyView, held: Held, names: set[str] | None
+    type_url: str, view: ServedView, held: Held, names: set[str] | None
 ) -> Mapping[str, Encoded | None] | None:
     """What the proxy should hold of one type now, or None while routes must wait.
 
@@ -427,7 +431,7 @@ def wants_all(type_url: str, names: set[str] | None, available: Mapping[str, Enc
     return type_url != VHOST_TYPE and names.issuperset(available)
 
 
-def routes_ready(view: ProxyView, wanted: list[str], held: Held) -> bool:
+def routes_ready(view: ServedView, wanted: list[str], held: Held) -> bool:
     """Whether every cluster the wanted routing resources name is held by the proxy."""
     return all(
         cluster in held.clusters for name in wanted for cluster in view.route_refs.get(name, ())

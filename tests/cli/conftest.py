@@ -15,7 +15,7 @@ from click.testing import Result
 
 from controlplane.control import Controller
 from controlplane.ledger import SqliteStore
-from controlplane.serve import ControlPlane
+from controlplane.serve import ControlPlane, ServeConfig
 from tests.cli._run import invoke
 from tests.support import StaticTokens, secret_of
 
@@ -53,9 +53,11 @@ class Server:
 def server(tmp_path: Path) -> Iterator[Server]:
     """A control plane serving the API (and xDS) over real sockets, with an empty ledger."""
     loop = _LoopThread()
-    plane = ControlPlane(SqliteStore(tmp_path / "weir.db"), auth=StaticTokens())
+    plane = ControlPlane(
+        SqliteStore(tmp_path / "weir.db"), ServeConfig.on_free_ports(), auth=StaticTokens()
+    )
     try:
-        listening = loop.run(plane.start(xds="127.0.0.1:0", api="127.0.0.1:0"))
+        listening = loop.run(plane.start())
         yield Server(listening.api_url, plane.controller)
         loop.run(plane.stop(grace=0))
     finally:

@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 
 from controlplane.ledger import SqliteStore
-from controlplane.serve import ControlPlane
+from controlplane.serve import ControlPlane, ServeConfig
 from tests.support import StaticTokens
 
 
@@ -20,8 +20,10 @@ def _count(metrics: str, name: str) -> float:
 
 
 async def test_metrics_count_evaluator_ticks_and_sample_the_loops_lag(tmp_path: Path) -> None:
-    plane = ControlPlane(SqliteStore(tmp_path / "weir.db"), auth=StaticTokens())
-    listening = await plane.start(xds="127.0.0.1:0", api="127.0.0.1:0")
+    plane = ControlPlane(
+        SqliteStore(tmp_path / "weir.db"), ServeConfig.on_free_ports(), auth=StaticTokens()
+    )
+    listening = await plane.start()
     try:
         async with httpx.AsyncClient(base_url=listening.api_url, trust_env=False) as http:
             deadline = time.monotonic() + 10.0

@@ -17,6 +17,7 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from controlplane.defaults import EVIDENCE_STATS
+from controlplane.harness import serve_in_thread, stop_serving
 from controlplane.stats._promql import queries
 
 REQUESTS, LATENCY, PROXIES, RETRIED, RETRIES = queries()
@@ -29,14 +30,14 @@ class PrometheusFront:
         self.poisoned = poisoned
         """Clusters whose names start with this read NaN."""
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread: threading.Thread | None = None
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self._server.server_address[1]}"
 
     def __enter__(self) -> Self:
-        self._thread.start()
+        self._thread = serve_in_thread(self._server)
         return self
 
     def __exit__(
@@ -45,9 +46,7 @@ class PrometheusFront:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
+        stop_serving(self._server, self._thread)
 
     def answer(self, query: str) -> dict[str, Any]:
         if self.admin is None:

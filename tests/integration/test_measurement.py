@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,21 @@ def failing(instance_id: str) -> Upstream:
     return Upstream(instance_id, error_rate=ERROR_RATE, error_status=500, seed=7)
 
 
+@contextmanager
+def a_serving_beside_bad(
+    judged: WeirServer, start_envoy: StartEnvoy, *, a_weight: int, delta: bool = False
+) -> Iterator[tuple[str, Upstream]]:
+    """SERVICE's instance "a" live at `a_weight`, and "bad" (failing 30%) registered but
+    inactive, behind one Envoy that already routes to "a": that Envoy's URL and bad's upstream."""
+    with Upstream("a") as a, failing("bad") as bad:
+        judged.instance(SERVICE, "a", a.address)
+        judged.instance(SERVICE, "bad", bad.address)
+        judged.live("a", a_weight)
+        _, url = connect_envoy(judged, start_envoy, "proxy-1", delta=delta)
+        serves(url, "a")
+        yield url, bad
+
+
 def state_of(server: WeirServer, instance_id: str) -> str:
     instances = server.call("GET", "/v1/instances")
     [record] = [i for i in instances if i["instance"]["id"] == instance_id]
@@ -56,12 +72,7 @@ def test_a_rolled_back_canarys_failures_stay_in_the_budget(
     judged: WeirServer, start_envoy: StartEnvoy
 ) -> None:
     judged.service(SERVICE, slo=SLO)
-    with Upstream("a") as a, failing("bad") as bad:
-        judged.instance(SERVICE, "a", a.address)
-        judged.instance(SERVICE, "bad", bad.address)
-        judged.live("a", 90)
-        _, url = connect_envoy(judged, start_envoy, "proxy-1", delta=False)
-        serves(url, "a")
+    with a_serving_beside_bad(judged, start_envoy, a_weight=90) as (url, bad):
         before = settled(judged)
 
         # Given a canary failing 30% of its requests, under steady traffic, until weir rolls
@@ -88,12 +99,7 @@ def test_an_instance_retired_at_once_keeps_its_last_answers_in_the_budget(
     judged: WeirServer, start_envoy: StartEnvoy
 ) -> None:
     judged.service(SERVICE, slo=SLO, rollout={"auto_rollback": False})
-    with Upstream("a") as a, failing("bad") as bad:
-        judged.instance(SERVICE, "a", a.address)
-        judged.instance(SERVICE, "bad", bad.address)
-        judged.live("a", 50)
-        _, url = connect_envoy(judged, start_envoy, "proxy-1", delta=False)
-        serves(url, "a")
+    with a_serving_beside_bad(judged, start_envoy, a_weight=50) as (url, bad):
         before = settled(judged)
 
         # Given an instance failing 30% of its requests, taken out of traffic and retired at
@@ -118,12 +124,7 @@ def test_a_shadows_failures_cost_nothing_and_leave_the_budget_alone(
     judged: WeirServer, start_envoy: StartEnvoy
 ) -> None:
     judged.service(SERVICE, slo=SLO, risk={"cost_per_failed_request": 0.05})
-    with Upstream("a") as a, failing("bad") as bad:
-        judged.instance(SERVICE, "a", a.address)
-        judged.instance(SERVICE, "bad", bad.address)
-        judged.live("a", 100)
-        _, url = connect_envoy(judged, start_envoy, "proxy-1", delta=True)
-        serves(url, "a")
+    with a_serving_beside_bad(judged, start_envoy, a_weight=100, delta=True) as (url, bad):
         before = settled(judged)
 
         # Given a shadow getting a mirrored copy of every request, failing 30% of them
@@ -154,13 +155,7 @@ def test_a_canary_behind_retries_is_judged_on_every_attempt_and_rolled_back(
         routes=[{"retries": RETRIES}],
         risk={"cost_per_failed_request": 0.05},
     )
-    with Upstream("a") as a, failing("bad") as bad:
-        judged.instance(SERVICE, "a", a.address)
-        judged.instance(SERVICE, "bad", bad.address)
-        judged.live("a", 90)
-        _, url = connect_envoy(judged, start_envoy, "proxy-1", delta=False)
-        serves(url, "a")
-
+    with a_serving_beside_bad(judged, start_envoy, a_weight=90) as (url, bad):
         # Given a canary failing 30% of its attempts, behind a route retrying 5xx twice
         with SteadyLoad(url, SERVICE, rps=RPS) as load:
             judged.live("bad", 10)

@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from controlplane.harness import serve_in_thread, stop_serving
 from controlplane.model import (
     Activation,
     Instance,
@@ -67,14 +68,14 @@ class Counters:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.address = f"127.0.0.1:{self.server.server_address[1]}"
+        self.thread: threading.Thread | None = None
 
     def __enter__(self) -> Counters:
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.thread = serve_in_thread(self.server)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        stop_serving(self.server, self.thread)
 
 
 @pytest.fixture

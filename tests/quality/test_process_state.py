@@ -18,7 +18,7 @@ import asyncio, gc, json, os, signal, sys
 from pathlib import Path
 from controlplane.control import Controller
 from controlplane.ledger import SqliteStore
-from controlplane.serve import serve
+from controlplane.serve import ServeConfig, serve
 from controlplane.xds import XdsServer
 
 async def main(workdir: Path, options: dict) -> None:
@@ -32,8 +32,8 @@ async def main(workdir: Path, options: dict) -> None:
         seen["serve"] = gc.get_threshold()[0]
         os.kill(os.getpid(), signal.SIGTERM)
 
-    await serve(SqliteStore(workdir / "weir.db"), xds="127.0.0.1:0", api="127.0.0.1:0",
-                stats="off", on_ready=ready, **options)
+    config = ServeConfig.on_free_ports(stats="off", **options)
+    await serve(SqliteStore(workdir / "weir.db"), config, on_ready=ready)
     print(json.dumps(seen))
 
 asyncio.run(main(Path(sys.argv[1]), json.loads(sys.argv[2])))

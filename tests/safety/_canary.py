@@ -36,7 +36,7 @@ from controlplane.model import (
     VerdictRecorded,
 )
 from controlplane.resources import CLUSTER_TYPE
-from controlplane.serve import ControlPlane
+from controlplane.serve import ControlPlane, ServeConfig
 from controlplane.stats._proto import metrics_service_pb2
 from controlplane.stats._push import METHOD_PATH
 from tests.conftest import StartEnvoy
@@ -110,9 +110,12 @@ async def canary_mesh(
                 require_client_auth=True,
             )
         plane = ControlPlane(
-            SqliteStore(tmp_path / "weir.db"), auth=StaticTokens(), xds_credentials=credentials
+            SqliteStore(tmp_path / "weir.db"),
+            ServeConfig.on_free_ports(),
+            auth=StaticTokens(),
+            xds_credentials=credentials,
         )
-        listening = await plane.start(xds="127.0.0.1:0", api="127.0.0.1:0")
+        listening = await plane.start()
         stack.push_async_callback(plane.stop, 0)
         stable = stack.enter_context(Upstream("stable"))
         canary = stack.enter_context(

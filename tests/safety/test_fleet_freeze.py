@@ -25,7 +25,7 @@ from controlplane.errors import Conflict
 from controlplane.ledger import SqliteStore
 from controlplane.model import Activation, Instance, ServiceSpec
 from controlplane.resources import build_resources, message_sizes
-from controlplane.serve import ControlPlane
+from controlplane.serve import ControlPlane, ServeConfig
 from controlplane.xds import XdsLimits
 from tests.conftest import StartEnvoy
 from tests.support import (
@@ -58,11 +58,9 @@ class Fleet:
 @asynccontextmanager
 async def fleet(tmp_path: Path, start_envoy: StartEnvoy, *, delta: bool) -> AsyncIterator[Fleet]:
     async with AsyncExitStack() as stack:
-        limits = XdsLimits(max_message_bytes=CAP)
-        plane = ControlPlane(
-            SqliteStore(tmp_path / "weir.db"), auth=StaticTokens(), xds_limits=limits, stats="off"
-        )
-        listening = await plane.start(xds="127.0.0.1:0", api="127.0.0.1:0")
+        config = ServeConfig.on_free_ports(xds_limits=XdsLimits(max_message_bytes=CAP), stats="off")
+        plane = ControlPlane(SqliteStore(tmp_path / "weir.db"), config, auth=StaticTokens())
+        listening = await plane.start()
         stack.push_async_callback(plane.stop, 0)
         api = await stack.enter_async_context(
             httpx.AsyncClient(base_url=listening.api_url, headers=bearer(), trust_env=False)

@@ -27,7 +27,7 @@ import httpx
 
 from controlplane.bootstrap import render_bootstrap
 from controlplane.ledger import SqliteStore
-from controlplane.serve import ControlPlane
+from controlplane.serve import ControlPlane, ServeConfig
 from controlplane.stats import ClusterCounts, Scrape
 from tests.conftest import StartEnvoy
 from tests.support import (
@@ -176,8 +176,10 @@ async def _configure(api: httpx.AsyncClient, upstreams: Mapping[str, Upstream]) 
 @asynccontextmanager
 async def stats_mesh(tmp_path: Path, start_envoy: StartEnvoy) -> AsyncIterator[StatsMesh]:
     async with AsyncExitStack() as stack:
-        plane = ControlPlane(SqliteStore(tmp_path / "weir.db"), auth=StaticTokens())
-        listening = await plane.start(xds="127.0.0.1:0", api="127.0.0.1:0")
+        plane = ControlPlane(
+            SqliteStore(tmp_path / "weir.db"), ServeConfig.on_free_ports(), auth=StaticTokens()
+        )
+        listening = await plane.start()
         stack.push_async_callback(plane.stop, 0)
         upstreams = {
             "web--ok": Upstream("ok"),

@@ -7,7 +7,6 @@ It scrapes the given targets' `/stats/prometheus` every second and answers on
 from __future__ import annotations
 
 import shutil
-import signal
 import subprocess
 import time
 from collections.abc import Sequence
@@ -18,11 +17,11 @@ from typing import Self
 import httpx
 import yaml
 
+from controlplane.harness import stop_process
 from tests.support import free_port
 
 BINARY = "/usr/bin/prometheus"
 READY_TIMEOUT_S = 30.0
-STOP_TIMEOUT_S = 10.0
 
 
 def find_prometheus() -> str:
@@ -85,12 +84,7 @@ class PrometheusServer:
         process, self._process = self._process, None
         if process is None:
             return
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=STOP_TIMEOUT_S)
+        stop_process(process)
 
     def log_tail(self, lines: int = 30) -> str:
         text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import psycopg
 
-from controlplane.harness import free_port
+from controlplane.harness import free_port, stop_process
 from tests.support._net import HOST
 
 SUPERUSER = "weir"
@@ -90,11 +90,6 @@ class PostgresServer:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
 
     def stop(self) -> None:
-        if self._process is not None and self._process.poll() is None:
-            self._process.send_signal(signal.SIGINT)  # fast shutdown: clients are cut off
-            try:
-                self._process.wait(10)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait(10)
+        if self._process is not None:
+            stop_process(self._process, signal.SIGINT)  # fast shutdown: clients are cut off
         shutil.rmtree(self.dir, ignore_errors=True)

@@ -11,7 +11,7 @@ from controlplane.control import Controller
 from controlplane.ledger import SqliteStore
 from controlplane.model import Activation, Instance, ServiceSpec
 from controlplane.resources import build_listener, build_resources
-from controlplane.xds._view import ProxyView
+from controlplane.xds._view import ServedView
 
 LISTENER = build_listener("127.0.0.1", 15001)
 
@@ -33,14 +33,14 @@ def add(c: Controller, instance_id: str, *, port: int = 9100) -> None:
     )
 
 
-def view(c: Controller) -> ProxyView:
+def view(c: Controller) -> ServedView:
     """What a SotW stream is served: the route configuration with its virtual hosts inline."""
-    return ProxyView.of(build_resources(c.state), LISTENER)
+    return ServedView.of(build_resources(c.state), LISTENER)
 
 
-def delta_view(c: Controller) -> ProxyView:
+def delta_view(c: Controller) -> ServedView:
     """What a delta stream is served: virtual hosts by VHDS."""
-    return ProxyView.of(build_resources(c.state), LISTENER, "delta")
+    return ServedView.of(build_resources(c.state), LISTENER, "delta")
 
 
 def cluster_names(resources: list[any_pb2.Any]) -> list[str]:

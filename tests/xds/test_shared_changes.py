@@ -1,5 +1,5 @@
-"""Streams that hold all of a view share the work of the next change (ProxyView.changes_since,
-ProxyView.covers) instead of comparing every resource each. Whatever the sequence of changes,
+"""Streams that hold all of a view share the work of the next change (ServedView.changes_since,
+ServedView.covers) instead of comparing every resource each. Whatever the sequence of changes,
 NACKs and subscription changes, a proxy that applies what it is sent ends up holding exactly
 the current state, and never a route naming a cluster it lacks."""
 
@@ -26,7 +26,7 @@ from controlplane.resources import (
 )
 from controlplane.xds._delta import DeltaSession
 from controlplane.xds._sotw import SotwSession
-from controlplane.xds._view import ProxyView, ViewCache
+from controlplane.xds._view import ServedView, ViewCache
 from tests.xds._fixtures import LISTENER, Hooks, routed_clusters
 from tests.xds.test_delta_session import request
 
@@ -71,7 +71,7 @@ def delta_proxy() -> Proxy:
     return proxy
 
 
-def drain(proxy: Proxy, view: ProxyView, *, reject: str | None = None) -> None:
+def drain(proxy: Proxy, view: ServedView, *, reject: str | None = None) -> None:
     """Apply and ACK until nothing more comes; NACK the first response of type `reject`."""
     while batch := proxy.session.responses(view):
         for response in batch:  # sent only once every cluster they name is ACKed
@@ -167,7 +167,7 @@ def test_delta_streams_end_holding_exactly_the_current_state(ops: list[Any]) -> 
             assert proxy.versions(type_url) == wanted
 
 
-def sotw_sync(session: SotwSession, view: ProxyView) -> dict[str, str]:
+def sotw_sync(session: SotwSession, view: ServedView) -> dict[str, str]:
     """ACK everything until quiet; the version of each type last sent."""
     versions: dict[str, str] = {}
     while batch := session.responses(view):

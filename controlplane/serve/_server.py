@@ -1,5 +1,4 @@
-"""`weir serve`: the ledger, the xDS server, the HTTP API, the evaluator and the rollout driver
-in one process and one event loop.
+"""The servers and loops `weir serve` runs on one store, in one process and one event loop.
 
 The API's plain-def endpoints run in a threadpool and append through the controller; the
 xDS server hears of each append through the controller's subscription and pushes from the loop.
@@ -21,7 +20,7 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Callable, Coroutine, Iterator, Sequence
+from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,17 +29,10 @@ import httpx
 import uvicorn
 from prometheus_client import CollectorRegistry
 
-from controlplane import defaults
-from controlplane._gc import YOUNG_GC_THRESHOLD, fewer_young_collections
+from controlplane._gc import fewer_young_collections
 from controlplane._memory import trim_forever
-from controlplane.api import (
-    DEFAULT_MAX_BODY,
-    ApiLimits,
-    Authenticator,
-    create_app,
-    guarded_protocol,
-)
-from controlplane.compare import Comparator, ComparatorLimits
+from controlplane.api import Authenticator, create_app, guarded_protocol
+from controlplane.compare import Comparator
 from controlplane.control import Controller
 from controlplane.evaluator import BusinessJudge, Evaluator
 from controlplane.ha import delivery_cursor, replica_of, share_stats
@@ -51,9 +43,10 @@ from controlplane.notify import Notifier
 from controlplane.outcomes._sources import OutcomeSources
 from controlplane.resources import ResourceBuilder
 from controlplane.rollout import RolloutDriver
-from controlplane.stats import PushLimits, PushSource, StatsSource, open_source
+from controlplane.serve._config import ServeConfig
+from controlplane.stats import PushSource, StatsSource, open_source
 from controlplane.verdict import extra_failures, judge, split_mismatch
-from controlplane.xds import ProxyRegistry, XdsLimits, XdsServer
+from controlplane.xds import ProxyRegistry, XdsServer
 
 log = logging.getLogger(__name__)
 
@@ -129,43 +122,29 @@ class ControlPlane:
     def __init__(
         self,
         store: Store,
+        config: ServeConfig,
         *,
-        stats: str = "push",
-        prometheus_url: str | None = None,
-        webhooks: Sequence[str] = (),
-        xds_credentials: grpc.ServerCredentials | None = None,
-        coalesce_ms: float = defaults.COALESCE_MS,
-        xds_limits: XdsLimits | None = None,
-        max_body: int = DEFAULT_MAX_BODY,
         auth: Authenticator | None = None,
-        push_limits: PushLimits | None = None,
-        api_limits: ApiLimits | None = None,
-        compare_limits: ComparatorLimits | None = None,
+        xds_credentials: grpc.ServerCredentials | None = None,
     ) -> None:
-        """`stats` picks the evaluator's stats source (push, pull, promql), or "off" for none;
-        each of `webhooks` is POSTed a JSON notification of rollouts, verdicts, rollbacks and
-        the budget freeze; `xds_credentials` (XdsTls.credentials()) put mTLS on the xDS port;
-        ledger changes less than `coalesce_ms` apart are one xDS push; `xds_limits` are the
-        xDS port's caps (message size, connection age, streams per address); `max_body` bounds
-        an API request's body, in bytes; `auth` knows the API's bearer tokens (by default,
-        those the ledger holds); `push_limits` bound what one proxy may claim through the
-        metrics sink; `api_limits` bound the API port's connections; `compare_limits` bound
-        the comparator, when it runs (see `start`)."""
+        """A control plane on `store` as `config` says; `start` listens where it says.
+
+        Besides the options, two collaborators: `auth` knows the API's bearer tokens (by
+        default, those the ledger holds); `xds_credentials` (XdsTls.credentials()) put mTLS
+        on the xDS port. A test builds one as `ControlPlane(store, ServeConfig.on_free_ports(
+        stats="off"), auth=StaticTokens())`: the options it cares about by name, the rest
+        `weir serve`'s defaults."""
+        self.config = config
         self.store = store
-        self.max_body = max_body
-        self.api_limits = api_limits or ApiLimits()
         self.auth = auth
-        self.controller = Controller(
-            store,
-            max_message_bytes=(xds_limits or XdsLimits()).max_message_bytes,
-        )
+        self.controller = Controller(store, max_message_bytes=config.xds_limits.max_message_bytes)
         self.registry = ProxyRegistry()
-        self.metrics_sink = PushSource(directory=self.registry, limits=push_limits)
+        self.metrics_sink = PushSource(directory=self.registry, limits=config.push_limits)
         """Envoy's metrics_service sink streams here, on the xDS port: the push stats source.
         A proxy's stats count only on the connection of its own ADS stream (the registry)."""
         self._http = httpx.AsyncClient(timeout=2.0, trust_env=False)
         self.outcomes = OutcomeSources.open(
-            lambda: self.controller.state, self.registry, self._http, prometheus_url
+            lambda: self.controller.state, self.registry, self._http, config.prometheus_url
         )
         """Business outcomes: Envoy's access logs (on the xDS port), PromQL, late pushes."""
         self.metrics = CollectorRegistry()
@@ -177,25 +156,25 @@ class ControlPlane:
             services=[self.metrics_sink.handler(), self.outcomes.access_log.handler()],
             metrics=self.metrics,
             credentials=xds_credentials,
-            coalesce_ms=coalesce_ms,
-            limits=xds_limits,
+            coalesce_ms=config.coalesce_ms,
+            limits=config.xds_limits,
         )
         self.comparator = Comparator(
-            lambda: self.controller.state, limits=compare_limits, metrics=self.metrics
+            lambda: self.controller.state, limits=config.compare_limits, metrics=self.metrics
         )
         """Compares the answers of shadow instances of services with `compare`, once started
-        with an address (`start(compare=...)`); the evaluator judges those changes by it."""
+        where `config.compare` says; the evaluator judges those changes by it."""
         self.evaluator: Evaluator | None = None
         self._budgets: BudgetStore | None = None
         source: StatsSource | None = None
-        if stats != "off":
+        if config.stats != "off":
             self._budgets = budgets_of(store)
             source = open_source(
-                stats,
+                config.stats,
                 sink=self.metrics_sink,
                 registry=self.registry,
                 http=self._http,
-                prometheus_url=prometheus_url,
+                prometheus_url=config.prometheus_url,
             )
             source = share_stats(store, source)  # on PostgreSQL: the leader sees every replica's
             self.evaluator = Evaluator(
@@ -212,10 +191,14 @@ class ControlPlane:
             self.controller.gate_on_budget(self.evaluator.budget_refusal)
         self.rollouts = RolloutDriver(self.controller)
         self.notifier: Notifier | None = None
-        if webhooks:
+        if config.webhooks:
             budget = self.evaluator.budget if self.evaluator is not None else None
             self.notifier = Notifier(
-                self.controller, store.read, webhooks, budget=budget, cursor=delivery_cursor(store)
+                self.controller,
+                store.read,
+                config.webhooks,
+                budget=budget,
+                cursor=delivery_cursor(store),
             )
         self.replica = replica_of(store, self.controller, stats=source, budget=self.evaluator)
         """On a shared PostgreSQL ledger, follows the other replicas and campaigns to lead;
@@ -224,17 +207,11 @@ class ControlPlane:
         self._api_task: asyncio.Task[None] | None = None
         self._loops: list[asyncio.Task[None]] = []
 
-    async def start(
-        self,
-        *,
-        xds: str = defaults.XDS,
-        api: str = defaults.API,
-        compare: str | None = None,
-        compare_address: str | None = None,
-    ) -> Listening:
-        """Listen on the addresses (port 0 picks a free one); returns once all accept. With
-        `compare`, the comparator listens there too, and the proxies are told to mirror compared
-        requests to `compare_address` (default: where it is bound)."""
+    async def start(self) -> Listening:
+        """Listen where the config says (port 0 picks a free one); returns once all accept.
+        With `config.compare`, the comparator listens there too, and the proxies are told to
+        mirror compared requests to `config.compare_address` (default: where it is bound)."""
+        xds, api, compare = self.config.xds, self.config.api, self.config.compare
         # Bound first: cheap, and a port in use fails before anything else has started.
         api_socket = _bind(api)
         sockets = [api_socket]
@@ -243,7 +220,7 @@ class ControlPlane:
             if compare is not None:
                 compare_socket = _bind(compare, "the comparator")
                 sockets.append(compare_socket)
-                comparator = _comparator_address(compare_socket, compare_address)
+                comparator = _comparator_address(compare_socket, self.config.compare_address)
             # The controller's size checks and the xDS pushes build with one builder, which
             # knows where the proxies reach the comparator.
             self.controller.builder = ResourceBuilder(comparator=comparator)
@@ -262,8 +239,8 @@ class ControlPlane:
                 self.evaluator,
                 rollouts=self.rollouts,
                 metrics=self.metrics,
-                max_body=self.max_body,
-                body_timeout_s=self.api_limits.body_timeout_s,
+                max_body=self.config.max_body,
+                body_timeout_s=self.config.api_limits.body_timeout_s,
                 auth=self.auth,
                 late=self.outcomes.late,
             ),
@@ -273,9 +250,9 @@ class ControlPlane:
             access_log=False,
             # Seconds: uvicorn waits with asyncio.timeout, which takes a float (typed int).
             timeout_graceful_shutdown=GRACE_S,  # type: ignore[arg-type]
-            http=guarded_protocol(self.api_limits),
-            timeout_keep_alive=self.api_limits.idle_timeout_s,
-            h11_max_incomplete_event_size=self.api_limits.max_header_bytes,
+            http=guarded_protocol(self.config.api_limits),
+            timeout_keep_alive=self.config.api_limits.idle_timeout_s,
+            h11_max_incomplete_event_size=self.config.api_limits.max_header_bytes,
         )
         self._api = _ApiServer(config)
         self._api_task = asyncio.create_task(self._api.serve(sockets=[api_socket]))
@@ -334,29 +311,17 @@ class ControlPlane:
 
 async def serve(
     store: Store,
+    config: ServeConfig,
     *,
-    xds: str = defaults.XDS,
-    api: str = defaults.API,
-    stats: str = "push",
-    prometheus_url: str | None = None,
-    webhooks: Sequence[str] = (),
+    auth: Authenticator | None = None,
     xds_credentials: grpc.ServerCredentials | None = None,
-    coalesce_ms: float = defaults.COALESCE_MS,
-    xds_limits: XdsLimits | None = None,
-    max_body: int = DEFAULT_MAX_BODY,
-    push_limits: PushLimits | None = None,
-    api_limits: ApiLimits | None = None,
-    compare: str | None = None,
-    compare_address: str | None = None,
-    compare_limits: ComparatorLimits | None = None,
     on_ready: Callable[[Listening], None] = lambda listening: None,
-    young_gc_threshold: int | None = YOUNG_GC_THRESHOLD,
 ) -> None:
     """Run until SIGINT or SIGTERM, then stop the servers and close the store.
 
     What this changes for the whole process is here, and only here: the handlers of SIGINT
     and SIGTERM (put back on return), and the cyclic GC's young threshold, raised from
-    Python's 700 to `young_gc_threshold` allocations unless the process chose its own
+    Python's 700 to `config.young_gc_threshold` allocations unless the process chose its own
     (controlplane/_gc.py; None leaves the GC alone). Everything else belongs to the
     ControlPlane it runs.
 
@@ -364,21 +329,9 @@ async def serve(
     not stopped by then (a request still in a worker thread, a build) is cut short, which
     loses nothing acknowledged (an append is durable before it is answered) and leaves
     Envoy serving its last configuration. A second signal exits at once."""
-    if young_gc_threshold is not None:
-        fewer_young_collections(young_gc_threshold)
-    plane = ControlPlane(
-        store,
-        stats=stats,
-        prometheus_url=prometheus_url,
-        webhooks=webhooks,
-        xds_credentials=xds_credentials,
-        coalesce_ms=coalesce_ms,
-        xds_limits=xds_limits,
-        max_body=max_body,
-        push_limits=push_limits,
-        api_limits=api_limits,
-        compare_limits=compare_limits,
-    )
+    if config.young_gc_threshold is not None:
+        fewer_young_collections(config.young_gc_threshold)
+    plane = ControlPlane(store, config, auth=auth, xds_credentials=xds_credentials)
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     signalled = threading.Event()
@@ -397,9 +350,7 @@ async def serve(
     previous = {signum: signal.signal(signum, on_signal) for signum in signums}
     try:
         try:
-            listening = await plane.start(
-                xds=xds, api=api, compare=compare, compare_address=compare_address
-            )
+            listening = await plane.start()
         except BaseException:
             await plane.stop(0)
             raise
