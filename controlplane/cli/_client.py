@@ -1,4 +1,4 @@
-"""The CLI's client of the weir HTTP API, on the standard library's http.client.
+"""The CLI's client of the weir HTTP API, on a socket (controlplane.cli._http).
 
 Not httpx: importing it (and what it pulls in) costs a client command more than the rest of
 its start-up together, and a CLI call is one short request. `Transport` is the one seam for
@@ -43,7 +43,7 @@ class TimedOut(Unreachable):
 
 
 class BadHeader(Exception):
-    """A header the HTTP library refused to send (its own message is not repeated)."""
+    """A header that cannot be sent (the message names the header, never its value)."""
 
 
 class BadUrl(Exception):
@@ -56,8 +56,7 @@ class Transport:
     def request(
         self, method: str, url: str, *, headers: dict[str, str], body: bytes | None, timeout: float
     ) -> Reply:
-        import http.client
-        import socket
+        from controlplane.cli._http import NotHttp, exchange
 
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -66,29 +65,29 @@ class Transport:
             port = parts.port
         except ValueError as exc:
             raise BadUrl(str(exc)) from exc
-        if parts.scheme == "https":
-            connection: http.client.HTTPConnection = http.client.HTTPSConnection(
-                parts.hostname, port, timeout=timeout
-            )
-        else:
-            connection = http.client.HTTPConnection(parts.hostname, port, timeout=timeout)
-        target = parts.path + (f"?{parts.query}" if parts.query else "")
+        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         try:
-            connection.request(method, target, body=body, headers=headers)
-            response = connection.getresponse()
-            answer = response.read(MAX_ANSWER_BYTES + 1)
+            answer = exchange(
+                method,
+                parts.scheme,
+                parts.hostname,
+                port,
+                target,
+                headers=headers,
+                body=body,
+                timeout=timeout,
+                limit=MAX_ANSWER_BYTES,
+            )
+        except ValueError as exc:
+            # Never echo the header: a token may be in it.
+            raise BadHeader(f"the request could not be sent: {exc}") from exc
         except TimeoutError as exc:
             raise TimedOut(str(exc) or "timed out") from exc
-        except ValueError as exc:
-            # http.client quotes the header value it refused: never echo it, a token may be in it.
-            raise BadHeader("the request could not be sent: a header is not valid HTTP") from exc
-        except (OSError, http.client.HTTPException, socket.gaierror) as exc:
+        except (OSError, NotHttp) as exc:
             raise Unreachable(str(exc) or type(exc).__name__) from exc
-        finally:
-            connection.close()
-        if len(answer) > MAX_ANSWER_BYTES:
+        if len(answer.body) > MAX_ANSWER_BYTES:
             raise Unreachable(f"the answer is larger than {MAX_ANSWER_BYTES} bytes")
-        return Reply(response.status, response.reason, answer)
+        return Reply(answer.status, answer.reason, answer.body)
 
 
 class ApiClient:
