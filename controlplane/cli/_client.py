@@ -10,7 +10,6 @@ no network exception ever reaches an operator as a traceback.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any, NamedTuple
 from urllib.parse import quote, urlencode, urlsplit
 
@@ -112,8 +111,6 @@ class ApiClient:
     ) -> ApiClient:
         """The token given (--token), else WEIR_TOKEN, else the file WEIR_TOKEN_FILE names,
         else the one `weir serve` saved on this machine for this server."""
-        from controlplane.token_file import local_token_path, read_local_token
-
         if token:
             return cls(server, token=token, token_source="--token", transport=transport)
         if token := os.environ.get("WEIR_TOKEN"):
@@ -123,6 +120,9 @@ class ApiClient:
             return cls(
                 server, token=_read_token_file(path), token_source=source, transport=transport
             )
+        # Here, not above: it loads pathlib, which no other client command needs.
+        from controlplane.token_file import local_token_path, read_local_token
+
         if token := read_local_token(server):
             source = f"{local_token_path(server)}, saved by `weir serve`"
             return cls(server, token=token, token_source=source, transport=transport)
@@ -211,7 +211,8 @@ def _checked_token(token: str, source: str) -> str:
 
 def _read_token_file(path: str) -> str:
     try:
-        token = Path(path).read_text().strip()
+        with open(path) as file:
+            token = file.read().strip()
     except (OSError, UnicodeDecodeError) as exc:
         raise CliError(f"cannot read the token in WEIR_TOKEN_FILE={path}: {exc}", USAGE) from exc
     if not token:

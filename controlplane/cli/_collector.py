@@ -1,12 +1,12 @@
 """The cyclic garbage collector while `weir` starts.
 
-Start-up allocates tens of thousands of objects that live until the process exits: modules,
-classes, functions, click's commands and options. Python's collector would walk them again and
-again while they load (every 700 allocations), and once more as the process exits, finding
-nothing to free. So the console script starts with the collector off; once the command's code
-is loaded, what exists goes to the permanent generation, which no collection walks (nor the one
-at exit), and collection resumes as usual for what the command allocates while it runs (`weir
-serve`, `weir demo` and `--watch` run for hours).
+Start-up allocates a great many objects that live until the process exits: modules, classes,
+functions, click's commands and options. Python's collector would walk them again and again
+while they load, and once more as the process exits, finding nothing to free. So the console
+script starts with the collector off; once the command's code is loaded, what exists goes to
+the permanent generation, which no collection walks (nor the one at exit), and collection
+resumes as usual for what the command allocates while it runs (`weir serve`, `weir demo` and
+`--watch` run for hours).
 """
 
 from __future__ import annotations

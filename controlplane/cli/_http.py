@@ -1,7 +1,7 @@
 """One HTTP/1.1 request and its answer over a socket (TLS for https), for the CLI's client.
 
 Not the standard library's http.client: importing it loads the email package (its header
-parser) and ssl, which made up a quarter of a client command's start-up; the CLI sends one
+parser) and ssl, more than the rest of a client command loads beside click; the CLI sends one
 request per connection and reads one answer, which takes this much. ssl loads only for https.
 
 The answer is untrusted: its status line and head are capped (MAX_HEAD_BYTES, MAX_HEADERS), its

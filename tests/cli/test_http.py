@@ -80,14 +80,19 @@ def answering(answer: bytes, *, silent: bool = False) -> Iterator[_OneAnswer]:
 
 
 def send(
-    url: str, method: str = "GET", body: bytes | None = None, timeout: float = 5.0, **headers: str
+    url: str,
+    method: str = "GET",
+    body: bytes | None = None,
+    timeout: float = 5.0,
+    headers: dict[str, str] | None = None,
 ) -> Reply:
-    return Transport().request(method, url, headers=headers, body=body, timeout=timeout)
+    return Transport().request(method, url, headers=headers or {}, body=body, timeout=timeout)
 
 
 def test_a_request_and_its_json_answer_over_a_real_socket() -> None:
     with answering(JSON_OK) as server:
-        reply = send(f"{server.url}/v1/instances?service=web", Authorization="Bearer t0k")
+        url = f"{server.url}/v1/instances?service=web"
+        reply = send(url, headers={"Authorization": "Bearer t0k"})
 
     assert reply == Reply(200, "OK", b'{"a":1}')
     head = server.received.decode().split("\r\n")
@@ -99,7 +104,7 @@ def test_a_request_and_its_json_answer_over_a_real_socket() -> None:
 
 def test_a_body_goes_with_its_length() -> None:
     with answering(JSON_OK) as server:
-        send(f"{server.url}/v1/services/web", "PUT", b'{"name":"web"}', **{"Content-Type": "x"})
+        send(f"{server.url}/v1/services/web", "PUT", b'{"name":"web"}')
 
     assert b"\r\nContent-Length: 14\r\n" in server.received
     assert server.received.endswith(b'\r\n\r\n{"name":"web"}')
