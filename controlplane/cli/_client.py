@@ -13,10 +13,8 @@ import os
 from typing import Any, NamedTuple
 from urllib.parse import quote, urlencode, urlsplit
 
-from controlplane import defaults
 from controlplane.cli._errors import REFUSED, UNREACHABLE, USAGE, CliError
 
-DEFAULT_SERVER = f"http://{defaults.API}"
 TIMEOUT_S = 10.0
 MAX_ANSWER_BYTES = 64 * 1024 * 1024
 """An answer larger than this is refused unread: no API answer comes near it."""
