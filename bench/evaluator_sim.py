@@ -36,7 +36,19 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
-from controlplane.model import Outcome, Slo
+from controlplane.control import Controller
+from controlplane.ledger import SqliteStore
+from controlplane.model import (
+    DEFAULT_STEPS,
+    Activation,
+    Canary,
+    Instance,
+    Outcome,
+    RolloutStarted,
+    ServiceSpec,
+    Slo,
+)
+from controlplane.rollout import plan_for, propose_start
 from controlplane.stats import LATENCY_BOUNDS_MS, ClusterCounts
 from controlplane.verdict import (
     Dispersions,
@@ -153,6 +165,9 @@ class Scenario:
     """(H1, H0) 5xx rates for Wald's SPRT; None: the latency SPRT (or none for steps)."""
     note: str = ""
     share: float = field(default=0.0)
+    default_step: bool = True
+    """A rollout step: one of weir's default steps at this traffic (the goals are about those;
+    the steps it leaves out are simulated too, to show why)."""
 
     @property
     def policy(self) -> VerdictPolicy:
@@ -600,19 +615,24 @@ def _scenarios() -> tuple[Scenario, ...]:
             Arm(90.0, 0.001, slow_clumped_rate=0.01, instances=9),
         ),
     ]
-    # A canary at the default steps of a 100 requests/s service, one instance per version.
+    # A canary at weir's default steps of a 100 requests/s service, one instance per version:
+    # the steps `weir rollout start` fits to that traffic, and those it leaves out.
+    fitted = default_steps(Traffic(100.0, 0.001))
     for harmful in (False, True):
         rate = 0.005 if harmful else 0.001
         what = "5x worse (0.5% vs 0.1%)" if harmful else "identical (0.1%)"
-        for percent in (1.0, 5.0, 25.0, 50.0):
+        for percent in (p for p in DEFAULT_STEPS if p < 100):
+            kept = percent in fitted
             scenarios.append(
                 Scenario(
-                    f"step {percent:g}% of 100 rps, {what}",
+                    f"step {percent:g}% of 100 rps, {what}"
+                    + ("" if kept else " (left out of weir's default steps at this traffic)"),
                     "step",
                     Arm(percent, rate),
                     Arm(100.0 - percent, 0.001),
-                    new_instance=percent == 1.0,
+                    new_instance=percent <= fitted[0],
                     share=percent / 100,
+                    default_step=kept,
                 )
             )
         scenarios.append(
@@ -627,6 +647,24 @@ def _scenarios() -> tuple[Scenario, ...]:
             )
         )
     return tuple(scenarios)
+
+
+def default_steps(traffic: Traffic) -> tuple[float, ...]:
+    """The steps `weir rollout start` takes when nobody names any, for a service of one old
+    and one new instance at `traffic`: weir's own fitting, on an in-memory ledger."""
+    controller = Controller(SqliteStore(":memory:"))
+    controller.apply_service(ServiceSpec(name="web"), actor="sim")
+    for instance_id, version in (("a", "v1"), ("c", "v2")):
+        instance = Instance(id=instance_id, service="web", version=version, address="10.0.0.1:80")
+        controller.add_instance(instance, actor="sim")
+    controller.change("a", Activation.live(1), actor="sim")
+    plan = plan_for(controller.state.services["web"])
+    entry = propose_start(
+        controller.state, "web", "v2", plan, actor="sim", traffic=traffic, fit_steps=True
+    )
+    event = entry.event
+    assert isinstance(event, RolloutStarted) and isinstance(event.plan, Canary)
+    return event.plan.steps
 
 
 SCENARIOS = _scenarios()
@@ -791,6 +829,8 @@ def report(results: dict[int, list[RunResult]], runs: int, seed: int) -> tuple[s
             f"  {scenario.name}: passed {_share(len(passes), len(rs))}, failed "
             f"{fails / len(rs):.1%}; {_times(passes)}; forecast {said}"
         )
+        if not scenario.default_step:
+            continue
         harmful = "worse" in scenario.name
         share = len(passes) / len(rs)
         goals.append(

@@ -235,6 +235,7 @@ def rollouts_router(
             actor=actor,
             reason=request.reason,
             traffic=traffic,
+            fit_steps=request.steps is None and spec.rollout.steps is None,
         )
 
     @router.get("", summary="Rollouts in progress")

@@ -165,7 +165,25 @@ def forecast_lines(event: dict[str, Any]) -> list[str]:
             f"  step {step['stage'] + 1} ({step['label']}, {100 * step['share']:.3g}% of "
             f"traffic): {said} if as good as the old version{late}"
         )
+    left_out = event.get("left_out") or []
+    if left_out:
+        took = " and ".join(
+            f"{s['label']} about {say_duration(s['seconds'])}"
+            if s["seconds"] is not None
+            else f"{s['label']} more than a month"
+            for s in left_out
+        )
+        lines.append(
+            f"the default steps start at {_plan_steps(event)[0]:g}%: at this traffic "
+            f"{took} to pass, more than half of the {limit} a step may take (name the steps "
+            "with --steps to keep them)"
+        )
     return lines
+
+
+def _plan_steps(event: dict[str, Any]) -> list[float]:
+    steps: list[float] = event["plan"]["steps"]
+    return steps
 
 
 def _plan_text(plan: dict[str, Any]) -> str:

@@ -73,6 +73,7 @@ from controlplane.model._rollout import (
 )
 from controlplane.model._rules import check_batch
 from controlplane.model._service import (
+    DEFAULT_STEPS,
     DNS_LABEL,
     SERVICE_NAME,
     Judging,
@@ -104,6 +105,7 @@ from controlplane.units import split_address
 
 __all__ = [
     "COMPARE_HEADER",
+    "DEFAULT_STEPS",
     "DNS_LABEL",
     "LATENCY_BOUNDS_MS",
     "MAX_HOST",

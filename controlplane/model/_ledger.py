@@ -105,6 +105,9 @@ class RolloutStarted(_Event):
     forecast: tuple[StepForecast, ...] = Field(default=(), max_length=MAX_STEPS)
     """Each judged step's expected time to a pass at the traffic when it started (empty when
     the evaluator had no traffic to go by)."""
+    left_out: tuple[StepForecast, ...] = Field(default=(), max_length=MAX_STEPS)
+    """The default steps this rollout started without, each with its forecast: too small for
+    the service's traffic to judge in time (controlplane.rollout._forecast.fit_default_steps)."""
 
     def describe(self) -> str:
         return f"rollout {self.rollout_id} started: {self.plan.strategy} to {self.version}"

@@ -22,6 +22,7 @@ from controlplane.model._instance import Activation
 from controlplane.model._service import (
     DEFAULT_DECIDE_WITHIN_S,
     DEFAULT_GRACE_S,
+    DEFAULT_STEPS,
     AcceptRisk,
     DecideWithin,
     MirrorPercent,
@@ -60,7 +61,7 @@ class Canary(_Plan):
     the old instances are deactivated one at a time, then retired after the grace period."""
 
     strategy: Literal["canary"] = "canary"
-    steps: Steps = (1, 5, 25, 50, 100)
+    steps: Steps = DEFAULT_STEPS
 
 
 class Partial(_Plan):
@@ -85,7 +86,7 @@ class Shadow(_Plan):
 
     strategy: Literal["shadow"] = "shadow"
     mirror_percent: MirrorPercent = 10.0
-    steps: Steps = (1, 5, 25, 50, 100)
+    steps: Steps = DEFAULT_STEPS
 
 
 Plan = Annotated[Canary | Partial | BlueGreen | Shadow, Field(discriminator="strategy")]

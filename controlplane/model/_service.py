@@ -195,9 +195,18 @@ AcceptRisk = Annotated[
 ]
 
 
+DEFAULT_STEPS: tuple[float, ...] = (1, 5, 25, 50, 100)
+"""weir's steps when neither the service file nor the operator names any: fitted to the
+service's traffic when a rollout starts (controlplane.rollout._forecast.fit_default_steps)."""
+
+
 class RolloutDefaults(_Frozen):
     strategy: Strategy = Strategy.CANARY
-    steps: Steps = (1, 5, 25, 50, 100)
+    steps: Steps | None = Field(
+        default=None,
+        description="unset: weir's default steps (1, 5, 25, 50, 100), from the smallest the "
+        "service's recent traffic can judge within half of decide_within",
+    )
     bake: Duration = 60.0
     auto_rollback: bool = True
     grace: Duration = Field(

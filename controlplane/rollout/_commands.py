@@ -15,6 +15,7 @@ from pydantic import TypeAdapter
 from controlplane.control import BudgetGate, Controller
 from controlplane.errors import Conflict, InvalidInput, NotFound
 from controlplane.model import (
+    DEFAULT_STEPS,
     ActivationState,
     Entry,
     Plan,
@@ -31,7 +32,7 @@ from controlplane.model import (
     Strategy,
     apply_event,
 )
-from controlplane.rollout._forecast import forecast_steps, refusal
+from controlplane.rollout._forecast import fit_default_steps, forecast_steps, refusal
 from controlplane.rollout._planner import grace_ends, rollback_batch, undo_batch
 from controlplane.verdict import Traffic
 
@@ -78,7 +79,8 @@ def plan_for(
         "accept_risk": defaults.accept_risk if accept_risk is None else accept_risk,
     }
     if "steps" in uses:
-        fields["steps"] = tuple(steps) if steps is not None else defaults.steps
+        named = steps if steps is not None else defaults.steps
+        fields["steps"] = tuple(named) if named is not None else DEFAULT_STEPS
     if "mirror_percent" in uses:
         fields["mirror_percent"] = (
             defaults.mirror_percent if mirror_percent is None else mirror_percent
@@ -99,11 +101,14 @@ def propose_start(
     actor: str,
     reason: str = "",
     traffic: Traffic | None = None,
+    fit_steps: bool = False,
 ) -> ProposedEntry:
     """The RolloutStarted entry, or the refusal: unknown service or version, no registered
     instance of it, the version already serving all live traffic, a rollout in progress, or --
     given the service's recent `traffic` -- a step not expected to pass within the plan's
-    decide_within (unless it accepts the risk). The entry records each step's forecast."""
+    decide_within (unless it accepts the risk). The entry records each step's forecast.
+    `fit_steps`: the plan's steps are weir's defaults, to be fitted to `traffic`
+    (`fit_default_steps`)."""
     if service not in state.services:
         raise NotFound(f"unknown service {service!r}", field="service")
     if (running := state.active_rollout(service)) is not None:
@@ -151,6 +156,8 @@ def propose_start(
         ),
     )
     if traffic is not None:
+        if fit_steps:
+            event = fit_default_steps(state, event, traffic)
         started = apply_event(state, event, state.seq + 1).rollouts[event.rollout_id]
         forecast = forecast_steps(state, started, traffic)
         if (why := refusal(started, forecast, traffic)) is not None:
@@ -169,12 +176,21 @@ def start(
     reason: str = "",
     budget_gate: BudgetGate | None = None,
     traffic: Traffic | None = None,
+    fit_steps: bool = False,
 ) -> Entry:
     """Record a new rollout; the driver takes its steps. Refused with no change while the
     service's error budget is exhausted (`budget_gate`, by default the controller's), or when
-    at `traffic` a step would not be decided in time (see `propose_start`)."""
+    at `traffic` a step would not be decided in time (see `propose_start`, and for
+    `fit_steps` weir's default steps fitted to the traffic)."""
     proposed = propose_start(
-        controller.state, service, version, plan, actor=actor, reason=reason, traffic=traffic
+        controller.state,
+        service,
+        version,
+        plan,
+        actor=actor,
+        reason=reason,
+        traffic=traffic,
+        fit_steps=fit_steps,
     )
     refusal = (budget_gate or controller.budget_refusal)(service)
     if refusal:

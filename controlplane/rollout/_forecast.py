@@ -15,9 +15,11 @@ import math
 from controlplane.model import (
     Activation,
     ActivationState,
+    RolloutStarted,
     RolloutState,
     State,
     StepForecast,
+    apply_event,
     format_duration,
     say_duration,
 )
@@ -26,6 +28,10 @@ from controlplane.verdict import Traffic, VerdictPolicy, seconds_to_pass
 
 REFERENCE_S = 600.0
 """The replaced version's record a last step is judged against: at least the step before."""
+FIT_SHARE = 0.5
+"""weir's default steps start at the smallest whose forecast takes at most this share of
+decide_within: a forecast is an expected time, and the slowest twentieth of runs of a step takes
+about twice as long (bench/README.md, evaluator_sim's rollout steps)."""
 
 
 def forecast_steps(
@@ -98,6 +104,38 @@ def forecast_steps(
             )
         )
     return tuple(found)
+
+
+def fit_default_steps(state: State, event: RolloutStarted, traffic: Traffic) -> RolloutStarted:
+    """`event`, whose plan has weir's default steps (the operator named none), starting at the
+    smallest step from which every step is forecast to pass within FIT_SHARE of decide_within
+    at `traffic`; the steps it starts without are recorded in `left_out`, with their forecasts.
+    A 1% step of a 100 requests/s service would take most of an hour to show the new version
+    no worse: an operator wants the smallest blast radius that can be judged in time, not a
+    rollout that stalls. Unchanged when no cut fits (the refusal then names the options)."""
+    steps = getattr(event.plan, "steps", None)
+    if not steps:
+        return event
+    limit = event.plan.decide_within * FIT_SHARE
+    full_rollout, full = _forecast(state, event, traffic)
+    asked = [stage.step for stage in stages_of(full_rollout)]
+    for first in range(len(steps)):
+        fitted = event.model_copy(
+            update={"plan": event.plan.model_copy(update={"steps": tuple(steps[first:])})}
+        )
+        forecast = full if first == 0 else _forecast(state, fitted, traffic)[1]
+        if all(f.seconds is not None and f.seconds <= limit for f in forecast):
+            cut = {f"{percent:g}%" for percent in steps[:first]}
+            left_out = tuple(f for f in full if asked[f.stage] in cut)
+            return fitted.model_copy(update={"left_out": left_out}) if first else event
+    return event
+
+
+def _forecast(
+    state: State, event: RolloutStarted, traffic: Traffic
+) -> tuple[RolloutState, tuple[StepForecast, ...]]:
+    started = apply_event(state, event, state.seq + 1).rollouts[event.rollout_id]
+    return started, forecast_steps(state, started, traffic)
 
 
 def refusal(

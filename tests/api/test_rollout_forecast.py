@@ -74,3 +74,28 @@ async def test_big_enough_steps_start_without_an_option(api: httpx.AsyncClient) 
 
     assert response.status_code == 201, response.text
     assert all(f["within"] for f in response.json()["event"]["forecast"])
+
+
+async def test_weirs_default_steps_start_where_the_traffic_can_judge_them(
+    api: httpx.AsyncClient,
+) -> None:
+    # the service file names no steps, nor does the operator: weir's (1, 5, 25, 50, 100)
+    response = await api.post("/v1/rollouts", json={"service": "web", "version": "v2"})
+
+    assert response.status_code == 201, response.text
+    event = response.json()["event"]
+    assert event["plan"]["steps"] == [25, 50, 100]
+    assert [f["label"] for f in event["left_out"]] == ["1%", "5%"]
+    assert all(f["seconds"] > 300 for f in event["left_out"])  # over half of decide_within
+    assert all(f["seconds"] <= 300 for f in event["forecast"])
+
+
+async def test_steps_the_service_file_names_are_kept_as_named(api: httpx.AsyncClient) -> None:
+    service = {"name": "web", "rollout": {"steps": [1, 5, 25, 50, 100], "accept_risk": True}}
+    assert (await api.put("/v1/services/web", json=service)).status_code == 200
+
+    response = await api.post("/v1/rollouts", json={"service": "web", "version": "v2"})
+
+    assert response.status_code == 201, response.text
+    event = response.json()["event"]
+    assert event["plan"]["steps"] == [1, 5, 25, 50, 100] and event["left_out"] == []

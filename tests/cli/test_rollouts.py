@@ -251,3 +251,23 @@ def test_the_forecast_of_each_step_is_printed_as_recorded() -> None:
         "  step 3 (100%: a out, 100% of traffic): no pass in sight at this traffic if as good as "
         "the old version  (over; the plan accepts the risk)",
     ]
+
+
+def test_the_default_steps_left_out_are_named_with_their_forecasts() -> None:
+    from controlplane.cli._rollouts import forecast_lines
+
+    event = {
+        "plan": {"decide_within": "10m", "steps": [25, 50, 100]},
+        "forecast": [
+            {"stage": 1, "label": "25%", "share": 0.25, "seconds": 240.0, "within": True},
+        ],
+        "left_out": [
+            {"stage": 1, "label": "1%", "share": 0.01, "seconds": 3000.0, "within": False},
+            {"stage": 2, "label": "5%", "share": 0.05, "seconds": 666.0, "within": False},
+        ],
+    }
+    assert forecast_lines(event)[-1] == (
+        "the default steps start at 25%: at this traffic 1% about 50 min and 5% about 11 min "
+        "to pass, more than half of the 10m a step may take (name the steps with --steps to "
+        "keep them)"
+    )

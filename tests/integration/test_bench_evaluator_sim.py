@@ -43,3 +43,12 @@ def test_the_wilson_interval() -> None:
     low, high = evaluator_sim.wilson(10, 1000)
     assert low == pytest.approx(0.0054, abs=1e-4) and high == pytest.approx(0.0183, abs=1e-4)
     assert evaluator_sim.wilson(0, 1000)[0] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_steps_weirs_default_leaves_out_are_shown_but_carry_no_goal() -> None:
+    chosen = [_index("step 1% of 100 rps, identical"), _index("step 25% of 100 rps, identical")]
+    results = run_all(1, seed=1, workers=1, only=chosen)
+    text, _ = report(results, runs=1, seed=1)
+    _, goals = text.split("Goals:")
+    assert "step 1% of 100 rps, identical (0.1%) (left out of weir's default steps" in text
+    assert "step 25% of 100 rps" in goals and "step 1% of" not in goals

@@ -164,3 +164,33 @@ def test_forecast_steps_is_pure() -> None:
     c, event = _started((25, 50, 100), HUNDRED)
     started = apply_event(c.state, event, c.state.seq + 1).rollouts[event.rollout_id]
     assert forecast_steps(c.state, started, HUNDRED) == forecast_steps(c.state, started, HUNDRED)
+
+
+def _defaulted(traffic: Traffic) -> RolloutStarted:
+    c = world(old={"a": 1}, steps=None)  # the service file names no steps
+    plan = plan_for(c.state.services["web"])
+    entry = propose_start(c.state, "web", "v2", plan, actor="ops", traffic=traffic, fit_steps=True)
+    assert isinstance(entry.event, RolloutStarted)
+    return entry.event
+
+
+def test_the_default_steps_start_at_the_smallest_the_traffic_judges_in_time() -> None:
+    event = _defaulted(HUNDRED)
+    assert getattr(event.plan, "steps", None) == (25, 50, 100)
+    assert [(f.label, f.within) for f in event.left_out] == [("1%", False), ("5%", False)]
+    half = event.plan.decide_within / 2
+    assert all(f.seconds is not None and f.seconds <= half for f in event.forecast)
+
+
+def test_a_busy_service_keeps_every_default_step() -> None:
+    event = _defaulted(Traffic(3000.0, 0.001))
+    assert getattr(event.plan, "steps", None) == (1, 5, 25, 50, 100) and event.left_out == ()
+
+
+def test_default_steps_no_cut_can_fit_are_kept_for_the_refusal_to_explain() -> None:
+    c = world(old={"a": 1}, steps=None)
+    plan = plan_for(c.state.services["web"])
+    with pytest.raises(Conflict, match=r"to pass step 2 \(1%\) and.*--accept-risk"):
+        propose_start(
+            c.state, "web", "v2", plan, actor="ops", traffic=Traffic(0.5, 0.001), fit_steps=True
+        )
