@@ -6,7 +6,8 @@ while they load, and once more as the process exits, finding nothing to free. So
 script starts with the collector off; once the command's code is loaded, what exists goes to
 the permanent generation, which no collection walks (nor the one at exit), and collection
 resumes as usual for what the command allocates while it runs (`weir serve`, `weir demo` and
-`--watch` run for hours).
+`--watch` run for hours). Cyclic garbage start-up left, if any, is then never freed: a one-off
+amount, bounded by what loading the code made.
 """
 
 from __future__ import annotations
