@@ -53,7 +53,7 @@ class Transport:
     def request(
         self, method: str, url: str, *, headers: dict[str, str], body: bytes | None, timeout: float
     ) -> Reply:
-        from controlplane.cli._http import NotHttp, exchange
+        from controlplane.cli._http import NotHttp, Unsendable, exchange
 
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -75,13 +75,14 @@ class Transport:
                 timeout=timeout,
                 limit=MAX_ANSWER_BYTES,
             )
-        except ValueError as exc:
-            # Never echo the header: a token may be in it.
+        except Unsendable as exc:
             raise BadHeader(f"the request could not be sent: {exc}") from exc
         except TimeoutError as exc:
             raise TimedOut(str(exc) or "timed out") from exc
-        except (OSError, NotHttp) as exc:
+        except (OSError, NotHttp) as exc:  # ssl's errors too, a certificate refused among them
             raise Unreachable(str(exc) or type(exc).__name__) from exc
+        except ValueError as exc:  # a host name no resolver takes (a NUL, a label too long)
+            raise BadUrl(str(exc)) from exc
         if len(answer.body) > MAX_ANSWER_BYTES:
             raise Unreachable(f"the answer is larger than {MAX_ANSWER_BYTES} bytes")
         return Reply(answer.status, answer.reason, answer.body)

@@ -35,26 +35,32 @@ class NotHttp(Exception):
     """The server's answer is not HTTP/1.x, or is larger than its limits."""
 
 
+class Unsendable(Exception):
+    """A header that cannot be sent as it is; the message names no value (a token may be one).
+    Not a ValueError: ssl's certificate errors are ValueErrors too, and mean something else."""
+
+
 def request_bytes(
     method: str, target: str, host: str, headers: dict[str, str], body: bytes | None
 ) -> bytes:
     """The request as sent: `headers` plus Host, Content-Length, Accept-Encoding: identity and
-    Connection: close. ValueError, naming no value (a token may be one), when a header cannot
-    be sent as it is."""
-    lines = [f"{method} {target} HTTP/1.1", f"Host: {host}", "Accept-Encoding: identity"]
-    lines.append("Connection: close")
+    Connection: close. Unsendable when the target or a header cannot be sent as it is."""
+    if not target.isascii() or any(c <= " " or c == "\x7f" for c in target):
+        raise Unsendable("the URL's path holds a space, a control or a non-ASCII character")
+    fields = {"Host": host, "Accept-Encoding": "identity", "Connection": "close"}
     if body is not None or method in ("POST", "PUT", "PATCH"):
-        lines.append(f"Content-Length: {len(body or b'')}")
-    for name, value in headers.items():
+        fields["Content-Length"] = str(len(body or b""))
+    lines = [f"{method} {target} HTTP/1.1"]
+    for name, value in (fields | headers).items():
         if not name or not set(name) <= TOKEN:
-            raise ValueError("a header name is not an HTTP token")
+            raise Unsendable("a header name is not an HTTP token")
         if any((c < " " and c != "\t") or c == "\x7f" for c in value):
-            raise ValueError(f"the {name} header holds a control character")
+            raise Unsendable(f"the {name} header holds a control character")
         lines.append(f"{name}: {value}")
     try:
         head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
     except UnicodeEncodeError:
-        raise ValueError("a header holds a character HTTP cannot carry") from None
+        raise Unsendable("a header holds a character HTTP cannot carry") from None
     return head + (body or b"")
 
 
@@ -100,7 +106,7 @@ def exchange(
 ) -> Answer:
     """`method target` to hostname:port over a new connection, and the answer. OSError when the
     connection fails or breaks (TimeoutError after `timeout` seconds of silence), NotHttp for an
-    answer that is not HTTP, ValueError (before connecting) for a header that cannot be sent."""
+    answer that is not HTTP, Unsendable (before connecting) for a header that cannot be sent."""
     https = url_scheme == "https"
     port = port or (443 if https else 80)
     shown = f"[{hostname}]" if ":" in hostname else hostname

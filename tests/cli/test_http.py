@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import io
 import socket
+import ssl
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 
@@ -22,6 +24,7 @@ from controlplane.cli._client import (
     Unreachable,
 )
 from controlplane.cli._http import MAX_HEAD_BYTES, MAX_HEADERS, NotHttp, read_answer
+from tests.tls._certs import Pki
 
 JSON_OK = b'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 7\r\n\r\n{"a":1}'
 
@@ -30,9 +33,12 @@ class _OneAnswer:
     """A server on a free 127.0.0.1 port that answers one connection with `answer` (after
     reading the request's head and body) and keeps what it was sent."""
 
-    def __init__(self, answer: bytes, *, silent: bool = False) -> None:
+    def __init__(
+        self, answer: bytes, *, silent: bool = False, tls: ssl.SSLContext | None = None
+    ) -> None:
         self.answer = answer
         self.silent = silent
+        self.tls = tls
         self.received = b""
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.port = self._listener.getsockname()[1]
@@ -41,6 +47,12 @@ class _OneAnswer:
 
     def _serve(self) -> None:
         connection, _ = self._listener.accept()
+        if self.tls is not None:
+            try:
+                connection = self.tls.wrap_socket(connection, server_side=True)
+            except OSError:  # the client refused the certificate
+                connection.close()
+                return
         with connection:
             while b"\r\n\r\n" not in self.received:
                 self.received += connection.recv(65536)
@@ -61,7 +73,7 @@ class _OneAnswer:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
 
     def __enter__(self) -> _OneAnswer:
         self._thread.start()
@@ -74,9 +86,21 @@ class _OneAnswer:
 
 
 @contextmanager
-def answering(answer: bytes, *, silent: bool = False) -> Iterator[_OneAnswer]:
-    with _OneAnswer(answer, silent=silent) as server:
+def answering(
+    answer: bytes, *, silent: bool = False, tls: ssl.SSLContext | None = None
+) -> Iterator[_OneAnswer]:
+    with _OneAnswer(answer, silent=silent, tls=tls) as server:
         yield server
+
+
+@pytest.fixture
+def tls(tmp_path: Path) -> tuple[ssl.SSLContext, Path]:
+    """A server's TLS context with a certificate for 127.0.0.1, and the CA that signed it."""
+    pki = Pki(tmp_path)
+    pair = pki.server()
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(pair.cert, pair.key)
+    return context, pki.ca
 
 
 def send(
@@ -122,6 +146,20 @@ def test_an_answer_framed_by_closing_is_read_to_the_end() -> None:
         assert send(server.url) == Reply(502, "Bad Gateway", b"upstream down")
 
 
+def test_https_checks_the_certificate_against_the_trusted_cas(
+    tls: tuple[ssl.SSLContext, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    context, ca = tls
+    with answering(JSON_OK, tls=context) as server, pytest.raises(Unreachable) as caught:
+        send(server.url)
+    assert "CERTIFICATE_VERIFY_FAILED" in str(caught.value)
+
+    monkeypatch.setenv("SSL_CERT_FILE", str(ca))  # trusted as the system's CAs are
+    with answering(JSON_OK, tls=context) as server:
+        assert send(f"{server.url}/v1/proxies") == Reply(200, "OK", b'{"a":1}')
+    assert server.received.startswith(b"GET /v1/proxies HTTP/1.1\r\n")
+
+
 def test_nothing_listening_is_unreachable() -> None:
     with socket.create_server(("127.0.0.1", 0)) as taken:
         port = taken.getsockname()[1]
@@ -145,6 +183,11 @@ def test_an_answer_larger_than_the_limit_is_refused(monkeypatch: pytest.MonkeyPa
     too_large = b"HTTP/1.1 200 OK\r\nContent-Length: 1001\r\n\r\n" + b"x" * 1001
     with answering(too_large) as server, pytest.raises(Unreachable, match="larger than 1000"):
         send(server.url)
+
+
+def test_a_path_that_cannot_be_sent_is_refused() -> None:
+    with pytest.raises(BadHeader, match="the URL's path holds a space"):
+        send("http://127.0.0.1:1/v1/a b")
 
 
 @pytest.mark.parametrize(
