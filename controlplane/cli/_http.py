@@ -108,9 +108,9 @@ def exchange(
     connection fails or breaks (TimeoutError after `timeout` seconds of silence), NotHttp for an
     answer that is not HTTP, Unsendable (before connecting) for a header that cannot be sent."""
     https = url_scheme == "https"
-    port = port or (443 if https else 80)
-    shown = f"[{hostname}]" if ":" in hostname else hostname
     default = 443 if https else 80
+    port = default if port is None else port
+    shown = f"[{hostname}]" if ":" in hostname else hostname
     request = request_bytes(
         method, target, shown if port == default else f"{shown}:{port}", headers, body
     )
