@@ -152,23 +152,19 @@ def _regular_install(scratch: Path) -> Path:
     venv = scratch / "installed"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
     python = venv / "bin" / "python"
-    site = subprocess.run(
-        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
-    ours = subprocess.run(
-        [sys.executable, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
-    (Path(site) / "weir-dependencies.pth").write_text(ours + "\n")
+    (_site_packages(str(python)) / "weir-dependencies.pth").write_text(
+        f"{_site_packages(sys.executable)}\n"
+    )
     pip = [sys.executable, "-m", "pip", "--python", str(python), "install", "--quiet"]
     pip += ["--no-deps", "--no-build-isolation", "--no-index", str(source)]
     subprocess.run(pip, check=True)
     return python
+
+
+def _site_packages(python: str) -> Path:
+    code = "import sysconfig; print(sysconfig.get_paths()['purelib'])"
+    done = subprocess.run([python, "-c", code], check=True, capture_output=True, text=True)
+    return Path(done.stdout.strip())
 
 
 def _commands(python: str, weir: str) -> dict[str, list[str]]:
