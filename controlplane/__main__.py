@@ -1,5 +1,5 @@
 """`python -m controlplane`: the `weir` command, for when the console script is not on PATH."""
 
-from controlplane.cli._main import main
+from controlplane.cli import main
 
 main()

@@ -10,8 +10,10 @@ import math
 import re
 
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
-_PATTERN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$")
-_HOSTNAME = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9.]*[A-Za-z0-9])?$")
+# Patterns as text, compiled on first use (and kept by re's cache): every `weir` command imports
+# this module as it starts, and most never parse a duration or an address.
+_PATTERN = r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$"
+_HOSTNAME = r"^[A-Za-z0-9]([-A-Za-z0-9.]*[A-Za-z0-9])?$"
 
 MAX_HOST = 253
 """A DNS name: at most 253 characters, each label at most 63 (RFC 1035)."""
@@ -29,7 +31,7 @@ def parse_duration(text: object) -> float:
         seconds = float(text)
     elif isinstance(text, str) and len(text) > MAX_DURATION_TEXT:
         raise ValueError(f"a duration is at most {MAX_DURATION_TEXT} characters (such as 30d)")
-    elif isinstance(text, str) and (match := _PATTERN.fullmatch(text)):
+    elif isinstance(text, str) and (match := re.fullmatch(_PATTERN, text)):
         seconds = float(match.group(1)) * _UNITS[match.group(2)]
     else:
         raise ValueError(f"{text!r} is not a duration such as 2s, 500ms or 30d")
@@ -89,6 +91,6 @@ def split_address(address: str) -> tuple[str, int]:
             f"the host name {host[:40]!r}... is longer than a DNS name may be ({MAX_HOST} "
             f"characters, {MAX_DNS_LABEL} between dots)"
         )
-    if not _HOSTNAME.fullmatch(host):
+    if not re.fullmatch(_HOSTNAME, host):
         raise ValueError(f"{host!r} in {address!r} is not a host name or IP address")
     return host, port

@@ -1,4 +1,4 @@
-"""The CLI's client of the weir HTTP API, on the standard library's http.client.
+"""The CLI's client of the weir HTTP API, on a socket (controlplane.cli._http).
 
 Not httpx: importing it (and what it pulls in) costs a client command more than the rest of
 its start-up together, and a CLI call is one short request. `Transport` is the one seam for
@@ -10,14 +10,11 @@ no network exception ever reaches an operator as a traceback.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any, NamedTuple
 from urllib.parse import quote, urlencode, urlsplit
 
-from controlplane import defaults
 from controlplane.cli._errors import REFUSED, UNREACHABLE, USAGE, CliError
 
-DEFAULT_SERVER = f"http://{defaults.API}"
 TIMEOUT_S = 10.0
 MAX_ANSWER_BYTES = 64 * 1024 * 1024
 """An answer larger than this is refused unread: no API answer comes near it."""
@@ -43,7 +40,7 @@ class TimedOut(Unreachable):
 
 
 class BadHeader(Exception):
-    """A header the HTTP library refused to send (its own message is not repeated)."""
+    """A header that cannot be sent (the message names the header, never its value)."""
 
 
 class BadUrl(Exception):
@@ -56,8 +53,7 @@ class Transport:
     def request(
         self, method: str, url: str, *, headers: dict[str, str], body: bytes | None, timeout: float
     ) -> Reply:
-        import http.client
-        import socket
+        from controlplane.cli._http import NotHttp, Unsendable, exchange
 
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -66,29 +62,30 @@ class Transport:
             port = parts.port
         except ValueError as exc:
             raise BadUrl(str(exc)) from exc
-        if parts.scheme == "https":
-            connection: http.client.HTTPConnection = http.client.HTTPSConnection(
-                parts.hostname, port, timeout=timeout
-            )
-        else:
-            connection = http.client.HTTPConnection(parts.hostname, port, timeout=timeout)
-        target = parts.path + (f"?{parts.query}" if parts.query else "")
+        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         try:
-            connection.request(method, target, body=body, headers=headers)
-            response = connection.getresponse()
-            answer = response.read(MAX_ANSWER_BYTES + 1)
+            answer = exchange(
+                method,
+                parts.scheme,
+                parts.hostname,
+                port,
+                target,
+                headers=headers,
+                body=body,
+                timeout=timeout,
+                limit=MAX_ANSWER_BYTES,
+            )
+        except Unsendable as exc:
+            raise BadHeader(f"the request could not be sent: {exc}") from exc
         except TimeoutError as exc:
             raise TimedOut(str(exc) or "timed out") from exc
-        except ValueError as exc:
-            # http.client quotes the header value it refused: never echo it, a token may be in it.
-            raise BadHeader("the request could not be sent: a header is not valid HTTP") from exc
-        except (OSError, http.client.HTTPException, socket.gaierror) as exc:
+        except (OSError, NotHttp) as exc:  # ssl's errors too, a certificate refused among them
             raise Unreachable(str(exc) or type(exc).__name__) from exc
-        finally:
-            connection.close()
-        if len(answer) > MAX_ANSWER_BYTES:
+        except ValueError as exc:  # a host name no resolver takes (a NUL, a label too long)
+            raise BadUrl(str(exc)) from exc
+        if len(answer.body) > MAX_ANSWER_BYTES:
             raise Unreachable(f"the answer is larger than {MAX_ANSWER_BYTES} bytes")
-        return Reply(response.status, response.reason, answer)
+        return Reply(answer.status, answer.reason, answer.body)
 
 
 class ApiClient:
@@ -113,8 +110,6 @@ class ApiClient:
     ) -> ApiClient:
         """The token given (--token), else WEIR_TOKEN, else the file WEIR_TOKEN_FILE names,
         else the one `weir serve` saved on this machine for this server."""
-        from controlplane.token_file import local_token_path, read_local_token
-
         if token:
             return cls(server, token=token, token_source="--token", transport=transport)
         if token := os.environ.get("WEIR_TOKEN"):
@@ -124,6 +119,9 @@ class ApiClient:
             return cls(
                 server, token=_read_token_file(path), token_source=source, transport=transport
             )
+        # Here, not above: it loads pathlib, which no other client command needs.
+        from controlplane.token_file import local_token_path, read_local_token
+
         if token := read_local_token(server):
             source = f"{local_token_path(server)}, saved by `weir serve`"
             return cls(server, token=token, token_source=source, transport=transport)
@@ -212,7 +210,8 @@ def _checked_token(token: str, source: str) -> str:
 
 def _read_token_file(path: str) -> str:
     try:
-        token = Path(path).read_text().strip()
+        with open(path) as file:
+            token = file.read().strip()
     except (OSError, UnicodeDecodeError) as exc:
         raise CliError(f"cannot read the token in WEIR_TOKEN_FILE={path}: {exc}", USAGE) from exc
     if not token:

@@ -17,6 +17,7 @@ from typing import Any, NamedTuple, NoReturn
 import click
 
 import controlplane
+from controlplane.cli import _collector
 from controlplane.cli._errors import REFUSED, USAGE, CliError
 from controlplane.cli._options import global_options
 from controlplane.errors import WeirError
@@ -173,6 +174,7 @@ class _Weir(click.Group):
             module = importlib.import_module(f"controlplane.cli.{lazy.module}")
             command: click.Command = getattr(module, lazy.attribute)
             self.commands[cmd_name] = with_global_options(command) if lazy.client else command
+            _collector.resume()  # the command's code is loaded: start-up is over
         return self.commands[cmd_name]
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
@@ -228,5 +230,5 @@ def cli() -> None:
 
 
 def main() -> None:
-    """The `weir` console script (and `python -m controlplane`)."""
+    """`weir` itself (controlplane.cli.main, the console script, runs it)."""
     cli.main(prog_name="weir")

@@ -13,15 +13,19 @@ import functools
 import os
 import sys
 from collections.abc import Callable
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import click
 
-from controlplane.cli._client import DEFAULT_SERVER, ApiClient, Transport
+from controlplane import defaults
 from controlplane.units import split_address
+
+if TYPE_CHECKING:
+    from controlplane.cli._client import ApiClient
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+DEFAULT_SERVER = f"http://{defaults.API}"
 SERVER_HELP = f"The weir HTTP API: WEIR_SERVER, else {DEFAULT_SERVER}."
 TOKEN_HELP = (
     "The bearer token to call it with: WEIR_TOKEN, else the file WEIR_TOKEN_FILE names, else "
@@ -85,6 +89,8 @@ def colour_on() -> bool:
 
 def api_client() -> ApiClient:
     """A client for this invocation's server and token, over a test's transport if any."""
+    from controlplane.cli._client import ApiClient, Transport  # not for --help nor --version
+
     ctx = click.get_current_context()
     server = global_value("server") or DEFAULT_SERVER
     return ApiClient.from_environment(

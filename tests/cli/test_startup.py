@@ -13,7 +13,12 @@ import controlplane
 from controlplane.cli._main import COMMANDS, SUMMARY_WIDTH
 from controlplane.model import Role, Strategy
 
-HEAVY = ("pydantic", "fastapi", "grpc", "httpx", "psycopg", "uvicorn", "prometheus_client")
+HEAVY = (
+    *("pydantic", "fastapi", "grpc", "httpx", "psycopg", "uvicorn", "prometheus_client"),
+    # The standard library's HTTP client and what it loads (controlplane/cli/_http.py is the
+    # CLI's own); ssl only for an https:// server.
+    *("http.client", "email", "ssl"),
+)
 
 PROBE = """
 import sys
@@ -22,7 +27,7 @@ try:
     cli.main(sys.argv[1:], prog_name="weir")
 except SystemExit:
     pass
-heavy = sorted({m.split(".")[0] for m in sys.modules} & set(HEAVY))
+heavy = [name for name in HEAVY if name in sys.modules]
 print("HEAVY:", ",".join(heavy), file=sys.stderr)
 """
 
