@@ -11,6 +11,7 @@ from controlplane.stats._proto import metrics_service_pb2
 from controlplane.stats._proto import prometheus_metrics_pb2 as pm
 from controlplane.stats._push import EVIDENCE, LATENCY_FAMILY, REQUESTS_FAMILY, read_flush
 from controlplane.stats._wire import BadMessage, Frame, Wanted
+from tests.safety._flood import field, varint
 from tests.stats._flushes import latency_family, message, requests_family, retries_family
 
 NAMES = (
@@ -29,19 +30,6 @@ def full_decode(raw: bytes) -> tuple[pm.MetricFamily, ...]:
 
 def found(raw: bytes) -> tuple[pm.MetricFamily, ...]:
     return EVIDENCE.families(Frame.decode(raw))
-
-
-def _field(number: int, data: bytes) -> bytes:
-    return _varint(number << 3 | 2) + _varint(len(data)) + data
-
-
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while value > 0x7F:
-        out.append(value & 0x7F | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
 
 
 labels = st.lists(
@@ -115,20 +103,20 @@ def test_a_family_whose_length_varint_is_cut_short_is_refused() -> None:
     family = requests_family({f"web--{n}": {"2": 1} for n in range(4)}).SerializeToString()
     assert len(family) > 0x7F  # its length takes two varint bytes
     with pytest.raises(BadMessage, match="not a StreamMetricsMessage"):
-        Frame.decode(b"\x12" + _varint(len(family))[:1])
+        Frame.decode(b"\x12" + varint(len(family))[:1])
 
 
 def _in_a_label_value(inner: bytes, tail: bytes = b"") -> bytes:
     """A message of one family of Envoy's whose one label's value holds `inner`."""
-    label = _field(1, b"envoy.cluster_name") + _field(2, inner)
-    metric = _field(1, label) + tail
-    other = _field(1, b"http.downstream_rq_xx") + _field(4, metric)
-    return _field(2, other)
+    label = field(1, b"envoy.cluster_name") + field(2, inner)
+    metric = field(1, label) + tail
+    other = field(1, b"http.downstream_rq_xx") + field(4, metric)
+    return field(2, other)
 
 
 def test_family_bounds_beyond_the_message_are_refused() -> None:
     # Bytes that look like a family of weir's, claiming more bytes than the message has left
-    name = _field(1, REQUESTS_FAMILY.encode())
+    name = field(1, REQUESTS_FAMILY.encode())
     raw = _in_a_label_value(b"\x12\x7f" + name)
     Frame.decode(raw)  # the message itself is sound
 
@@ -137,15 +125,15 @@ def test_family_bounds_beyond_the_message_are_refused() -> None:
 
 
 def test_a_look_alike_that_is_no_family_is_refused() -> None:
-    name = _field(1, REQUESTS_FAMILY.encode())
-    raw = _in_a_label_value(b"\x12" + _varint(len(name) + 2) + name + b"\xff\xff")
+    name = field(1, REQUESTS_FAMILY.encode())
+    raw = _in_a_label_value(b"\x12" + varint(len(name) + 2) + name + b"\xff\xff")
     with pytest.raises(BadMessage, match="is no MetricFamily"):
         found(raw)
 
 
 def test_a_family_naming_itself_twice_is_refused() -> None:
-    twice = _field(1, REQUESTS_FAMILY.encode()) + _field(1, b"server.uptime")
-    raw = _field(2, twice)
+    twice = field(1, REQUESTS_FAMILY.encode()) + field(1, b"server.uptime")
+    raw = field(2, twice)
     assert full_decode(raw) == ()  # the last name wins in a full decode
     with pytest.raises(BadMessage, match="names itself"):
         found(raw)
@@ -163,24 +151,24 @@ def test_a_family_inside_a_label_value_counts_as_if_sent() -> None:
     # A hostile sender framing one of weir's families inside a label value: read as if it had
     # sent that family outright (it may; the same checks then apply: stats/_wire.py)
     forged = requests_family({"web--a": {"5": 9}})
-    raw = _in_a_label_value(_field(2, forged.SerializeToString()))
+    raw = _in_a_label_value(field(2, forged.SerializeToString()))
 
     assert found(raw) == (forged,)
     assert full_decode(raw) == ()
 
 
 def test_a_family_inside_one_of_weirs_is_refused() -> None:
-    forged = _field(2, requests_family({"web--a": {"5": 9}}).SerializeToString())
-    label = _field(1, b"envoy.cluster_name") + _field(2, forged)
-    host = _field(1, REQUESTS_FAMILY.encode()) + _field(4, _field(1, label))
-    raw = _field(2, host) + _field(2, b"")  # two families: as many as names found
+    forged = field(2, requests_family({"web--a": {"5": 9}}).SerializeToString())
+    label = field(1, b"envoy.cluster_name") + field(2, forged)
+    host = field(1, REQUESTS_FAMILY.encode()) + field(4, field(1, label))
+    raw = field(2, host) + field(2, b"")  # two families: as many as names found
 
     with pytest.raises(BadMessage, match="overlaps another family"):
         found(raw)
 
 
 def test_a_message_stuffed_with_look_alikes_is_refused_beyond_its_family_count() -> None:
-    name = _field(1, REQUESTS_FAMILY.encode())
+    name = field(1, REQUESTS_FAMILY.encode())
     raw = _in_a_label_value(name * 3)  # one family, three look-alikes
 
     with pytest.raises(BadMessage, match="more family names than the message's 1 families"):
@@ -188,7 +176,7 @@ def test_a_message_stuffed_with_look_alikes_is_refused_beyond_its_family_count()
 
 
 def test_nothing_in_a_leading_identifier_is_taken_for_a_family() -> None:
-    forged = _field(2, retries_family({"web--a": 9}).SerializeToString())
+    forged = field(2, retries_family({"web--a": 9}).SerializeToString())
     assert forged.isascii()  # so it stays these bytes in a string field
     first = message([requests_family({"web--b": {"2": 1}})], "p1")
     first.identifier.node.cluster = forged.decode()
