@@ -859,13 +859,15 @@ def report(results: dict[int, list[RunResult]], runs: int, seed: int) -> tuple[s
         if name not in named:
             continue
         rs = rows(named[name])
-        weir_t = [r.weir.at_s for r in rs if r.weir is not None]
-        sprt_t = [r.sprt.at_s for r in rs if r.sprt is not None]
-        if len(weir_t) < len(rs) or not sprt_t:
-            goals.append(Goal(f"{name}: caught {len(weir_t)}/{len(rs)}", False))
-            continue
+        # a run not caught within the horizon counts as caught never: it is in the tail, where
+        # it moves a median or a 95th percentile only once it is more than 5% of the runs
+        weir_t = [r.weir.at_s if r.weir is not None else math.inf for r in rs]
+        sprt_t = [r.sprt.at_s if r.sprt is not None else math.inf for r in rs]
         med, sprt_med = statistics.median(weir_t), statistics.median(sprt_t)
         p95, sprt_p95 = _p(weir_t, 0.95), _p(sprt_t, 0.95)
+        if not math.isfinite(sprt_p95):
+            goals.append(Goal(f"{name}: the SPRT's p95 is beyond the horizon", False))
+            continue
         goals.append(
             Goal(
                 f"{name}: median {med:g} s <= {GOAL_SPRT_RATIO:g}x the SPRT's {sprt_med:g} s "

@@ -81,7 +81,11 @@ def test_a_name_is_a_dns_label(name: str) -> None:
 
 @pytest.mark.parametrize("steps", [[1, 5, 100], [100], [0.5, 100]])
 def test_steps_that_rise_to_100_are_accepted(steps: list[float]) -> None:
-    assert RolloutDefaults(steps=tuple(steps)).steps[-1] == 100
+    assert RolloutDefaults(steps=tuple(steps)).steps == tuple(steps)
+
+
+def test_unset_steps_are_weirs_defaults_fitted_when_a_rollout_starts() -> None:
+    assert RolloutDefaults().steps is None
 
 
 @pytest.mark.parametrize("steps", [[], [5, 1, 100], [1, 1, 100], [1, 5, 50], [0, 100], [50, 101]])
