@@ -29,7 +29,7 @@ ROOT = PROTO_DIR.parent
 PACKAGE_PATH = "controlplane/stats/_proto"
 """The import path the protos are compiled under, so generated imports name weir's package."""
 DEFAULT_OUT = ROOT / PACKAGE_PATH
-SOURCES = ("prometheus_metrics.proto", "metrics_service.proto")
+SOURCES = ("prometheus_metrics.proto", "metrics_service.proto", "metrics_wire.proto")
 
 
 def _descriptor_set(root: FileDescriptor) -> descriptor_pb2.FileDescriptorSet:

@@ -3,7 +3,8 @@
 `weir bootstrap` configures the sink (`envoy.stat_sinks.metrics_service`, 1 s flush, counters
 as deltas, tags as labels, histograms as histograms, at most 1,000 metrics a message). The sink
 sends every stat Envoy ever used, each metric a family of its own; weir reads the families
-below and passes over the rest. Seen with Envoy 1.40:
+below and passes over the rest without decoding them (stats/_wire.py finds weir's in each
+message's bytes, so its cost grows with weir's share of a message). Seen with Envoy 1.40:
 
 - a stream's first message carries `identifier.node` (about 60 KB: the node lists every
   extension Envoy has); later messages carry only metrics;
@@ -29,8 +30,13 @@ proxy could have seen:
   ADS stream on its connection, is refused with UNAUTHENTICATED and nothing it sent counts.
 - *What.* Only clusters weir sent that proxy (its view, or what it still holds) are counted;
   a negative or non-finite count ends the stream (a delta cannot be negative: it is a lie,
-  never a credit); a message with more metrics than the proxy's clusters could carry, or
-  more messages than flushes, ends it too.
+  never a credit), and so do bytes that are no StreamMetricsMessage or whose families are not
+  where their bytes say (stats/_wire.py).
+- *How big.* A message may carry `batch_size` families, in no more bytes than that many
+  metrics take (`max_metric_bytes` each on average; its identifier not counted), and no more
+  metrics in weir's families than the proxy's clusters could carry; a stream may send no
+  more messages than flushes. A message beyond any of these ends the stream. Each bound costs
+  O(1) or O(weir's families): the families weir passes over are counted in C, never read.
 - *How much.* One proxy's requests in a flush are bounded by `max_rps` times the seconds
   since its previous flush (at least one, at most ten); a flush claiming more is refused.
 - *Against the others.* What the proxies claim about one instance must agree (stats/_claims):
@@ -56,6 +62,7 @@ from controlplane.stats._counts import Reading
 from controlplane.stats._errors import SourceUnavailable
 from controlplane.stats._proto import metrics_service_pb2, prometheus_metrics_pb2
 from controlplane.stats._push_limits import PushLimits
+from controlplane.stats._wire import BadMessage, Frame, Wanted
 from controlplane.xds import close_requests, identity_refusal
 
 log = logging.getLogger(__name__)
@@ -79,6 +86,8 @@ MAX_NODE_ID = 1024
 
 StreamMetricsMessage = metrics_service_pb2.StreamMetricsMessage
 MetricFamily = prometheus_metrics_pb2.MetricFamily
+EVIDENCE = Wanted((REQUESTS_FAMILY, RETRIED_FAMILY, RETRIES_FAMILY, LATENCY_FAMILY))
+"""The families read_flush reads, found in a pushed message's bytes."""
 
 
 class Connection(Protocol):
@@ -296,14 +305,14 @@ class PushSource:
             {
                 STREAM_METRICS.name: grpc.stream_unary_rpc_method_handler(
                     self._stream,
-                    request_deserializer=StreamMetricsMessage.FromString,
+                    request_deserializer=None,  # bytes: stats/_wire.py reads them
                     response_serializer=metrics_service_pb2.StreamMetricsResponse.SerializeToString,
                 )
             },
         )
 
     async def _stream(
-        self, messages: AsyncIterator[StreamMetricsMessage], context: grpc.aio.ServicerContext
+        self, messages: AsyncIterator[bytes], context: grpc.aio.ServicerContext
     ) -> metrics_service_pb2.StreamMetricsResponse:
         """One metrics stream. A refused one ends with its status set, never by raising (see
         xds/_server.py: an aborted call's frame, and the flush it held, would linger)."""
@@ -324,7 +333,7 @@ class PushSource:
 
     async def _take(
         self,
-        messages: AsyncIterator[StreamMetricsMessage],
+        messages: AsyncIterator[bytes],
         context: grpc.aio.ServicerContext,
         peer: str,
     ) -> tuple[str, _Refused | None]:
@@ -332,9 +341,10 @@ class PushSource:
         node_id = ""
         pace = _Pace(self.limits.messages_per_s, self.limits.message_burst, time.monotonic())
         try:
-            async for message in messages:
-                if message.HasField("identifier") and message.identifier.node.id:
-                    node_id = self._named(node_id, message.identifier.node.id, context, peer)
+            async for raw in messages:
+                frame = self.read(raw)
+                if frame.node_id:
+                    node_id = self._named(node_id, frame.node_id, context, peer)
                 if not node_id:
                     raise _Refused(
                         grpc.StatusCode.INVALID_ARGUMENT,
@@ -348,10 +358,12 @@ class PushSource:
                         f"more than {self.limits.messages_per_s:g} stats flushes a second "
                         f"({per_flush} messages each at most, for the proxy's clusters)",
                     )
-                self._check_size(message, connection)
+                self._check_size(frame, connection)
                 try:
-                    self.receive(node_id, message.envoy_metrics, connection.sent)
-                except BadFlush as exc:
+                    families = EVIDENCE.families(frame)
+                    self._check_metrics(families, connection)
+                    self.receive(node_id, families, connection.sent)
+                except (BadMessage, BadFlush) as exc:
                     raise _Refused(grpc.StatusCode.INVALID_ARGUMENT, str(exc)) from None
         except _Refused as refused:
             return node_id, refused.with_traceback(None)
@@ -398,19 +410,44 @@ class PushSource:
             await asyncio.sleep(step)
             waited += step
 
-    def _check_size(self, message: StreamMetricsMessage, connection: Connection) -> None:
-        families = message.envoy_metrics
+    def read(self, raw: bytes) -> Frame:
+        """One pushed message's bytes, decoded but for its families (stats/_wire.py)."""
+        try:
+            return Frame.decode(raw)
+        except BadMessage as exc:
+            raise _Refused(grpc.StatusCode.INVALID_ARGUMENT, str(exc)) from None
+
+    def _most_metrics(self, connection: Connection) -> int:
+        """Metrics a message may carry: a batch, or what the proxy's clusters could fill."""
         limits = self.limits
-        if len(families) > limits.max_families:
+        return min(limits.metrics_a_flush(connection.sent_count()), limits.max_families)
+
+    def _check_size(self, frame: Frame, connection: Connection) -> None:
+        """The message's families and bytes, before any family is read: O(1)."""
+        limits = self.limits
+        if frame.family_count > limits.max_families:
             raise _Refused(
                 grpc.StatusCode.RESOURCE_EXHAUSTED,
-                f"{len(families)} metric families in one message, more than {limits.max_families}",
+                f"{frame.family_count} metric families in one message, more than "
+                f"{limits.max_families}",
             )
-        most = min(limits.metrics_a_flush(connection.sent_count()), limits.max_families)
+        most = self._most_metrics(connection)
+        size = frame.size - frame.identifier_size
+        if size > most * limits.max_metric_bytes:
+            raise _Refused(
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                f"{size} bytes of metrics in one message, more than the "
+                f"{most * limits.max_metric_bytes} that {most} metrics (what the proxy's "
+                f"{connection.sent_count()} clusters could carry) take at most",
+            )
+
+    def _check_metrics(self, families: Iterable[MetricFamily], connection: Connection) -> None:
+        """The metrics of weir's families in the message: O(weir's families)."""
+        most = self._most_metrics(connection)
         metrics = sum(len(family.metric) for family in families)
         if metrics > most:
             raise _Refused(
                 grpc.StatusCode.RESOURCE_EXHAUSTED,
-                f"{metrics} metrics in one message, more than the {most} the proxy's "
-                f"{connection.sent_count()} clusters could carry",
+                f"{metrics} metrics in weir's families of one message, more than the {most} "
+                f"the proxy's {connection.sent_count()} clusters could carry",
             )

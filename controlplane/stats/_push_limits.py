@@ -28,6 +28,9 @@ class PushLimits:
     message_burst: int = 16
     max_families: int = defaults.SINK_BATCH_SIZE
     """In one message: Envoy's sink sends each metric as a family, `batch_size` at most."""
+    max_metric_bytes: int = 2048
+    """What one metric may take on the wire, on average over a message: Envoy's biggest, a
+    histogram with its buckets and labels, takes a fraction of it."""
     metrics_per_cluster: int = 160
     """A flush may carry every stat Envoy keeps for each cluster sent (the bootstrap keeps them
     all; `--lean-stats` keeps a handful)."""

@@ -69,12 +69,12 @@ async def nodes(xds: str, streams: int, metadata_bytes: int) -> None:
     await channel.close()
 
 
-def _field(number: int, data: bytes) -> bytes:
+def field(number: int, data: bytes) -> bytes:
     """A length-delimited protobuf field."""
-    return _varint(number << 3 | 2) + _varint(len(data)) + data
+    return varint(number << 3 | 2) + varint(len(data)) + data
 
 
-def _varint(value: int) -> bytes:
+def varint(value: int) -> bytes:
     out = bytearray()
     while value > 0x7F:
         out.append(value & 0x7F | 0x80)
@@ -94,7 +94,7 @@ def _metric_template() -> bytes:
         ],
         counter=pm.Counter(value=1.0),
     )
-    return _field(4, metric.SerializeToString())
+    return field(4, metric.SerializeToString())
 
 
 def _flush(clusters: int, offset: int, node_id: str | None) -> bytes:
@@ -103,8 +103,8 @@ def _flush(clusters: int, offset: int, node_id: str | None) -> bytes:
     template = _metric_template()
     head, tail = template.split(_PLACE)
     metrics = b"".join(head + b"%07d" % (offset + n) + tail for n in range(clusters))
-    family = _field(1, b"cluster.upstream_rq_xx") + b"\x18\x00" + metrics
-    message = _field(2, family)
+    family = field(1, b"cluster.upstream_rq_xx") + b"\x18\x00" + metrics
+    message = field(2, family)
     if node_id is not None:
         identifier = metrics_service_pb2.StreamMetricsMessage()
         identifier.identifier.node.id = node_id

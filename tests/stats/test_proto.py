@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from google.protobuf.descriptor import Descriptor
 
-from controlplane.stats._proto import metrics_service_pb2
+from controlplane.stats._proto import metrics_service_pb2, metrics_wire_pb2
 from controlplane.stats._proto import prometheus_metrics_pb2 as pm
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -69,6 +69,14 @@ STREAM = metrics_service_pb2.StreamMetricsMessage
 def test_the_published_field_numbers(message: type, fields: dict[str, int]) -> None:
     descriptor: Descriptor = message.DESCRIPTOR  # type: ignore[attr-defined]
     assert {field.name: field.number for field in descriptor.fields} == fields
+
+
+def test_weirs_frame_reads_the_same_fields() -> None:
+    frame = metrics_wire_pb2.StreamMetricsFrame.DESCRIPTOR
+    assert {f.name: f.number for f in frame.fields} == {
+        f.name: f.number for f in STREAM.DESCRIPTOR.fields
+    }
+    assert frame.fields_by_name["identifier"].message_type is STREAM.Identifier.DESCRIPTOR
 
 
 def test_the_names_envoy_sends() -> None:

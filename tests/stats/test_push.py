@@ -299,7 +299,39 @@ async def test_more_metrics_than_the_proxys_clusters_could_carry_end_the_stream(
     assert await _push(source, [message([fits], "p1")]) is None
     refused = await _push(source, [message([too_many], "p1")])
     assert refused is not None and refused.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
-    assert "81 metrics in one message, more than the 80" in str(refused.details())
+    # the metrics counted are those of weir's families: the others are never read
+    assert "81 metrics in weir's families of one message, more than the 80" in str(
+        refused.details()
+    )
+    assert source.flushes == 1
+
+
+async def test_more_bytes_than_a_batch_of_metrics_takes_end_the_stream() -> None:
+    limits = PushLimits(metrics_per_cluster=8, spare_metrics=64, max_metric_bytes=100)
+    source = PushSource(directory=Directory(p1={"web--a", "web--b"}), limits=limits)
+    # 80 metrics at most (8 x 2 + 64), 8,000 bytes: Envoy's own families count, though unread
+    padding = pm.MetricFamily(name="server.padding", help="x" * 7700)
+    flush = [requests_family({"web--a": {"2": 1}}), padding]
+    fits = message(flush, "p1")
+    assert fits.ByteSize() - fits.identifier.ByteSize() <= 8000
+    padding.help += "x" * 200
+
+    assert await _push(source, [fits]) is None
+    refused = await _push(source, [message(flush, "p1")])
+    assert refused is not None and refused.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert "bytes of metrics in one message, more than the 8000" in str(refused.details())
+    assert source.flushes == 1
+
+
+async def test_more_families_than_a_batch_end_the_stream() -> None:
+    source = PushSource(directory=Directory(p1={"web--a"}), limits=PushLimits(max_families=3))
+    four = [pm.MetricFamily(name=f"server.stat_{n}") for n in range(4)]
+
+    assert await _push(source, [message(four[:3], "p1")]) is None
+    refused = await _push(source, [message(four, "p1")])
+    assert refused is not None and refused.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert "4 metric families in one message, more than 3" in str(refused.details())
+    assert source.flushes == 1
 
 
 async def test_more_messages_than_flushes_end_the_stream() -> None:
@@ -313,3 +345,27 @@ async def test_more_messages_than_flushes_end_the_stream() -> None:
     refused = await _push(source, four)
     assert refused is not None and refused.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
     assert source.flushes == 3
+
+
+async def test_bytes_that_are_no_message_end_the_stream_and_nothing_counts() -> None:
+    source = PushSource(directory=Directory(p1={"web--a"}), limits=NOW)
+    first = message([requests_family({"web--a": {"2": 3}})], "p1").SerializeToString()
+    truncated = message([requests_family({"web--a": {"5": 7}})]).SerializeToString()[:-2]
+    async with serving(source) as channel:
+
+        async def requests() -> AsyncIterator[bytes]:
+            yield first
+            yield truncated
+
+        call = channel.stream_unary(
+            METHOD_PATH,
+            request_serializer=lambda raw: raw,
+            response_deserializer=metrics_service_pb2.StreamMetricsResponse.FromString,
+        )
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await call(requests(), timeout=10)
+
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "not a StreamMetricsMessage" in str(refused.value.details())
+    assert (await source.scrape()).clusters == {"web--a": ClusterCounts(3, 0)}
+    assert source.flushes == 1
