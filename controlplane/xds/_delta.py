@@ -416,7 +416,9 @@ class DeltaSession:
 
 def _forget(state: _TypeState, name: str) -> None:
     """Drop what the proxy holds under `name`, or in the namespace `name` (virtual hosts), so
-    that a new subscription to it gets it all again."""
+    that a new subscription to it gets it all again: even the very content it refused before,
+    which it asks for anew (withheld, it would hold nothing of it at all)."""
+    state.rejected = ""
     state.spell_out()  # it holds less now, also once what is on its way is applied
     if state.inflight is not None:
         state.inflight.whole = None
