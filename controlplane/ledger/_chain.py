@@ -118,24 +118,35 @@ def head_path(ledger: str | Path) -> Path:
 
 
 def write_head(ledger: str | Path, seq: int, hash_: str) -> None:
-    """Record the last entry written: one small write, unsynced (see the module's doc)."""
+    """Record the last entry written: one small write, unsynced (see the module's doc).
+
+    The new head is written over the old one and only then is the file cut to its length: a
+    process killed between the two leaves the new head followed by the old one's tail, which
+    `read_head` reads as the new head (emptied first, the file would be left empty, and weir
+    unable to start on its ledger)."""
+    data = f"{seq} {hash_}\n".encode()
     fd = os.open(head_path(ledger), os.O_WRONLY | os.O_CREAT, 0o600)
     try:
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{seq} {hash_}\n".encode(), 0)
+        os.pwrite(fd, data, 0)
+        os.ftruncate(fd, len(data))
     finally:
         os.close(fd)
 
 
 def read_head(ledger: str | Path) -> tuple[int, str] | None:
-    """(seq, hash) from the ledger's head file; None without one."""
+    """(seq, hash) from the ledger's head file (its first line); None without one, or with
+    an empty one: after a power cut an unsynced file may come back empty, and then it says
+    nothing about how far the ledger went, as a lagging one says less."""
     path = head_path(ledger)
     try:
-        text = path.read_text().split()
+        content = path.read_text()
     except FileNotFoundError:
         return None
     except OSError as exc:
         raise StoreError(f"cannot read {path}: {exc.strerror}") from exc
+    if not content.strip("\0 \n"):
+        return None
+    text = content.split("\n", 1)[0].split()
     try:
         return int(text[0]), text[1]
     except (IndexError, ValueError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from pathlib import Path
 
@@ -9,7 +10,15 @@ import pytest
 
 from controlplane.control import Controller
 from controlplane.ledger import LedgerDamaged, SqliteStore
-from controlplane.ledger._chain import GENESIS, link, links, verify, write_head
+from controlplane.ledger._chain import (
+    GENESIS,
+    head_path,
+    link,
+    links,
+    read_head,
+    verify,
+    write_head,
+)
 from controlplane.model import ServiceSpec
 
 ROWS = [
@@ -106,3 +115,33 @@ def test_the_head_file_is_small_and_private(tmp_path: Path) -> None:
     head = tmp_path / "l.db.head"
     assert head.read_text() == f"12 {'ab' * 32}\n"
     assert head.stat().st_mode & 0o077 == 0
+
+
+@pytest.mark.parametrize("dies_at", ["pwrite", "ftruncate"])
+def test_a_head_write_cut_short_by_a_kill_leaves_a_readable_head(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, dies_at: str
+) -> None:
+    ledger = tmp_path / "l.db"
+    write_head(ledger, 99, "ab" * 32)
+
+    def killed(*args: object) -> None:
+        raise SystemExit("killed")
+
+    monkeypatch.setattr(os, dies_at, killed)
+    with pytest.raises(SystemExit):
+        write_head(ledger, 100, "cd" * 32)
+    monkeypatch.undo()
+
+    # before the new head was written: the old one, which lags (no error); after: the new one
+    assert read_head(ledger) == ((99, "ab" * 32) if dies_at == "pwrite" else (100, "cd" * 32))
+
+
+def test_an_empty_head_file_says_nothing_and_garbage_is_damage(tmp_path: Path) -> None:
+    ledger = tmp_path / "l.db"
+    head_path(ledger).write_bytes(b"")
+    assert read_head(ledger) is None  # as after a power cut: an unsynced file may come back so
+    head_path(ledger).write_bytes(b"\0" * 80)
+    assert read_head(ledger) is None
+    head_path(ledger).write_text("not a head\n")
+    with pytest.raises(LedgerDamaged, match="is not a ledger head"):
+        read_head(ledger)
