@@ -227,14 +227,16 @@ def status(service: str, watch: bool, timeout: str, interval: float, output: str
     """
     client = api_client()
     path = f"/v1/rollouts/{segment(service)}"
-    data = client.get(path)
     if not watch:
+        data = client.get(path)
         if output != "table":
             emit(data, output)
         else:
             click.echo(render(data))
         return
     watcher = _Watch(service, output, deadline=time.monotonic() + parse_duration(timeout))
+    # from the first answer on: a watch started while the server restarts waits for it
+    data = watcher.fetch(lambda: client.get(path), server=client.server, timeout=timeout)
     while True:
         watcher.show(data)
         if data["state"] in ENDED:

@@ -77,6 +77,31 @@ def test_watch_reconnects_through_a_server_restart(weir: WeirServer) -> None:
     assert "— completed, step 2 of 2 (100%)" in out
 
 
+def test_a_watch_started_while_the_server_is_down_waits_for_it(weir: WeirServer) -> None:
+    server = weir
+    server.call("POST", "/v1/rollouts", {"service": "web", "version": "v2"}, expect=201)
+    server.stop()
+    watch = subprocess.Popen(
+        [WEIR, "rollout", "status", "web", "--watch", "--interval", "0.2"],
+        env=environment(server),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        time.sleep(1.5)
+        assert watch.poll() is None  # still trying, not exited on its first request
+        server.start()
+        promote_until_done(server, time.monotonic() + 30)
+        out, err = watch.communicate(timeout=30)
+    finally:
+        watch.kill()
+
+    assert watch.returncode == 0, err
+    assert f"weir: reconnecting to {server.api_url}: cannot reach the weir server" in err
+    assert "— completed, step 2 of 2 (100%)" in out
+
+
 def run_in_terminal(argv: list[str], env: dict[str, str]) -> str:
     """What `argv` writes to a pseudo-terminal."""
     leader, follower = pty.openpty()
