@@ -51,16 +51,21 @@ def promote_until_done(server: WeirServer, deadline: float) -> None:
     raise AssertionError("the rollout did not complete")
 
 
-def test_watch_reconnects_through_a_server_restart(weir: WeirServer) -> None:
-    server = weir
-    server.call("POST", "/v1/rollouts", {"service": "web", "version": "v2"}, expect=201)
-    watch = subprocess.Popen(
+def start_watch(server: WeirServer) -> subprocess.Popen[str]:
+    """`weir rollout status web --watch`, redrawing every 0.2 s, its output piped."""
+    return subprocess.Popen(
         [WEIR, "rollout", "status", "web", "--watch", "--interval", "0.2"],
         env=environment(server),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
+
+
+def test_watch_reconnects_through_a_server_restart(weir: WeirServer) -> None:
+    server = weir
+    server.call("POST", "/v1/rollouts", {"service": "web", "version": "v2"}, expect=201)
+    watch = start_watch(server)
     try:
         time.sleep(1.0)
         server.stop()  # the whole server goes away...
@@ -81,13 +86,7 @@ def test_a_watch_started_while_the_server_is_down_waits_for_it(weir: WeirServer)
     server = weir
     server.call("POST", "/v1/rollouts", {"service": "web", "version": "v2"}, expect=201)
     server.stop()
-    watch = subprocess.Popen(
-        [WEIR, "rollout", "status", "web", "--watch", "--interval", "0.2"],
-        env=environment(server),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    watch = start_watch(server)
     try:
         time.sleep(1.5)
         assert watch.poll() is None  # still trying, not exited on its first request
